@@ -1,0 +1,3 @@
+from acd.cli import main
+
+main()

@@ -1,0 +1,79 @@
+"""The `acd` command line: a click group whose commands are imported on first use.
+
+Each command lives in its own module of this package; ``COMMANDS`` maps the command
+name to ``module:attribute``. Importing lazily keeps ``acd --help`` fast and lets a
+command's heavy dependencies (Construct schemas, plotting) load only when needed.
+"""
+
+from __future__ import annotations
+
+import importlib
+
+import click
+
+from acd import __version__
+from acd.errors import AcdError
+
+COMMANDS: dict[str, str] = {
+    "run": "acd.cli.run:run",
+    "sim": "acd.cli.sim:sim",
+    "demo": "acd.cli.demo:demo",
+    "staffing": "acd.cli.staffing:staffing",
+    "simulate": "acd.cli.simulate:simulate",
+    "report": "acd.cli.report:report",
+    "decode": "acd.cli.codec:decode",
+    "encode": "acd.cli.codec:encode",
+    "config": "acd.cli.config:config",
+    "ports": "acd.cli.ports:ports",
+    "port": "acd.cli.ports:port",
+    "monitor": "acd.cli.monitor:monitor",
+    "agent": "acd.cli.supervisor:agent",
+    "agents": "acd.cli.supervisor:agents",
+    "queues": "acd.cli.supervisor:queues",
+    "status": "acd.cli.supervisor:status",
+    "replay": "acd.cli.replay:replay",
+}
+
+
+def _available(name: str) -> bool:
+    module = COMMANDS[name].partition(":")[0]
+    return importlib.util.find_spec(module) is not None
+
+
+class LazyGroup(click.Group):
+    """A group that imports each command's module only when the command is used."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted(name for name in COMMANDS if _available(name))
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        if cmd_name not in COMMANDS or not _available(cmd_name):
+            return None
+        module, _, attr = COMMANDS[cmd_name].partition(":")
+        return getattr(importlib.import_module(module), attr)
+
+    def invoke(self, ctx: click.Context):
+        try:
+            return super().invoke(ctx)
+        except AcdError as exc:
+            raise click.ClickException(str(exc)) from None
+
+
+@click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"],
+                                              "auto_envvar_prefix": "ACD"})
+@click.version_option(__version__, prog_name="acd")
+def cli() -> None:
+    """acd-controller: automatic call distributor and PBX controller.
+
+    \b
+    Examples:
+      acd sim --pty                      # a simulated switch on a pseudo-terminal
+      acd run --config site.toml         # the controller
+      acd demo                           # switch + controller + broker, a simulated day
+      acd staffing --calls 100 --interval 1800 --aht 180 --sl 0.8 --threshold 20
+    """
+
+
+def main() -> None:
+    """Console-script entry point."""
+    cli(prog_name="acd")

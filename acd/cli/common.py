@@ -1,0 +1,38 @@
+"""Options and helpers shared by the commands of the `acd` command line."""
+
+from __future__ import annotations
+
+import json
+import sys
+from typing import Any
+
+import click
+
+json_option = click.option(
+    "--json", "as_json", is_flag=True, help="Print the result as JSON (machine readable)."
+)
+
+config_option = click.option(
+    "--config",
+    "config_path",
+    type=click.Path(dir_okay=False),
+    envvar="ACD_CONFIG",
+    show_envvar=True,
+    help="Configuration file (TOML).",
+)
+
+
+def emit_json(data: Any) -> None:
+    """Print one JSON document on standard output."""
+    click.echo(json.dumps(data, ensure_ascii=False, default=str))
+
+
+def fail(message: str) -> None:
+    """Stop the command with a one-line error on stderr and exit code 1."""
+    raise click.ClickException(message)
+
+
+def is_tty() -> bool:
+    """True when standard output is a terminal (progress displays are shown only then)."""
+    return sys.stdout.isatty()
+

@@ -1,0 +1,1 @@
+"""The simulated switch: PBX trunks and agent handsets speaking the CTI protocol."""
