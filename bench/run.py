@@ -31,8 +31,10 @@ def main(argv: list[str] | None = None) -> int:
     names = args.names or available()
     unknown = sorted(set(names) - set(available()))
     if unknown:
-        print(f"unknown benchmark(s): {', '.join(unknown)}; available: {', '.join(available())}",
-              file=sys.stderr)
+        print(
+            f"unknown benchmark(s): {', '.join(unknown)}; available: {', '.join(available())}",
+            file=sys.stderr,
+        )
         return 1
     sys.path.insert(0, str(HERE))
     figures: dict[str, object] = {

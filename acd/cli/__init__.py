@@ -59,8 +59,10 @@ class LazyGroup(click.Group):
             raise click.ClickException(str(exc)) from None
 
 
-@click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"],
-                                              "auto_envvar_prefix": "ACD"})
+@click.group(
+    cls=LazyGroup,
+    context_settings={"help_option_names": ["-h", "--help"], "auto_envvar_prefix": "ACD"},
+)
 @click.version_option(__version__, prog_name="acd")
 def cli() -> None:
     """acd-controller: automatic call distributor and PBX controller.

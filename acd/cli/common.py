@@ -35,4 +35,3 @@ def fail(message: str) -> None:
 def is_tty() -> bool:
     """True when standard output is a terminal (progress displays are shown only then)."""
     return sys.stdout.isatty()
-
