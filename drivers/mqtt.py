@@ -1,0 +1,312 @@
+"""The MQTT bridge: publishes the controller's state and receives supervisor commands.
+
+The controller calls synchronous, non-blocking methods (``set_agent_state``,
+``set_queue_stats``, ``call_event``, ``alarm``) that only update an in-memory outbox
+and wake the sender task, so a dead or slow broker never delays call routing. A
+background task connects with aiomqtt, publishes the birth message and a full
+retained snapshot after every (re)connect, then whatever the outbox holds; it
+reconnects with capped exponential backoff. Topics and payloads: ``acd.topics``.
+
+Usage::
+
+    async with MqttBridge(config.mqtt, "townhall", on_command=controller.command) as mqtt:
+        mqtt.set_agent_state("7", agent_state_payload("7", status=..., ...))
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import inspect
+import itertools
+import logging
+import secrets
+import time
+from collections.abc import Awaitable, Callable, Mapping
+from typing import Any
+
+import aiomqtt
+
+from acd import __version__
+from acd.config import MqttConfig
+from acd.topics import (
+    WILL_PAYLOAD,
+    AgentCommand,
+    Refusal,
+    Topics,
+    encode,
+    parse_agent_command,
+    reply_payload,
+    status_payload,
+)
+from drivers.mqtt_outbox import Outbox, Outgoing
+
+log = logging.getLogger("acd.mqtt")
+
+CommandHandler = Callable[[AgentCommand], "str | Awaitable[str | None] | None"]
+"""Applies a valid supervisor command: returns None when accepted, else why it was refused
+(``"unknown agent"``); may be a coroutine function."""
+
+COMMAND_TIMEOUT = 5.0  # s the controller has to answer a command
+CLIENT_TIMEOUT = 5.0  # s for connect and for each acknowledgement from the broker
+KEEPALIVE = 15  # s; the broker publishes the Will after 1.5 x keepalive of silence
+
+
+class MqttBridge:
+    """Publisher of one site's topic tree, run as an asyncio task.
+
+    Use it as an async context manager (or call ``start`` then ``stop``); ``stop``
+    publishes ``{"online": false}`` and disconnects cleanly when connected.
+    """
+
+    def __init__(
+        self,
+        config: MqttConfig,
+        site: str,
+        *,
+        on_command: CommandHandler | None = None,
+        max_events: int = 1000,
+        reconnect_initial: float = 0.5,
+        reconnect_max: float = 30.0,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.config = config
+        self.topics = Topics(config.prefix, site)
+        self.on_command = on_command
+        self.reconnect_initial = reconnect_initial
+        self.reconnect_max = reconnect_max
+        self.clock = clock
+        self.client_id = config.client_id or f"acd-{site}-{secrets.token_hex(3)}"
+        self.connects = 0
+        self.publishes = 0
+        self.commands = 0
+        self.refused = 0
+        self.last_error: str | None = None
+        self._outbox = Outbox(max_events)
+        self._seq = itertools.count(1)
+        self._connected = False
+        self._stopping = False
+        self._wake = asyncio.Event()
+        self._stop = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+
+    # -- the controller's side: synchronous, never blocks ---------------------------
+
+    def set_agent_state(self, agent_id: str, payload: Mapping[str, Any]) -> None:
+        """Publish (retained) the state of an agent; the latest payload wins."""
+        self._outbox.put_retained(self.topics.agent_state(agent_id), encode(payload))
+        self._wake.set()
+
+    def set_queue_stats(self, queue_id: str, payload: Mapping[str, Any]) -> None:
+        """Publish (retained) a queue's figures, at most once per ``stats_interval``."""
+        topic = self.topics.queue_stats(queue_id)
+        self._outbox.put_retained(topic, encode(payload), self.config.stats_interval)
+        self._wake.set()
+
+    def call_event(self, payload: Mapping[str, Any]) -> None:
+        """Publish (not retained) a call event; when too many wait, the oldest is dropped."""
+        self._outbox.put_event(self.topics.call_event, encode(payload))
+        self._wake.set()
+
+    def alarm(self, name: str, payload: Mapping[str, Any] | None) -> None:
+        """Raise (retained) or, with ``None``, clear the alarm ``name``."""
+        self._outbox.put_retained(
+            self.topics.alarm(name), b"" if payload is None else encode(payload)
+        )
+        self._wake.set()
+
+    @property
+    def connected(self) -> bool:
+        """True while a connection to the broker is up."""
+        return self._connected
+
+    @property
+    def counters(self) -> dict[str, Any]:
+        """Connects, publishes, dropped events, commands, refusals, backlog, last error."""
+        return {
+            "connected": self._connected,
+            "connects": self.connects,
+            "publishes": self.publishes,
+            "dropped_events": self._outbox.dropped,
+            "commands": self.commands,
+            "refused": self.refused,
+            "pending": self._outbox.pending,
+            "last_error": self.last_error,
+        }
+
+    # -- life cycle -----------------------------------------------------------------
+
+    def start(self) -> None:
+        """Start the background task (in the running event loop)."""
+        if self._task is None:
+            self._task = asyncio.create_task(self._run(), name=f"mqtt-{self.topics.site}")
+
+    async def stop(self, timeout: float = 3.0) -> None:
+        """Flush, publish offline and disconnect; give up after ``timeout`` seconds."""
+        self._stopping = True
+        self._stop.set()
+        self._wake.set()
+        task, self._task = self._task, None
+        if task is None:
+            return
+        try:
+            await asyncio.wait_for(asyncio.shield(task), timeout)
+        except TimeoutError:
+            log.warning("mqtt: no clean stop within %.1f s, dropping the connection", timeout)
+            for _ in range(3):
+                task.cancel()
+                done, _pending = await asyncio.wait({task}, timeout=1.0)
+                if done:
+                    break
+
+    async def __aenter__(self) -> MqttBridge:
+        self.start()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.stop()
+
+    # -- the background task --------------------------------------------------------
+
+    def _client(self) -> aiomqtt.Client:
+        cfg = self.config
+        return aiomqtt.Client(
+            cfg.host,
+            cfg.port,
+            username=cfg.username,
+            password=cfg.password,
+            identifier=self.client_id,
+            will=aiomqtt.Will(self.topics.status, encode(WILL_PAYLOAD), qos=1, retain=True),
+            tls_params=aiomqtt.TLSParameters(ca_certs=cfg.ca_file) if cfg.tls else None,
+            timeout=CLIENT_TIMEOUT,
+            keepalive=KEEPALIVE,
+        )
+
+    async def _run(self) -> None:
+        delay = self.reconnect_initial
+        while not self._stopping:
+            try:
+                async with self._client() as client:
+                    self._connected = True
+                    self.connects += 1
+                    delay = self.reconnect_initial
+                    log.info("mqtt: connected to %s:%d", self.config.host, self.config.port)
+                    await self._session(client)
+            except aiomqtt.MqttError as exc:
+                self.last_error = str(exc) or type(exc).__name__
+                log.warning("mqtt: %s (retry in %.1f s)", self.last_error, delay)
+            finally:
+                self._connected = False
+            if self._stopping:
+                break
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._stop.wait(), delay)
+            delay = min(delay * 2, self.reconnect_max)
+
+    async def _session(self, client: aiomqtt.Client) -> None:
+        """Birth, snapshot, subscribe; then send and receive until stopped or cut off."""
+        now = self.clock()
+        birth = status_payload(True, ts=now, since=now, seq=next(self._seq), version=__version__)
+        await self._publish(client, [Outgoing(self.topics.status, encode(birth), True)])
+        loop = asyncio.get_running_loop()
+        await self._publish(client, self._outbox.snapshot(loop.time()))
+        if self.on_command is not None:
+            await client.subscribe(self.topics.agent_command_filter, qos=1)
+        sender = asyncio.create_task(self._send(client))
+        receiver = asyncio.create_task(self._receive(client))
+        try:
+            done, _ = await asyncio.wait({sender, receiver}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for task in (sender, receiver):
+                task.cancel()
+            await asyncio.gather(sender, receiver, return_exceptions=True)
+        for task in done:
+            task.result()  # re-raises the MqttError that ended the session
+
+    async def _send(self, client: aiomqtt.Client) -> None:
+        loop = asyncio.get_running_loop()
+        while True:
+            self._wake.clear()
+            batch = self._outbox.take(loop.time())
+            if batch:
+                await self._publish(client, batch)
+                continue
+            if self._stopping:
+                now = self.clock()
+                offline = status_payload(False, ts=now, since=now, seq=next(self._seq))
+                await self._publish(client, [Outgoing(self.topics.status, encode(offline), True)])
+                return
+            due = self._outbox.next_due()
+            wait = None if due is None else max(0.0, due - loop.time())
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), wait)
+
+    async def _publish(self, client: aiomqtt.Client, batch: list[Outgoing]) -> None:
+        """Publish concurrently (QoS 1); failures go back to the outbox and raise."""
+        results = await asyncio.gather(
+            *(client.publish(m.topic, m.payload, qos=1, retain=m.retain) for m in batch),
+            return_exceptions=True,
+        )
+        failed, error = [], None
+        for message, result in zip(batch, results, strict=True):
+            if isinstance(result, BaseException):
+                failed.append(message)
+                error = result
+            else:
+                self.publishes += 1
+                self._outbox.sent(message)
+        if failed:
+            self._outbox.failed([m for m in failed if m.topic != self.topics.status])
+            raise (
+                error
+                if isinstance(error, aiomqtt.MqttError)
+                else aiomqtt.MqttError(f"publish failed: {error!r}")
+            )
+
+    async def _receive(self, client: aiomqtt.Client) -> None:
+        """Handle commands; also ends the session when the connection drops."""
+        async for message in client.messages:
+            payload = message.payload
+            if not isinstance(payload, bytes | bytearray):
+                payload = str(payload).encode()
+            result = parse_agent_command(
+                self.topics, str(message.topic), bytes(payload), self.config.cmd_token
+            )
+            if isinstance(result, AgentCommand) and message.retain:
+                result = Refusal(
+                    "retained commands are not accepted", result.request_id, result.reply_topic
+                )
+            if isinstance(result, Refusal):
+                self.refused += 1
+                log.warning("mqtt: command refused: %s", result.error)
+                self._reply(result.reply_topic, result.request_id, result.error)
+                continue
+            self.commands += 1
+            error = await self._apply(result)
+            if error is not None:
+                self.refused += 1
+            self._reply(result.reply_topic, result.request_id, error)
+
+    async def _apply(self, command: AgentCommand) -> str | None:
+        """Run the controller's handler; its failures become refusals, never crashes."""
+        assert self.on_command is not None
+        try:
+            result = self.on_command(command)
+            if inspect.isawaitable(result):
+                result = await asyncio.wait_for(result, COMMAND_TIMEOUT)
+        except TimeoutError:
+            return "controller did not answer in time"
+        except Exception as exc:
+            log.exception("mqtt: command handler failed on %s", command)
+            return f"internal error: {type(exc).__name__}"
+        if result is not None and not isinstance(result, str):
+            log.error("mqtt: command handler returned %r, not str | None", result)
+            return "internal error: bad handler result"
+        return result
+
+    def _reply(self, topic: str, request_id: str | None, error: str | None) -> None:
+        payload = reply_payload(
+            request_id, error is None, error, ts=self.clock(), seq=next(self._seq)
+        )
+        self._outbox.put_event(topic, encode(payload))
+        self._wake.set()
