@@ -10,11 +10,15 @@ from __future__ import annotations
 
 import os
 import tomllib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from datetime import date
+from itertools import pairwise
 from pathlib import Path
 from typing import Any, TypeVar
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from acd.errors import ConfigError
+from acd.pins import is_pin_hash
 
 T = TypeVar("T")
 
@@ -201,3 +205,414 @@ class StoreConfig:
         )
         s.done()
         return cfg
+
+
+# -- the ACD sections -------------------------------------------------------------------
+
+WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+STRATEGIES = (
+    "longest-idle",
+    "round-robin",
+    "ordered",
+    "fewest-calls",
+    "least-talk",
+    "random",
+    "weighted-random",
+    "ring-all",
+    "ring-progressive",
+)
+
+
+@dataclass(frozen=True)
+class SiteConfig:
+    """The site: its name, id (in MQTT topics) and time zone (for hours and days)."""
+
+    name: str = "ACD"
+    id: str = "site"
+    timezone: str = "UTC"
+    seed: int = 0  # seeds the random strategies: same events, same decisions
+
+    @classmethod
+    def from_section(cls, s: Section) -> SiteConfig:
+        tz = s.get("timezone", str, cls.timezone)
+        try:
+            ZoneInfo(tz)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise s.error("timezone", f"unknown time zone {tz!r}") from None
+        site_id = s.get("id", str, cls.id)
+        if not site_id or any(ch in site_id for ch in "/+#"):
+            raise s.error("id", f"must be a non-empty MQTT topic level, got {site_id!r}")
+        cfg = cls(
+            name=s.get("name", str, cls.name),
+            id=site_id,
+            timezone=tz,
+            seed=s.get("seed", int, cls.seed),
+        )
+        s.done()
+        return cfg
+
+
+@dataclass(frozen=True)
+class AnnouncementsConfig:
+    """Announcement ids (small integers the switch knows); 0 disables one."""
+
+    welcome: int = 1
+    position: int = 2
+    estimated_wait: int = 3
+    periodic: int = 4
+    closed: int = 5
+    busy: int = 6  # all agents busy / overflow / queue full
+
+    @classmethod
+    def from_section(cls, s: Section) -> AnnouncementsConfig:
+        values = {
+            name: s.get(name, int, getattr(cls, name), min=0, max=65535)
+            for name in ("welcome", "position", "estimated_wait", "periodic", "closed", "busy")
+        }
+        s.done()
+        return cls(**values)
+
+
+@dataclass(frozen=True)
+class AcdConfig:
+    """Site-wide ACD rules."""
+
+    reasons: dict[int, str] = field(default_factory=lambda: {9: "no-answer"})
+    no_answer_reason: int = 9  # not-ready reason set after max_misses missed rings
+    max_misses: int = 2  # consecutive missed rings before the agent goes not ready
+    login_status: str = "ready"  # status right after login: ready or not-ready
+    short_abandon: float = 5.0  # s: abandons quicker than this are counted apart
+    display_interval: float = 5.0  # s between handset display refreshes (0: never)
+
+    @classmethod
+    def from_section(cls, s: Section) -> AcdConfig:
+        raw = s.section("reasons")
+        reasons: dict[int, str] = {}
+        for key in list(raw.data):
+            if not key.isdigit() or not 0 <= int(key) <= 255:
+                raise raw.error(key, "reason codes are integers 0..255")
+            reasons[int(key)] = raw.get(key, str)
+        raw.done()
+        no_answer = s.get("no_answer_reason", int, cls.no_answer_reason, min=0, max=255)
+        reasons.setdefault(no_answer, "no-answer")
+        cfg = cls(
+            reasons=reasons,
+            no_answer_reason=no_answer,
+            max_misses=s.get("max_misses", int, cls.max_misses, min=1, max=100),
+            login_status=s.get(
+                "login_status", str, cls.login_status, choices=("ready", "not-ready")
+            ),
+            short_abandon=s.get("short_abandon", float, cls.short_abandon, min=0.0),
+            display_interval=s.get("display_interval", float, cls.display_interval, min=0.0),
+        )
+        s.done()
+        return cfg
+
+
+def _parse_hours(s: Section, name: str, text: Any) -> tuple[int, int]:
+    """``"08:00-19:00"`` → minutes since midnight ``(480, 1140)``."""
+    try:
+        start, end = str(text).split("-")
+        first, last = (_minutes(start), _minutes(end))
+    except ValueError:
+        raise s.error(name, f"hours must look like '08:00-19:00', got {text!r}") from None
+    if not first < last:
+        raise s.error(name, f"opening must end after it starts, got {text!r}")
+    return first, last
+
+
+def _minutes(hhmm: str) -> int:
+    hours, minutes = hhmm.strip().split(":")
+    h, m = int(hours), int(minutes)
+    if not (0 <= h <= 24 and 0 <= m < 60 and h * 60 + m <= 1440):
+        raise ValueError(hhmm)
+    return h * 60 + m
+
+
+def _hours_list(s: Section, name: str) -> tuple[tuple[int, int], ...]:
+    value = s.get(name, (list, str))
+    items = [value] if isinstance(value, str) else value
+    spans = sorted(_parse_hours(s, name, item) for item in items)
+    for (_, end), (start, _) in pairwise(spans):
+        if start < end:
+            raise s.error(name, "opening hours overlap")
+    return tuple(spans)
+
+
+def _date(s: Section, name: str, text: str) -> date:
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        raise s.error(name, f"dates look like '2026-12-24', got {text!r}") from None
+
+
+@dataclass(frozen=True)
+class CalendarConfig:
+    """Opening hours per weekday, public holidays, exceptional closures and openings."""
+
+    hours: dict[int, tuple[tuple[int, int], ...]] = field(default_factory=dict)  # 0 = Mon
+    holidays: str = "none"  # "FR": French public holidays, or "none"
+    closures: tuple[tuple[date, date], ...] = ()  # inclusive date ranges, closed all day
+    openings: dict[date, tuple[tuple[int, int], ...]] = field(default_factory=dict)
+
+    @classmethod
+    def from_section(cls, s: Section) -> CalendarConfig:
+        hours_s = s.section("hours", required=True)
+        hours = {
+            i: _hours_list(hours_s, day) for i, day in enumerate(WEEKDAYS) if day in hours_s.data
+        }
+        hours_s.done()
+        closures = []
+        for item in s.get("closures", list, []):
+            first, _, last = str(item).partition("/")
+            start = _date(s, "closures", first)
+            end = _date(s, "closures", last) if last else start
+            if end < start:
+                raise s.error("closures", f"range ends before it starts: {item!r}")
+            closures.append((start, end))
+        openings_s = s.section("openings")
+        openings = {
+            _date(openings_s, day, day): _hours_list(openings_s, day) for day in openings_s.data
+        }
+        openings_s.done()
+        cfg = cls(
+            hours=hours,
+            holidays=s.get("holidays", str, cls.holidays, choices=("FR", "none")),
+            closures=tuple(closures),
+            openings=openings,
+        )
+        s.done()
+        return cfg
+
+
+@dataclass(frozen=True)
+class Tier:
+    """Agents with at least ``min_level`` in the queue's skill take calls that waited
+    at least ``after`` seconds."""
+
+    min_level: int
+    after: float
+
+
+@dataclass(frozen=True)
+class QueueConfig:
+    """A queue (service): who serves it, how calls are picked, announced and overflowed."""
+
+    id: str
+    name: str = ""
+    numbers: tuple[str, ...] = ()  # dialled numbers reaching this queue
+    priority: int = 0  # higher first, across queues
+    strategy: str = "longest-idle"
+    skill: str = ""  # default: the queue id
+    tiers: tuple[Tier, ...] = (Tier(1, 0.0),)
+    ring_timeout: float = 15.0
+    progressive_interval: float = 5.0  # s between added extensions (ring-progressive)
+    wrapup: float = 10.0
+    max_wait: float = 0.0  # s, 0 = no limit
+    max_wait_no_agent: float = 0.0  # s with no agent logged in, 0 = no limit
+    max_length: int = 0  # waiting calls, 0 = no limit
+    overflow: str = "clear"  # "clear" (busy announcement), "queue:ID" or "device:EXT"
+    calendar: str | None = None  # calendar name; None: always open
+    welcome: bool = True
+    announce_position: bool = False
+    announce_wait: bool = False
+    periodic: float = 0.0  # s between periodic announcements, 0 = none
+    sl_threshold: float = 20.0  # s, service level threshold
+    target: float = 0.8  # target answer rate (taux de décroché)
+
+    @classmethod
+    def from_section(cls, s: Section, queue_id: str) -> QueueConfig:
+        tiers_raw = s.get("tiers", list, None)
+        if tiers_raw is None:
+            tiers: tuple[Tier, ...] = (Tier(1, 0.0),)
+        else:
+            items = []
+            for i, item in enumerate(tiers_raw):
+                t = Section(item, s.key(f"tiers[{i}]"), s.source)
+                items.append(
+                    Tier(t.get("min_level", int, min=0), t.get("after", float, 0.0, min=0.0))
+                )
+                t.done()
+            if not items:
+                raise s.error("tiers", "needs at least one tier")
+            if any(b.after < a.after or b.min_level >= a.min_level for a, b in pairwise(items)):
+                raise s.error("tiers", "levels must decrease and waits increase tier by tier")
+            tiers = tuple(items)
+        numbers = s.get("numbers", list, [])
+        if not all(isinstance(n, str) and n for n in numbers):
+            raise s.error("numbers", "must be a list of non-empty strings")
+        overflow = s.get("overflow", str, cls.overflow)
+        kind, _, target = overflow.partition(":")
+        if not (overflow == "clear" or (kind in ("queue", "device") and target)):
+            raise s.error(
+                "overflow", f"must be 'clear', 'queue:ID' or 'device:EXT', got {overflow!r}"
+            )
+        cfg = cls(
+            id=queue_id,
+            name=s.get("name", str, queue_id),
+            numbers=tuple(numbers),
+            priority=s.get("priority", int, cls.priority),
+            strategy=s.get("strategy", str, cls.strategy, choices=STRATEGIES),
+            skill=s.get("skill", str, queue_id),
+            tiers=tiers,
+            ring_timeout=s.get("ring_timeout", float, cls.ring_timeout, min=1.0),
+            progressive_interval=s.get(
+                "progressive_interval", float, cls.progressive_interval, min=0.5
+            ),
+            wrapup=s.get("wrapup", float, cls.wrapup, min=0.0),
+            max_wait=s.get("max_wait", float, cls.max_wait, min=0.0),
+            max_wait_no_agent=s.get("max_wait_no_agent", float, cls.max_wait_no_agent, min=0.0),
+            max_length=s.get("max_length", int, cls.max_length, min=0),
+            overflow=overflow,
+            calendar=s.get("calendar", str, None),
+            welcome=s.get("welcome", bool, cls.welcome),
+            announce_position=s.get("announce_position", bool, cls.announce_position),
+            announce_wait=s.get("announce_wait", bool, cls.announce_wait),
+            periodic=s.get("periodic", float, cls.periodic, min=0.0),
+            sl_threshold=s.get("sl_threshold", float, cls.sl_threshold, min=0.0),
+            target=s.get("target", float, cls.target, min=0.0, max=1.0),
+        )
+        s.done()
+        return cfg
+
+
+@dataclass(frozen=True)
+class AgentConfig:
+    """An agent: a PIN hash (``acd config hash-pin``) and skills with levels."""
+
+    id: str
+    name: str = ""
+    pin_hash: str = ""
+    skills: dict[str, int] = field(default_factory=dict)
+    wrapup: float | None = None  # overrides the queue's wrap-up
+    weight: int = 1  # for weighted-random queues
+
+    @classmethod
+    def from_section(cls, s: Section, agent_id: str) -> AgentConfig:
+        pin_hash = s.get("pin_hash", str)
+        if not is_pin_hash(pin_hash):
+            raise s.error("pin_hash", "is not a PIN hash: make one with 'acd config hash-pin'")
+        skills_s = s.section("skills", required=True)
+        skills = {name: skills_s.get(name, int, min=1, max=100) for name in skills_s.data}
+        skills_s.done()
+        wrapup = s.get("wrapup", float, None, min=0.0)
+        cfg = cls(
+            id=agent_id,
+            name=s.get("name", str, agent_id),
+            pin_hash=pin_hash,
+            skills=skills,
+            wrapup=wrapup,
+            weight=s.get("weight", int, cls.weight, min=1, max=1000),
+        )
+        s.done()
+        return cfg
+
+
+@dataclass(frozen=True)
+class MenuConfig:
+    """A caller menu on a dialled number: digits choose the queue."""
+
+    number: str
+    announcement: int
+    choices: dict[str, str]  # digits -> queue id
+    default: str  # queue id on a timeout or an unknown choice
+    timeout: float = 10.0
+
+    @classmethod
+    def from_section(cls, s: Section, number: str) -> MenuConfig:
+        choices_s = s.section("choices", required=True)
+        choices = {digits: choices_s.get(digits, str) for digits in choices_s.data}
+        choices_s.done()
+        cfg = cls(
+            number=number,
+            announcement=s.get("announcement", int, min=0, max=65535),
+            choices=choices,
+            default=s.get("default", str),
+            timeout=s.get("timeout", float, 10.0, min=1.0),
+        )
+        s.done()
+        return cfg
+
+
+@dataclass(frozen=True)
+class Config:
+    """The whole configuration file, validated."""
+
+    site: SiteConfig = field(default_factory=SiteConfig)
+    link: LinkConfig = field(default_factory=LinkConfig)
+    mqtt: MqttConfig = field(default_factory=MqttConfig)
+    store: StoreConfig = field(default_factory=StoreConfig)
+    acd: AcdConfig = field(default_factory=AcdConfig)
+    announcements: AnnouncementsConfig = field(default_factory=AnnouncementsConfig)
+    calendars: dict[str, CalendarConfig] = field(default_factory=dict)
+    queues: dict[str, QueueConfig] = field(default_factory=dict)
+    agents: dict[str, AgentConfig] = field(default_factory=dict)
+    menus: dict[str, MenuConfig] = field(default_factory=dict)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any], source: str | None = None) -> Config:
+        """Validate a parsed TOML document; ``ConfigError`` names the first bad key."""
+        root = Section(data, "", source)
+        calendars_s = root.section("calendars")
+        queues_s = root.section("queues")
+        agents_s = root.section("agents")
+        menus_s = root.section("menus")
+        cfg = cls(
+            site=SiteConfig.from_section(root.section("site")),
+            link=LinkConfig.from_section(root.section("link")),
+            mqtt=MqttConfig.from_section(root.section("mqtt")),
+            store=StoreConfig.from_section(root.section("store")),
+            acd=AcdConfig.from_section(root.section("acd")),
+            announcements=AnnouncementsConfig.from_section(root.section("announcements")),
+            calendars={
+                name: CalendarConfig.from_section(calendars_s.section(name))
+                for name in calendars_s.data
+            },
+            queues={
+                name: QueueConfig.from_section(queues_s.section(name), name)
+                for name in queues_s.data
+            },
+            agents={
+                name: AgentConfig.from_section(agents_s.section(name), name)
+                for name in agents_s.data
+            },
+            menus={
+                name: MenuConfig.from_section(menus_s.section(name), name) for name in menus_s.data
+            },
+        )
+        root.done()
+        cfg._check_references(source)
+        return cfg
+
+    def _check_references(self, source: str | None) -> None:
+        numbers: dict[str, str] = {}
+        for q in self.queues.values():
+            if q.calendar is not None and q.calendar not in self.calendars:
+                raise ConfigError(f"queues.{q.id}.calendar", f"no calendar {q.calendar!r}", source)
+            kind, _, target = q.overflow.partition(":")
+            if kind == "queue" and (target not in self.queues or target == q.id):
+                raise ConfigError(f"queues.{q.id}.overflow", f"no other queue {target!r}", source)
+            for n in q.numbers:
+                if n in numbers:
+                    raise ConfigError(
+                        f"queues.{q.id}.numbers", f"{n} already reaches {numbers[n]}", source
+                    )
+                numbers[n] = f"queues.{q.id}"
+        for m in self.menus.values():
+            if m.number in numbers:
+                raise ConfigError(
+                    f"menus.{m.number}", f"{m.number} already reaches {numbers[m.number]}", source
+                )
+            for digits, queue in [*m.choices.items(), ("default", m.default)]:
+                if queue not in self.queues:
+                    key = "default" if digits == "default" else f"choices.{digits}"
+                    raise ConfigError(f"menus.{m.number}.{key}", f"no queue {queue!r}", source)
+
+    def queue_for_number(self) -> dict[str, str]:
+        """Dialled number → queue id."""
+        return {n: q.id for q in self.queues.values() for n in q.numbers}
+
+
+def load_config(path: str | os.PathLike[str]) -> Config:
+    """Read and validate a TOML configuration file."""
+    return Config.from_dict(read_toml(path), str(path))

@@ -1,0 +1,177 @@
+"""What the ACD engine emits: commands for the switch and notifications for the rest.
+
+``Engine.handle`` returns a list of ``Output`` values in the order they must be carried
+out. Commands map one to one onto wire requests of ``protocols.messages``
+(``QueueCall`` → QueueCall, ``PlayAnnouncement`` → PlayAnnouncement, ``RouteCall`` →
+DeflectCall, ``RingDevices`` → RingDevices, ``CancelRing`` and ``ClearCall`` →
+ClearConnection, ``TransferCall`` → SingleStepTransfer, ``CollectDigits`` → QueueCall
+with the menu announcement, ``Display`` → SetDisplay, ``Lamp`` → SetLamp). A command the
+switch refuses comes back to the engine as an event (``RouteFailed``).
+Notifications feed MQTT and the call-record store; they never go to the switch.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from acd.agents import AgentState, AgentStatus
+from acd.records import CallRecord
+
+
+@dataclass(frozen=True, slots=True)
+class Command:
+    """Base class: a request for the switch."""
+
+
+@dataclass(frozen=True, slots=True)
+class QueueCall(Command):
+    """Hold the call in ``queue`` and play ``announcement`` (0: none, music only)."""
+
+    call_id: int
+    queue: str
+    announcement: int
+
+
+@dataclass(frozen=True, slots=True)
+class CollectDigits(Command):
+    """Play the menu ``announcement`` and report the caller's digits (``MenuChoice``)."""
+
+    call_id: int
+    announcement: int
+
+
+@dataclass(frozen=True, slots=True)
+class PlayAnnouncement(Command):
+    """Play an announcement to a waiting caller; ``value`` is the position in queue or
+    the estimated wait in seconds for those announcements, else 0."""
+
+    call_id: int
+    announcement: int
+    value: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class RouteCall(Command):
+    """Ring one extension with the call (deflect); on answer the call is connected."""
+
+    call_id: int
+    device: str
+
+
+@dataclass(frozen=True, slots=True)
+class RingDevices(Command):
+    """Ring several extensions at once with the call (ring-all and progressive rings);
+    the first to answer gets it."""
+
+    call_id: int
+    devices: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class CancelRing(Command):
+    """Stop ringing ``device`` with the call (the call stays up)."""
+
+    call_id: int
+    device: str
+
+
+@dataclass(frozen=True, slots=True)
+class ClearCall(Command):
+    """Play ``announcement`` (0: none) to the caller, then clear the call."""
+
+    call_id: int
+    announcement: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class TransferCall(Command):
+    """Transfer the call to an extension outside the ACD (overflow to a device)."""
+
+    call_id: int
+    device: str
+
+
+@dataclass(frozen=True, slots=True)
+class Display(Command):
+    """Show ``text`` on the handset display of ``device``."""
+
+    device: str
+    text: str
+
+
+@dataclass(frozen=True, slots=True)
+class Lamp(Command):
+    """Set a handset lamp: ``lamp`` is ``"ready"``, ``"not-ready"`` or ``"queue"``;
+    ``mode`` is ``"off"``, ``"on"`` or ``"flash"``."""
+
+    device: str
+    lamp: str
+    mode: str
+
+
+@dataclass(frozen=True, slots=True)
+class Notification:
+    """Base class: news for MQTT, the store and the logs (never sent to the switch)."""
+
+    at: float
+
+
+@dataclass(frozen=True, slots=True)
+class AgentChanged(Notification):
+    """An agent's status or state changed."""
+
+    agent_id: str
+    device: str | None
+    status: AgentStatus
+    reason: int
+    state: AgentState
+    call_id: int | None
+    since: float
+
+
+@dataclass(frozen=True, slots=True)
+class QueueFigures:
+    """Live figures of one queue (what MQTT ``queue/<id>/stats`` carries).
+
+    ``longest_wait`` is seconds at ``at``; today's counts restart at local midnight.
+    """
+
+    queue: str
+    waiting: int
+    longest_wait: float
+    agents_logged_in: int
+    agents_available: int
+    offered: int
+    answered: int
+    answered_in_sl: int
+    abandoned: int
+    overflowed: int
+    closed: int
+    rejected: int
+    failed: int
+
+
+@dataclass(frozen=True, slots=True)
+class QueueChanged(Notification):
+    """A queue's live figures changed (at most one per queue per handled event)."""
+
+    figures: QueueFigures
+
+
+@dataclass(frozen=True, slots=True)
+class CallEnded(Notification):
+    """A leg is over: its complete record."""
+
+    record: CallRecord
+
+
+@dataclass(frozen=True, slots=True)
+class Refused(Notification):
+    """An event was ignored because it made no sense in the current state (unknown
+    call or agent, wrong PIN, key at a device with no agent ...). State is unchanged."""
+
+    event: object
+    reason: str
+
+
+Output = Command | Notification

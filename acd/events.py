@@ -1,0 +1,165 @@
+"""Events the ACD engine consumes: what the switch, the handsets and the clock report.
+
+Every event carries ``at``, its time in seconds since the epoch (UTC, float). The engine
+never reads a clock: ``Tick(at)`` (or any other event) moves its time forward and fires
+the timers that fell due. Call ids are the switch's integers; devices (extensions) are
+strings; handset keys name the device they come from, and the engine knows which agent
+is logged in there. The controller maps the wire messages of ``protocols.messages`` to
+these types one to one (``Offered`` → ``CallOffered``, ``Delivered`` → ``Alerting``,
+``Established`` → ``Answered``, ``ConnectionCleared`` → ``Cleared``, ``Failed`` / a
+negative acknowledgement of a route → ``RouteFailed``, ``KeyLogin`` → ``Login`` ...).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True, slots=True)
+class Event:
+    """Base class: something that happened at time ``at`` (epoch seconds, UTC)."""
+
+    at: float
+
+
+@dataclass(frozen=True, slots=True)
+class Tick(Event):
+    """Time passes: fire every timer due at or before ``at``."""
+
+
+# -- calls -------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class CallOffered(Event):
+    """A new call reached a number the ACD serves (a queue's number or a menu's)."""
+
+    call_id: int
+    dialled: str
+    caller: str = ""
+    trunk: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class MenuChoice(Event):
+    """The caller keyed ``digits`` at a menu (empty: no choice before the timeout)."""
+
+    call_id: int
+    digits: str
+
+
+@dataclass(frozen=True, slots=True)
+class Alerting(Event):
+    """The call rings at ``device`` (CSTA Delivered)."""
+
+    call_id: int
+    device: str
+
+
+@dataclass(frozen=True, slots=True)
+class Answered(Event):
+    """The call was answered at ``device`` (CSTA Established)."""
+
+    call_id: int
+    device: str
+
+
+@dataclass(frozen=True, slots=True)
+class Cleared(Event):
+    """The call ended. ``device`` is the agent's extension when the agent hung up, or
+    ``""`` when the caller (or the network) did."""
+
+    call_id: int
+    device: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class RouteFailed(Event):
+    """The switch refused or could not complete ringing ``device`` for the call
+    (negative acknowledgement of a route, busy, device not obtainable). The caller goes
+    back to its place in the queue; the attempt counts as a miss for the agent."""
+
+    call_id: int
+    device: str
+    reason: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class Transferred(Event):
+    """The agent transferred the call out of the ACD to ``to_device`` (CSTA Transferred)."""
+
+    call_id: int
+    device: str
+    to_device: str
+
+
+# -- handset keys ------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Login(Event):
+    """Login key at ``device`` with an agent id and PIN."""
+
+    device: str
+    agent_id: str
+    pin: str
+
+
+@dataclass(frozen=True, slots=True)
+class Logout(Event):
+    """Logout key at ``device``."""
+
+    device: str
+
+
+@dataclass(frozen=True, slots=True)
+class Ready(Event):
+    """Ready key at ``device``."""
+
+    device: str
+
+
+@dataclass(frozen=True, slots=True)
+class NotReady(Event):
+    """Not-ready key at ``device`` with a reason code (site ``[reasons]``)."""
+
+    device: str
+    reason: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class WrapUpDone(Event):
+    """Wrap-up-done key at ``device``: end the wrap-up early."""
+
+    device: str
+
+
+@dataclass(frozen=True, slots=True)
+class Escalate(Event):
+    """Escalate key at ``device``: hand the call in progress to specialist ``group``
+    (a queue id)."""
+
+    device: str
+    call_id: int
+    group: str
+
+
+@dataclass(frozen=True, slots=True)
+class Hook(Event):
+    """Hook state of ``device``; an off-hook idle agent is not offered calls."""
+
+    device: str
+    off_hook: bool
+
+
+# -- supervisor --------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class SetAgentStatus(Event):
+    """A supervisor sets an agent's status: ``"ready"``, ``"not-ready"`` (with a reason)
+    or ``"logged-out"``."""
+
+    agent_id: str
+    status: str
+    reason: int = 0
