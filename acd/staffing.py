@@ -1,0 +1,405 @@
+"""Staffing maths: Erlang B, Erlang C and Erlang A (M/M/n+M), and staffing searches.
+
+Models (time in seconds, rates per second): Poisson arrivals at rate λ, exponential
+handling times of mean AHT (μ = 1/AHT), ``n`` agents, offered traffic a = λ/μ erlangs.
+
+* **Erlang B** by the stable recursion ``B(k) = a·B(k-1) / (k + a·B(k-1))``.
+* **Erlang C** (M/M/n, callers never hang up): closed forms from B.
+* **Erlang A** (M/M/n+M, exponential patience of mean 1/θ), after Mandelbaum & Zeltyn.
+  With A = 1 + Σ_{j≥1} Π_{i=1..j} λ/(nμ + iθ) (their A(nμ/θ, λ/θ), an incomplete-gamma
+  ratio), P(wait) = A·B(n) / (1 − B(n) + A·B(n)). Given that a caller waits, the
+  offered wait V (the wait of an infinitely patient caller) has density proportional to
+  exp(φ(u)) with φ(u) = λ(1 − e^{−θu})/θ − nμu, so that A = nμ∫exp(φ) and every figure
+  is a ratio of integrals of exp(φ): P(abandon | wait) = E[1 − e^{−θV}], answered
+  within t = E[e^{−θV}; V ≤ t], P(V > t), the wait of answered calls E[V e^{−θV}].
+  These are the closed forms' incomplete-gamma ratios (substitute y = (λ/θ)e^{−θu});
+  φ is concave, so they are computed to machine precision by Gauss-Legendre panels
+  around its maximum, in logarithms and with positive integrands only: no overflow and
+  no cancellation for any number of agents, and P(abandon) = θ·E[wait] holds exactly.
+
+Staffing is the smallest number of agents meeting every target, searched upward from a
+lower bound (under Erlang A fewer agents than the load can meet a target), then
+shrinkage: scheduled = ⌈agents / (1 − shrinkage)⌉.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from itertools import pairwise
+
+from acd.errors import AcdError
+
+MAX_AGENTS = 100_000
+SL_METRICS = ("sl_offered", "sl_answered", "sl_wait")
+
+
+class StaffingError(AcdError):
+    """Impossible traffic, targets or team (negative AHT, unreachable target ...)."""
+
+
+def _gauss_legendre(order: int) -> tuple[tuple[float, float], ...]:
+    """Nodes and weights of Gauss-Legendre quadrature mapped to [0, 1]."""
+    rule = []
+    for i in range(1, order + 1):
+        x = math.cos(math.pi * (i - 0.25) / (order + 0.5))
+        for _ in range(100):
+            p0, p1 = 1.0, x
+            for k in range(2, order + 1):
+                p0, p1 = p1, ((2 * k - 1) * x * p1 - (k - 1) * p0) / k
+            slope = order * (x * p1 - p0) / (x * x - 1)
+            step = p1 / slope
+            x -= step
+            if abs(step) < 1e-16:
+                break
+        p0, p1 = 1.0, x
+        for k in range(2, order + 1):
+            p0, p1 = p1, ((2 * k - 1) * x * p1 - (k - 1) * p0) / k
+        slope = order * (x * p1 - p0) / (x * x - 1)
+        rule.append(((x + 1) / 2, 1 / ((1 - x * x) * slope * slope)))
+    return tuple(rule)
+
+
+_RULE = _gauss_legendre(20)
+_PANELS = 4  # panels per side of the maximum of φ
+_DROP = 42.0  # nats below the maximum where the integrals are cut (e^-42 ≈ 6e-19)
+
+
+@dataclass(frozen=True)
+class Traffic:
+    """Calls offered per interval, their mean handling time and, for Erlang A, patience."""
+
+    calls: float
+    aht_s: float
+    interval_s: float = 3600.0
+    patience_s: float | None = None  # None: callers never abandon (Erlang C)
+
+    def __post_init__(self) -> None:
+        if not (math.isfinite(self.calls) and self.calls >= 0):
+            raise StaffingError(f"calls must be zero or more, got {self.calls:g}")
+        if not (math.isfinite(self.aht_s) and self.aht_s > 0):
+            raise StaffingError(f"AHT must be a positive number of seconds, got {self.aht_s:g}")
+        if not (math.isfinite(self.interval_s) and self.interval_s > 0):
+            raise StaffingError(f"interval must be positive, got {self.interval_s:g}")
+        if self.patience_s is not None and not (
+            math.isfinite(self.patience_s) and self.patience_s > 0
+        ):
+            raise StaffingError(f"patience must be positive, got {self.patience_s:g}")
+
+    @property
+    def arrival_rate(self) -> float:
+        """λ, calls per second."""
+        return self.calls / self.interval_s
+
+    @property
+    def erlangs(self) -> float:
+        """Offered traffic a = λ·AHT."""
+        return self.arrival_rate * self.aht_s
+
+    @property
+    def model(self) -> str:
+        return "erlang_c" if self.patience_s is None else "erlang_a"
+
+
+@dataclass(frozen=True)
+class Performance:
+    """Steady-state figures of one team facing one traffic (fractions of offered calls)."""
+
+    agents: int
+    traffic_erlangs: float
+    threshold_s: float
+    p_wait: float  # P(all agents busy on arrival)
+    p_abandon: float
+    answer_rate: float  # answered / offered (taux de décroché)
+    sl_offered: float  # answered within threshold / offered
+    sl_answered: float  # answered within threshold / answered
+    sl_wait: float  # (answered + abandoned within threshold) / (answered + abandoned)
+    asa_s: float  # mean wait of answered calls
+    mean_wait_s: float  # mean wait of all calls (abandoned ones until they hang up)
+    occupancy: float  # busy fraction of the agents' time
+
+    def value(self, metric: str) -> float:
+        return getattr(self, metric)
+
+
+@dataclass(frozen=True)
+class Targets:
+    """Goals a team must meet; ``None`` leaves a goal out."""
+
+    sl: float | None = None  # this fraction ...
+    threshold_s: float = 20.0  # ... within this many seconds
+    sl_metric: str = "sl_offered"  # which service level of DESIGN §5 the goal is on
+    max_abandon: float | None = None
+    min_answer_rate: float | None = None
+    max_asa_s: float | None = None
+    max_occupancy: float | None = None
+    _checks: tuple[tuple[str, str, float], ...] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        if self.sl_metric not in SL_METRICS:
+            raise StaffingError(f"service level must be one of {', '.join(SL_METRICS)}")
+        if not (math.isfinite(self.threshold_s) and self.threshold_s >= 0):
+            raise StaffingError(f"threshold must be zero or more seconds, got {self.threshold_s}")
+        bounds = {
+            "sl": (0.0, 1.0, True),
+            "max_abandon": (0.0, 1.0, False),
+            "min_answer_rate": (0.0, 1.0, True),
+            "max_occupancy": (0.0, 1.0, True),
+        }
+        for name, (low, high, high_ok) in bounds.items():
+            v = getattr(self, name)
+            if v is not None and not (low < v < high or (high_ok and v == high)):
+                shown = "]" if high_ok else "["
+                raise StaffingError(f"{name} must be in ]{low:g}, {high:g}{shown}, got {v:g}")
+        if self.max_asa_s is not None and not self.max_asa_s > 0:
+            raise StaffingError(f"max ASA must be positive, got {self.max_asa_s:g}")
+        checks: list[tuple[str, str, float]] = []
+        if self.sl is not None:
+            checks.append((self.sl_metric, ">=", self.sl))
+        if self.max_abandon is not None:
+            checks.append(("p_abandon", "<=", self.max_abandon))
+        if self.min_answer_rate is not None:
+            checks.append(("answer_rate", ">=", self.min_answer_rate))
+        if self.max_asa_s is not None:
+            checks.append(("asa_s", "<=", self.max_asa_s))
+        if self.max_occupancy is not None:
+            checks.append(("occupancy", "<=", self.max_occupancy))
+        object.__setattr__(self, "_checks", tuple(checks))
+
+    def unmet(self, perf: Performance) -> list[str]:
+        """The goals ``perf`` misses, e.g. ``["answer_rate >= 0.99"]``; empty when all met."""
+        missed = []
+        for metric, op, goal in self._checks:
+            v = perf.value(metric)
+            if not (v >= goal if op == ">=" else v <= goal):
+                missed.append(f"{metric} {op} {goal:g}")
+        return missed
+
+    @property
+    def is_empty(self) -> bool:
+        return not self._checks
+
+
+def erlang_b(agents: int, traffic: float) -> float:
+    """Blocking probability of M/M/n/n with ``traffic`` erlangs offered."""
+    b = 1.0
+    for k in range(1, agents + 1):
+        b = traffic * b / (k + traffic * b)
+    return b
+
+
+def erlang_c(agents: int, traffic: float) -> float:
+    """Probability of waiting in M/M/n (1 when the team cannot carry the load)."""
+    if agents <= traffic:
+        return 1.0
+    b = erlang_b(agents, traffic)
+    return agents * b / (agents - traffic * (1 - b))
+
+
+class _ErlangBTable:
+    """B(k) and 1 − B(k) for one traffic, extended by the recursion as k grows."""
+
+    def __init__(self, traffic: float) -> None:
+        self.traffic = traffic
+        self.b = [1.0]
+        self.complement = [0.0]
+
+    def at(self, agents: int) -> tuple[float, float]:
+        a, b, complement = self.traffic, self.b, self.complement
+        for k in range(len(b), agents + 1):
+            previous = a * b[-1]
+            b.append(previous / (k + previous))
+            complement.append(k / (k + previous))
+        return b[agents], complement[agents]
+
+
+def evaluate(traffic: Traffic, agents: int, threshold_s: float = 20.0) -> Performance:
+    """The figures of ``agents`` agents facing ``traffic`` (threshold for service levels)."""
+    return _evaluate(traffic, agents, threshold_s, _ErlangBTable(traffic.erlangs))
+
+
+def _evaluate(
+    traffic: Traffic, agents: int, threshold_s: float, table: _ErlangBTable
+) -> Performance:
+    if agents < 0 or agents > MAX_AGENTS:
+        raise StaffingError(f"agents must be between 0 and {MAX_AGENTS}, got {agents}")
+    a = traffic.erlangs
+    if a == 0:
+        return Performance(agents, 0.0, threshold_s, 0.0, 0.0, 1.0, 1.0, 1.0, 1.0, 0.0, 0.0, 0.0)
+    if agents == 0:
+        raise StaffingError("no agents for a traffic of calls: give at least one agent")
+    b, complement = table.at(agents)
+    if traffic.patience_s is None:
+        return _erlang_c(traffic, agents, threshold_s, b, complement)
+    return _erlang_a(traffic, agents, threshold_s, b, complement)
+
+
+def _erlang_c(traffic: Traffic, n: int, t: float, b: float, complement: float) -> Performance:
+    a = traffic.erlangs
+    if n <= a:
+        raise StaffingError(
+            f"{n} agents cannot carry {a:.4g} erlangs when callers never hang up: the queue"
+            " grows without bound (give a patience for Erlang A, or more agents)"
+        )
+    p_wait = n * b / (n - a * complement)
+    spare = n / traffic.aht_s - traffic.arrival_rate  # nμ − λ
+    sl = 1 - p_wait * math.exp(-spare * t)
+    asa = p_wait / spare
+    return Performance(n, a, t, p_wait, 0.0, 1.0, sl, sl, sl, asa, asa, a / n)
+
+
+def _erlang_a(traffic: Traffic, n: int, t: float, b: float, complement: float) -> Performance:
+    lam = traffic.arrival_rate
+    theta = 1 / traffic.patience_s
+    s = _WaitIntegrals(lam, n / traffic.aht_s, theta, t)
+    if b == 0.0:
+        p_wait = 0.0
+    else:
+        log_ab = math.log(n / traffic.aht_s) + s.log_scale + math.log(s.total) + math.log(b)
+        if log_ab >= 0:
+            p_wait = 1 / (1 + complement * math.exp(-log_ab))
+        else:
+            e = math.exp(log_ab)
+            p_wait = e / (e + complement)
+    p_abandon = p_wait * s.abandoned / s.total
+    answer_rate = 1 - p_abandon
+    sl_offered = (1 - p_wait) + p_wait * s.answered_within / s.total
+    sl_wait = 1 - p_wait * s.beyond / s.total * math.exp(-theta * t)
+    asa = p_wait * s.answered_wait / s.total / answer_rate
+    a = traffic.erlangs
+    return Performance(
+        agents=n,
+        traffic_erlangs=a,
+        threshold_s=t,
+        p_wait=p_wait,
+        p_abandon=p_abandon,
+        answer_rate=answer_rate,
+        sl_offered=sl_offered,
+        sl_answered=min(1.0, sl_offered / answer_rate),
+        sl_wait=sl_wait,
+        asa_s=asa,
+        mean_wait_s=p_abandon * traffic.patience_s,
+        occupancy=a * answer_rate / n,
+    )
+
+
+class _WaitIntegrals:
+    """Integrals over u ≥ 0 of exp(φ(u) − log_scale), φ(u) = λ(1 − e^{−θu})/θ − nμu.
+
+    ``total`` = ∫ 1, ``abandoned`` = ∫ (1 − e^{−θu}), ``answered_within`` = ∫_{u≤t} e^{−θu},
+    ``beyond`` = ∫_{u>t} 1, ``answered_wait`` = ∫ u e^{−θu}; all scaled by e^{−log_scale}.
+    """
+
+    def __init__(self, lam: float, nmu: float, theta: float, t: float) -> None:
+        self.lam, self.nmu, self.theta = lam, nmu, theta
+        mode = math.log(lam / nmu) / theta if lam > nmu else 0.0
+        top = self.phi(mode)
+        self.log_scale = top
+        rate = lam * math.exp(-theta * mode)
+        scale = 1 / (abs(rate - nmu) + math.sqrt(theta * rate))
+        cuts = [mode, self._cut(mode, top, scale)]
+        if mode > 0:
+            cuts.insert(0, self._cut(mode, top, -scale) if self.phi(0) < top - _DROP else 0.0)
+        edges: list[float] = []
+        for left, right in pairwise(cuts):
+            width = (right - left) / _PANELS
+            edges.extend(left + i * width for i in range(_PANELS))
+        edges.append(cuts[-1])
+        if edges[0] < t < edges[-1]:
+            edges.append(t)
+            edges.sort()
+        total = abandoned = within = beyond = waited = 0.0
+        for left, right in pairwise(edges):
+            width = right - left
+            for x, w in _RULE:
+                u = left + x * width
+                weight = w * width * math.exp(self.phi(u) - top)
+                kept = math.exp(-theta * u)
+                total += weight
+                abandoned -= weight * math.expm1(-theta * u)
+                waited += weight * kept * u
+                if u <= t:
+                    within += weight * kept
+                else:
+                    beyond += weight
+        if edges[-1] <= t:
+            beyond = 0.0
+        self.total, self.abandoned, self.beyond = total, abandoned, beyond
+        self.answered_within, self.answered_wait = within, waited
+
+    def phi(self, u: float) -> float:
+        return -self.lam * math.expm1(-self.theta * u) / self.theta - self.nmu * u
+
+    def _cut(self, start: float, top: float, step: float) -> float:
+        """The point past ``start`` (towards the sign of ``step``) where φ = top − _DROP."""
+        near, far = start, start + step
+        while self.phi(far) > top - _DROP:
+            near, far = far, far + 2 * (far - start)
+        for _ in range(12):  # the cut need not be exact: it only bounds the integrals
+            mid = (near + far) / 2
+            near, far = (mid, far) if self.phi(mid) > top - _DROP else (near, mid)
+        return max(far, 0.0)
+
+
+def lower_bound(traffic: Traffic, targets: Targets) -> int:
+    """A number of agents no team meeting ``targets`` can be below (at least 1)."""
+    a = traffic.erlangs
+    bounds = [1.0]
+    if traffic.patience_s is None:
+        bounds.append(math.floor(a) + 1)  # stability: n > a
+        if targets.max_occupancy is not None:
+            bounds.append(a / targets.max_occupancy)
+    else:
+        # Busy agents carry a·answer_rate erlangs, so n ≥ a·answer_rate.
+        answered = [
+            targets.min_answer_rate,
+            None if targets.max_abandon is None else 1 - targets.max_abandon,
+            targets.sl if targets.sl_metric == "sl_offered" else None,
+        ]
+        bounds.extend(a * r for r in answered if r is not None)
+    return max(1, math.ceil(max(bounds) * (1 - 1e-12)))
+
+
+def required_agents(
+    traffic: Traffic, targets: Targets, max_agents: int = MAX_AGENTS
+) -> Performance:
+    """The smallest team meeting every target, with its figures.
+
+    Searches upward from :func:`lower_bound` by doubling steps, then bisects the last
+    step (every figure is monotone in the number of agents). With no calls, no agents.
+    """
+    t = targets.threshold_s
+    if traffic.erlangs == 0:
+        return evaluate(traffic, 0, t)
+    table = _ErlangBTable(traffic.erlangs)
+    low = lower_bound(traffic, targets)
+    if low > max_agents:
+        raise StaffingError(f"no team of up to {max_agents} agents can carry this traffic")
+    checked: dict[int, Performance] = {}
+
+    def meets(n: int) -> bool:
+        checked[n] = _evaluate(traffic, n, t, table)
+        return not targets.unmet(checked[n])
+
+    if meets(low):
+        return checked[low]
+    step, failing = 1, low
+    while True:
+        probe = min(failing + step, max_agents)
+        if meets(probe):
+            break
+        if probe == max_agents:
+            missed = ", ".join(targets.unmet(checked[probe]))
+            raise StaffingError(f"no team of up to {max_agents} agents meets {missed}")
+        failing, step = probe, step * 2
+    while probe - failing > 1:
+        mid = (failing + probe) // 2
+        failing, probe = (failing, mid) if meets(mid) else (mid, probe)
+    return checked[probe]
+
+
+def scheduled_agents(agents: int, shrinkage: float) -> int:
+    """Agents to schedule so that ``agents`` are on the phones: ⌈agents / (1 − shrinkage)⌉."""
+    if not 0 <= shrinkage < 1:
+        raise StaffingError(f"shrinkage must be in [0, 1[, got {shrinkage:g}")
+    return math.ceil(agents / (1 - shrinkage) * (1 - 1e-12))
