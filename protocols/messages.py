@@ -507,24 +507,30 @@ def _call_infos(parsed: Any) -> tuple[CallInfo, ...]:
     return tuple(_call_info(item) for item in parsed)
 
 
+_SENTINEL = 0xA5
+"""Appended before parsing: compiled Construct reads past the end of a string silently,
+so a truncated payload shows up as the sentinel being consumed by a field."""
+_SENTINEL_BYTE = bytes([_SENTINEL])
+
+
 @dataclass(frozen=True, slots=True)
 class _Codec:
     cls: type[Message]
-    schema: Any  # compiled Construct
+    parser: Any  # compiled Construct: opcode, fields, sentinel, end of stream
+    builder: Any  # compiled Construct: opcode, fields
     names: tuple[str, ...]
     converters: tuple[tuple[str, Any], ...]  # fields whose parsed value needs converting
-    plain: bool  # no field needs converting: parsed values go straight to the class
 
 
 def _codec(cls: type[Message]) -> _Codec:
     fields = _fields(cls)
-    schema = c.Struct(
-        "opcode" / c.Const(cls.OPCODE, c.Int8ub),
-        *(name / sub for name, sub, _ in fields),
-        c.Terminated,
-    ).compile()
+    opcode = "opcode" / c.Const(cls.OPCODE, c.Int8ub)
+    subcons = [name / sub for name, sub, _ in fields]
+    parser = c.Struct(opcode, *subcons, c.Const(_SENTINEL, c.Int8ub), c.Terminated)
+    builder = c.Struct(opcode, *subcons)
     converters = tuple((name, conv) for name, _, conv in fields if conv is not None)
-    return _Codec(cls, schema, tuple(n for n, _, _ in fields), converters, not converters)
+    names = tuple(n for n, _, _ in fields)
+    return _Codec(cls, parser.compile(), builder.compile(), names, converters)
 
 
 _BY_OPCODE: dict[int, _Codec] = {cls.OPCODE: _codec(cls) for cls in MESSAGE_TYPES.values()}
@@ -546,9 +552,7 @@ def decode_message(payload: bytes) -> Message:
     if codec is None:
         raise DecodeError(f"unknown opcode {payload[0]}")
     try:
-        parsed = codec.schema.parse(payload)
-        if codec.plain:
-            return codec.cls(*[parsed[n] for n in codec.names])
+        parsed = codec.parser.parse(payload + _SENTINEL_BYTE)
         for name, conv in codec.converters:
             parsed[name] = conv(parsed[name])
     except Exception as exc:  # compiled parsers also raise struct.error, ValueError...
@@ -571,7 +575,7 @@ def encode_message(msg: Message) -> bytes:
         raise EncodeError(f"not a message: {msg!r}")
     fields = {name: _wire_value(getattr(msg, name)) for name in codec.names}
     try:
-        return codec.schema.build(fields)
+        return codec.builder.build(fields)
     except Exception as exc:
         raise EncodeError(f"{codec.cls.__name__}: {exc}".splitlines()[0]) from None
 
