@@ -1,0 +1,676 @@
+"""The simulated PBX as a pure state machine: trunks, service numbers, handsets, calls.
+
+``Switch.handle(message, now)`` answers one controller request (the response first,
+then the events it causes); ``advance(now)`` runs the people and traffic timers that
+are due and returns the events they cause; ``next_deadline()`` says when to call it
+next. Time is seconds after midnight of the simulated day, always passed in: there is
+no clock, no sleeping and no I/O here, so a seed and a scenario fix the run.
+
+Conventions (see docs/simulator.md): every device is monitored at start;
+``ConnectionCleared`` with device "" is the caller hanging up; a ring that stops
+without being answered is reported as ``ConnectionCleared`` for that handset.
+"""
+
+from __future__ import annotations
+
+import heapq
+import random
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import date
+from typing import Any
+
+from firmware_sim.people import Agent, Caller, CallerModel, answer_delay, draw_caller, escalation
+from firmware_sim.traffic import WeeklyTraffic, arrival_times
+
+from protocols.messages import (
+    CallInfo,
+    CallState,
+    Cause,
+    ClearConnection,
+    ConnectionCleared,
+    DeflectCall,
+    Delivered,
+    DigitsCollected,
+    Diverted,
+    ErrorCode,
+    Established,
+    HookState,
+    KeyEscalate,
+    KeyLogin,
+    KeyLogout,
+    KeyNotReady,
+    KeyReady,
+    KeyWrapUpDone,
+    LampMode,
+    Message,
+    MonitorStart,
+    MonitorStop,
+    NegativeAck,
+    Offered,
+    PlayAnnouncement,
+    PositiveAck,
+    QueueCall,
+    Queued,
+    RingDevices,
+    SetDisplay,
+    SetLamp,
+    SingleStepTransfer,
+    SnapshotCalls,
+    SnapshotCallsResult,
+    SnapshotDevice,
+    SnapshotDeviceResult,
+    SystemStatus,
+    Transferred,
+)
+
+
+@dataclass(frozen=True)
+class SwitchConfig:
+    """The PBX's fixed equipment."""
+
+    trunks: int = 30
+    service_numbers: tuple[str, ...] = ("3000",)
+    extensions: tuple[str, ...] = ()  # besides the agents' own extensions
+    announcements: tuple[int, ...] = (1, 2, 3, 4, 5, 6)
+    display_width: int = 40
+    lamps: int = 8
+    escalate_wait: float = 30.0  # s an escalating agent waits for the transfer
+
+
+@dataclass
+class SwitchStats:
+    """Counts of what happened, for the summary and the tests."""
+
+    offered: int = 0  # calls that seized a trunk
+    busy: int = 0  # callers who found every trunk busy (busy tone)
+    answered: int = 0  # calls answered by a first agent
+    abandoned: int = 0  # callers who hung up before being answered
+    completed: int = 0  # answered calls ended by a hang-up
+    cleared: int = 0  # calls cleared by the controller before an answer
+    transferred: int = 0
+    lost: int = 0  # calls lost in a switch reboot
+    requests: int = 0
+    rejected: int = 0  # requests answered with NegativeAck
+    events: int = 0
+
+
+@dataclass
+class _Call:
+    call_id: int
+    caller: Caller
+    called: str
+    trunk: int
+    state: CallState = CallState.offered
+    queue: str = ""
+    ringing: list[str] = field(default_factory=list)
+    connected: str = ""
+    answered: bool = False
+    patience_token: int = 0  # bumped when answered, so a pending abandon timer is ignored
+
+    def device(self) -> str:
+        return self.connected or (self.ringing[0] if self.ringing else self.called)
+
+    def info(self) -> CallInfo:
+        return CallInfo(self.call_id, self.state, self.caller.calling, self.called, self.device())
+
+
+@dataclass
+class _Handset:
+    extension: str
+    agent: Agent | None
+    status: str = "out"  # the agent's own view: out, ready, wrap, break
+    off_hook: bool = False
+    call_id: int = 0  # ringing or connected call, 0 if none
+    ring_token: int = 0  # bumped on every new ring, so stale answer timers are ignored
+    pending: list[str] = field(default_factory=list)  # "break:<reason>:<s>", "logout"
+    display: str = ""
+    lamps: dict[int, LampMode] = field(default_factory=dict)
+
+    @property
+    def busy(self) -> bool:
+        return self.off_hook or self.call_id != 0
+
+
+class Nak(Exception):
+    """A request the switch refuses; becomes a ``NegativeAck``."""
+
+    def __init__(self, error: ErrorCode, detail: str) -> None:
+        super().__init__(detail)
+        self.error = error
+        self.detail = detail
+
+
+class Switch:
+    """The PBX with its callers and agents. Deterministic for a seed."""
+
+    def __init__(
+        self,
+        config: SwitchConfig,
+        traffic: WeeklyTraffic,
+        callers: CallerModel,
+        agents: tuple[Agent, ...],
+        day: date,
+        seed: int,
+    ) -> None:
+        self.config = config
+        self.traffic = traffic
+        self.callers = callers
+        self.day = day
+        self.stats = SwitchStats()
+        self._rng = random.Random(seed)
+        self._agenda: list[tuple[float, int, Callable[..., None], tuple[Any, ...]]] = []
+        self._seq = 0
+        self._out: list[Message] = []
+        self._event_id = 0
+        self._next_call_id = 1
+        self._calls: dict[int, _Call] = {}
+        self._trunks_free = list(range(1, config.trunks + 1))
+        self._handsets = {a.extension: _Handset(a.extension, a) for a in agents}
+        for ext in config.extensions:
+            self._handsets.setdefault(ext, _Handset(ext, None))
+        self._unmonitored: set[str] = set()
+        self._handlers: dict[type[Message], Callable[[Any, float], list[Message]]] = {
+            MonitorStart: self._monitor_start,
+            MonitorStop: self._monitor_stop,
+            SnapshotDevice: self._snapshot_device,
+            SnapshotCalls: self._snapshot_calls,
+            SystemStatus: self._system_status,
+            DeflectCall: self._deflect,
+            RingDevices: self._ring_devices,
+            QueueCall: self._queue,
+            PlayAnnouncement: self._announce,
+            ClearConnection: self._clear_connection,
+            SingleStepTransfer: self._transfer,
+            SetDisplay: self._set_display,
+            SetLamp: self._set_lamp,
+        }
+
+    # --- public API -----------------------------------------------------------------
+
+    def start(self, now: float) -> None:
+        """Plan the day from ``now``: arrivals, logins, breaks and logouts."""
+        plan = self.traffic.plan_for(self.day)
+        if plan is not None:
+            for t in arrival_times(plan, self._rng):
+                if t >= now:
+                    self._at(t, self._arrival)
+        for h in self._handsets.values():
+            if h.agent is None:
+                continue
+            shift = h.agent.shift
+            if shift.end_s <= now:
+                continue
+            self._at(max(shift.start_s, now), self._login, h)
+            for b in shift.breaks:
+                if b.start_s >= now:
+                    self._at(b.start_s, self._break_due, h, b.reason, b.duration_s)
+            self._at(shift.end_s, self._shift_end, h)
+
+    def handle(self, message: Message, now: float) -> list[Message]:
+        """Answer one controller request: the response, then the events it caused."""
+        self.stats.requests += 1
+        handler = self._handlers.get(type(message))
+        try:
+            if handler is None:
+                raise Nak(ErrorCode.not_supported, f"{type(message).__name__} is not a request")
+            response = handler(message, now)
+        except Nak as nak:
+            self.stats.rejected += 1
+            self._out.clear()
+            return [NegativeAck(message.invoke_id, nak.error, nak.detail)]
+        return response + self._flush()
+
+    def next_deadline(self) -> float | None:
+        """When ``advance`` next has work, or None."""
+        return self._agenda[0][0] if self._agenda else None
+
+    def advance(self, now: float) -> list[Message]:
+        """Run every timer due at ``now`` (in time order) and return the events."""
+        while self._agenda and self._agenda[0][0] <= now:
+            t, _, action, args = heapq.heappop(self._agenda)
+            action(t, *args)
+        return self._flush()
+
+    def add_call(self, now: float, caller: Caller, called: str | None = None) -> None:
+        """A scripted arrival (scenario ``[[calls]]`` or a test), at ``now``."""
+        self._at(now, self._arrival, caller, called)
+
+    def reboot(self) -> None:
+        """Power cycle: every call is lost without events; handsets keep their logins."""
+        self.stats.lost += len(self._calls)
+        self._calls.clear()
+        self._trunks_free = list(range(1, self.config.trunks + 1))
+        for h in self._handsets.values():
+            h.call_id = 0
+            h.off_hook = False
+            h.ring_token += 1
+            if h.status == "wrap":
+                h.status = "ready"
+        self._unmonitored.clear()
+        self._out.clear()
+
+    @property
+    def active_calls(self) -> int:
+        return len(self._calls)
+
+    # --- plumbing -------------------------------------------------------------------
+
+    def _at(self, t: float, action: Callable[..., None], *args: Any) -> None:
+        self._seq += 1
+        heapq.heappush(self._agenda, (t, self._seq, action, args))
+
+    def _flush(self) -> list[Message]:
+        out, self._out = self._out, []
+        self.stats.events += len(out)
+        return out
+
+    def _event(self, device: str, cls: type[Message], **fields: Any) -> None:
+        if device in self._unmonitored or "" in self._unmonitored:
+            return
+        self._event_id = self._event_id % 0xFFFF + 1
+        self._out.append(cls(invoke_id=self._event_id, **fields))
+
+    def _call(self, call_id: int) -> _Call:
+        call = self._calls.get(call_id)
+        if call is None:
+            raise Nak(ErrorCode.invalid_call, f"no call {call_id}")
+        return call
+
+    def _handset(self, device: str) -> _Handset:
+        h = self._handsets.get(device)
+        if h is None:
+            raise Nak(ErrorCode.invalid_device, f"no extension {device!r}")
+        return h
+
+    def _known_device(self, device: str) -> None:
+        if device and device not in self._handsets and device not in self.config.service_numbers:
+            raise Nak(ErrorCode.invalid_device, f"no device {device!r}")
+
+    def _waiting(self, call: _Call) -> None:
+        if call.state == CallState.connected:
+            raise Nak(ErrorCode.invalid_state, f"call {call.call_id} is already answered")
+
+    def _announcement(self, announcement: int) -> None:
+        if announcement not in self.config.announcements:
+            raise Nak(ErrorCode.invalid_parameter, f"no announcement {announcement}")
+
+    # --- calls ----------------------------------------------------------------------
+
+    def _arrival(self, now: float, caller: Caller | None = None, called: str | None = None):
+        caller = caller or draw_caller(self.callers, self._rng)
+        if not self._trunks_free:
+            self.stats.busy += 1
+            return
+        call = _Call(
+            self._next_call_id,
+            caller,
+            called or self.config.service_numbers[0],
+            heapq.heappop(self._trunks_free),
+        )
+        self._next_call_id += 1
+        self._calls[call.call_id] = call
+        self.stats.offered += 1
+        self._event(
+            call.called,
+            Offered,
+            call_id=call.call_id,
+            calling=caller.calling,
+            called=call.called,
+            trunk=call.trunk,
+        )
+        self._wait_patiently(now, call, caller.patience)
+        if caller.digits:
+            self._at(now + self.callers.menu_delay, self._digits, call)
+
+    def _live(self, call: _Call) -> bool:
+        return self._calls.get(call.call_id) is call
+
+    def _digits(self, now: float, call: _Call) -> None:
+        if self._live(call) and call.state != CallState.connected:
+            self._event(
+                call.called, DigitsCollected, call_id=call.call_id, digits=call.caller.digits
+            )
+
+    def _wait_patiently(self, now: float, call: _Call, patience: float) -> None:
+        call.patience_token += 1
+        self._at(now + patience, self._abandon, call, call.patience_token)
+
+    def _abandon(self, now: float, call: _Call, token: int) -> None:
+        if not self._live(call) or call.patience_token != token:
+            return
+        self._stop_ringing(now, call, Cause.caller_abandon)
+        if call.answered:  # answered, then left waiting after a transfer
+            self.stats.completed += 1
+        else:
+            self.stats.abandoned += 1
+        self._end(call, "", Cause.caller_abandon)
+
+    def _end(self, call: _Call, device: str, cause: Cause) -> None:
+        del self._calls[call.call_id]
+        heapq.heappush(self._trunks_free, call.trunk)
+        self._event(
+            device or call.called,
+            ConnectionCleared,
+            call_id=call.call_id,
+            device=device,
+            cause=cause,
+        )
+
+    def _stop_ringing(self, now: float, call: _Call, cause: Cause, keep: str = "") -> None:
+        for ext in call.ringing:
+            if ext == keep:
+                continue
+            h = self._handsets[ext]
+            h.call_id = 0
+            h.ring_token += 1
+            if h.agent and h.status == "ready" and not keep and cause != Cause.caller_abandon:
+                self._at(now + h.agent.behaviour.ready_after_miss, self._press_ready, h)
+            self._event(ext, ConnectionCleared, call_id=call.call_id, device=ext, cause=cause)
+        call.ringing = [keep] if keep in call.ringing else []
+
+    def _ring(self, now: float, call: _Call, h: _Handset) -> None:
+        h.call_id = call.call_id
+        h.ring_token += 1
+        call.ringing.append(h.extension)
+        call.state = CallState.alerting
+        self._event(
+            h.extension,
+            Delivered,
+            call_id=call.call_id,
+            device=h.extension,
+            calling=call.caller.calling,
+            called=call.called,
+        )
+        ready = h.agent is not None and h.status == "ready"
+        delay = answer_delay(h.agent.behaviour, self._rng) if ready else None
+        if delay is not None:
+            self._at(now + delay, self._answer, h, call, h.ring_token)
+
+    def _answer(self, now: float, h: _Handset, call: _Call, token: int) -> None:
+        if not self._live(call) or h.ring_token != token or h.extension not in call.ringing:
+            return
+        self._stop_ringing(now, call, Cause.normal, keep=h.extension)
+        call.ringing = []
+        call.connected = h.extension
+        call.state = CallState.connected
+        call.patience_token += 1
+        if not call.answered:
+            call.answered = True
+            self.stats.answered += 1
+        h.off_hook = True
+        self._event(h.extension, HookState, device=h.extension, off_hook=True)
+        self._event(
+            h.extension,
+            Established,
+            call_id=call.call_id,
+            device=h.extension,
+            calling=call.caller.calling,
+        )
+        self._at(now + h.agent.behaviour.handling.sample(self._rng), self._talk_over, h, call)
+
+    def _talk_over(self, now: float, h: _Handset, call: _Call) -> None:
+        if not self._live(call) or call.connected != h.extension:
+            return
+        group = escalation(h.agent.behaviour, self._rng)
+        if group is None:
+            self._hang_up(now, h, call)
+            return
+        self._event(h.extension, KeyEscalate, device=h.extension, call_id=call.call_id, group=group)
+        self._at(now + self.config.escalate_wait, self._hang_up, h, call)
+
+    def _hang_up(self, now: float, h: _Handset, call: _Call) -> None:
+        if not self._live(call) or call.connected != h.extension:
+            return
+        self.stats.completed += 1
+        self._release(now, h)
+        self._end(call, h.extension, Cause.normal)
+
+    def _release(self, now: float, h: _Handset) -> None:
+        """The agent's side of a call ends: hook on, then wrap-up."""
+        h.call_id = 0
+        h.off_hook = False
+        self._event(h.extension, HookState, device=h.extension, off_hook=False)
+        if h.agent is not None and h.status == "ready":
+            h.status = "wrap"
+            self._at(now + h.agent.behaviour.wrap_up.sample(self._rng), self._wrap_done, h)
+
+    # --- agents ---------------------------------------------------------------------
+
+    def _login(self, now: float, h: _Handset) -> None:
+        if h.status != "out":
+            return
+        h.status = "ready"
+        agent = h.agent
+        self._event(
+            h.extension, KeyLogin, device=h.extension, agent_id=agent.agent_id, pin=agent.pin
+        )
+        self._event(h.extension, KeyReady, device=h.extension)
+
+    def _press_ready(self, now: float, h: _Handset) -> None:
+        if h.status == "ready":
+            self._event(h.extension, KeyReady, device=h.extension)
+
+    def _wrap_done(self, now: float, h: _Handset) -> None:
+        if h.status != "wrap":
+            return
+        h.status = "ready"
+        self._event(h.extension, KeyWrapUpDone, device=h.extension)
+        self._run_pending(now, h)
+
+    def _idle(self, h: _Handset) -> bool:
+        return h.status == "ready" and not h.busy
+
+    def _run_pending(self, now: float, h: _Handset) -> None:
+        while h.pending and self._idle(h):
+            task = h.pending.pop(0)
+            if task == "logout":
+                self._logout(now, h)
+            else:
+                _, reason, seconds = task.split(":")
+                self._break_due(now, h, int(reason), float(seconds))
+
+    def _break_due(self, now: float, h: _Handset, reason: int, seconds: float) -> None:
+        if h.status == "out":
+            return
+        if not self._idle(h):
+            h.pending.append(f"break:{reason}:{seconds}")
+            return
+        h.status = "break"
+        self._event(h.extension, KeyNotReady, device=h.extension, reason=reason)
+        self._at(now + seconds, self._break_over, h)
+
+    def _break_over(self, now: float, h: _Handset) -> None:
+        if h.status != "break":
+            return
+        h.status = "ready"
+        self._event(h.extension, KeyReady, device=h.extension)
+        self._run_pending(now, h)
+
+    def _shift_end(self, now: float, h: _Handset) -> None:
+        if h.status == "break":
+            h.status = "ready"
+        if self._idle(h):
+            self._logout(now, h)
+        elif h.status != "out":
+            h.pending = ["logout"]
+
+    def _logout(self, now: float, h: _Handset) -> None:
+        h.status = "out"
+        h.pending = []
+        self._event(h.extension, KeyLogout, device=h.extension)
+
+    # --- requests -------------------------------------------------------------------
+
+    def _ack(self, message: Message) -> list[Message]:
+        return [PositiveAck(message.invoke_id)]
+
+    def _monitor_start(self, m: MonitorStart, now: float) -> list[Message]:
+        self._known_device(m.device)
+        if m.device:
+            self._unmonitored.discard(m.device)
+        else:
+            self._unmonitored.clear()
+        return self._ack(m)
+
+    def _monitor_stop(self, m: MonitorStop, now: float) -> list[Message]:
+        self._known_device(m.device)
+        self._unmonitored.add(m.device)
+        return self._ack(m)
+
+    def _snapshot_device(self, m: SnapshotDevice, now: float) -> list[Message]:
+        if m.device in self.config.service_numbers:
+            calls = tuple(c.info() for c in self._calls.values() if c.device() == m.device)
+            return [SnapshotDeviceResult(m.invoke_id, m.device, False, "", calls)]
+        h = self._handset(m.device)
+        calls = (self._calls[h.call_id].info(),) if h.call_id else ()
+        agent_id = h.agent.agent_id if h.agent is not None and h.status != "out" else ""
+        return [SnapshotDeviceResult(m.invoke_id, m.device, h.off_hook, agent_id, calls)]
+
+    def _snapshot_calls(self, m: SnapshotCalls, now: float) -> list[Message]:
+        calls = tuple(c.info() for c in self._calls.values())
+        return [SnapshotCallsResult(m.invoke_id, calls)]
+
+    def _system_status(self, m: SystemStatus, now: float) -> list[Message]:
+        return self._ack(m)
+
+    def _free_handset(self, device: str, call: _Call) -> _Handset:
+        h = self._handset(device)
+        if h.busy and device not in call.ringing:
+            raise Nak(ErrorCode.device_busy, f"extension {device} is busy")
+        return h
+
+    def _deflect(self, m: DeflectCall, now: float) -> list[Message]:
+        call = self._call(m.call_id)
+        self._waiting(call)
+        h = self._free_handset(m.device, call)
+        source = call.device()
+        for ext in call.ringing:
+            self._handsets[ext].call_id = 0
+            self._handsets[ext].ring_token += 1
+        call.ringing = []
+        self._event(
+            m.device, Diverted, call_id=call.call_id, from_device=source, to_device=m.device
+        )
+        self._ring(now, call, h)
+        return self._ack(m)
+
+    def _ring_devices(self, m: RingDevices, now: float) -> list[Message]:
+        call = self._call(m.call_id)
+        self._waiting(call)
+        if not m.devices:
+            raise Nak(ErrorCode.invalid_parameter, "no device to ring")
+        handsets = [self._handset(d) for d in m.devices]
+        free = [h for h in handsets if not h.busy]
+        if not free:
+            raise Nak(ErrorCode.device_busy, "every extension is busy")
+        self._stop_ringing(now, call, Cause.normal)
+        for h in free:
+            self._ring(now, call, h)
+        if m.timeout_s:
+            self._at(now + m.timeout_s, self._ring_timeout, call, [h.ring_token for h in free])
+        return self._ack(m)
+
+    def _ring_timeout(self, now: float, call: _Call, tokens: list[int]) -> None:
+        if not self._live(call) or call.state != CallState.alerting:
+            return
+        if [self._handsets[e].ring_token for e in call.ringing] != tokens:
+            return
+        self._stop_ringing(now, call, Cause.no_answer)
+        call.state = CallState.queued
+
+    def _queue(self, m: QueueCall, now: float) -> list[Message]:
+        call = self._call(m.call_id)
+        self._waiting(call)
+        if m.announcement:
+            self._announcement(m.announcement)
+        self._stop_ringing(now, call, Cause.normal)
+        call.state = CallState.queued
+        call.queue = m.queue
+        self._event(call.called, Queued, call_id=call.call_id, queue=m.queue)
+        return self._ack(m)
+
+    def _announce(self, m: PlayAnnouncement, now: float) -> list[Message]:
+        self._waiting(self._call(m.call_id))
+        self._announcement(m.announcement)
+        return self._ack(m)
+
+    def _clear_connection(self, m: ClearConnection, now: float) -> list[Message]:
+        call = self._call(m.call_id)
+        if m.device and m.device in call.ringing:
+            self._stop_ringing(now, call, Cause.normal)
+            call.state = CallState.queued
+            return self._ack(m)
+        if m.device not in ("", call.connected, call.called):
+            raise Nak(ErrorCode.invalid_device, f"{m.device!r} is not a party of call {m.call_id}")
+        self._stop_ringing(now, call, Cause.normal)
+        if call.connected:
+            self.stats.completed += 1
+            self._event(
+                call.connected,
+                ConnectionCleared,
+                call_id=call.call_id,
+                device=call.connected,
+                cause=Cause.normal,
+            )
+            self._release(now, self._handsets[call.connected])
+        else:
+            self.stats.cleared += 1
+        self._end(call, "", Cause.normal)
+        return self._ack(m)
+
+    def _transfer(self, m: SingleStepTransfer, now: float) -> list[Message]:
+        call = self._call(m.call_id)
+        if call.connected != m.device or not m.device:
+            raise Nak(ErrorCode.invalid_state, f"call {m.call_id} is not connected at {m.device!r}")
+        if m.to_device in self.config.service_numbers:
+            target = None
+        else:
+            target = self._handset(m.to_device)
+            if target.busy:
+                raise Nak(ErrorCode.device_busy, f"extension {m.to_device} is busy")
+        self.stats.transferred += 1
+        call.connected = ""
+        self._release(now, self._handsets[m.device])
+        self._event(
+            m.device, Transferred, call_id=call.call_id, from_device=m.device, to_device=m.to_device
+        )
+        self._wait_patiently(now, call, self.callers.patience.sample(self._rng))
+        if target is not None:
+            self._ring(now, call, target)
+            return self._ack(m)
+        call.called = m.to_device
+        call.state = CallState.offered
+        self._event(
+            call.called,
+            Offered,
+            call_id=call.call_id,
+            calling=call.caller.calling,
+            called=call.called,
+            trunk=call.trunk,
+        )
+        return self._ack(m)
+
+    def _set_display(self, m: SetDisplay, now: float) -> list[Message]:
+        h = self._handset(m.device)
+        if len(m.text) > self.config.display_width:
+            raise Nak(ErrorCode.invalid_parameter, f"text longer than {self.config.display_width}")
+        h.display = m.text
+        return self._ack(m)
+
+    def _set_lamp(self, m: SetLamp, now: float) -> list[Message]:
+        h = self._handset(m.device)
+        if m.lamp >= self.config.lamps:
+            raise Nak(ErrorCode.invalid_parameter, f"no lamp {m.lamp} (0..{self.config.lamps - 1})")
+        h.lamps[m.lamp] = m.mode
+        return self._ack(m)
+
+    def handset_view(self, device: str) -> dict[str, Any]:
+        """What a handset shows (display, lamps, hook, agent status), for logs and tests."""
+        h = self._handset(device)
+        return {
+            "display": h.display,
+            "lamps": {k: v.name for k, v in sorted(h.lamps.items())},
+            "off_hook": h.off_hook,
+            "status": h.status,
+        }
