@@ -1,0 +1,381 @@
+"""The MQTT bridge against the real Mosquitto on 127.0.0.1:1883 (``make broker``).
+
+Each test uses its own random site, so retained messages of one test are invisible to
+the others, and clears the retained topics it created. Broker loss is simulated with a
+TCP proxy started and stopped by the test, so the real broker keeps running.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import functools
+import json
+import secrets
+import socket
+import time
+
+import aiomqtt
+import pytest
+
+from acd.config import MqttConfig
+from acd.topics import AgentCommand, Topics, agent_state_payload, encode
+from drivers.mqtt import MqttBridge
+
+HOST, PORT = "127.0.0.1", 1883
+pytestmark = pytest.mark.mqtt
+
+
+def run_async(fn):
+    """Run an async test in a fresh event loop, bounded by a timeout."""
+
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        asyncio.run(asyncio.wait_for(fn(*args, **kwargs), 30))
+
+    return wrapper
+
+
+async def wait_until(predicate, timeout=5.0, what="condition"):
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        await asyncio.sleep(0.02)
+
+
+async def retained(base: str, settle: float = 0.3) -> dict[str, bytes]:
+    """The retained messages the broker holds under ``base``."""
+    found: dict[str, bytes] = {}
+    async with aiomqtt.Client(HOST, PORT) as client:
+        await client.subscribe(base + "/#", qos=1)
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(settle):
+                async for message in client.messages:
+                    if message.retain:
+                        found[str(message.topic)] = message.payload
+    return found
+
+
+async def clear_retained(base: str) -> None:
+    topics = await retained(base)
+    async with aiomqtt.Client(HOST, PORT) as client:
+        for topic in topics:
+            await client.publish(topic, b"", qos=1, retain=True)
+
+
+@pytest.fixture
+def site():
+    try:
+        socket.create_connection((HOST, PORT), timeout=1).close()
+    except OSError:
+        pytest.fail(f"no MQTT broker on {HOST}:{PORT}: start one with `make broker`")
+    name = "t" + secrets.token_hex(5)
+    yield name
+    asyncio.run(clear_retained(Topics("acd/v1", name).base))
+
+
+class Watcher:
+    """A client subscribed to a whole site tree, recording what it receives."""
+
+    def __init__(self, base: str) -> None:
+        self.base = base
+        self.messages: list[tuple[str, bytes, bool]] = []
+
+    async def __aenter__(self) -> Watcher:
+        self._client = aiomqtt.Client(HOST, PORT)
+        await self._client.__aenter__()
+        await self._client.subscribe(self.base + "/#", qos=1)
+        self._task = asyncio.create_task(self._read())
+        return self
+
+    async def _read(self) -> None:
+        async for message in self._client.messages:
+            self.messages.append((str(message.topic), message.payload, message.retain))
+
+    async def __aexit__(self, *exc) -> None:
+        self._task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await self._task
+        await self._client.__aexit__(None, None, None)
+
+    def on(self, suffix: str) -> list[bytes]:
+        return [p for t, p, _ in self.messages if t == f"{self.base}/{suffix}"]
+
+    def json_on(self, suffix: str) -> list:
+        return [json.loads(p) if p else None for p in self.on(suffix)]
+
+    async def publish(self, suffix: str, payload: bytes, retain: bool = False) -> None:
+        await self._client.publish(f"{self.base}/{suffix}", payload, qos=1, retain=retain)
+
+
+class TcpProxy:
+    """Forwards a local port to the broker; ``stop`` cuts every connection abruptly."""
+
+    def __init__(self) -> None:
+        self.port = 0
+        self._server: asyncio.Server | None = None
+        self._writers: list[asyncio.StreamWriter] = []
+        self._pumps: set[asyncio.Task] = set()
+
+    async def start(self) -> None:
+        self._server = await asyncio.start_server(self._handle, HOST, self.port)
+        self.port = self._server.sockets[0].getsockname()[1]
+
+    async def stop(self) -> None:
+        self._server.close()
+        for writer in self._writers:
+            writer.transport.abort()
+        self._writers.clear()
+        await self._server.wait_closed()
+
+    async def _handle(self, reader, writer) -> None:
+        try:
+            up_reader, up_writer = await asyncio.open_connection(HOST, PORT)
+        except OSError:
+            writer.transport.abort()
+            return
+        self._writers += [writer, up_writer]
+        for src, dst in ((reader, up_writer), (up_reader, writer)):
+            task = asyncio.create_task(self._pump(src, dst))
+            self._pumps.add(task)
+            task.add_done_callback(self._pumps.discard)
+
+    @staticmethod
+    async def _pump(src: asyncio.StreamReader, dst: asyncio.StreamWriter) -> None:
+        with contextlib.suppress(OSError):
+            while data := await src.read(65536):
+                dst.write(data)
+                await dst.drain()
+        dst.transport.abort()
+
+
+def bridge(site: str, port: int = PORT, **kwargs) -> MqttBridge:
+    options = {k: kwargs.pop(k) for k in ("stats_interval", "cmd_token") if k in kwargs}
+    return MqttBridge(
+        MqttConfig(port=port, **options),
+        site,
+        reconnect_initial=0.05,
+        reconnect_max=0.2,
+        **kwargs,
+    )
+
+
+def agent(agent_id: str, status: str, seq: int) -> dict:
+    return agent_state_payload(agent_id, status=status, state="idle", ts=seq, since=0, seq=seq)
+
+
+@run_async
+async def test_birth_snapshot_alarms_and_clean_stop(site):
+    mqtt = bridge(site)
+    base = mqtt.topics.base
+    mqtt.set_agent_state("1", agent("1", "ready", 1))  # before connecting: in the snapshot
+    mqtt.alarm("link_down", {"message": "no link"})
+    async with Watcher(base) as watch:
+        async with mqtt:
+            await wait_until(lambda: watch.on("alarm/link_down"), what="snapshot")
+            birth = watch.json_on("controller/status")[0]
+            assert birth["online"] is True and birth["version"] and birth["ts"] >= birth["since"]
+            assert watch.json_on("agent/1/state") == [agent("1", "ready", 1)]
+            assert mqtt.connected and mqtt.counters["connects"] == 1
+            mqtt.alarm("link_down", None)
+            await wait_until(lambda: watch.on("alarm/link_down")[-1:] == [b""], what="clear")
+        assert not mqtt.connected
+        await wait_until(lambda: len(watch.on("controller/status")) == 2, what="offline")
+    assert watch.json_on("controller/status")[-1]["online"] is False
+    held = await retained(base)
+    assert set(held) == {f"{base}/controller/status", f"{base}/agent/1/state"}
+    assert json.loads(held[f"{base}/controller/status"])["online"] is False
+
+
+@run_async
+async def test_will_announces_offline_when_the_connection_is_cut(site):
+    proxy = TcpProxy()
+    await proxy.start()
+    mqtt = bridge(site, proxy.port)
+    async with Watcher(mqtt.topics.base) as watch, mqtt:
+        await wait_until(lambda: watch.on("controller/status"), what="birth")
+        await proxy.stop()  # no DISCONNECT reaches the broker: it publishes the Will
+        await wait_until(lambda: len(watch.on("controller/status")) == 2, what="will")
+        assert watch.json_on("controller/status")[-1] == {
+            "online": False,
+            "reason": "connection_lost",
+        }
+        await wait_until(lambda: not mqtt.connected, what="disconnect noticed")
+        assert mqtt.counters["last_error"]
+
+
+@run_async
+async def test_full_retained_snapshot_after_reconnect(site):
+    proxy = TcpProxy()
+    await proxy.start()
+    mqtt = bridge(site, proxy.port)
+    async with Watcher(mqtt.topics.base) as watch, mqtt:
+        mqtt.set_agent_state("1", agent("1", "ready", 1))
+        mqtt.set_agent_state("2", agent("2", "ready", 2))
+        mqtt.alarm("link_down", {"message": "no link"})
+        await wait_until(lambda: watch.on("alarm/link_down"), what="first publication")
+        await proxy.stop()
+        await wait_until(lambda: not mqtt.connected, what="disconnect noticed")
+        # While the broker is unreachable: state changes, and the broker loses agent 2.
+        mqtt.set_agent_state("1", agent("1", "not_ready", 3))
+        mqtt.alarm("link_down", None)
+        mqtt.call_event({"event": "offered", "call_id": "c1"})
+        await watch.publish("agent/2/state", b"", retain=True)
+        await asyncio.sleep(0.3)  # several reconnect attempts fail meanwhile
+        assert mqtt.counters["connects"] == 1
+        await proxy.start()
+        await wait_until(lambda: mqtt.counters["connects"] == 2, what="reconnect")
+        await wait_until(lambda: watch.on("event/call"), what="queued event")
+    assert [s["online"] for s in watch.json_on("controller/status")] == [True, False, True, False]
+    held = await retained(mqtt.topics.base)
+    base = mqtt.topics.base
+    assert json.loads(held[f"{base}/agent/1/state"]) == agent("1", "not_ready", 3)
+    assert json.loads(held[f"{base}/agent/2/state"]) == agent("2", "ready", 2)
+    assert f"{base}/alarm/link_down" not in held
+    assert json.loads(watch.on("event/call")[0]) == {"event": "offered", "call_id": "c1"}
+
+
+@run_async
+async def test_bursts_coalesce_latest_wins(site):
+    mqtt = bridge(site)
+    async with Watcher(mqtt.topics.base) as watch, mqtt:
+        await wait_until(lambda: mqtt.connected and watch.on("controller/status"), what="birth")
+        before = mqtt.counters["publishes"]
+        for seq in range(1000):
+            mqtt.set_agent_state("7", agent("7", "ready" if seq % 2 else "not_ready", seq))
+        await wait_until(lambda: watch.on("agent/7/state"), what="agent 7")
+        await asyncio.sleep(0.2)
+        assert watch.json_on("agent/7/state") == [agent("7", "ready", 999)]
+        assert mqtt.counters["publishes"] - before == 1
+
+
+@run_async
+async def test_queue_stats_are_rate_limited_per_queue(site):
+    mqtt = bridge(site, stats_interval=0.4)
+    async with Watcher(mqtt.topics.base) as watch, mqtt:
+        await wait_until(lambda: mqtt.connected, what="connection")
+        mqtt.set_queue_stats("sales", {"waiting": 1})
+        await wait_until(lambda: watch.on("queue/sales/stats"), what="first stats")
+        start = time.monotonic()
+        for n in (2, 3):
+            mqtt.set_queue_stats("sales", {"waiting": n})
+            mqtt.set_queue_stats("support", {"waiting": 10 * n})
+        await wait_until(lambda: len(watch.on("queue/sales/stats")) == 2, what="second stats")
+        assert time.monotonic() - start >= 0.3
+        await asyncio.sleep(0.1)
+        assert watch.json_on("queue/sales/stats") == [{"waiting": 1}, {"waiting": 3}]
+        assert watch.json_on("queue/support/stats") == [{"waiting": 30}]  # its own interval
+
+
+@run_async
+async def test_a_dead_broker_never_blocks_the_caller():
+    with socket.socket() as s:  # a port nobody listens on
+        s.bind((HOST, 0))
+        dead_port = s.getsockname()[1]
+    mqtt = bridge("dead", dead_port, max_events=100)
+    lags = []
+
+    async def ticker():
+        while True:
+            t = time.monotonic()
+            await asyncio.sleep(0.01)
+            lags.append(time.monotonic() - t - 0.01)
+
+    tick = asyncio.create_task(ticker())
+    async with mqtt:
+        worst = 0.0
+        for seq in range(5000):
+            t = time.perf_counter()
+            mqtt.set_agent_state(str(seq % 50), agent(str(seq % 50), "ready", seq))
+            mqtt.call_event({"seq": seq})
+            worst = max(worst, time.perf_counter() - t)
+            if seq % 500 == 0:
+                await asyncio.sleep(0.05)  # let the bridge try to connect meanwhile
+        await wait_until(lambda: mqtt.counters["last_error"], what="a failed connect")
+        assert worst < 0.05
+        assert not mqtt.connected and mqtt.counters["connects"] == 0
+        assert mqtt.counters["dropped_events"] == 4900
+        assert mqtt.counters["pending"] == 50 + 100  # latest per agent + bounded events
+        t = time.monotonic()
+    assert time.monotonic() - t < 1.0  # stopping does not hang either
+    tick.cancel()
+    assert max(lags) < 0.2
+
+
+@run_async
+async def test_commands_are_validated_handled_and_answered(site):
+    calls: list[AgentCommand] = []
+
+    def on_command(command: AgentCommand):
+        calls.append(command)
+        if command.agent_id == "boom":
+            raise RuntimeError("bug")
+        if command.agent_id == "8":
+
+            async def later():
+                await asyncio.sleep(0.01)
+                return None
+
+            return later()
+        return None if command.agent_id == "7" else "unknown agent"
+
+    mqtt = bridge(site, cmd_token="s3cret", on_command=on_command)
+    good = {"token": "s3cret", "action": "ready"}
+    sent = [
+        ("7", b"{not json"),
+        ("7", encode({**good, "request_id": "r1", "action": "dance"})),
+        ("7", encode({**good, "request_id": "r2", "action": "not_ready", "reason": 1000})),
+        ("7", encode({**good, "request_id": "r3", "token": "guess"})),
+        ("7", encode({**good, "request_id": "r4", "action": "not_ready", "reason": 5})),
+        ("99", encode({**good, "request_id": "r5"})),
+        (
+            "8",
+            encode({**good, "request_id": "r6", "reply_to": f"{mqtt.topics.base}/cmd/reply/al/6"}),
+        ),
+        ("boom", encode({**good, "request_id": "r7", "action": "logout"})),
+    ]
+    async with Watcher(mqtt.topics.base) as watch, mqtt:
+        await wait_until(lambda: mqtt.connected and watch.on("controller/status"), what="birth")
+        await asyncio.sleep(0.1)  # the subscription is in place once birth is out
+        for agent_id, payload in sent:
+            await watch.publish(f"cmd/agent/{agent_id}/set", payload)
+        await wait_until(lambda: watch.on("cmd/reply/r7"), what="last reply")
+        assert mqtt.connected  # nothing crashed the loop
+    replies = {
+        suffix: watch.json_on(suffix)[0]
+        for suffix in ["cmd/error"] + [f"cmd/reply/r{i}" for i in (1, 2, 3, 4, 5, 7)]
+    }
+    replies["cmd/reply/al/6"] = watch.json_on("cmd/reply/al/6")[0]
+    assert "malformed JSON" in replies["cmd/error"]["error"]
+    assert replies["cmd/error"]["request_id"] is None
+    assert "action must be one of" in replies["cmd/reply/r1"]["error"]
+    assert "within 0..99" in replies["cmd/reply/r2"]["error"]
+    assert "token" in replies["cmd/reply/r3"]["error"]
+    assert replies["cmd/reply/r4"]["ok"] is True and "error" not in replies["cmd/reply/r4"]
+    assert replies["cmd/reply/r5"]["ok"] is False
+    assert replies["cmd/reply/r5"]["error"] == "unknown agent"
+    assert replies["cmd/reply/al/6"]["ok"] is True
+    assert replies["cmd/reply/r7"]["error"] == "internal error: RuntimeError"
+    for i in (1, 2, 3, 4, 5, 7):
+        assert replies[f"cmd/reply/r{i}"]["request_id"] == f"r{i}"
+    assert replies["cmd/reply/al/6"]["request_id"] == "r6"
+    assert [(c.agent_id, c.action, c.reason) for c in calls] == [
+        ("7", "not_ready", 5),
+        ("99", "ready", None),
+        ("8", "ready", None),
+        ("boom", "logout", None),
+    ]
+    assert mqtt.counters["commands"] == 4 and mqtt.counters["refused"] == 6
+
+
+@run_async
+async def test_retained_commands_are_refused(site):
+    mqtt = bridge(site, on_command=lambda command: None)
+    async with Watcher(mqtt.topics.base) as watch:
+        await watch.publish(
+            "cmd/agent/7/set", encode({"action": "logout", "request_id": "old"}), retain=True
+        )
+        async with mqtt:
+            await wait_until(lambda: watch.on("cmd/reply/old"), what="reply")
+        assert "retained" in watch.json_on("cmd/reply/old")[0]["error"]
