@@ -64,16 +64,9 @@ class Scenario:
     calls: tuple[ScriptedCall, ...]
     faults: tuple[FaultSpec, ...]
 
-    def build_switch(self, seed: int | None = None, day: dt.date | None = None) -> Switch:
-        """A fresh switch for this scenario (``seed``/``day`` override the file's)."""
-        switch = Switch(
-            self.switch,
-            self.traffic,
-            self.callers,
-            self.agents,
-            day or self.day,
-            self.seed if seed is None else seed,
-        )
+    def build_switch(self) -> Switch:
+        """A fresh switch for this scenario (``dataclasses.replace`` to vary seed or day)."""
+        switch = Switch(self.switch, self.traffic, self.callers, self.agents, self.day, self.seed)
         for call in self.calls:
             switch.add_call(call.at_s, call.caller, call.called)
         return switch

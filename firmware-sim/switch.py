@@ -265,7 +265,7 @@ class Switch:
         self.stats.events += len(out)
         return out
 
-    def _event(self, device: str, cls: type[Message], **fields: Any) -> None:
+    def _event(self, device: str, cls: type[Message], /, **fields: Any) -> None:
         if device in self._unmonitored or "" in self._unmonitored:
             return
         self._event_id = self._event_id % 0xFFFF + 1
