@@ -61,7 +61,7 @@ def _gauss_legendre(order: int) -> tuple[tuple[float, float], ...]:
 
 
 _RULE = _gauss_legendre(20)
-_PANELS = 4  # panels per side of the maximum of φ
+_PANELS = 8  # panels per side of the maximum of φ
 _DROP = 42.0  # nats below the maximum where the integrals are cut (e^-42 ≈ 6e-19)
 
 
@@ -279,7 +279,7 @@ def _erlang_a(traffic: Traffic, n: int, t: float, b: float, complement: float) -
         sl_wait=sl_wait,
         asa_s=asa,
         mean_wait_s=p_abandon * traffic.patience_s,
-        occupancy=a * answer_rate / n,
+        occupancy=min(1.0, a * answer_rate / n),
     )
 
 
@@ -292,22 +292,13 @@ class _WaitIntegrals:
 
     def __init__(self, lam: float, nmu: float, theta: float, t: float) -> None:
         self.lam, self.nmu, self.theta = lam, nmu, theta
-        mode = math.log(lam / nmu) / theta if lam > nmu else 0.0
-        top = self.phi(mode)
-        self.log_scale = top
-        rate = lam * math.exp(-theta * mode)
-        scale = 1 / (abs(rate - nmu) + math.sqrt(theta * rate))
-        cuts = [mode, self._cut(mode, top, scale)]
-        if mode > 0:
-            cuts.insert(0, self._cut(mode, top, -scale) if self.phi(0) < top - _DROP else 0.0)
-        edges: list[float] = []
-        for left, right in pairwise(cuts):
-            width = (right - left) / _PANELS
-            edges.extend(left + i * width for i in range(_PANELS))
-        edges.append(cuts[-1])
+        # Panels fit both exp(φ) and the answered calls' exp(φ(u) − θu), whose scales
+        # differ when callers are far less patient than the agents are quick.
+        edges = sorted(set(self._edges(0.0)) | set(self._edges(theta)))
         if edges[0] < t < edges[-1]:
             edges.append(t)
             edges.sort()
+        top = self.log_scale = max(self.phi(u) for u in edges)
         total = abandoned = within = beyond = waited = 0.0
         for left, right in pairwise(edges):
             width = right - left
@@ -322,22 +313,39 @@ class _WaitIntegrals:
                     within += weight * kept
                 else:
                     beyond += weight
-        if edges[-1] <= t:
-            beyond = 0.0
         self.total, self.abandoned, self.beyond = total, abandoned, beyond
         self.answered_within, self.answered_wait = within, waited
 
-    def phi(self, u: float) -> float:
-        return -self.lam * math.expm1(-self.theta * u) / self.theta - self.nmu * u
+    def phi(self, u: float, extra: float = 0.0) -> float:
+        """φ(u) − extra·u."""
+        return -self.lam * math.expm1(-self.theta * u) / self.theta - (self.nmu + extra) * u
 
-    def _cut(self, start: float, top: float, step: float) -> float:
-        """The point past ``start`` (towards the sign of ``step``) where φ = top − _DROP."""
+    def _edges(self, extra: float) -> list[float]:
+        """Panel edges over the range where φ(u) − extra·u is within _DROP of its maximum."""
+        lam, theta = self.lam, self.theta
+        rate = self.nmu + extra
+        mode = math.log(lam / rate) / theta if lam > rate else 0.0
+        top = self.phi(mode, extra)
+        slope = lam * math.exp(-theta * mode)
+        scale = 1 / (abs(slope - rate) + math.sqrt(theta * slope))
+        cuts = [mode, self._cut(mode, top, scale, extra)]
+        if mode > 0:
+            left = self.phi(0, extra) < top - _DROP
+            cuts.insert(0, self._cut(mode, top, -scale, extra) if left else 0.0)
+        edges = [cuts[-1]]
+        for left, right in pairwise(cuts):
+            width = (right - left) / _PANELS
+            edges.extend(left + i * width for i in range(_PANELS))
+        return edges
+
+    def _cut(self, start: float, top: float, step: float, extra: float) -> float:
+        """The point past ``start`` (towards the sign of ``step``) where the log drops _DROP."""
         near, far = start, start + step
-        while self.phi(far) > top - _DROP:
+        while self.phi(far, extra) > top - _DROP:
             near, far = far, far + 2 * (far - start)
         for _ in range(12):  # the cut need not be exact: it only bounds the integrals
             mid = (near + far) / 2
-            near, far = (mid, far) if self.phi(mid) > top - _DROP else (near, mid)
+            near, far = (mid, far) if self.phi(mid, extra) > top - _DROP else (near, mid)
         return max(far, 0.0)
 
 
