@@ -182,7 +182,8 @@ async def test_birth_snapshot_alarms_and_clean_stop(site):
             await wait_until(lambda: watch.on("alarm/link_down")[-1:] == [b""], what="clear")
         assert not mqtt.connected
         await wait_until(lambda: len(watch.on("controller/status")) == 2, what="offline")
-    assert watch.json_on("controller/status")[-1]["online"] is False
+    offline = watch.json_on("controller/status")[-1]
+    assert offline["online"] is False and offline["ts"] and "reason" not in offline  # not the Will
     held = await retained(base)
     assert set(held) == {f"{base}/controller/status", f"{base}/agent/1/state"}
     assert json.loads(held[f"{base}/controller/status"])["online"] is False
