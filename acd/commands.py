@@ -134,6 +134,8 @@ class QueueFigures:
     """Live figures of one queue (what MQTT ``queue/<id>/stats`` carries).
 
     ``longest_wait`` is seconds at ``at``; today's counts restart at local midnight.
+    ``offered`` counts the legs that entered the queue while it was open (today), less
+    short abandons; calls still in progress are in it but not yet in any outcome.
     """
 
     queue: str
@@ -144,7 +146,8 @@ class QueueFigures:
     offered: int
     answered: int
     answered_in_sl: int
-    abandoned: int
+    abandoned: int  # not counting short abandons
+    short_abandoned: int  # abandoned within [acd] short_abandon s: not in offered
     overflowed: int
     closed: int
     rejected: int

@@ -1,0 +1,1138 @@
+"""The ACD engine: a pure, deterministic state machine.
+
+``Engine(config, now)`` then ``handle(event) -> list[Output]`` for every event (each
+carries its time ``at``); ``next_deadline()`` says when the next timer falls due and
+``advance(now)`` (or a ``Tick``) fires it. The engine never reads a clock, never sleeps,
+does no I/O; its only randomness is a seeded ``random.Random``. Time never goes back: an
+event older than the engine's time is handled at the engine's time.
+
+Data structures (nothing scans all agents or all waiting calls):
+
+- ``_agents`` (id → ``_Agent``) and ``_by_device`` (extension → agent): O(1) lookups.
+- Per queue, ``waiting``: a sorted list of ``(seq, call_id)``; ``seq`` is a global
+  arrival counter, so the head is the longest-waiting call, a caller who was rung and not
+  answered goes back to its own place (same ``seq``), and the position announced to a
+  caller is a binary search.
+- Per queue and tier, a ``Pool`` of available agents (see ``acd.strategies``): an agent
+  with skills for k queues sits in k pools while ready, idle and on hook, and is taken out
+  of them when it rings. Choosing an agent for a call looks at the pools of that call's
+  queue only, best tier first.
+- Fairness across queues: when an agent becomes available it looks at the head of each of
+  its k queues and takes the caller with the highest queue priority, then the lowest
+  ``seq`` (longest wait). O(k).
+- Timers: a heap of ``(at, n, _Timer)``; cancelling marks the timer, stale entries are
+  dropped when they reach the top. ``next_deadline`` is O(1) amortised.
+- Calendars answer ``(open, until)`` and are cached until ``until``; live daily counts
+  restart lazily per queue at local midnight.
+"""
+
+from __future__ import annotations
+
+import heapq
+import random
+from bisect import bisect_left, insort
+from collections.abc import Iterable, Mapping
+from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
+
+from acd.agents import AgentSession, AgentState, AgentStatus
+from acd.calendar import Calendar
+from acd.commands import (
+    AgentChanged,
+    CallEnded,
+    CancelRing,
+    ClearCall,
+    CollectDigits,
+    Display,
+    Lamp,
+    Output,
+    PlayAnnouncement,
+    QueueCall,
+    QueueChanged,
+    QueueFigures,
+    Refused,
+    RingDevices,
+    RouteCall,
+    TransferCall,
+)
+from acd.config import AgentConfig, Config, QueueConfig
+from acd.events import (
+    Alerting,
+    Answered,
+    CallOffered,
+    Cleared,
+    Escalate,
+    Event,
+    Hook,
+    Login,
+    Logout,
+    MenuChoice,
+    NotReady,
+    Ready,
+    RouteFailed,
+    SetAgentStatus,
+    Tick,
+    Transferred,
+    WrapUpDone,
+)
+from acd.pins import verify_pin
+from acd.records import CallRecord, LegBuilder, Outcome, RingAttempt, RingOutcome
+from acd.strategies import Pool
+
+_READY, _NOT_READY, _LOGGED_OUT = AgentStatus.READY, AgentStatus.NOT_READY, AgentStatus.LOGGED_OUT
+_IDLE, _RINGING, _ON_CALL, _WRAP_UP = (
+    AgentState.IDLE,
+    AgentState.RINGING,
+    AgentState.ON_CALL,
+    AgentState.WRAP_UP,
+)
+
+# call states
+_MENU, _WAITING, _ALERTING, _CONNECTED = "menu", "waiting", "ringing", "connected"
+
+# pool key kinds
+_BY_POSITION, _BY_IDLE, _BY_CALLS, _BY_TALK = 0, 1, 2, 3
+_KEY_KIND = {
+    "longest-idle": _BY_IDLE,
+    "fewest-calls": _BY_CALLS,
+    "least-talk": _BY_TALK,
+}
+
+
+class _Timer:
+    __slots__ = ("args", "at", "cancelled", "fire")
+
+    def __init__(self, at: float, fire, args: tuple) -> None:
+        self.at = at
+        self.fire = fire
+        self.args = args
+        self.cancelled = False
+
+
+class _Queue:
+    __slots__ = (
+        "afters",
+        "calendar",
+        "cfg",
+        "counts",
+        "day",
+        "dirty",
+        "display_timer",
+        "handle_avg",
+        "id",
+        "logged_in",
+        "pools",
+        "priority",
+        "waiting",
+    )
+
+    def __init__(self, cfg: QueueConfig, calendar: Calendar | None, rng: random.Random):
+        self.cfg = cfg
+        self.id = cfg.id
+        self.priority = cfg.priority
+        self.calendar = calendar
+        self.afters = tuple(t.after for t in cfg.tiers)
+        self.pools = [Pool(cfg.strategy, rng) for _ in cfg.tiers]
+        self.waiting: list[tuple[int, int]] = []
+        self.logged_in = 0
+        self.day = 0.0  # local midnight of the day the counts belong to
+        self.counts = dict.fromkeys(_COUNT_NAMES, 0)
+        self.handle_avg = 180.0  # s, moving average of talk + wrap-up for wait estimates
+        self.dirty = False
+        self.display_timer: _Timer | None = None
+
+
+_COUNT_NAMES = (
+    "offered",
+    "answered",
+    "answered_in_sl",
+    "abandoned",
+    "short_abandoned",
+    "overflowed",
+    "closed",
+    "rejected",
+    "failed",
+)
+
+
+class _Agent:
+    __slots__ = (
+        "available",
+        "call",
+        "calls",
+        "cfg",
+        "device",
+        "id",
+        "idle_seq",
+        "memberships",
+        "misses",
+        "off_hook",
+        "pending",
+        "reason",
+        "since",
+        "state",
+        "status",
+        "talk",
+        "wrapup_timer",
+        "wrong_pins",
+    )
+
+    def __init__(self, cfg: AgentConfig) -> None:
+        self.cfg = cfg
+        self.id = cfg.id
+        self.status = _LOGGED_OUT
+        self.reason = 0
+        self.state = _IDLE
+        self.device: str | None = None
+        self.since = 0.0
+        self.call: _Call | None = None
+        self.pending: tuple[LegBuilder, _Queue] | None = None  # leg in wrap-up
+        self.wrapup_timer: _Timer | None = None
+        self.available = False
+        self.off_hook = False
+        self.idle_seq = 0
+        self.calls = 0
+        self.talk = 0.0
+        self.misses = 0
+        self.wrong_pins = 0
+        # (queue, pool, key kind, position, tier wait) for each queue the agent serves
+        self.memberships: list[tuple[_Queue, Pool, int, int, float]] = []
+
+
+class _Call:
+    __slots__ = (
+        "agent",
+        "entry",
+        "id",
+        "leg",
+        "menu",
+        "overflow_due",
+        "queue",
+        "ring_timer",
+        "ringing",
+        "state",
+        "timers",
+    )
+
+    def __init__(self, call_id: int) -> None:
+        self.id = call_id
+        self.state = _MENU
+        self.queue: _Queue | None = None
+        self.leg: LegBuilder | None = None
+        self.entry: tuple[int, int] = (0, call_id)
+        self.ringing: dict[str, tuple[_Agent, float]] = {}
+        self.agent: _Agent | None = None
+        self.timers: list[_Timer] = []  # cancelled when the call leaves the queue
+        self.ring_timer: _Timer | None = None
+        self.menu = None
+        self.overflow_due = False
+
+
+class Engine:
+    """The ACD: events in, commands and notifications out (see the module docstring)."""
+
+    def __init__(self, config: Config, now: float, rng: random.Random | None = None) -> None:
+        self.config = config
+        self.now = now
+        self.rng = rng if rng is not None else random.Random(config.site.seed)
+        self.tz = ZoneInfo(config.site.timezone)
+        self.refused = 0
+        self._out: list[Output] = []
+        self._timers: list[tuple[float, int, _Timer]] = []
+        self._n = 0  # tie-breaker for timers and arrival sequence
+        self._idle_n = 0
+        self._calls: dict[int, _Call] = {}
+        self._dirty: list[_Queue] = []
+        self._day = 0.0
+        self._day_end = 0.0
+        self._acd = config.acd
+        self._ann = config.announcements
+        calendars = {name: Calendar(c, self.tz) for name, c in config.calendars.items()}
+        self._cal_cache: dict[int, tuple[bool, float]] = {}  # id(calendar) -> (open, until)
+        self._queues = {
+            q.id: _Queue(q, calendars[q.calendar] if q.calendar else None, self.rng)
+            for q in config.queues.values()
+        }
+        self._numbers = config.queue_for_number()
+        self._agents = {a.id: _Agent(a) for a in config.agents.values()}
+        self._by_device: dict[str, _Agent] = {}
+        self._build_memberships()
+        self._handlers = {
+            Tick: lambda e: None,
+            CallOffered: self._on_offered,
+            MenuChoice: self._on_menu_choice,
+            Alerting: self._on_alerting,
+            Answered: self._on_answered,
+            Cleared: self._on_cleared,
+            RouteFailed: self._on_route_failed,
+            Transferred: self._on_transferred,
+            Login: self._on_login,
+            Logout: self._on_logout,
+            Ready: self._on_ready,
+            NotReady: self._on_not_ready,
+            WrapUpDone: self._on_wrapup_done,
+            Escalate: self._on_escalate,
+            Hook: self._on_hook,
+            SetAgentStatus: self._on_set_status,
+        }
+
+    def _build_memberships(self) -> None:
+        by_skill: dict[str, list[tuple[_Agent, int, int]]] = {}
+        for order, agent in enumerate(self._agents.values()):
+            for skill, level in agent.cfg.skills.items():
+                by_skill.setdefault(skill, []).append((agent, level, order))
+        for q in self._queues.values():
+            members = sorted(by_skill.get(q.cfg.skill, ()), key=lambda m: (-m[1], m[2]))
+            kind = _KEY_KIND.get(q.cfg.strategy, _BY_POSITION)
+            for position, (agent, level, _) in enumerate(members):
+                for tier, pool in zip(q.cfg.tiers, q.pools, strict=True):
+                    if level >= tier.min_level:
+                        agent.memberships.append((q, pool, kind, position, tier.after))
+                        pool.weights[agent.id] = agent.cfg.weight
+                        pool.max_weight = max(pool.max_weight, agent.cfg.weight)
+                        break
+
+    # -- public API ---------------------------------------------------------------------
+
+    def handle(self, event: Event) -> list[Output]:
+        """Apply one event at its time; return the commands and notifications, in order."""
+        out = self._out = []
+        at = event.at
+        if at > self.now:
+            self._fire_due(at)
+        handler = self._handlers.get(type(event))
+        if handler is None:
+            self._refuse(event, "unknown event type")
+        else:
+            handler(event)
+        if self._dirty:
+            self._flush_dirty()
+        return out
+
+    def advance(self, now: float) -> list[Output]:
+        """Fire every timer due at or before ``now`` (same as ``handle(Tick(now))``)."""
+        return self.handle(Tick(now))
+
+    def next_deadline(self) -> float | None:
+        """When the next timer falls due (epoch seconds), or None."""
+        timers = self._timers
+        while timers and timers[0][2].cancelled:
+            heapq.heappop(timers)
+        return timers[0][0] if timers else None
+
+    def queue_figures(self, queue_id: str) -> QueueFigures:
+        """The live figures of a queue now."""
+        return self._figures(self._queues[queue_id])
+
+    def agent_states(self) -> list[AgentChanged]:
+        """The state of every configured agent (a full snapshot for MQTT)."""
+        return [self._agent_note(a) for a in self._agents.values()]
+
+    def active_legs(self) -> dict[str, int]:
+        """Legs offered to each queue and not yet ended (in menu, waiting, ringing,
+        connected or in wrap-up)."""
+        counts = dict.fromkeys(self._queues, 0)
+        for call in self._calls.values():
+            counts[call.queue.id if call.queue else call.menu.default] += 1
+        for agent in self._agents.values():
+            if agent.pending is not None:
+                counts[agent.pending[1].id] += 1
+        return counts
+
+    def wrong_pins(self, agent_id: str) -> int:
+        """How many logins with a wrong PIN the agent had."""
+        return self._agents[agent_id].wrong_pins
+
+    def export_sessions(self) -> list[AgentSession]:
+        """Who is logged in where, with status: to survive a controller restart."""
+        return [
+            AgentSession(a.id, a.device, a.status, a.reason, a.since)
+            for a in self._agents.values()
+            if a.status is not _LOGGED_OUT and a.device is not None
+        ]
+
+    def import_sessions(self, at: float, sessions: Iterable[AgentSession]) -> list[Output]:
+        """Log agents back in as exported (idle, without PIN); unknown agents, agents
+        already logged in and taken devices are refused."""
+        self._out = []
+        self._set_time(at)
+        for s in sessions:
+            agent = self._agents.get(s.agent_id)
+            if agent is None or agent.status is not _LOGGED_OUT or s.device in self._by_device:
+                self._refuse(s, "cannot restore session")
+                continue
+            self._log_in(agent, s.device, s.status, s.reason, s.since)
+        self._flush_dirty()
+        return self._out
+
+    def reconcile(self, at: float, switch_calls: Mapping[int, str]) -> list[Output]:
+        """Align with the switch's view after a link loss. ``switch_calls`` maps every call
+        the switch still has to the extension it rings or is connected at ("" when it is
+        held in a queue). Calls the switch no longer knows end: unanswered legs as
+        ``failed``, answered ones as released at ``at``. Calls ringing an extension the
+        switch no longer rings go back to their place in the queue."""
+        self._out = []
+        self._set_time(at)
+        for call in list(self._calls.values()):
+            device = switch_calls.get(call.id)
+            if device is None:
+                if call.state == _CONNECTED:
+                    self._release(call, None)
+                else:
+                    self._end_unanswered(call, Outcome.FAILED, reason="lost during link outage")
+            elif call.state == _ALERTING:
+                for dev in [d for d in call.ringing if d != device]:
+                    self._stop_ring(call, dev, RingOutcome.CANCELLED, available=True)
+                if not call.ringing:
+                    self._requeue(call)
+        self._flush_dirty()
+        return self._out
+
+    # -- time ---------------------------------------------------------------------------
+
+    def _set_time(self, at: float) -> None:
+        if at > self.now:
+            self._fire_due(at)
+
+    def _fire_due(self, at: float) -> None:
+        timers = self._timers
+        while timers and timers[0][0] <= at:
+            _, _, timer = heapq.heappop(timers)
+            if timer.cancelled:
+                continue
+            timer.cancelled = True
+            self.now = timer.at
+            timer.fire(*timer.args)
+        self.now = at
+
+    def _schedule(self, delay: float, fire, *args) -> _Timer:
+        at = self.now + delay
+        timer = _Timer(at, fire, args)
+        self._n += 1
+        heapq.heappush(self._timers, (at, self._n, timer))
+        return timer
+
+    def _is_open(self, q: _Queue) -> bool:
+        if q.calendar is None:
+            return True
+        cached = self._cal_cache.get(id(q.calendar))
+        if cached is None or self.now >= cached[1]:
+            cached = self._cal_cache[id(q.calendar)] = q.calendar.state(self.now)
+        return cached[0]
+
+    def _counts(self, q: _Queue) -> dict[str, int]:
+        """Today's counts of a queue, restarted at local midnight."""
+        if self.now >= self._day_end or self.now < self._day:
+            local = datetime.fromtimestamp(self.now, self.tz)
+            midnight = datetime(local.year, local.month, local.day)
+            self._day = midnight.replace(tzinfo=self.tz).timestamp()
+            self._day_end = (midnight + timedelta(days=1)).replace(tzinfo=self.tz).timestamp()
+        if q.day != self._day:
+            q.day = self._day
+            q.counts = dict.fromkeys(_COUNT_NAMES, 0)
+        return q.counts
+
+    # -- outputs ------------------------------------------------------------------------
+
+    def _refuse(self, event: object, reason: str) -> None:
+        self.refused += 1
+        self._out.append(Refused(self.now, event, reason))
+
+    def _touch(self, q: _Queue) -> None:
+        if not q.dirty:
+            q.dirty = True
+            self._dirty.append(q)
+            if self._acd.display_interval > 0 and q.display_timer is None:
+                q.display_timer = self._schedule(
+                    self._acd.display_interval, self._refresh_display, q
+                )
+
+    def _flush_dirty(self) -> None:
+        out = self._out
+        for q in self._dirty:
+            q.dirty = False
+            out.append(QueueChanged(self.now, self._figures(q)))
+        self._dirty.clear()
+
+    def _figures(self, q: _Queue) -> QueueFigures:
+        counts = self._counts(q)
+        head = self._calls[q.waiting[0][1]].leg.queued_at if q.waiting else self.now
+        return QueueFigures(
+            q.id,
+            len(q.waiting),
+            self.now - head,
+            q.logged_in,
+            sum(len(p) for p in q.pools),
+            counts["offered"],
+            counts["answered"],
+            counts["answered_in_sl"],
+            counts["abandoned"],
+            counts["short_abandoned"],
+            counts["overflowed"],
+            counts["closed"],
+            counts["rejected"],
+            counts["failed"],
+        )
+
+    def _refresh_display(self, q: _Queue) -> None:
+        """Show queue length and longest wait to the available agents of a queue."""
+        q.display_timer = None
+        waiting = len(q.waiting)
+        if waiting:
+            wait = int(self.now - self._calls[q.waiting[0][1]].leg.queued_at)
+            text = f"{q.cfg.name[:12]}: {waiting} wait {wait // 60}:{wait % 60:02d}"
+        else:
+            text = f"{q.cfg.name[:12]}: 0 wait"
+        mode = "flash" if waiting else "off"
+        out = self._out
+        for pool in q.pools:
+            for agent_id in pool.all():
+                device = self._agents[agent_id].device
+                out.append(Display(device, text))
+                out.append(Lamp(device, "queue", mode))
+
+    def _agent_note(self, agent: _Agent) -> AgentChanged:
+        call = agent.call
+        return AgentChanged(
+            self.now,
+            agent.id,
+            agent.device,
+            agent.status,
+            agent.reason,
+            agent.state,
+            call.id if call is not None else None,
+            agent.since,
+        )
+
+    def _agent_changed(self, agent: _Agent) -> None:
+        agent.since = self.now
+        self._out.append(self._agent_note(agent))
+
+    # -- availability -------------------------------------------------------------------
+
+    def _update_available(self, agent: _Agent) -> None:
+        """Put the agent in or out of its pools; an agent who becomes available takes
+        the best waiting caller of its queues."""
+        should = agent.status is _READY and agent.state is _IDLE and not agent.off_hook
+        if should == agent.available:
+            return
+        agent.available = should
+        if not should:
+            for membership in agent.memberships:
+                membership[1].remove(agent.id)
+            return
+        for _, pool, kind, position, _ in agent.memberships:
+            if kind == _BY_IDLE:
+                key = agent.idle_seq
+            elif kind == _BY_POSITION:
+                key = position
+            elif kind == _BY_CALLS:
+                key = (agent.calls, agent.idle_seq)
+            else:
+                key = (agent.talk, agent.idle_seq)
+            pool.add(agent.id, key)
+        self._serve(agent)
+
+    def _serve(self, agent: _Agent) -> None:
+        """While the agent is available, route the best eligible head of its queues."""
+        for _ in range(len(agent.memberships)):
+            best: _Call | None = None
+            best_key = None
+            now = self.now
+            for q, _, _, _, after in agent.memberships:
+                if not q.waiting:
+                    continue
+                call = self._calls[q.waiting[0][1]]
+                if now - call.leg.queued_at < after:
+                    continue
+                key = (-q.priority, call.entry[0])
+                if best_key is None or key < best_key:
+                    best, best_key = call, key
+            if best is None or not self._route(best) or not agent.available:
+                return
+
+    def _dispatch(self, q: _Queue) -> None:
+        """Route the queue's head callers while agents are available for them."""
+        while q.waiting and self._route(self._calls[q.waiting[0][1]]):
+            pass
+
+    # -- routing ------------------------------------------------------------------------
+
+    def _route(self, call: _Call) -> bool:
+        """Ring the agent(s) the strategy picks for a waiting call; False if none."""
+        q = call.queue
+        wait = self.now - call.leg.queued_at
+        afters = q.afters
+        for i, pool in enumerate(q.pools):
+            if afters[i] > wait:
+                return False
+            if pool.items:
+                break
+        else:
+            return False
+        strategy = q.cfg.strategy
+        if strategy == "ring-all":
+            agents = [self._agents[a] for a in pool.all()]
+        else:
+            agents = [self._agents[pool.pick()]]
+        self._ring(call, agents, single=strategy not in ("ring-all", "ring-progressive"))
+        if strategy == "ring-progressive":
+            call.timers.append(self._schedule(q.cfg.progressive_interval, self._ring_next, call))
+        return True
+
+    def _ring(self, call: _Call, agents: list[_Agent], single: bool) -> None:
+        q = call.queue
+        if call.state == _WAITING:
+            waiting = q.waiting
+            del waiting[bisect_left(waiting, call.entry)]
+            call.state = _ALERTING
+            self._touch(q)
+        now = self.now
+        devices = []
+        for agent in agents:
+            agent.state = _RINGING
+            agent.call = call
+            self._update_available(agent)
+            call.ringing[agent.device] = (agent, now)
+            devices.append(agent.device)
+            self._agent_changed(agent)
+        if single:
+            self._out.append(RouteCall(call.id, devices[0]))
+        else:
+            self._out.append(RingDevices(call.id, tuple(devices)))
+        if call.ring_timer is not None:
+            call.ring_timer.cancelled = True
+        call.ring_timer = self._schedule(q.cfg.ring_timeout, self._ring_timeout, call)
+
+    def _ring_next(self, call: _Call) -> None:
+        """Ring-progressive: add the next available agent to a call still ringing."""
+        if call.state != _ALERTING:
+            return
+        q = call.queue
+        wait = self.now - call.leg.queued_at
+        for i, pool in enumerate(q.pools):
+            if q.afters[i] > wait:
+                break
+            if pool.items:
+                self._ring(call, [self._agents[pool.pick()]], single=False)
+                break
+        call.timers.append(self._schedule(q.cfg.progressive_interval, self._ring_next, call))
+
+    def _ring_timeout(self, call: _Call) -> None:
+        call.ring_timer = None
+        for device in list(call.ringing):
+            self._out.append(CancelRing(call.id, device))
+            self._stop_ring(call, device, RingOutcome.NO_ANSWER, available=True)
+        self._requeue(call)
+
+    def _stop_ring(self, call: _Call, device: str, outcome: RingOutcome, available: bool) -> None:
+        """End one ring attempt; a missed ring may make the agent not ready."""
+        agent, started = call.ringing.pop(device)
+        call.leg.rings.append(RingAttempt(agent.id, device, started, self.now, outcome))
+        agent.call = None
+        agent.state = _IDLE
+        if outcome in (RingOutcome.NO_ANSWER, RingOutcome.FAILED):
+            agent.misses += 1
+            self._idle_n += 1
+            agent.idle_seq = self._idle_n  # to the back of longest-idle
+            if agent.misses >= self._acd.max_misses and agent.status is _READY:
+                agent.status = _NOT_READY
+                agent.reason = self._acd.no_answer_reason
+                self._out.append(Lamp(device, "ready", "off"))
+        self._agent_changed(agent)
+        if available:
+            self._update_available(agent)
+
+    def _requeue(self, call: _Call) -> None:
+        """A call no longer ringing anywhere goes back to its place in its queue."""
+        if call.ring_timer is not None:
+            call.ring_timer.cancelled = True
+            call.ring_timer = None
+        for timer in call.timers:  # progressive ring steps
+            if timer.fire == self._ring_next:
+                timer.cancelled = True
+        call.state = _WAITING
+        q = call.queue
+        insort(q.waiting, call.entry)
+        self._touch(q)
+        if call.overflow_due:
+            self._overflow(call, Outcome.OVERFLOWED, "max wait")
+        else:
+            self._dispatch(q)
+
+    # -- call events --------------------------------------------------------------------
+
+    def _on_offered(self, e: CallOffered) -> None:
+        if e.call_id in self._calls:
+            self._refuse(e, "call id already in progress")
+            return
+        queue_id = self._numbers.get(e.dialled)
+        menu = self.config.menus.get(e.dialled)
+        if queue_id is None and menu is None:
+            self._refuse(e, f"number {e.dialled} is not served")
+            return
+        call = _Call(e.call_id)
+        self._calls[e.call_id] = call
+        leg = LegBuilder(e.call_id, 1, "", e.caller, e.dialled, e.trunk, self.now, self.now)
+        call.leg = leg
+        if menu is not None:
+            call.menu = menu
+            leg.queue = menu.default
+            self._out.append(CollectDigits(e.call_id, menu.announcement))
+            call.timers.append(self._schedule(menu.timeout, self._menu_timeout, call))
+            return
+        self._enter(call, self._queues[queue_id])
+
+    def _on_menu_choice(self, e: MenuChoice) -> None:
+        call = self._calls.get(e.call_id)
+        if call is None or call.state != _MENU:
+            self._refuse(e, "no call waiting at a menu")
+            return
+        self._cancel_timers(call)
+        call.leg.menu_choice = e.digits
+        queue_id = call.menu.choices.get(e.digits, call.menu.default)
+        self._enter(call, self._queues[queue_id])
+
+    def _menu_timeout(self, call: _Call) -> None:
+        call.timers.clear()
+        self._enter(call, self._queues[call.menu.default])
+
+    def _enter(self, call: _Call, q: _Queue) -> None:
+        """A leg starts in a queue: closed, rejected (full) or queued and routed."""
+        leg = call.leg
+        leg.queue = q.id
+        leg.queued_at = self.now
+        call.queue = q
+        call.state = _WAITING
+        counts = self._counts(q)
+        self._touch(q)
+        cfg = q.cfg
+        if not self._is_open(q):
+            self._end_unanswered(call, Outcome.CLOSED, announcement=self._ann.closed)
+            return
+        counts["offered"] += 1
+        if cfg.max_length and len(q.waiting) >= cfg.max_length:
+            self._overflow(call, Outcome.REJECTED, "queue full")
+            return
+        self._n += 1
+        call.entry = (self._n, call.id)
+        q.waiting.append(call.entry)  # the newest seq sorts last
+        self._out.append(QueueCall(call.id, q.id, self._ann.welcome if cfg.welcome else 0))
+        timers = call.timers
+        if cfg.max_wait:
+            timers.append(self._schedule(cfg.max_wait, self._max_wait, call))
+        if cfg.max_wait_no_agent and not q.logged_in:
+            timers.append(self._schedule(cfg.max_wait_no_agent, self._no_agent, call))
+        for after in q.afters[1:]:
+            timers.append(self._schedule(after, self._dispatch, q))
+        if cfg.periodic and (cfg.announce_position or cfg.announce_wait or self._ann.periodic):
+            timers.append(self._schedule(cfg.periodic, self._announce, call))
+        self._dispatch(q)
+
+    def _announce(self, call: _Call) -> None:
+        """Periodic announcements to a waiting caller: position, estimated wait, music."""
+        q = call.queue
+        cfg = q.cfg
+        call.timers.append(self._schedule(cfg.periodic, self._announce, call))
+        if call.state != _WAITING:
+            return
+        position = bisect_left(q.waiting, call.entry) + 1
+        out = self._out
+        if cfg.announce_position and self._ann.position:
+            out.append(PlayAnnouncement(call.id, self._ann.position, position))
+        if cfg.announce_wait and self._ann.estimated_wait:
+            staff = max(1, q.logged_in)
+            out.append(
+                PlayAnnouncement(
+                    call.id, self._ann.estimated_wait, round(position * q.handle_avg / staff)
+                )
+            )
+        if self._ann.periodic:
+            out.append(PlayAnnouncement(call.id, self._ann.periodic, 0))
+
+    def _max_wait(self, call: _Call) -> None:
+        if call.state == _WAITING:
+            self._overflow(call, Outcome.OVERFLOWED, "max wait")
+        else:
+            call.overflow_due = True  # ringing: overflow if it comes back to the queue
+
+    def _no_agent(self, call: _Call) -> None:
+        if call.state == _WAITING and not call.queue.logged_in:
+            self._overflow(call, Outcome.OVERFLOWED, "no agent logged in")
+
+    def _overflow(self, call: _Call, outcome: Outcome, reason: str) -> None:
+        """The leg ends (overflowed or rejected) and the call goes to the overflow."""
+        q = call.queue
+        kind, _, target = q.cfg.overflow.partition(":")
+        if kind == "queue":
+            call.leg.escalated_to = target
+            self._next_leg(call, outcome, reason, self._queues[target])
+        elif kind == "device":
+            call.leg.transferred_to = target
+            self._out.append(TransferCall(call.id, target))
+            self._end_unanswered(call, outcome, reason=reason)
+        else:
+            self._end_unanswered(call, outcome, announcement=self._ann.busy, reason=reason)
+
+    def _next_leg(self, call: _Call, outcome: Outcome, reason: str, target: _Queue) -> None:
+        """End the current leg and start the call's next one in ``target``."""
+        old = call.leg
+        self._leave_queue(call)
+        self._emit_record(call.queue, old.finish(self.now, outcome, reason=reason))
+        call.leg = LegBuilder(
+            call.id,
+            old.leg + 1,
+            target.id,
+            old.caller,
+            old.dialled,
+            old.trunk,
+            old.arrived_at,
+            self.now,
+            menu_choice=old.menu_choice,
+            escalated_from=old.queue,
+        )
+        call.overflow_due = False
+        self._enter(call, target)
+
+    def _leave_queue(self, call: _Call) -> None:
+        """Take a call out of its queue's waiting list and cancel its timers."""
+        if call.state == _WAITING and call.queue is not None:
+            waiting = call.queue.waiting
+            i = bisect_left(waiting, call.entry)
+            if i < len(waiting) and waiting[i] == call.entry:
+                del waiting[i]
+            self._touch(call.queue)
+        self._cancel_timers(call)
+
+    def _cancel_timers(self, call: _Call) -> None:
+        for timer in call.timers:
+            timer.cancelled = True
+        call.timers.clear()
+        if call.ring_timer is not None:
+            call.ring_timer.cancelled = True
+            call.ring_timer = None
+
+    def _end_unanswered(
+        self,
+        call: _Call,
+        outcome: Outcome,
+        *,
+        announcement: int = 0,
+        reason: str = "",
+        abandoned_ringing: bool = False,
+    ) -> None:
+        """The call leaves the ACD without an agent: record, count, maybe clear it."""
+        rung = [agent for agent, _ in call.ringing.values()]
+        for device in list(call.ringing):
+            if outcome is not Outcome.ABANDONED:
+                self._out.append(CancelRing(call.id, device))
+            ring_outcome = (
+                RingOutcome.ABANDONED if outcome is Outcome.ABANDONED else RingOutcome.CANCELLED
+            )
+            self._stop_ring(call, device, ring_outcome, available=False)
+            abandoned_ringing = abandoned_ringing or outcome is Outcome.ABANDONED
+        q = call.queue
+        if call.state == _MENU:  # a menu call counts against the menu's default queue
+            q = self._queues[call.menu.default]
+            self._counts(q)["offered"] += 1
+        self._leave_queue(call)
+        del self._calls[call.id]
+        if announcement and outcome is not Outcome.ABANDONED:
+            self._out.append(ClearCall(call.id, announcement))
+        record = call.leg.finish(
+            self.now, outcome, abandoned_ringing=abandoned_ringing, reason=reason
+        )
+        self._emit_record(q, record)
+        for agent in rung:  # free only now: they must not be offered this call again
+            self._update_available(agent)
+
+    def _emit_record(self, q: _Queue | None, record: CallRecord) -> None:
+        if q is not None and record.outcome is not Outcome.ANSWERED:
+            counts = self._counts(q)
+            outcome = record.outcome
+            if outcome is Outcome.ABANDONED:
+                if record.wait < self._acd.short_abandon:
+                    counts["short_abandoned"] += 1
+                    counts["offered"] -= 1
+                else:
+                    counts["abandoned"] += 1
+            else:
+                counts[str(outcome)] += 1
+            self._touch(q)
+        self._out.append(CallEnded(self.now, record))
+
+    def _on_alerting(self, e: Alerting) -> None:
+        call = self._calls.get(e.call_id)
+        if call is None or e.device not in call.ringing:
+            self._refuse(e, "call is not ringing at that device")
+
+    def _on_answered(self, e: Answered) -> None:
+        call = self._calls.get(e.call_id)
+        if call is None or call.state != _ALERTING or e.device not in call.ringing:
+            self._refuse(e, "call is not ringing at that device")
+            return
+        agent, started = call.ringing.pop(e.device)
+        leg = call.leg
+        now = self.now
+        leg.rings.append(RingAttempt(agent.id, e.device, started, now, RingOutcome.ANSWERED))
+        for device in list(call.ringing):
+            self._out.append(CancelRing(call.id, device))
+            self._stop_ring(call, device, RingOutcome.CANCELLED, available=True)
+        self._cancel_timers(call)
+        call.state = _CONNECTED
+        call.agent = agent
+        leg.answered_at = now
+        leg.agent_id = agent.id
+        leg.device = e.device
+        agent.state = _ON_CALL
+        agent.misses = 0
+        agent.calls += 1
+        self._agent_changed(agent)
+        q = call.queue
+        counts = self._counts(q)
+        counts["answered"] += 1
+        if now - leg.queued_at <= q.cfg.sl_threshold:
+            counts["answered_in_sl"] += 1
+        self._touch(q)
+
+    def _on_cleared(self, e: Cleared) -> None:
+        call = self._calls.get(e.call_id)
+        if call is None:
+            self._refuse(e, "unknown call")
+            return
+        if call.state == _CONNECTED:
+            if e.device and e.device != call.agent.device:
+                self._refuse(e, "device is not in the call")
+                return
+            self._release(call, None)
+        elif e.device:
+            if e.device not in call.ringing:
+                self._refuse(e, "device is not in the call")
+                return
+            self._route_failed(call, e.device)  # the agent rejected the ring
+        else:
+            self._end_unanswered(call, Outcome.ABANDONED, abandoned_ringing=bool(call.ringing))
+
+    def _on_route_failed(self, e: RouteFailed) -> None:
+        call = self._calls.get(e.call_id)
+        if call is None or e.device not in call.ringing:
+            self._refuse(e, "call is not ringing at that device")
+            return
+        self._route_failed(call, e.device)
+
+    def _route_failed(self, call: _Call, device: str) -> None:
+        self._stop_ring(call, device, RingOutcome.FAILED, available=True)
+        if not call.ringing and call.state == _ALERTING:
+            self._requeue(call)
+
+    def _on_transferred(self, e: Transferred) -> None:
+        call = self._calls.get(e.call_id)
+        if call is None or call.state != _CONNECTED or call.agent.device != e.device:
+            self._refuse(e, "call is not connected at that device")
+            return
+        call.leg.transferred_to = e.to_device
+        self._release(call, None)
+
+    def _on_escalate(self, e: Escalate) -> None:
+        agent = self._by_device.get(e.device)
+        call = self._calls.get(e.call_id)
+        target = self._queues.get(e.group)
+        if agent is None or call is None or call.agent is not agent or call.state != _CONNECTED:
+            self._refuse(e, "no such call connected at that device")
+            return
+        if target is None or target is call.queue:
+            self._refuse(e, f"no other group {e.group!r}")
+            return
+        call.leg.escalated_to = target.id
+        self._release(call, target)
+
+    def _release(self, call: _Call, target: _Queue | None) -> None:
+        """The connected call leaves the agent (cleared, transferred, escalated to
+        ``target``); the agent wraps up and the leg's record waits for the wrap-up."""
+        agent = call.agent
+        leg = call.leg
+        q = call.queue
+        leg.released_at = self.now
+        agent.talk += self.now - leg.answered_at
+        agent.call = None
+        agent.state = _WRAP_UP
+        agent.pending = (leg, q)
+        wrapup = agent.cfg.wrapup if agent.cfg.wrapup is not None else q.cfg.wrapup
+        self._agent_changed(agent)
+        if target is not None:
+            call.agent = None
+            call.ringing = {}
+            call.leg = LegBuilder(
+                call.id,
+                leg.leg + 1,
+                target.id,
+                leg.caller,
+                leg.dialled,
+                leg.trunk,
+                leg.arrived_at,
+                self.now,
+                menu_choice=leg.menu_choice,
+                escalated_from=q.id,
+            )
+            self._enter(call, target)
+        else:
+            del self._calls[call.id]
+        if wrapup > 0:
+            agent.wrapup_timer = self._schedule(wrapup, self._end_wrapup, agent)
+        else:
+            self._end_wrapup(agent)
+
+    def _end_wrapup(self, agent: _Agent) -> None:
+        if agent.wrapup_timer is not None:
+            agent.wrapup_timer.cancelled = True
+            agent.wrapup_timer = None
+        leg, q = agent.pending
+        agent.pending = None
+        record = leg.finish(leg.released_at, Outcome.ANSWERED, wrapup_end=self.now)
+        q.handle_avg += 0.1 * (record.talk + record.wrapup - q.handle_avg)
+        self._emit_record(q, record)
+        self._idle_n += 1
+        agent.idle_seq = self._idle_n
+        agent.state = _IDLE
+        self._agent_changed(agent)
+        self._update_available(agent)
+
+    # -- handset keys -------------------------------------------------------------------
+
+    def _agent_at(self, e: Event, device: str) -> _Agent | None:
+        agent = self._by_device.get(device)
+        if agent is None:
+            self._refuse(e, f"no agent logged in at {device}")
+        return agent
+
+    def _on_login(self, e: Login) -> None:
+        agent = self._agents.get(e.agent_id)
+        if agent is None:
+            self._refuse(e, "unknown agent")
+            self._out.append(Display(e.device, "Unknown agent"))
+            return
+        other = self._by_device.get(e.device)
+        if other is not None and other is not agent:
+            self._refuse(e, f"agent {other.id} is logged in at {e.device}")
+            return
+        if not verify_pin(e.pin, agent.cfg.pin_hash):
+            agent.wrong_pins += 1
+            self._refuse(e, "wrong PIN")
+            self._out.append(Display(e.device, "Wrong PIN"))
+            return
+        if agent.status is not _LOGGED_OUT:
+            if agent.device == e.device:
+                self._refuse(e, "already logged in here")
+                return
+            if agent.state is not _IDLE:
+                self._refuse(e, f"busy at {agent.device}")
+                return
+            self._log_out(agent)  # moves to the new desk
+        status = _READY if self._acd.login_status == "ready" else _NOT_READY
+        self._log_in(agent, e.device, status, 0, self.now)
+
+    def _log_in(
+        self, agent: _Agent, device: str, status: AgentStatus, reason: int, since: float
+    ) -> None:
+        agent.device = device
+        agent.status = status
+        agent.reason = reason
+        agent.state = _IDLE
+        agent.misses = 0
+        agent.off_hook = False
+        self._by_device[device] = agent
+        self._idle_n += 1
+        agent.idle_seq = self._idle_n
+        for q in {m[0] for m in agent.memberships}:
+            q.logged_in += 1
+            self._touch(q)
+        self._out.append(Lamp(device, "ready", "on" if status is _READY else "off"))
+        self._agent_changed(agent)
+        agent.since = since  # a restored session keeps its start
+        self._update_available(agent)
+
+    def _on_logout(self, e: Logout) -> None:
+        agent = self._agent_at(e, e.device)
+        if agent is None:
+            return
+        if agent.state is _ON_CALL:
+            self._refuse(e, "on a call")
+            return
+        self._log_out(agent)
+
+    def _log_out(self, agent: _Agent) -> None:
+        agent.status = _LOGGED_OUT
+        agent.reason = 0
+        self._update_available(agent)
+        if agent.state is _RINGING:
+            call = agent.call
+            self._out.append(CancelRing(call.id, agent.device))
+            self._stop_ring(call, agent.device, RingOutcome.CANCELLED, available=False)
+            if not call.ringing:
+                self._requeue(call)
+        elif agent.state is _WRAP_UP:
+            self._end_wrapup(agent)
+        for q in {m[0] for m in agent.memberships}:
+            q.logged_in -= 1
+            self._touch(q)
+        self._out.append(Lamp(agent.device, "ready", "off"))
+        del self._by_device[agent.device]
+        agent.device = None
+        self._agent_changed(agent)
+
+    def _on_ready(self, e: Ready) -> None:
+        agent = self._agent_at(e, e.device)
+        if agent is not None:
+            self._set_status(agent, _READY, 0)
+
+    def _on_not_ready(self, e: NotReady) -> None:
+        agent = self._agent_at(e, e.device)
+        if agent is None:
+            return
+        if e.reason not in self._acd.reasons and e.reason != 0:
+            self._refuse(e, f"unknown reason code {e.reason}")
+            return
+        self._set_status(agent, _NOT_READY, e.reason)
+
+    def _set_status(self, agent: _Agent, status: AgentStatus, reason: int) -> None:
+        if agent.status is status and agent.reason == reason:
+            return
+        agent.status = status
+        agent.reason = reason
+        if status is _READY:
+            agent.misses = 0
+        self._out.append(Lamp(agent.device, "ready", "on" if status is _READY else "off"))
+        self._agent_changed(agent)
+        self._update_available(agent)
+
+    def _on_wrapup_done(self, e: WrapUpDone) -> None:
+        agent = self._agent_at(e, e.device)
+        if agent is None:
+            return
+        if agent.state is not _WRAP_UP:
+            self._refuse(e, "not in wrap-up")
+            return
+        self._end_wrapup(agent)
+
+    def _on_hook(self, e: Hook) -> None:
+        agent = self._by_device.get(e.device)
+        if agent is not None and agent.off_hook != e.off_hook:
+            agent.off_hook = e.off_hook
+            self._update_available(agent)
+
+    def _on_set_status(self, e: SetAgentStatus) -> None:
+        agent = self._agents.get(e.agent_id)
+        if agent is None or agent.status is _LOGGED_OUT:
+            self._refuse(e, "agent is not logged in")
+            return
+        if e.status == "logged-out":
+            if agent.state is _ON_CALL:
+                self._refuse(e, "on a call")
+            else:
+                self._log_out(agent)
+        elif e.status == "ready":
+            self._set_status(agent, _READY, 0)
+        elif e.status == "not-ready" and (e.reason in self._acd.reasons or e.reason == 0):
+            self._set_status(agent, _NOT_READY, e.reason)
+        else:
+            self._refuse(e, f"cannot set status {e.status!r} reason {e.reason}")
