@@ -1,0 +1,138 @@
+"""``acd config``: check a configuration file, show the effective one, hash a PIN."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from datetime import date
+from typing import Any
+
+import click
+
+from acd.cli.common import config_option, emit_json, fail, json_option
+from acd.config import WEEKDAYS, Config, load_config
+from acd.pins import hash_pin
+
+SECRET_KEYS = ("password", "cmd_token", "pin_hash")
+
+
+@click.group()
+def config() -> None:
+    """Check, show and prepare configuration files.
+
+    \b
+    Examples:
+      acd config check examples/town-hall.toml
+      acd config show --config examples/town-hall.toml --json
+      acd config hash-pin 1111
+    """
+
+
+@config.command()
+@click.argument("file", type=click.Path(dir_okay=False))
+@json_option
+def check(file: str, as_json: bool) -> None:
+    """Validate FILE: print a summary, or the error naming the key (exit 1).
+
+    \b
+    Example:
+      acd config check examples/town-hall.toml
+    """
+    cfg = load_config(file)
+    summary = _summary(cfg)
+    if as_json:
+        emit_json(summary)
+        return
+    click.echo(f"{file}: OK")
+    click.echo(f"site {cfg.site.id} ({cfg.site.name}), time zone {cfg.site.timezone}")
+    click.echo(
+        f"link {cfg.link.url} at {cfg.link.baudrate} bd; mqtt {cfg.mqtt.host}:{cfg.mqtt.port}"
+    )
+    for q in cfg.queues.values():
+        numbers = ", ".join(q.numbers) or "escalation only"
+        members = summary["queues"][q.id]["agents"]
+        click.echo(
+            f"queue {q.id}: {q.strategy}, priority {q.priority}, {members} agent(s), "
+            f"numbers {numbers}, target {q.target:.0%} within {q.sl_threshold:g} s"
+        )
+    click.echo(
+        f"{len(cfg.agents)} agent(s), {len(cfg.calendars)} calendar(s), {len(cfg.menus)} menu(s)"
+    )
+
+
+def _summary(cfg: Config) -> dict[str, Any]:
+    return {
+        "site": cfg.site.id,
+        "queues": {
+            q.id: {
+                "strategy": q.strategy,
+                "numbers": list(q.numbers),
+                "agents": sum(q.skill in a.skills for a in cfg.agents.values()),
+            }
+            for q in cfg.queues.values()
+        },
+        "agents": len(cfg.agents),
+        "calendars": sorted(cfg.calendars),
+        "menus": sorted(cfg.menus),
+    }
+
+
+@config.command()
+@config_option
+@json_option
+def show(config_path: str | None, as_json: bool) -> None:
+    """Print the effective configuration (defaults and environment applied, secrets
+    hidden). Without --config (or ACD_CONFIG), the defaults.
+
+    \b
+    Example:
+      ACD_MQTT_PASSWORD=s3cret acd config show --config examples/town-hall.toml --json
+    """
+    cfg = load_config(config_path) if config_path else Config()
+    data = _plain(dataclasses.asdict(cfg))
+    if as_json:
+        emit_json(data)
+        return
+    for section, values in data.items():
+        _echo_flat(section, values)
+
+
+def _plain(value: Any, key: str = "") -> Any:
+    """JSON-ready values, secrets replaced by ``"***"``, calendar keys spelt out."""
+    if key in SECRET_KEYS and value:
+        return "***"
+    if isinstance(value, dict):
+        if key == "hours":
+            return {WEEKDAYS[d]: _plain(v) for d, v in value.items()}
+        return {str(k): _plain(v, str(k)) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_plain(v) for v in value]
+    if isinstance(value, date):
+        return value.isoformat()
+    return value
+
+
+def _echo_flat(path: str, value: Any) -> None:
+    """One ``dotted.key = JSON value`` line per setting."""
+    if isinstance(value, dict) and value:
+        for k, v in value.items():
+            _echo_flat(f"{path}.{k}", v)
+    else:
+        click.echo(f"{path} = {json.dumps(value, ensure_ascii=False)}")
+
+
+@config.command("hash-pin")
+@click.argument("pin", required=False)
+def hash_pin_command(pin: str | None) -> None:
+    """Print the hash of an agent PIN for the configuration (``pin_hash``); without PIN,
+    ask for it without echo.
+
+    \b
+    Example:
+      acd config hash-pin 1111
+    """
+    if pin is None:
+        pin = click.prompt("PIN", hide_input=True, confirmation_prompt=True)
+    if not pin.isdigit() or not 4 <= len(pin) <= 12:
+        fail("a PIN is 4 to 12 digits")
+    click.echo(hash_pin(pin))

@@ -1,0 +1,188 @@
+"""The figures the customer reads, computed from call records (DESIGN §5).
+
+Every leg counts once in ``calls`` and ends in one outcome. Legs that came while the
+queue was closed and short abandons (caller gone within ``short_abandon`` seconds) are
+counted apart and are not *offered*, so::
+
+    calls   = closed + short_abandoned + offered
+    offered = answered + abandoned + overflowed + rejected + failed
+
+Rates have ``offered`` (or ``answered``) as denominator and are ``None`` when it is 0:
+``answer_rate`` = answered / offered (taux de décroché); ``sl_offered`` = answered
+within the threshold / offered; ``sl_answered`` (Asterisk SL) = answered within /
+answered; ``sl_wait`` (Asterisk SL2) = (answered within + abandoned within) / (answered +
+abandoned); ``abandon_rate`` = abandoned / offered; ``asa`` = mean wait of answered legs;
+``aht`` = mean talk + wrap-up of answered legs; ``occupancy`` = handling time / staffed
+time, when the staffed time is known (``staffed_seconds`` from agent notifications).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from zoneinfo import ZoneInfo
+
+from acd.agents import AgentState, AgentStatus
+from acd.commands import AgentChanged
+from acd.records import CallRecord, Outcome
+
+PERIODS = ("queue", "hour", "day")
+
+
+@dataclass(frozen=True, slots=True)
+class Figures:
+    """Counts and rates of a set of legs."""
+
+    calls: int
+    offered: int
+    answered: int
+    abandoned: int
+    short_abandoned: int
+    overflowed: int
+    closed: int
+    rejected: int
+    failed: int
+    answered_in_sl: int
+    abandoned_in_sl: int
+    answer_rate: float | None
+    sl_offered: float | None
+    sl_answered: float | None
+    sl_wait: float | None
+    abandon_rate: float | None
+    asa: float | None
+    aht: float | None
+    occupancy: float | None
+    handling: float  # s of talk + wrap-up
+
+    def to_dict(self) -> dict[str, float | int | None]:
+        return {name: getattr(self, name) for name in self.__slots__}
+
+
+def _ratio(a: float, b: float) -> float | None:
+    return a / b if b else None
+
+
+def compute(
+    records: Iterable[CallRecord],
+    *,
+    sl_threshold: float | Mapping[str, float] = 20.0,
+    short_abandon: float = 5.0,
+    staffed: float | None = None,
+) -> Figures:
+    """Figures of ``records``; ``sl_threshold`` is seconds, or seconds per queue id."""
+    counts = dict.fromkeys(
+        ("answered", "abandoned", "short", "overflowed", "closed", "rejected", "failed"), 0
+    )
+    calls = answered_in = abandoned_in = 0
+    wait_sum = handling = 0.0
+    per_queue = not isinstance(sl_threshold, int | float)
+    for r in records:
+        calls += 1
+        threshold = sl_threshold.get(r.queue, 20.0) if per_queue else sl_threshold
+        outcome = r.outcome
+        if outcome is Outcome.ANSWERED:
+            counts["answered"] += 1
+            wait = r.wait
+            wait_sum += wait
+            handling += r.talk + r.wrapup
+            answered_in += wait <= threshold
+        elif outcome is Outcome.ABANDONED:
+            wait = r.wait
+            if wait < short_abandon:
+                counts["short"] += 1
+            else:
+                counts["abandoned"] += 1
+                abandoned_in += wait <= threshold
+        else:
+            counts[str(outcome)] += 1
+    answered, abandoned = counts["answered"], counts["abandoned"]
+    offered = calls - counts["closed"] - counts["short"]
+    return Figures(
+        calls=calls,
+        offered=offered,
+        answered=answered,
+        abandoned=abandoned,
+        short_abandoned=counts["short"],
+        overflowed=counts["overflowed"],
+        closed=counts["closed"],
+        rejected=counts["rejected"],
+        failed=counts["failed"],
+        answered_in_sl=answered_in,
+        abandoned_in_sl=abandoned_in,
+        answer_rate=_ratio(answered, offered),
+        sl_offered=_ratio(answered_in, offered),
+        sl_answered=_ratio(answered_in, answered),
+        sl_wait=_ratio(answered_in + abandoned_in, answered + abandoned),
+        abandon_rate=_ratio(abandoned, offered),
+        asa=_ratio(wait_sum, answered),
+        aht=_ratio(handling, answered),
+        occupancy=_ratio(handling, staffed) if staffed is not None else None,
+        handling=handling,
+    )
+
+
+def period_key(at: float, period: str, tz: ZoneInfo) -> str:
+    """The local hour (``2026-11-30T09``) or day (``2026-11-30``) of an epoch time."""
+    local = datetime.fromtimestamp(at, tz)
+    return local.strftime("%Y-%m-%dT%H" if period == "hour" else "%Y-%m-%d")
+
+
+def grouped(
+    records: Iterable[CallRecord],
+    by: str,
+    tz: ZoneInfo,
+    *,
+    sl_threshold: float | Mapping[str, float] = 20.0,
+    short_abandon: float = 5.0,
+    staffed: Mapping[str, float] | None = None,
+) -> dict[str, Figures]:
+    """Figures per queue id, per local hour or per local day (legs counted in the period
+    they entered their queue), sorted by key."""
+    if by not in PERIODS:
+        raise ValueError(f"by must be one of {PERIODS}")
+    key: Callable[[CallRecord], str] = (
+        (lambda r: r.queue) if by == "queue" else (lambda r: period_key(r.queued_at, by, tz))
+    )
+    groups: dict[str, list[CallRecord]] = {}
+    for r in records:
+        groups.setdefault(key(r), []).append(r)
+    return {
+        k: compute(
+            groups[k],
+            sl_threshold=sl_threshold,
+            short_abandon=short_abandon,
+            staffed=staffed.get(k) if staffed is not None else None,
+        )
+        for k in sorted(groups)
+    }
+
+
+def staffed_seconds(
+    changes: Iterable[AgentChanged], end: float, by: str, tz: ZoneInfo
+) -> dict[str, float]:
+    """Staffed time per local hour or day from agent notifications (in time order):
+    an agent is staffed while ready or handling a call, not while logged out or idle
+    in not-ready. Intervals still open are closed at ``end``."""
+    since: dict[str, float] = {}
+    totals: dict[str, float] = {}
+
+    def add(start: float, stop: float) -> None:
+        while start < stop:
+            boundary = min(stop, (start // 3600 + 1) * 3600)  # hour boundaries (UTC)
+            k = period_key(start, by, tz)
+            totals[k] = totals.get(k, 0.0) + boundary - start
+            start = boundary
+
+    for c in changes:
+        staffed = c.status is AgentStatus.READY or (
+            c.status is AgentStatus.NOT_READY and c.state is not AgentState.IDLE
+        )
+        start = since.pop(c.agent_id, None)
+        if start is not None:
+            add(start, c.at)
+        if staffed:
+            since[c.agent_id] = c.at
+    for start in since.values():
+        add(start, end)
+    return dict(sorted(totals.items()))
