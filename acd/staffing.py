@@ -166,18 +166,17 @@ class Targets:
             checks.append(("occupancy", "<=", self.max_occupancy))
         object.__setattr__(self, "_checks", tuple(checks))
 
+    def goals(self) -> list[str]:
+        """Every goal as text, e.g. ``["sl_offered >= 0.8", "answer_rate >= 0.99"]``."""
+        return [f"{metric} {op} {goal:g}" for metric, op, goal in self._checks]
+
     def unmet(self, perf: Performance) -> list[str]:
         """The goals ``perf`` misses, e.g. ``["answer_rate >= 0.99"]``; empty when all met."""
-        missed = []
-        for metric, op, goal in self._checks:
-            v = perf.value(metric)
-            if not (v >= goal if op == ">=" else v <= goal):
-                missed.append(f"{metric} {op} {goal:g}")
-        return missed
-
-    @property
-    def is_empty(self) -> bool:
-        return not self._checks
+        return [
+            text
+            for text, (metric, op, goal) in zip(self.goals(), self._checks, strict=True)
+            if not (perf.value(metric) >= goal if op == ">=" else perf.value(metric) <= goal)
+        ]
 
 
 def erlang_b(agents: int, traffic: float) -> float:

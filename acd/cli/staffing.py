@@ -1,0 +1,282 @@
+"""``acd staffing``: how many agents a traffic needs (Erlang C, or Erlang A with patience)."""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+from itertools import groupby
+
+import click
+
+from acd.cli.common import config_option, emit_json, fail, json_option
+from acd.config import load_config
+from acd.errors import AcdError
+from acd.profile import REFERENCE_HOURS, OpeningHours, load_profile, plan_week
+from acd.staffing import (
+    Performance,
+    Targets,
+    Traffic,
+    evaluate,
+    required_agents,
+    scheduled_agents,
+)
+
+_TARGET_OPTIONS = "--sl, --max-abandon, --min-answer-rate, --max-asa or --max-occupancy"
+
+
+@click.command()
+@click.option("--calls", type=float, help="Calls offered per interval.")
+@click.option(
+    "--interval", type=float, default=3600.0, show_default=True, help="Interval, seconds."
+)
+@click.option("--aht", type=float, required=True, help="Average handling time (talk + wrap-up), s.")
+@click.option("--patience", type=float, help="Mean patience of callers, s: Erlang A (abandons).")
+@click.option("--sl", type=float, help="Service-level target: this fraction of calls ...")
+@click.option(
+    "--threshold", type=float, default=20.0, show_default=True, help="... within this many s."
+)
+@click.option(
+    "--sl-kind",
+    type=click.Choice(["offered", "answered", "wait"]),
+    default="offered",
+    show_default=True,
+    help="Service level on offered calls, on answered calls, or counting abandons (SL2).",
+)
+@click.option("--max-abandon", type=float, help="Target: at most this fraction abandoned.")
+@click.option("--min-answer-rate", type=float, help="Target: at least this fraction answered.")
+@click.option("--max-asa", type=float, help="Target: mean wait of answered calls, s.")
+@click.option("--max-occupancy", type=float, help="Target: at most this busy fraction.")
+@click.option(
+    "--shrinkage", type=float, default=0.0, show_default=True, help="Fraction of paid time off."
+)
+@click.option("--agents", type=int, help="Evaluate this team instead of searching.")
+@click.option(
+    "--profile",
+    "profile_path",
+    type=click.Path(dir_okay=False),
+    help="Time-of-day profile (CSV hour,share): staff every open hour of the week.",
+)
+@click.option("--per-day", type=float, help="Calls on a full day (with --profile).")
+@config_option
+@click.option("--calendar", help="Calendar of --config giving the opening hours.")
+@json_option
+def staffing(
+    calls: float | None,
+    interval: float,
+    aht: float,
+    patience: float | None,
+    sl: float | None,
+    threshold: float,
+    sl_kind: str,
+    max_abandon: float | None,
+    min_answer_rate: float | None,
+    max_asa: float | None,
+    max_occupancy: float | None,
+    shrinkage: float,
+    agents: int | None,
+    profile_path: str | None,
+    per_day: float | None,
+    config_path: str | None,
+    calendar: str | None,
+    as_json: bool,
+) -> None:
+    """Agents needed to meet service targets, or the figures of a given team.
+
+    Poisson arrivals and exponential handling times; without --patience callers never
+    hang up (Erlang C), with it they do after an exponential patience (Erlang A).
+
+    \b
+    Examples:
+      acd staffing --calls 100 --interval 1800 --aht 180 --sl 0.8 --threshold 20
+      acd staffing --calls 84 --aht 240 --patience 60 --min-answer-rate 0.99 --shrinkage 0.3
+      acd staffing --calls 84 --aht 240 --patience 60 --agents 6 --json
+      acd staffing --profile examples/profile-weekday.csv --per-day 700 \\
+                   --aht 240 --patience 60 --min-answer-rate 0.99
+    """
+    try:
+        targets = Targets(
+            sl=sl,
+            threshold_s=threshold,
+            sl_metric=f"sl_{sl_kind}",
+            max_abandon=max_abandon,
+            min_answer_rate=min_answer_rate,
+            max_asa_s=max_asa,
+            max_occupancy=max_occupancy,
+        )
+        scheduled_agents(0, shrinkage)  # validates the shrinkage before any work
+        if agents is None and not targets.goals():
+            fail(f"give a target ({_TARGET_OPTIONS}) or --agents to evaluate a team")
+        if profile_path is not None:
+            if calls is not None:
+                fail("--calls and --profile exclude each other: give --per-day with --profile")
+            if per_day is None:
+                fail("--profile needs --per-day (calls on a full day)")
+            hours = _opening_hours(config_path, calendar)
+            _per_hour(
+                load_profile(profile_path), per_day, aht, patience, targets, shrinkage,
+                hours, agents, as_json,
+            )  # fmt: skip
+            return
+        if per_day is not None:
+            fail("--per-day needs --profile (a time-of-day profile file)")
+        if calls is None:
+            fail("give --calls (per --interval), or --profile with --per-day")
+        traffic = Traffic(calls=calls, interval_s=interval, aht_s=aht, patience_s=patience)
+        if agents is None:
+            perf = required_agents(traffic, targets)
+        else:
+            perf = evaluate(traffic, agents, threshold)
+        _single(
+            traffic, targets, perf, scheduled_agents(perf.agents, shrinkage), shrinkage, as_json
+        )
+    except AcdError as exc:
+        fail(str(exc))
+
+
+def _opening_hours(config_path: str | None, calendar: str | None) -> OpeningHours:
+    if config_path is None:
+        if calendar is not None:
+            fail("--calendar needs --config (the site configuration file)")
+        return REFERENCE_HOURS
+    calendars = load_config(config_path).calendars
+    if calendar is None:
+        if len(calendars) != 1:
+            names = ", ".join(sorted(calendars)) or "none"
+            fail(f"{config_path}: pick a calendar with --calendar (calendars: {names})")
+        calendar = next(iter(calendars))
+    if calendar not in calendars:
+        fail(f"{config_path}: no calendar {calendar!r}")
+    return calendars[calendar].hours
+
+
+def _model(patience: float | None) -> str:
+    return "Erlang C (M/M/n)" if patience is None else "Erlang A (M/M/n+M)"
+
+
+def _pct(value: float) -> str:
+    return f"{100 * value:.2f} %"
+
+
+def _single(
+    traffic: Traffic,
+    targets: Targets,
+    perf: Performance,
+    scheduled: int,
+    shrinkage: float,
+    as_json: bool,
+) -> None:
+    unmet = targets.unmet(perf)
+    if as_json:
+        emit_json(
+            {
+                "model": traffic.model,
+                "calls": traffic.calls,
+                "interval_s": traffic.interval_s,
+                "aht_s": traffic.aht_s,
+                "patience_s": traffic.patience_s,
+                "targets": targets.goals(),
+                "unmet": unmet,
+                **asdict(perf),
+                "shrinkage": shrinkage,
+                "agents_scheduled": scheduled,
+            }
+        )
+        return
+    patience = "" if traffic.patience_s is None else f", mean patience {traffic.patience_s:g} s"
+    click.echo(
+        f"{_model(traffic.patience_s)}: {traffic.calls:g} calls per {traffic.interval_s:g} s,"
+        f" AHT {traffic.aht_s:g} s{patience}"
+    )
+    goals = " and ".join(targets.goals()) or "none"
+    verdict = "all met" if not unmet else "MISSED: " + ", ".join(unmet)
+    t = perf.threshold_s
+    rows = [
+        ("traffic", f"{perf.traffic_erlangs:.2f} erlangs"),
+        ("targets", f"{goals} ({verdict})" if targets.goals() else "none"),
+        ("agents on the phones", f"{perf.agents}"),
+        ("agents scheduled", f"{scheduled} (shrinkage {_pct(shrinkage)})"),
+        ("P(wait)", _pct(perf.p_wait)),
+        (f"answered within {t:g} s", f"{_pct(perf.sl_offered)} of offered calls"),
+        ("", f"{_pct(perf.sl_answered)} of answered calls"),
+        (f"answered or abandoned in {t:g} s", _pct(perf.sl_wait)),
+        ("answer rate", _pct(perf.answer_rate)),
+        ("abandoned", _pct(perf.p_abandon)),
+        ("ASA (answered calls)", f"{perf.asa_s:.1f} s"),
+        ("mean wait (all calls)", f"{perf.mean_wait_s:.1f} s"),
+        ("occupancy", _pct(perf.occupancy)),
+    ]
+    for label, value in rows:
+        click.echo(f"  {label:34} {value}")
+
+
+def _per_hour(
+    profile: dict[int, float],
+    per_day: float,
+    aht: float,
+    patience: float | None,
+    targets: Targets,
+    shrinkage: float,
+    hours: OpeningHours,
+    agents: int | None,
+    as_json: bool,
+) -> None:
+    plans = plan_week(
+        per_day,
+        profile,
+        aht,
+        targets,
+        patience_s=patience,
+        shrinkage=shrinkage,
+        hours=hours,
+        agents=agents,
+    )
+    if as_json:
+        emit_json(
+            {
+                "model": "erlang_c" if patience is None else "erlang_a",
+                "per_day": per_day,
+                "aht_s": aht,
+                "patience_s": patience,
+                "targets": targets.goals(),
+                "shrinkage": shrinkage,
+                "hours": [
+                    {
+                        "day": p.day,
+                        "hour": p.hour,
+                        "open_minutes": p.open_minutes,
+                        "calls": p.calls,
+                        "unmet": targets.unmet(p.performance),
+                        **asdict(p.performance),
+                        "agents_scheduled": p.agents_scheduled,
+                    }
+                    for p in plans
+                ],
+            }
+        )
+        return
+    patience_text = "" if patience is None else f", mean patience {patience:g} s"
+    click.echo(
+        f"{_model(patience)}: {per_day:g} calls on a full day, AHT {aht:g} s{patience_text}; "
+        f"targets: {' and '.join(targets.goals()) or 'none'}"
+    )
+    t = targets.threshold_s
+    by_day = {day: list(rows) for day, rows in groupby(plans, key=lambda p: p.weekday)}
+    alike: dict[tuple[tuple[int, int], ...], list[int]] = {}
+    for day, rows in by_day.items():
+        alike.setdefault(tuple((p.hour, p.open_minutes) for p in rows), []).append(day)
+    for days in alike.values():
+        click.echo("")
+        click.echo(", ".join(by_day[d][0].day for d in days))
+        click.echo(
+            f"  {'hour':14} {'calls':>7} {'erlangs':>8} {'agents':>7} {'scheduled':>9}"
+            f" {'answered':>9} {f'in {t:g} s':>9} {'ASA s':>7} {'occupancy':>9}"
+        )
+        for p in by_day[days[0]]:
+            perf = p.performance
+            part = "" if p.open_minutes == 60 else f" ({p.open_minutes} min)"
+            span = f"{p.hour:02d}-{p.hour + 1:02d}{part}"
+            flag = "" if not targets.unmet(perf) else "  missed"
+            click.echo(
+                f"  {span:14} {p.calls:7.1f} {perf.traffic_erlangs:8.2f} {perf.agents:7d}"
+                f" {p.agents_scheduled:9d} {_pct(perf.answer_rate):>9} {_pct(perf.sl_offered):>9}"
+                f" {perf.asa_s:7.1f} {_pct(perf.occupancy):>9}{flag}"
+            )
