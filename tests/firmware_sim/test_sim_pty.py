@@ -1,0 +1,153 @@
+"""End to end over a real pty: a test peer (pyserial + `protocols`) against the simulator."""
+
+from __future__ import annotations
+
+import json
+import os
+import select
+import signal
+import subprocess
+import sys
+import time
+
+from protocols import messages as m
+from protocols.framing import Ctrl, encode_frame
+
+CALLS = """
+[[calls]]  # A: the call walked through its life
+at = "08:00:02"
+calling = "0611111111"
+[[calls]]  # B: never routed, abandons after 1 s
+at = "08:00:05"
+calling = "0622222222"
+patience = 1.0
+[[calls]]  # C and D take both trunks; E finds them busy
+at = "08:00:07"
+calling = "0633333333"
+[[calls]]
+at = "08:00:07.5"
+calling = "0644444444"
+[[calls]]
+at = "08:00:08"
+calling = "0655555555"
+"""
+
+
+def test_call_life_abandon_busy_transfer_and_snapshot_after_reconnect(
+    scripted, sim_thread, pty_peer
+):
+    sc = scripted(CALLS.replace('"08:00:07.5"', '"08:00:07"'))
+    sim = sim_thread(sc)
+    peer = pty_peer(sim.path)
+    peer.pump(0.5)
+    assert peer.up
+    # the agents logged in before the link came up: a snapshot tells who is there
+    for device, agent in (("201", "1001"), ("202", "1002"), ("301", "2001"), ("299", "")):
+        snap = peer.request(m.SnapshotDevice, device)
+        assert (snap.device, snap.agent_id, snap.hook_off, snap.calls) == (device, agent, False, ())
+
+    # A: offered, queued, routed, alerting, answered, cleared, wrap-up done
+    offered = peer.wait_for(lambda x: isinstance(x, m.Offered))
+    assert (offered.calling, offered.called, offered.trunk) == ("0611111111", "3000", 1)
+    a = offered.call_id
+    assert isinstance(peer.request(m.QueueCall, a, "front-desk", 1), m.PositiveAck)
+    assert peer.wait_for(lambda x: isinstance(x, m.Queued)).queue == "front-desk"
+    assert isinstance(peer.request(m.PlayAnnouncement, a, 2, 1), m.PositiveAck)
+    assert isinstance(peer.request(m.DeflectCall, a, "201"), m.PositiveAck)
+    diverted = peer.wait_for(lambda x: isinstance(x, m.Diverted))
+    assert (diverted.from_device, diverted.to_device) == ("3000", "201")
+    delivered = peer.wait_for(lambda x: isinstance(x, m.Delivered))
+    assert (delivered.call_id, delivered.device, delivered.calling) == (a, "201", "0611111111")
+    established = peer.wait_for(lambda x: isinstance(x, m.Established))
+    assert (established.call_id, established.device) == (a, "201")
+    cleared = peer.wait_for(lambda x: isinstance(x, m.ConnectionCleared) and x.device == "201")
+    assert (cleared.call_id, cleared.cause) == (a, m.Cause.normal)
+    peer.wait_for(lambda x: isinstance(x, m.KeyWrapUpDone) and x.device == "201")
+
+    # B: nobody routes it; the caller hangs up
+    b = peer.wait_for(lambda x: isinstance(x, m.Offered)).call_id
+    gone = peer.wait_for(lambda x: isinstance(x, m.ConnectionCleared) and x.call_id == b)
+    assert (gone.device, gone.cause) == ("", m.Cause.caller_abandon)
+
+    # C and D seize both trunks; E gets busy tone and is never offered
+    c = peer.wait_for(lambda x: isinstance(x, m.Offered)).call_id
+    d = peer.wait_for(lambda x: isinstance(x, m.Offered)).call_id
+    peer.pump(1.5)
+    assert not [x for x in peer.inbox if isinstance(x, m.Offered)]
+
+    # C: answered at 202, transferred to the specialist at 301
+    assert isinstance(peer.request(m.DeflectCall, c, "202"), m.PositiveAck)
+    peer.wait_for(lambda x: isinstance(x, m.Established) and x.device == "202")
+    busy = peer.request(m.DeflectCall, d, "202")
+    assert isinstance(busy, m.NegativeAck) and busy.error == m.ErrorCode.device_busy
+    assert isinstance(peer.request(m.SingleStepTransfer, c, "202", "301"), m.PositiveAck)
+    moved = peer.wait_for(lambda x: isinstance(x, m.Transferred))
+    assert (moved.call_id, moved.from_device, moved.to_device) == (c, "202", "301")
+    peer.wait_for(lambda x: isinstance(x, m.Established) and x.device == "301")
+
+    # the controller restarts: a new port and link, then a snapshot resynchronises it
+    peer.close()
+    again = pty_peer(sim.path)
+    again.pump(0.5)
+    assert again.up
+    calls = again.request(m.SnapshotCalls).calls
+    by_id = {info.call_id: info for info in calls}
+    assert set(by_id) == {c, d}
+    assert (by_id[c].state, by_id[c].device) == (m.CallState.connected, "301")
+    assert by_id[d].state == m.CallState.offered
+    snap = again.request(m.SnapshotDevice, "301")
+    assert (snap.hook_off, snap.agent_id, [i.call_id for i in snap.calls]) == (True, "2001", [c])
+    assert isinstance(again.request(m.ClearConnection, d, ""), m.PositiveAck)
+    sim.stop()
+
+    calls_stats = sim.endpoint.switch.stats
+    assert (calls_stats.offered, calls_stats.busy, calls_stats.abandoned) == (4, 1, 1)
+    assert (calls_stats.answered, calls_stats.transferred, calls_stats.cleared) == (2, 1, 1)
+
+
+def test_undecodable_request_gets_a_negative_ack(scripted, sim_thread, pty_peer):
+    sim = sim_thread(scripted())
+    peer = pty_peer(sim.path)
+    peer.pump(0.5)
+    assert peer.up
+    peer.link.send(bytes([0xEE, 0x12, 0x34, 0x01]), time.monotonic())
+    nak = peer.wait_for(lambda x: isinstance(x, m.NegativeAck))
+    assert (nak.invoke_id, nak.error) == (0x1234, m.ErrorCode.invalid_parameter)
+    assert "opcode" in nak.detail
+    unknown = peer.request(m.SetDisplay, "999", "hello")
+    assert isinstance(unknown, m.NegativeAck) and unknown.error == m.ErrorCode.invalid_device
+    sim.stop()
+
+
+def test_acd_sim_pty_prints_the_path_first_and_stops_on_sigterm_with_a_summary(tmp_path):
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "acd", "sim", "--pty", "--speed", "60", "--json"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env=env,
+    )
+    try:
+        path = proc.stdout.readline().decode().strip()
+        assert path.startswith("/dev/")
+        fd = os.open(path, os.O_RDWR | os.O_NOCTTY)
+        try:  # the switch announces itself: a RESET frame within a few seconds
+            deadline = time.monotonic() + 5
+            data = b""
+            while encode_frame(Ctrl.RESET) not in data and time.monotonic() < deadline:
+                if select.select([fd], [], [], 0.1)[0]:
+                    data += os.read(fd, 4096)
+            assert encode_frame(Ctrl.RESET) in data
+        finally:
+            os.close(fd)
+        proc.send_signal(signal.SIGTERM)
+        out, err = proc.communicate(timeout=10)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(timeout=5)
+    assert proc.returncode == 0, err
+    summary = json.loads(out.decode().strip().splitlines()[-1])
+    assert summary["stopped_by"] == "SIGTERM"
+    assert summary["link"]["frames_out"] >= 1
+    assert set(summary["calls"]) >= {"offered", "busy", "answered", "abandoned"}
