@@ -27,6 +27,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 from itertools import pairwise
+from typing import NamedTuple
 
 from acd.errors import AcdError
 
@@ -101,8 +102,7 @@ class Traffic:
         return "erlang_c" if self.patience_s is None else "erlang_a"
 
 
-@dataclass(frozen=True)
-class Performance:
+class Performance(NamedTuple):
     """Steady-state figures of one team facing one traffic (fractions of offered calls)."""
 
     agents: int
@@ -117,9 +117,6 @@ class Performance:
     asa_s: float  # mean wait of answered calls
     mean_wait_s: float  # mean wait of all calls (abandoned ones until they hang up)
     occupancy: float  # busy fraction of the agents' time
-
-    def value(self, metric: str) -> float:
-        return getattr(self, metric)
 
 
 @dataclass(frozen=True)
@@ -173,9 +170,9 @@ class Targets:
     def unmet(self, perf: Performance) -> list[str]:
         """The goals ``perf`` misses, e.g. ``["answer_rate >= 0.99"]``; empty when all met."""
         return [
-            text
-            for text, (metric, op, goal) in zip(self.goals(), self._checks, strict=True)
-            if not (perf.value(metric) >= goal if op == ">=" else perf.value(metric) <= goal)
+            f"{metric} {op} {goal:g}"
+            for metric, op, goal in self._checks
+            if not (getattr(perf, metric) >= goal if op == ">=" else getattr(perf, metric) <= goal)
         ]
 
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict
 from itertools import groupby
 
 import click
@@ -175,7 +174,7 @@ def _single(
                 "patience_s": traffic.patience_s,
                 "targets": targets.goals(),
                 "unmet": unmet,
-                **asdict(perf),
+                **perf._asdict(),
                 "shrinkage": shrinkage,
                 "agents_scheduled": scheduled,
             }
@@ -245,7 +244,7 @@ def _per_hour(
                         "open_minutes": p.open_minutes,
                         "calls": p.calls,
                         "unmet": targets.unmet(p.performance),
-                        **asdict(p.performance),
+                        **p.performance._asdict(),
                         "agents_scheduled": p.agents_scheduled,
                     }
                     for p in plans

@@ -145,7 +145,7 @@ def test_erlang_a_tends_to_erlang_c_as_patience_grows():
 def test_huge_teams_stay_finite():
     for patience in (None, 120.0, 1e6):
         perf = evaluate(Traffic(1.8e6, 180, 3600, patience_s=patience), MAX_AGENTS)
-        values = [v for v in vars(perf).values() if isinstance(v, float)]
+        values = [v for v in perf._asdict().values() if isinstance(v, float)]
         assert all(math.isfinite(v) for v in values)
         assert 0 <= perf.p_wait <= 1
     near_load = evaluate(Traffic(1.998e6, 180, 3600, patience_s=120), MAX_AGENTS)
@@ -180,7 +180,7 @@ def test_figures_are_probabilities_monotone_in_agents(traffic, n, t):
     one, more = evaluate(traffic, n, t), evaluate(traffic, n + 1, t)
     for perf in (one, more):
         for name in ("p_wait", "p_abandon", "answer_rate", "sl_offered", "sl_answered"):
-            assert 0 <= perf.value(name) <= 1, name
+            assert 0 <= getattr(perf, name) <= 1, name
         assert 0 <= perf.sl_wait <= 1 and 0 <= perf.occupancy <= 1
         assert perf.asa_s >= 0
         assert perf.sl_offered <= perf.answer_rate * (1 + 1e-12)
