@@ -39,7 +39,7 @@ class Ctrl(enum.IntEnum):
     NAK = 0x03  # nr is the next I-frame expected: resend from it
     RESET = 0x04  # restart the link: both sequence numbers back to 0
     RESET_ACK = 0x05  # answer to RESET: the link is up
-    HEARTBEAT = 0x06  # sent when idle; nr acknowledges as ACK does
+    HEARTBEAT = 0x06  # sent when idle (ns = 1: a poll, answer at once); nr as in ACK
 
 
 class Frame(NamedTuple):

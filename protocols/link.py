@@ -13,11 +13,15 @@ Rules (``docs/cti-protocol.md`` §4 is normative):
   seconds without progress every unacknowledged frame is sent again (go-back-N); after
   ``n2`` such retries the link is down. A gap in received numbers is answered by one NAK
   and the sender goes back to the NAKed frame. Duplicates are acknowledged and dropped.
-- An idle sender sends a HEARTBEAT every ``heartbeat`` seconds; a peer silent for three
-  heartbeat intervals is dead and the link goes down.
+- An idle sender sends a HEARTBEAT every ``heartbeat`` seconds. A side that has heard
+  nothing for one heartbeat interval polls (HEARTBEAT with ns = 1, answered at once by a
+  HEARTBEAT) every ``t1`` seconds; a peer silent for three heartbeat intervals is dead
+  and the link goes down. Polling keeps a lossy but live line from looking dead.
 - The controller role brings the link up: it sends RESET every ``reset_interval`` seconds
   until a RESET-ACK comes back. The switch role answers RESET (at any time: a RESET while
-  up means the peer restarted). Both sequence numbers restart at 0.
+  up means the peer restarted). Both sequence numbers restart at 0. A RESET that comes
+  while up before any other frame is a repeat (its RESET-ACK was lost or the line
+  doubled it): it is answered again and changes nothing.
 - Messages survive the link going down: unacknowledged ones go back to the front of the
   queue, and everything queued is sent, in order, once the link is up again. Delivery is
   exactly once while the link stays up, at least once across a reset.
@@ -36,6 +40,8 @@ from protocols.messages import Message, decode_message, encode_message
 
 SILENCE_INTERVALS = 3
 """Heartbeat intervals of silence after which the peer is declared dead."""
+POLL = 1
+"""``ns`` of a HEARTBEAT that asks the peer to answer at once with a HEARTBEAT."""
 
 
 class Role(enum.Enum):
@@ -145,6 +151,8 @@ class Link:
         self._reset_deadline: float | None = None
         self._last_sent = 0.0
         self._last_received = 0.0
+        self._last_poll = float("-inf")
+        self._heard_since_up = False  # a frame other than RESET came since the link went up
         self._stats = LinkStats()
 
     # --- public API -------------------------------------------------------------
@@ -206,12 +214,15 @@ class Link:
             elif self.state is not LinkState.UP or ctrl not in _LINK_CTRLS:
                 self._stats.ignored_frames += 1
             else:
+                self._heard_since_up = True
                 self._on_ack(frame.nr, now)
                 if ctrl == Ctrl.INFO:
                     self._on_info(frame.ns, frame.payload)
                 elif ctrl == Ctrl.NAK:
                     self._stats.naks_in += 1
                     self._go_back(now)
+                elif ctrl == Ctrl.HEARTBEAT and frame.ns == POLL:
+                    self._emit(Ctrl.HEARTBEAT, 0, now)
                 if self.state is LinkState.UP:
                     self._fill_window(now)
 
@@ -235,6 +246,7 @@ class Link:
             return None
         deadline = min(
             self._last_sent + self.heartbeat,
+            self._poll_deadline(),
             self._last_received + SILENCE_INTERVALS * self.heartbeat,
         )
         if self._t1_deadline is not None:
@@ -258,12 +270,21 @@ class Link:
                 self._down(f"no acknowledgement after {self.n2} retries", now)
                 return
             self._go_back(now)
-        if now >= self._last_sent + self.heartbeat:
+        if now >= self._poll_deadline():
+            self._emit(Ctrl.HEARTBEAT, POLL, now)
+            self._last_poll = now
+        elif now >= self._last_sent + self.heartbeat:
             self._emit(Ctrl.HEARTBEAT, 0, now)
+
+    def _poll_deadline(self) -> float:
+        return max(self._last_received + self.heartbeat, self._last_poll + self.t1)
 
     # --- frames in --------------------------------------------------------------
 
     def _on_reset(self, now: float) -> None:
+        if self.state is LinkState.UP and not self._heard_since_up:
+            self._emit(Ctrl.RESET_ACK, 0, now)
+            return
         if self.state is LinkState.UP:
             self._down("peer reset", now)
         self._restart(now)
@@ -357,6 +378,7 @@ class Link:
 
     def _up(self, now: float) -> None:
         self.state = LinkState.UP
+        self._heard_since_up = False
         self._reset_deadline = None
         self._events.append(LinkUp())
         self._fill_window(now)

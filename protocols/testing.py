@@ -71,7 +71,8 @@ class LinkPair:
 
     ``link_options`` go to both links; ``faults`` (drop, duplicate, corrupt, delay,
     jitter) to both channels. Events each side produced are collected in
-    `controller_events` and `switch_events`.
+    `controller_events` and `switch_events`, what `send` sent in `sent_by_controller`
+    and `sent_by_switch`.
     """
 
     def __init__(self, seed: int = 0, link_options: dict[str, Any] | None = None, **faults):
@@ -84,6 +85,8 @@ class LinkPair:
         self.to_controller = Channel(random.Random(rng.random()), **faults)
         self.controller_events: list[Event] = []
         self.switch_events: list[Event] = []
+        self.sent_by_controller: list[Message | bytes] = []
+        self.sent_by_switch: list[Message | bytes] = []
 
     def start(self) -> None:
         """Start both ends and exchange what is ready."""
@@ -93,8 +96,12 @@ class LinkPair:
 
     def send(self, side: str, message: Message | bytes) -> None:
         """Have ``side`` ("controller" or "switch") send a message."""
-        link = self.controller if side == "controller" else self.switch
-        link.send(message, self.now)
+        if side == "controller":
+            self.controller.send(message, self.now)
+            self.sent_by_controller.append(message)
+        else:
+            self.switch.send(message, self.now)
+            self.sent_by_switch.append(message)
         self.pump()
 
     def pump(self) -> None:
