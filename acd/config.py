@@ -420,6 +420,10 @@ class QueueConfig:
     sl_threshold: float = 20.0  # s, service level threshold
     target: float = 0.8  # target answer rate (taux de décroché)
 
+    def __post_init__(self) -> None:
+        if not self.skill:
+            object.__setattr__(self, "skill", self.id)
+
     @classmethod
     def from_section(cls, s: Section, queue_id: str) -> QueueConfig:
         tiers_raw = s.get("tiers", list, None)

@@ -117,6 +117,7 @@ class _Queue:
         "counts",
         "day",
         "dirty",
+        "display_text",
         "display_timer",
         "handle_avg",
         "id",
@@ -140,6 +141,7 @@ class _Queue:
         self.handle_avg = 180.0  # s, moving average of talk + wrap-up for wait estimates
         self.dirty = False
         self.display_timer: _Timer | None = None
+        self.display_text = ""
 
 
 _COUNT_NAMES = (
@@ -162,8 +164,10 @@ class _Agent:
         "calls",
         "cfg",
         "device",
+        "display",
         "id",
         "idle_seq",
+        "lamp",
         "memberships",
         "misses",
         "off_hook",
@@ -195,6 +199,8 @@ class _Agent:
         self.talk = 0.0
         self.misses = 0
         self.wrong_pins = 0
+        self.display = ""  # text last sent to the handset display
+        self.lamp = "off"  # mode last sent to the queue lamp
         # (queue, pool, key kind, position, tier wait) for each queue the agent serves
         self.memberships: list[tuple[_Queue, Pool, int, int, float]] = []
 
@@ -475,7 +481,9 @@ class Engine:
         )
 
     def _refresh_display(self, q: _Queue) -> None:
-        """Show queue length and longest wait to the available agents of a queue."""
+        """Show queue length and longest wait to the available agents of a queue, when
+        the text changed (fan-out over that queue's available agents, at most once per
+        ``display_interval``; each device is sent only text it does not show yet)."""
         q.display_timer = None
         waiting = len(q.waiting)
         if waiting:
@@ -483,13 +491,21 @@ class Engine:
             text = f"{q.cfg.name[:12]}: {waiting} wait {wait // 60}:{wait % 60:02d}"
         else:
             text = f"{q.cfg.name[:12]}: 0 wait"
+        if text == q.display_text:
+            return
+        q.display_text = text
         mode = "flash" if waiting else "off"
         out = self._out
+        agents = self._agents
         for pool in q.pools:
-            for agent_id in pool.all():
-                device = self._agents[agent_id].device
-                out.append(Display(device, text))
-                out.append(Lamp(device, "queue", mode))
+            for agent_id in pool.entries:
+                agent = agents[agent_id]
+                if agent.display != text:
+                    agent.display = text
+                    out.append(Display(agent.device, text))
+                if agent.lamp != mode:
+                    agent.lamp = mode
+                    out.append(Lamp(agent.device, "queue", mode))
 
     def _agent_note(self, agent: _Agent) -> AgentChanged:
         call = agent.call

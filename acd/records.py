@@ -33,7 +33,7 @@ class RingOutcome(enum.StrEnum):
     ABANDONED = "abandoned"  # the caller hung up while it rang
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class RingAttempt:
     """One extension rung for the leg."""
 
@@ -44,7 +44,7 @@ class RingAttempt:
     outcome: RingOutcome
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class CallRecord:
     """Everything that happened to one leg. Times are epoch seconds (UTC).
 
