@@ -10,8 +10,10 @@ Kinds:
   both directions, for ``duration`` seconds (default: the rest of the run);
 - ``garbage`` (size bytes, every seconds): random bytes between frames;
 - ``cable`` (duration): nothing passes either way, then the cable is plugged back;
-- ``slow-ack`` (delay, duration): the switch's ACK frames leave ``delay`` s late;
-- ``ack-loss`` (rate, duration): the switch's ACK frames are lost with that probability;
+- ``slow-ack`` (delay, duration): a slow switch: every frame it sends, and so every
+  acknowledgement and response, leaves ``delay`` seconds late (order kept);
+- ``ack-loss`` (rate, duration): acknowledgements go missing: ACK frames, either way,
+  are lost with that probability (the sender's T1 timer retransmits);
 - ``reboot``: the switch restarts (handled by the runner: link reset, calls lost).
 """
 
@@ -38,7 +40,7 @@ class FaultSpec:
     rate: float = 0.0  # bit-errors: per bit; drop: per byte; ack-loss: per ACK
     size: int = 32  # garbage: bytes per burst
     every: float | None = None  # garbage: s between bursts; None: a single burst
-    delay: float = 2.0  # slow-ack: s added to each ACK
+    delay: float = 2.0  # slow-ack: s added to every frame the switch sends
 
 
 def parse_clock(value: str) -> float:
@@ -114,9 +116,10 @@ class FaultStats:
     bits_flipped: int = 0
     bytes_dropped: int = 0
     garbage_bytes: int = 0
-    acks_delayed: int = 0
+    frames_delayed: int = 0
     acks_lost: int = 0
     cable_pulls: int = 0
+    bytes_blocked: int = 0  # while the cable was out
     reboots: int = 0
 
 
@@ -183,18 +186,25 @@ class FaultInjector:
         if self._pending_garbage:
             data = bytes(self._pending_garbage) + data
             self._pending_garbage.clear()
-        for kind in ("slow-ack", "ack-loss"):
-            for a in self._kind(kind):
-                data = self._filter_acks(data, a.spec, now)
-        due = [d for t, d in self._delayed if t <= now]
-        if due:
-            self._delayed = [(t, d) for t, d in self._delayed if t > now]
-            data += b"".join(due)
+        for a in self._kind("ack-loss"):
+            data = self._lose_acks(data, a.spec.rate)
+        slow = self._kind("slow-ack")
+        if data and (slow or self._delayed):  # never let new bytes overtake delayed ones
+            due = now + max((a.spec.delay for a in slow), default=0.0)
+            if self._delayed:
+                due = max(due, self._delayed[-1][0])
+            self.stats.frames_delayed += len(split_frames(data))
+            self._delayed.append((due, data))
+            data = b""
+        while self._delayed and self._delayed[0][0] <= now:
+            data += self._delayed.pop(0)[1]
         return self._line(data, now)
 
     def incoming(self, data: bytes, now: float) -> bytes:
         """What the switch receives when the wire delivers ``data`` at ``now``."""
         self.handle_timer(now)
+        for a in self._kind("ack-loss"):
+            data = self._lose_acks(data, a.spec.rate)
         return self._line(data, now)
 
     def _kind(self, kind: str) -> list[_Active]:
@@ -202,6 +212,7 @@ class FaultInjector:
 
     def _line(self, data: bytes, now: float) -> bytes:
         if self.cable_pulled(now):
+            self.stats.bytes_blocked += len(data)
             return b""
         for a in self._kind("drop"):
             data = self._drop(data, a.spec.rate)
@@ -234,17 +245,12 @@ class FaultInjector:
         self.stats.bits_flipped += len(hits)
         return bytes(out)
 
-    def _filter_acks(self, data: bytes, spec: FaultSpec, now: float) -> bytes:
+    def _lose_acks(self, data: bytes, rate: float) -> bytes:
         kept = bytearray()
         for frame in split_frames(data):
-            is_ack = len(frame) > 2 and frame[0] == DLE and frame[1] == STX and frame[2] == Ctrl.ACK
-            if not is_ack:
-                kept += frame
-            elif spec.kind == "ack-loss" and self.rng.random() < spec.rate:
+            is_ack = frame[:3] == bytes((DLE, STX, Ctrl.ACK))
+            if is_ack and self.rng.random() < rate:
                 self.stats.acks_lost += 1
-            elif spec.kind == "slow-ack":
-                self.stats.acks_delayed += 1
-                self._delayed.append((now + spec.delay, frame))
             else:
                 kept += frame
         return bytes(kept)

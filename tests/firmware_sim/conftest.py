@@ -69,7 +69,13 @@ class MiniAcd:
 class VirtualRun:
     """The switch endpoint and a controller-side link joined in memory, virtual time."""
 
-    def __init__(self, scenario: Scenario, faults=(), acd: MiniAcd | None = None) -> None:
+    def __init__(
+        self,
+        scenario: Scenario,
+        faults=(),
+        acd: MiniAcd | None = None,
+        status_every: float | None = None,
+    ) -> None:
         self.endpoint = SwitchEndpoint(scenario, Clock(scenario.start_s, 0.0, 1.0), faults)
         self.peer = Link(Role.CONTROLLER, t1=scenario.link.t1, n2=scenario.link.n2)
         self.acd = acd or MiniAcd()
@@ -77,6 +83,8 @@ class VirtualRun:
         self.received: list[m.Message] = []
         self.sent: list[m.Message] = []
         self.ups = 0
+        self.status_every = status_every  # s between SystemStatus requests (keep-alive)
+        self._next_status = status_every
         self.endpoint.start(0.0)
         self.peer.start(0.0)
 
@@ -87,6 +95,10 @@ class VirtualRun:
     def run_until(self, wire_end: float, max_steps: int = 2_000_000) -> None:
         ep, peer = self.endpoint, self.peer
         for _ in range(max_steps):
+            if self._next_status is not None and self.now >= self._next_status:
+                self._next_status = self.now + self.status_every
+                if peer.is_up:
+                    self.send(self.acd._req(m.SystemStatus, m.SystemStatusCode.normal))
             ep.handle_timer(self.now)
             peer.handle_timer(self.now)
             for _ in range(100):
@@ -99,7 +111,8 @@ class VirtualRun:
                 self._events()
                 if not a and not b:
                     break
-            deadlines = [d for d in (ep.next_deadline(), peer.next_deadline()) if d is not None]
+            timers = (ep.next_deadline(), peer.next_deadline(), self._next_status)
+            deadlines = [d for d in timers if d is not None]
             nxt = min(deadlines, default=wire_end)
             if self.now >= wire_end:
                 return
