@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
+from functools import cached_property
 from itertools import pairwise
 from typing import NamedTuple
 
@@ -76,23 +77,21 @@ class Traffic:
     patience_s: float | None = None  # None: callers never abandon (Erlang C)
 
     def __post_init__(self) -> None:
-        if not (math.isfinite(self.calls) and self.calls >= 0):
+        if not 0 <= self.calls < math.inf:
             raise StaffingError(f"calls must be zero or more, got {self.calls:g}")
-        if not (math.isfinite(self.aht_s) and self.aht_s > 0):
+        if not 0 < self.aht_s < math.inf:
             raise StaffingError(f"AHT must be a positive number of seconds, got {self.aht_s:g}")
-        if not (math.isfinite(self.interval_s) and self.interval_s > 0):
+        if not 0 < self.interval_s < math.inf:
             raise StaffingError(f"interval must be positive, got {self.interval_s:g}")
-        if self.patience_s is not None and not (
-            math.isfinite(self.patience_s) and self.patience_s > 0
-        ):
+        if self.patience_s is not None and not 0 < self.patience_s < math.inf:
             raise StaffingError(f"patience must be positive, got {self.patience_s:g}")
 
-    @property
+    @cached_property
     def arrival_rate(self) -> float:
         """λ, calls per second."""
         return self.calls / self.interval_s
 
-    @property
+    @cached_property
     def erlangs(self) -> float:
         """Offered traffic a = λ·AHT."""
         return self.arrival_rate * self.aht_s
@@ -119,6 +118,16 @@ class Performance(NamedTuple):
     occupancy: float  # busy fraction of the agents' time
 
 
+# Target option, metric it bounds (None: the chosen service level), at least?, allowed.
+_GOALS = (
+    ("sl", None, True, "]0, 1]"),
+    ("max_abandon", "p_abandon", False, "]0, 1["),
+    ("min_answer_rate", "answer_rate", True, "]0, 1]"),
+    ("max_asa_s", "asa_s", False, "]0, inf["),
+    ("max_occupancy", "occupancy", False, "]0, 1]"),
+)
+
+
 @dataclass(frozen=True)
 class Targets:
     """Goals a team must meet; ``None`` leaves a goal out."""
@@ -130,49 +139,34 @@ class Targets:
     min_answer_rate: float | None = None
     max_asa_s: float | None = None
     max_occupancy: float | None = None
-    _checks: tuple[tuple[str, str, float], ...] = field(init=False, repr=False, compare=False)
+    _checks: tuple[tuple[str, bool, float], ...] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         if self.sl_metric not in SL_METRICS:
             raise StaffingError(f"service level must be one of {', '.join(SL_METRICS)}")
-        if not (math.isfinite(self.threshold_s) and self.threshold_s >= 0):
+        if not 0 <= self.threshold_s < math.inf:
             raise StaffingError(f"threshold must be zero or more seconds, got {self.threshold_s}")
-        bounds = {
-            "sl": (0.0, 1.0, True),
-            "max_abandon": (0.0, 1.0, False),
-            "min_answer_rate": (0.0, 1.0, True),
-            "max_occupancy": (0.0, 1.0, True),
-        }
-        for name, (low, high, high_ok) in bounds.items():
-            v = getattr(self, name)
-            if v is not None and not (low < v < high or (high_ok and v == high)):
-                shown = "]" if high_ok else "["
-                raise StaffingError(f"{name} must be in ]{low:g}, {high:g}{shown}, got {v:g}")
-        if self.max_asa_s is not None and not self.max_asa_s > 0:
-            raise StaffingError(f"max ASA must be positive, got {self.max_asa_s:g}")
-        checks: list[tuple[str, str, float]] = []
-        if self.sl is not None:
-            checks.append((self.sl_metric, ">=", self.sl))
-        if self.max_abandon is not None:
-            checks.append(("p_abandon", "<=", self.max_abandon))
-        if self.min_answer_rate is not None:
-            checks.append(("answer_rate", ">=", self.min_answer_rate))
-        if self.max_asa_s is not None:
-            checks.append(("asa_s", "<=", self.max_asa_s))
-        if self.max_occupancy is not None:
-            checks.append(("occupancy", "<=", self.max_occupancy))
+        checks = []
+        for option, metric, at_least, allowed in _GOALS:
+            goal = getattr(self, option)
+            if goal is None:
+                continue
+            top = 1.0 if allowed.startswith("]0, 1") else math.inf
+            if not (0 < goal < top or (goal == top and allowed.endswith("]"))):
+                raise StaffingError(f"{option} must be in {allowed}, got {goal:g}")
+            checks.append((metric or self.sl_metric, at_least, goal))
         object.__setattr__(self, "_checks", tuple(checks))
 
     def goals(self) -> list[str]:
         """Every goal as text, e.g. ``["sl_offered >= 0.8", "answer_rate >= 0.99"]``."""
-        return [f"{metric} {op} {goal:g}" for metric, op, goal in self._checks]
+        return [f"{metric} {'>=' if up else '<='} {goal:g}" for metric, up, goal in self._checks]
 
     def unmet(self, perf: Performance) -> list[str]:
         """The goals ``perf`` misses, e.g. ``["answer_rate >= 0.99"]``; empty when all met."""
         return [
-            f"{metric} {op} {goal:g}"
-            for metric, op, goal in self._checks
-            if not (getattr(perf, metric) >= goal if op == ">=" else getattr(perf, metric) <= goal)
+            f"{metric} {'>=' if up else '<='} {goal:g}"
+            for metric, up, goal in self._checks
+            if not (getattr(perf, metric) >= goal if up else getattr(perf, metric) <= goal)
         ]
 
 
@@ -193,20 +187,27 @@ def erlang_c(agents: int, traffic: float) -> float:
 
 
 class _ErlangBTable:
-    """B(k) and 1 − B(k) for one traffic, extended by the recursion as k grows."""
+    """B(n) and 1 − B(n) for one traffic, the recursion resumed from the nearest n below
+    already computed (a search probes upward, then bisects between probes)."""
 
     def __init__(self, traffic: float) -> None:
         self.traffic = traffic
-        self.b = [1.0]
-        self.complement = [0.0]
+        self.known = {0: (1.0, 0.0)}
+        self.top = 0
 
     def at(self, agents: int) -> tuple[float, float]:
-        a, b, complement = self.traffic, self.b, self.complement
-        for k in range(len(b), agents + 1):
-            previous = a * b[-1]
-            b.append(previous / (k + previous))
-            complement.append(k / (k + previous))
-        return b[agents], complement[agents]
+        if agents in self.known:
+            return self.known[agents]
+        if agents > self.top:
+            start, self.top = self.top, agents
+        else:
+            start = max(k for k in self.known if k < agents)
+        a, b, previous = self.traffic, self.known[start][0], 0.0
+        for k in range(start + 1, agents + 1):
+            previous = a * b
+            b = previous / (k + previous)
+        self.known[agents] = (b, agents / (agents + previous))
+        return self.known[agents]
 
 
 def evaluate(traffic: Traffic, agents: int, threshold_s: float = 20.0) -> Performance:
