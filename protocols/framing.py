@@ -81,6 +81,11 @@ class FrameDecoder:
         self.bad_length = 0
         """Frames whose ``len`` field did not match their size (or too short to hold one)."""
 
+    @property
+    def pending(self) -> int:
+        """Bytes held back: an unfinished frame (or a DLE that may start one)."""
+        return len(self._buf) + (2 if self._in_frame else 0)
+
     def feed(self, data: bytes) -> list[Frame]:
         """Add bytes; return the frames they complete, in order."""
         buf = self._buf
