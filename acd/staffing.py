@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from functools import cached_property
 from itertools import pairwise
 from typing import NamedTuple
 
@@ -75,6 +74,8 @@ class Traffic:
     aht_s: float
     interval_s: float = 3600.0
     patience_s: float | None = None  # None: callers never abandon (Erlang C)
+    arrival_rate: float = field(init=False, repr=False)  # λ, calls per second
+    erlangs: float = field(init=False, repr=False)  # offered traffic a = λ·AHT
 
     def __post_init__(self) -> None:
         if not 0 <= self.calls < math.inf:
@@ -85,16 +86,8 @@ class Traffic:
             raise StaffingError(f"interval must be positive, got {self.interval_s:g}")
         if self.patience_s is not None and not 0 < self.patience_s < math.inf:
             raise StaffingError(f"patience must be positive, got {self.patience_s:g}")
-
-    @cached_property
-    def arrival_rate(self) -> float:
-        """λ, calls per second."""
-        return self.calls / self.interval_s
-
-    @cached_property
-    def erlangs(self) -> float:
-        """Offered traffic a = λ·AHT."""
-        return self.arrival_rate * self.aht_s
+        object.__setattr__(self, "arrival_rate", self.calls / self.interval_s)
+        object.__setattr__(self, "erlangs", self.arrival_rate * self.aht_s)
 
     @property
     def model(self) -> str:
@@ -388,7 +381,8 @@ def required_agents(
 
     if meets(low):
         return checked[low]
-    step, failing = 1, low
+    # Teams meeting a target exceed the load by O(√a) agents: steps start at √a / 2.
+    step, failing = max(1, math.isqrt(int(traffic.erlangs)) // 2), low
     while True:
         probe = min(failing + step, max_agents)
         if meets(probe):
