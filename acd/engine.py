@@ -387,10 +387,15 @@ class Engine:
                 else:
                     self._end_unanswered(call, Outcome.FAILED, reason="lost during link outage")
             elif call.state == _ALERTING:
-                for dev in [d for d in call.ringing if d != device]:
-                    self._stop_ring(call, dev, RingOutcome.CANCELLED, available=True)
+                freed = [
+                    self._stop_ring(call, dev, RingOutcome.CANCELLED)
+                    for dev in list(call.ringing)
+                    if dev != device
+                ]
                 if not call.ringing:
                     self._requeue(call)
+                for agent in freed:
+                    self._update_available(agent)
         self._flush_dirty()
         return self._out
 
@@ -636,13 +641,17 @@ class Engine:
 
     def _ring_timeout(self, call: _Call) -> None:
         call.ring_timer = None
+        missed = []
         for device in list(call.ringing):
             self._out.append(CancelRing(call.id, device))
-            self._stop_ring(call, device, RingOutcome.NO_ANSWER, available=True)
-        self._requeue(call)
+            missed.append(self._stop_ring(call, device, RingOutcome.NO_ANSWER))
+        self._requeue(call)  # first: the caller keeps its place ahead of later callers
+        for agent in missed:
+            self._update_available(agent)
 
-    def _stop_ring(self, call: _Call, device: str, outcome: RingOutcome, available: bool) -> None:
-        """End one ring attempt; a missed ring may make the agent not ready."""
+    def _stop_ring(self, call: _Call, device: str, outcome: RingOutcome) -> _Agent:
+        """End one ring attempt; a missed ring may make the agent not ready. The caller
+        updates the agent's availability once the call is back in its place."""
         agent, started = call.ringing.pop(device)
         call.leg.rings.append(RingAttempt(agent.id, device, started, self.now, outcome))
         agent.call = None
@@ -656,8 +665,7 @@ class Engine:
                 agent.reason = self._acd.no_answer_reason
                 self._out.append(Lamp(device, "ready", "off"))
         self._agent_changed(agent)
-        if available:
-            self._update_available(agent)
+        return agent
 
     def _requeue(self, call: _Call) -> None:
         """A call no longer ringing anywhere goes back to its place in its queue."""
@@ -845,7 +853,7 @@ class Engine:
             ring_outcome = (
                 RingOutcome.ABANDONED if outcome is Outcome.ABANDONED else RingOutcome.CANCELLED
             )
-            self._stop_ring(call, device, ring_outcome, available=False)
+            self._stop_ring(call, device, ring_outcome)
             abandoned_ringing = abandoned_ringing or outcome is Outcome.ABANDONED
         q = call.queue
         if call.state == _MENU:  # a menu call counts against the menu's default queue
@@ -891,9 +899,10 @@ class Engine:
         leg = call.leg
         now = self.now
         leg.rings.append(RingAttempt(agent.id, e.device, started, now, RingOutcome.ANSWERED))
+        others = []
         for device in list(call.ringing):
             self._out.append(CancelRing(call.id, device))
-            self._stop_ring(call, device, RingOutcome.CANCELLED, available=True)
+            others.append(self._stop_ring(call, device, RingOutcome.CANCELLED))
         self._cancel_timers(call)
         call.state = _CONNECTED
         call.agent = agent
@@ -904,6 +913,8 @@ class Engine:
         agent.misses = 0
         agent.calls += 1
         self._agent_changed(agent)
+        for other in others:
+            self._update_available(other)
         q = call.queue
         counts = self._counts(q)
         counts["answered"] += 1
@@ -937,9 +948,10 @@ class Engine:
         self._route_failed(call, e.device)
 
     def _route_failed(self, call: _Call, device: str) -> None:
-        self._stop_ring(call, device, RingOutcome.FAILED, available=True)
-        if not call.ringing and call.state == _ALERTING:
+        agent = self._stop_ring(call, device, RingOutcome.FAILED)
+        if not call.ringing:
             self._requeue(call)
+        self._update_available(agent)
 
     def _on_transferred(self, e: Transferred) -> None:
         call = self._calls.get(e.call_id)
@@ -1083,7 +1095,7 @@ class Engine:
         if agent.state is _RINGING:
             call = agent.call
             self._out.append(CancelRing(call.id, agent.device))
-            self._stop_ring(call, agent.device, RingOutcome.CANCELLED, available=False)
+            self._stop_ring(call, agent.device, RingOutcome.CANCELLED)
             if not call.ringing:
                 self._requeue(call)
         elif agent.state is _WRAP_UP:

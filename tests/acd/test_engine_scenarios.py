@@ -1,0 +1,470 @@
+"""Scenario tests of the ACD engine: given this configuration and these events, exactly
+these commands (and records)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from acd.agents import AgentSession, AgentState, AgentStatus
+from acd.commands import (
+    AgentChanged,
+    CallEnded,
+    CancelRing,
+    ClearCall,
+    CollectDigits,
+    Command,
+    PlayAnnouncement,
+    QueueCall,
+    Refused,
+    RingDevices,
+    RouteCall,
+    TransferCall,
+)
+from acd.config import Config
+from acd.engine import Engine
+from acd.events import (
+    Answered,
+    CallOffered,
+    Cleared,
+    Escalate,
+    Hook,
+    Login,
+    Logout,
+    MenuChoice,
+    NotReady,
+    Ready,
+    RouteFailed,
+    SetAgentStatus,
+    Tick,
+    Transferred,
+    WrapUpDone,
+)
+from acd.pins import hash_pin
+from acd.records import Outcome, RingOutcome
+
+T0 = 1_796_025_600.0  # Monday 2026-11-30 09:00 Europe/Paris
+PIN = hash_pin("1234", n=2, r=1, p=1, salt=b"0123456789abcdef")
+
+
+def site(queues: dict[str, dict], agents: dict[str, Any], **extra: Any) -> Config:
+    """A config: ``agents`` maps id → skills dict, or → full agent table."""
+    data: dict[str, Any] = {
+        "site": {"id": "test", "timezone": "Europe/Paris"},
+        "acd": {"display_interval": 0.0, "max_misses": 2, "reasons": {"1": "break"}},
+        "queues": {
+            qid: {"numbers": [f"{3000 + i}"], "wrapup": 0.0, "welcome": False, **q}
+            for i, (qid, q) in enumerate(queues.items())
+        },
+        "agents": {
+            aid: (a if "skills" in a else {"skills": a}) | {"pin_hash": PIN}
+            for aid, a in agents.items()
+        },
+    }
+    for key, value in extra.items():
+        data[key] = {**data.get(key, {}), **value}
+    return Config.from_dict(data)
+
+
+class Run:
+    """An engine plus helpers that keep only what a scenario asserts."""
+
+    def __init__(self, config: Config, login: list[str] | None = None) -> None:
+        self.engine = Engine(config, T0)
+        self.now = T0
+        self.records = []
+        self.notes = []
+        for i, agent_id in enumerate(login if login is not None else list(config.agents)):
+            self(Login(T0 + i * 0.001, f"{200 + i}", agent_id, "1234"))
+
+    def __call__(self, event) -> list[Command]:
+        self.now = max(self.now, event.at)
+        out = self.engine.handle(event)
+        self.records += [o.record for o in out if isinstance(o, CallEnded)]
+        self.notes += out
+        return [o for o in out if isinstance(o, Command) and type(o).__name__ != "Lamp"]
+
+    def at(self, dt: float) -> float:
+        return T0 + dt
+
+    def routes(self, event) -> list[Command]:
+        return [o for o in self(event) if isinstance(o, RouteCall | RingDevices | CancelRing)]
+
+    def call(self, dt: float, call_id: int, number: str = "3000") -> list[Command]:
+        return self.routes(CallOffered(T0 + dt, call_id, number, "0600000000"))
+
+    def talk(self, dt: float, call_id: int, device: str, length: float = 10.0) -> None:
+        self(Answered(T0 + dt, call_id, device))
+        self(Cleared(T0 + dt + length, call_id))
+
+
+# -- strategies ----------------------------------------------------------------------
+
+
+def test_longest_idle_takes_the_agent_idle_longest():
+    run = Run(site({"q": {}}, {"a": {"q": 1}, "b": {"q": 1}, "c": {"q": 1}}))
+    assert run.call(1, 1) == [RouteCall(1, "200")]
+    run.talk(2, 1, "200")  # a is idle again at 12 s: now the newest
+    assert run.call(20, 2) == [RouteCall(2, "201")]
+    assert run.call(21, 3) == [RouteCall(3, "202")]
+    assert run.call(22, 4) == [RouteCall(4, "200")]
+
+
+def test_ordered_rings_the_highest_level_first_then_config_order():
+    cfg = site({"q": {"strategy": "ordered"}}, {"a": {"q": 1}, "b": {"q": 5}, "c": {"q": 1}})
+    run = Run(cfg)
+    assert run.call(1, 1) == [RouteCall(1, "201")]
+    assert run.call(2, 2) == [RouteCall(2, "200")]
+    assert run.call(3, 3) == [RouteCall(3, "202")]
+
+
+def test_round_robin_remembers_the_last_agent():
+    run = Run(site({"q": {"strategy": "round-robin"}}, {"a": {"q": 1}, "b": {"q": 1}}))
+    devices = []
+    for i in range(4):
+        (route,) = run.call(10 * i, i)
+        devices.append(route.device)
+        run.talk(10 * i + 1, i, route.device, length=1)
+    assert devices == ["200", "201", "200", "201"]
+
+
+@pytest.mark.parametrize(
+    ("strategy", "expected"),
+    [
+        # a takes a 100 s call, then the calls are 1 s long
+        ("fewest-calls", ["200", "201", "200", "201"]),  # ties: longest idle
+        ("least-talk", ["200", "201", "201", "201"]),
+    ],
+)
+def test_fewest_calls_and_least_talk(strategy, expected):
+    run = Run(site({"q": {"strategy": strategy}}, {"a": {"q": 1}, "b": {"q": 1}}))
+    devices = []
+    for i, (dt, length) in enumerate(((1, 100), (200, 1), (210, 1), (220, 1))):
+        (route,) = run.call(dt, i)
+        devices.append(route.device)
+        run.talk(dt + 1, i, route.device, length=length)
+    assert devices == expected
+
+
+def test_random_is_seeded_and_spreads():
+    def picks(seed: int) -> list[str]:
+        cfg = site({"q": {"strategy": "random"}}, {x: {"q": 1} for x in "abcd"})
+        run = Run(cfg.__class__(**{**cfg.__dict__, "site": cfg.site.__class__(id="t", seed=seed)}))
+        out = []
+        for i in range(20):
+            (route,) = run.call(10 * i, i)
+            out.append(route.device)
+            run.talk(10 * i + 1, i, route.device, length=1)
+        return out
+
+    assert picks(3) == picks(3)
+    assert len(set(picks(3))) > 1
+
+
+def test_weighted_random_prefers_heavy_agents():
+    agents = {"a": {"skills": {"q": 1}, "weight": 50}, "b": {"skills": {"q": 1}, "weight": 1}}
+    run = Run(site({"q": {"strategy": "weighted-random"}}, agents))
+    counts = {"200": 0, "201": 0}
+    for i in range(40):
+        (route,) = run.call(10 * i, i)
+        counts[route.device] += 1
+        run.talk(10 * i + 1, i, route.device, length=1)
+    assert counts["200"] > 30
+
+
+def test_ring_all_rings_every_available_agent_and_cancels_the_others():
+    run = Run(site({"q": {"strategy": "ring-all"}}, {x: {"q": 1} for x in "abc"}))
+    assert run.call(1, 1) == [RingDevices(1, ("200", "201", "202"))]
+    assert run.routes(Answered(run.at(3), 1, "201")) == [CancelRing(1, "200"), CancelRing(1, "202")]
+    assert run.call(4, 2) == [RingDevices(2, ("200", "202"))]
+
+
+def test_ring_progressive_adds_one_extension_per_interval():
+    q = {"strategy": "ring-progressive", "progressive_interval": 5.0, "ring_timeout": 30.0}
+    run = Run(site({"q": q}, {x: {"q": 1} for x in "abc"}))
+    assert run.call(1, 1) == [RingDevices(1, ("200",))]
+    assert run.routes(Tick(run.at(6))) == [RingDevices(1, ("201",))]
+    assert run.routes(Tick(run.at(11))) == [RingDevices(1, ("202",))]
+    assert run.routes(Answered(run.at(12), 1, "202")) == [
+        CancelRing(1, "200"),
+        CancelRing(1, "201"),
+    ]
+
+
+def test_tiers_widen_with_waiting_time():
+    q = {"tiers": [{"min_level": 5}, {"min_level": 1, "after": 30.0}]}
+    run = Run(site({"q": q}, {"expert": {"q": 5}, "novice": {"q": 1}}))
+    assert run.call(1, 1) == [RouteCall(1, "200")]
+    run(Answered(run.at(1.5), 1, "200"))
+    assert run.call(2, 2) == []  # the expert is busy, the novice not yet eligible
+    assert run.routes(Tick(run.at(31))) == []
+    assert run.routes(Tick(run.at(32))) == [RouteCall(2, "201")]
+
+
+# -- fairness, priorities --------------------------------------------------------------
+
+
+def test_agent_takes_highest_priority_then_longest_wait_across_queues():
+    queues = {"low": {"priority": 1}, "high": {"priority": 5}, "low2": {"priority": 1}}
+    run = Run(site(queues, {"a": {"low": 1, "high": 1, "low2": 1}}))
+    run.call(0, 1, "3000")
+    run(Answered(run.at(1), 1, "200"))
+    run.call(10, 2, "3002")  # low2, waits longest
+    run.call(20, 3, "3000")  # low
+    run.call(30, 4, "3001")  # high, arrives last
+    assert run.routes(Cleared(run.at(100), 1)) == [RouteCall(4, "200")]
+    run(Answered(run.at(101), 4, "200"))
+    assert run.routes(Cleared(run.at(102), 4)) == [RouteCall(2, "200")]
+
+
+def test_fair_order_serves_longest_wait_at_equal_priority():
+    run = Run(site({"x": {}, "y": {}}, {"a": {"x": 1, "y": 1}}))
+    run.call(0, 1, "3000")
+    run(Answered(run.at(1), 1, "200"))
+    run.call(10, 2, "3001")
+    run.call(20, 3, "3000")
+    assert run.routes(Cleared(run.at(100), 1)) == [RouteCall(2, "200")]
+
+
+# -- ring no answer, wrap-up -------------------------------------------------------------
+
+
+def test_ring_no_answer_keeps_the_callers_place_and_makes_the_agent_not_ready():
+    run = Run(site({"q": {"ring_timeout": 10.0}}, {"a": {"q": 1}}))
+    assert run.call(0, 1) == [RouteCall(1, "200")]
+    assert run.call(1, 2) == []
+    # first miss: cancel, the same caller (first in line) rings again
+    assert run.routes(Tick(run.at(10))) == [CancelRing(1, "200"), RouteCall(1, "200")]
+    # second miss: the agent goes not ready with reason no-answer (9)
+    assert run.routes(Tick(run.at(20))) == [CancelRing(1, "200")]
+    last = [n for n in run.notes if isinstance(n, AgentChanged)][-1]
+    assert (last.status, last.reason, last.state) == (AgentStatus.NOT_READY, 9, AgentState.IDLE)
+    assert run.routes(Ready(run.at(25), "200")) == [RouteCall(1, "200")]
+    run(Answered(run.at(26), 1, "200"))
+    run(Cleared(run.at(30), 1))
+    (record,) = run.records
+    assert [r.outcome for r in record.rings] == [
+        RingOutcome.NO_ANSWER,
+        RingOutcome.NO_ANSWER,
+        RingOutcome.ANSWERED,
+    ]
+    assert record.wait == 26
+
+
+def test_route_failed_requeues_and_counts_a_miss():
+    run = Run(site({"q": {}}, {"a": {"q": 1}, "b": {"q": 1}}))
+    assert run.call(0, 1) == [RouteCall(1, "200")]
+    assert run.routes(RouteFailed(run.at(1), 1, "200", "busy")) == [RouteCall(1, "201")]
+    assert run.routes(RouteFailed(run.at(2), 1, "201", "busy")) == [RouteCall(1, "200")]
+    assert run.routes(RouteFailed(run.at(3), 1, "200", "busy")) == [RouteCall(1, "201")]
+    assert run.routes(RouteFailed(run.at(4), 1, "201", "busy")) == []  # both not ready
+
+
+def test_wrapup_per_queue_per_agent_and_early_end():
+    agents = {"a": {"skills": {"q": 1}}, "b": {"skills": {"q": 1}, "wrapup": 5.0}}
+    run = Run(site({"q": {"wrapup": 60.0}}, agents))
+    run.call(0, 1)
+    run.call(0, 2)
+    run.talk(1, 1, "200")
+    run.talk(1, 2, "201")
+    assert run.call(12, 3) == []  # both in wrap-up
+    assert run.routes(Tick(run.at(16))) == [RouteCall(3, "201")]  # b's 5 s wrap-up
+    run.call(17, 4)
+    assert run.routes(WrapUpDone(run.at(18), "200")) == [RouteCall(4, "200")]
+    a_record = next(r for r in run.records if r.agent_id == "a")
+    assert (a_record.talk, a_record.wrapup) == (10, 7)
+
+
+# -- overflow, closing, menus, escalation ---------------------------------------------------
+
+
+def test_max_wait_overflows_to_the_busy_announcement():
+    run = Run(site({"q": {"max_wait": 60.0}}, {"a": {"q": 1}}), login=[])
+    run.call(0, 1)
+    assert run(Tick(run.at(60))) == [ClearCall(1, 6)]
+    assert run.records[0].outcome is Outcome.OVERFLOWED
+
+
+def test_max_wait_overflows_to_another_queue_and_to_a_device():
+    queues = {"q": {"max_wait": 30.0, "overflow": "queue:backup"}, "backup": {"welcome": True}}
+    run = Run(site(queues, {"a": {"backup": 1}}), login=[])
+    run.call(0, 1)
+    run(Login(run.at(1), "200", "a", "1234"))
+    assert run(Tick(run.at(30))) == [QueueCall(1, "backup", 1), RouteCall(1, "200")]
+    (first,) = run.records
+    assert (first.outcome, first.escalated_to) == (Outcome.OVERFLOWED, "backup")
+    run2 = Run(site({"q": {"max_wait": 30.0, "overflow": "device:555"}}, {}), login=[])
+    run2.call(0, 1)
+    assert run2(Tick(run2.at(30))) == [TransferCall(1, "555")]
+
+
+def test_max_wait_with_no_agent_logged_in():
+    acd = {"login_status": "not-ready"}
+    run = Run(site({"q": {"max_wait_no_agent": 10.0}}, {"a": {"q": 1}}, acd=acd), login=[])
+    run.call(0, 1)
+    run(Login(run.at(5), "200", "a", "1234"))
+    assert run(Tick(run.at(20))) == []  # an agent is logged in: no overflow
+    run(Logout(run.at(21), "200"))
+    run.call(22, 3)
+    assert run(Tick(run.at(32))) == [ClearCall(3, 6)]
+    assert [r.call_id for r in run.records] == [3]
+
+
+def test_max_length_rejects():
+    run = Run(site({"q": {"max_length": 1}}, {}), login=[])
+    run.call(0, 1)
+    assert run(CallOffered(run.at(1), 2, "3000", "x")) == [ClearCall(2, 6)]
+    assert run.records[0].outcome is Outcome.REJECTED
+
+
+def test_closed_hours_get_the_closed_announcement():
+    calendars = {"main": {"hours": {"mon": "08:00-19:00"}, "holidays": "FR"}}
+    cfg = site({"q": {"calendar": "main"}}, {"a": {"q": 1}}, calendars=calendars)
+    run = Run(cfg)
+    assert run.call(60, 3) == [RouteCall(3, "200")]
+    run.talk(61, 3, "200")
+    assert run(CallOffered(T0 + 11 * 3600, 1, "3000", "x")) == [ClearCall(1, 5)]  # 20:00
+    assert run(CallOffered(T0 + 86400, 2, "3000", "x")) == [ClearCall(2, 5)]  # Tuesday
+    closed = [r.outcome for r in run.records if r.call_id != 3]
+    assert closed == [Outcome.CLOSED, Outcome.CLOSED]
+
+
+def test_menu_choice_and_timeout():
+    menus = {"3900": {"announcement": 7, "choices": {"1": "x", "2": "y"}, "default": "x"}}
+    run = Run(site({"x": {}, "y": {}}, {"a": {"y": 1}}, menus=menus))
+    assert run(CallOffered(run.at(0), 1, "3900", "c")) == [CollectDigits(1, 7)]
+    assert run(MenuChoice(run.at(2), 1, "2")) == [QueueCall(1, "y", 0), RouteCall(1, "200")]
+    run(CallOffered(run.at(3), 2, "3900", "c"))
+    assert run(Tick(run.at(13))) == [QueueCall(2, "x", 0)]
+
+
+def test_escalation_to_a_specialist_group_makes_a_second_leg():
+    queues = {"desk": {}, "civil": {"welcome": True}}
+    run = Run(site(queues, {"a": {"desk": 1}, "s": {"civil": 1}}))
+    run.call(0, 1)
+    run(Answered(run.at(1), 1, "200"))
+    assert run(Escalate(run.at(30), "200", 1, "civil")) == [
+        QueueCall(1, "civil", 1),
+        RouteCall(1, "201"),
+    ]
+    run(Answered(run.at(35), 1, "201"))
+    run(Transferred(run.at(50), 1, "201", "9999"))
+    desk, civil = run.records
+    assert (desk.outcome, desk.escalated_to, desk.talk) == (Outcome.ANSWERED, "civil", 29)
+    assert (civil.leg, civil.escalated_from, civil.transferred_to) == (2, "desk", "9999")
+    assert civil.wait == 5
+
+
+def test_periodic_announcements_give_position_and_estimated_wait():
+    q = {"periodic": 30.0, "announce_position": True, "announce_wait": True}
+    run = Run(site({"q": q}, {}), login=[])
+    run.call(0, 1)
+    run.call(10, 2)
+    assert run(Tick(run.at(40))) == [
+        PlayAnnouncement(1, 2, 1),
+        PlayAnnouncement(1, 3, 180),
+        PlayAnnouncement(1, 4, 0),
+        PlayAnnouncement(2, 2, 2),
+        PlayAnnouncement(2, 3, 360),
+        PlayAnnouncement(2, 4, 0),
+    ]
+
+
+def test_abandons_in_queue_and_while_ringing():
+    run = Run(site({"q": {}}, {"a": {"q": 1}}))
+    run.call(0, 1)
+    run.call(1, 2)
+    assert run(Cleared(run.at(3), 2)) == []  # in queue, after 2 s: a short abandon
+    assert run(Cleared(run.at(4), 1)) == []  # while ringing: the switch stops the ring
+    short, ringing = run.records
+    assert (short.outcome, short.abandoned_ringing) == (Outcome.ABANDONED, False)
+    assert (ringing.outcome, ringing.abandoned_ringing) == (Outcome.ABANDONED, True)
+    assert ringing.rings[0].outcome is RingOutcome.ABANDONED
+    figures = run.engine.queue_figures("q")
+    assert (figures.offered, figures.abandoned, figures.short_abandoned) == (0, 0, 2)
+
+
+def test_off_hook_agents_are_not_offered_calls():
+    run = Run(site({"q": {}}, {"a": {"q": 1}}))
+    run(Hook(run.at(0), "200", True))
+    assert run.call(1, 1) == []
+    assert run.routes(Hook(run.at(2), "200", False)) == [RouteCall(1, "200")]
+
+
+# -- agents ---------------------------------------------------------------------------------
+
+
+def test_login_checks_the_pin_and_counts_wrong_ones():
+    run = Run(site({"q": {}}, {"a": {"q": 1}}), login=[])
+    out = run.engine.handle(Login(T0, "200", "a", "9999"))
+    assert any(isinstance(o, Refused) and o.reason == "wrong PIN" for o in out)
+    assert run.engine.wrong_pins("a") == 1
+    out = run.engine.handle(Login(T0, "200", "zz", "1234"))
+    assert any(isinstance(o, Refused) and o.reason == "unknown agent" for o in out)
+    run(Login(T0 + 1, "200", "a", "1234"))
+    out = run.engine.handle(Login(T0 + 2, "201", "b", "1234"))
+    assert isinstance(out[0], Refused)
+
+
+def test_logout_refused_on_a_call_and_moves_desks_when_idle():
+    run = Run(site({"q": {}}, {"a": {"q": 1}}))
+    run.call(0, 1)
+    run(Answered(run.at(1), 1, "200"))
+    out = run.engine.handle(Logout(run.at(2), "200"))
+    assert [o.reason for o in out if isinstance(o, Refused)] == ["on a call"]
+    run(Cleared(run.at(3), 1))
+    run(Login(run.at(4), "250", "a", "1234"))  # moves to another desk
+    assert [s.device for s in run.engine.export_sessions()] == ["250"]
+
+
+def test_not_ready_reason_must_be_configured_and_supervisor_can_set_status():
+    run = Run(site({"q": {}}, {"a": {"q": 1}}))
+    out = run.engine.handle(NotReady(run.at(1), "200", 42))
+    assert [o.reason for o in out if isinstance(o, Refused)] == ["unknown reason code 42"]
+    run(SetAgentStatus(run.at(2), "a", "not-ready", 1))
+    assert run.call(3, 1) == []
+    assert run.routes(SetAgentStatus(run.at(4), "a", "ready")) == [RouteCall(1, "200")]
+
+
+def test_sessions_survive_a_restart():
+    cfg = site({"q": {}}, {"a": {"q": 1}, "b": {"q": 1}})
+    run = Run(cfg)
+    run(NotReady(run.at(1), "201", 1))
+    sessions = [AgentSession.from_dict(s.to_dict()) for s in run.engine.export_sessions()]
+    fresh = Engine(cfg, T0 + 10)
+    fresh.import_sessions(T0 + 10, sessions)
+    assert fresh.export_sessions() == run.engine.export_sessions()
+    out = fresh.handle(CallOffered(T0 + 11, 1, "3000", "x"))
+    assert RouteCall(1, "200") in out
+
+
+def test_reconcile_after_a_link_loss():
+    run = Run(site({"q": {}}, {"a": {"q": 1}, "b": {"q": 1}}))
+    run.call(0, 1)  # rings a
+    run.call(0, 2)  # rings b
+    run(Answered(run.at(1), 2, "201"))
+    run.call(2, 3)  # waits
+    out = run.engine.reconcile(run.at(30), {2: "201"})  # the switch lost calls 1 and 3
+    ended = {o.record.call_id: o.record.outcome for o in out if isinstance(o, CallEnded)}
+    assert ended == {1: Outcome.FAILED, 3: Outcome.FAILED}
+    assert run.call(31, 4) == [RouteCall(4, "200")]
+
+
+@pytest.mark.parametrize(
+    "event",
+    [
+        Answered(T0, 99, "200"),
+        Cleared(T0, 99),
+        RouteFailed(T0, 99, "200"),
+        MenuChoice(T0, 99, "1"),
+        Ready(T0, "999"),
+        WrapUpDone(T0, "200"),
+        Escalate(T0, "200", 99, "q"),
+        CallOffered(T0, 5, "1234", "x"),
+    ],
+)
+def test_nonsense_is_refused_with_a_reason(event):
+    run = Run(site({"q": {}}, {"a": {"q": 1}}))
+    out = run.engine.handle(event)
+    assert len(out) >= 1 and isinstance(out[0], Refused) and out[0].reason
