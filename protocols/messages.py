@@ -17,6 +17,7 @@ import dataclasses
 import enum
 import typing
 from dataclasses import dataclass
+from io import BytesIO
 from typing import Annotated, Any, ClassVar
 
 import construct as c
@@ -507,30 +508,30 @@ def _call_infos(parsed: Any) -> tuple[CallInfo, ...]:
     return tuple(_call_info(item) for item in parsed)
 
 
-_SENTINEL = 0xA5
+_SENTINEL = b"\xa5"
 """Appended before parsing: compiled Construct reads past the end of a string silently,
-so a truncated payload shows up as the sentinel being consumed by a field."""
-_SENTINEL_BYTE = bytes([_SENTINEL])
+so a truncated payload shows up as the parser consuming the sentinel."""
+_CONTEXT = c.Container(_params=c.Container())
+"""The (read-only) outer context compiled parsers expect."""
 
 
 @dataclass(frozen=True, slots=True)
 class _Codec:
     cls: type[Message]
-    parser: Any  # compiled Construct: opcode, fields, sentinel, end of stream
-    builder: Any  # compiled Construct: opcode, fields
+    schema: Any  # compiled Construct: opcode, then the fields in order
+    parse: Any  # the schema's compiled parse function: (stream, context) -> Container
     names: tuple[str, ...]
     converters: tuple[tuple[str, Any], ...]  # fields whose parsed value needs converting
 
 
 def _codec(cls: type[Message]) -> _Codec:
     fields = _fields(cls)
-    opcode = "opcode" / c.Const(cls.OPCODE, c.Int8ub)
-    subcons = [name / sub for name, sub, _ in fields]
-    parser = c.Struct(opcode, *subcons, c.Const(_SENTINEL, c.Int8ub), c.Terminated)
-    builder = c.Struct(opcode, *subcons)
+    schema = c.Struct(
+        "opcode" / c.Const(cls.OPCODE, c.Int8ub), *(name / sub for name, sub, _ in fields)
+    ).compile()
     converters = tuple((name, conv) for name, _, conv in fields if conv is not None)
     names = tuple(n for n, _, _ in fields)
-    return _Codec(cls, parser.compile(), builder.compile(), names, converters)
+    return _Codec(cls, schema, schema.parsefunc, names, converters)
 
 
 _BY_OPCODE: dict[int, _Codec] = {cls.OPCODE: _codec(cls) for cls in MESSAGE_TYPES.values()}
@@ -551,12 +552,17 @@ def decode_message(payload: bytes) -> Message:
     codec = _BY_OPCODE.get(payload[0])
     if codec is None:
         raise DecodeError(f"unknown opcode {payload[0]}")
+    stream = BytesIO(payload + _SENTINEL)
     try:
-        parsed = codec.parser.parse(payload + _SENTINEL_BYTE)
+        parsed = codec.parse(stream, _CONTEXT)
         for name, conv in codec.converters:
             parsed[name] = conv(parsed[name])
-    except Exception as exc:  # compiled parsers also raise struct.error, ValueError...
+    except Exception as exc:  # compiled parsers raise struct.error, ValueError, ConstError...
         raise DecodeError(f"{codec.cls.__name__}: {exc}".splitlines()[0]) from None
+    end = stream.tell()
+    if end != len(payload):
+        problem = "truncated" if end > len(payload) else f"{len(payload) - end} extra bytes"
+        raise DecodeError(f"{codec.cls.__name__}: {problem}")
     return codec.cls(*[parsed[n] for n in codec.names])
 
 
@@ -575,7 +581,7 @@ def encode_message(msg: Message) -> bytes:
         raise EncodeError(f"not a message: {msg!r}")
     fields = {name: _wire_value(getattr(msg, name)) for name in codec.names}
     try:
-        return codec.builder.build(fields)
+        return codec.schema.build(fields)
     except Exception as exc:
         raise EncodeError(f"{codec.cls.__name__}: {exc}".splitlines()[0]) from None
 
