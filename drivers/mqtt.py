@@ -49,6 +49,7 @@ CommandHandler = Callable[[AgentCommand], "str | Awaitable[str | None] | None"]
 
 COMMAND_TIMEOUT = 5.0  # s the controller has to answer a command
 CLIENT_TIMEOUT = 5.0  # s for connect and for each acknowledgement from the broker
+IN_FLIGHT = 100  # publications awaiting their PUBACK at a time
 KEEPALIVE = 15  # s; the broker publishes the Will after 1.5 x keepalive of silence
 
 
@@ -170,7 +171,7 @@ class MqttBridge:
 
     def _client(self) -> aiomqtt.Client:
         cfg = self.config
-        return aiomqtt.Client(
+        client = aiomqtt.Client(
             cfg.host,
             cfg.port,
             username=cfg.username,
@@ -180,7 +181,10 @@ class MqttBridge:
             tls_params=aiomqtt.TLSParameters(ca_certs=cfg.ca_file) if cfg.tls else None,
             timeout=CLIENT_TIMEOUT,
             keepalive=KEEPALIVE,
+            max_inflight_messages=IN_FLIGHT,
         )
+        client.pending_calls_threshold = IN_FLIGHT + 1  # aiomqtt warns above it
+        return client
 
     async def _run(self) -> None:
         delay = self.reconnect_initial
@@ -242,11 +246,15 @@ class MqttBridge:
                 await asyncio.wait_for(self._wake.wait(), wait)
 
     async def _publish(self, client: aiomqtt.Client, batch: list[Outgoing]) -> None:
-        """Publish concurrently (QoS 1); failures go back to the outbox and raise."""
-        results = await asyncio.gather(
-            *(client.publish(m.topic, m.payload, qos=1, retain=m.retain) for m in batch),
-            return_exceptions=True,
-        )
+        """Publish (QoS 1) with at most ``IN_FLIGHT`` awaiting their acknowledgement;
+        failures go back to the outbox and raise."""
+        window = asyncio.Semaphore(IN_FLIGHT)
+
+        async def publish(message: Outgoing) -> None:
+            async with window:
+                await client.publish(message.topic, message.payload, qos=1, retain=message.retain)
+
+        results = await asyncio.gather(*map(publish, batch), return_exceptions=True)
         failed, error = [], None
         for message, result in zip(batch, results, strict=True):
             if isinstance(result, BaseException):
@@ -257,11 +265,9 @@ class MqttBridge:
                 self._outbox.sent(message)
         if failed:
             self._outbox.failed([m for m in failed if m.topic != self.topics.status])
-            raise (
-                error
-                if isinstance(error, aiomqtt.MqttError)
-                else aiomqtt.MqttError(f"publish failed: {error!r}")
-            )
+            if isinstance(error, aiomqtt.MqttError):
+                raise error
+            raise aiomqtt.MqttError(f"publish failed: {error!r}")
 
     async def _receive(self, client: aiomqtt.Client) -> None:
         """Handle commands; also ends the session when the connection drops."""
