@@ -1,0 +1,489 @@
+"""Durable call records: one SQLite file (stdlib ``sqlite3``), WAL, ``synchronous=FULL``.
+
+Every write is committed (and the WAL fsynced) before the method returns, so a record
+reported as written survives ``kill -9`` and a power cut. ``with store.transaction():``
+groups the writes of one engine step into one commit; ``record_outputs`` does that for
+a list of engine outputs.
+
+Tables (schema version in ``PRAGMA user_version``, upgraded by ``MIGRATIONS`` in order):
+
+- ``calls``: one row per ``CallRecord`` leg, every field; ``ring_attempts``: its rings.
+- ``agent_changes``: every ``AgentChanged`` notification.
+- ``queue_log``: an Asterisk ``queue_log`` style event table (time, call id, queue,
+  agent, event, data1..data5), derived from the records and agent changes, plus any
+  event the controller logs with ``log_event``.
+- ``agent_sessions``: who is logged in where with which status, so that sessions survive
+  a controller restart (``save_sessions`` / ``load_sessions``).
+
+Caller numbers are stored masked (``acd.topics.mask_number``) unless ``mask_callers`` is
+false. Reports open the file read-only with ``open_readonly``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import sqlite3
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import fields
+from pathlib import Path
+from urllib.parse import quote
+
+from acd.agents import AgentSession, AgentState, AgentStatus
+from acd.commands import AgentChanged, CallEnded
+from acd.errors import AcdError
+from acd.records import CallRecord, Outcome, RingAttempt, RingOutcome
+from acd.topics import mask_number
+
+MIGRATIONS: tuple[str, ...] = (
+    # 1: call records, their rings and agent changes
+    """
+    CREATE TABLE calls (
+        id INTEGER PRIMARY KEY,
+        call_id INTEGER NOT NULL,
+        leg INTEGER NOT NULL,
+        queue TEXT NOT NULL,
+        caller TEXT NOT NULL,
+        dialled TEXT NOT NULL,
+        trunk INTEGER NOT NULL,
+        arrived_at REAL NOT NULL,
+        queued_at REAL NOT NULL,
+        ended_at REAL NOT NULL,
+        outcome TEXT NOT NULL,
+        answered_at REAL,
+        released_at REAL,
+        wrapup_end REAL,
+        agent_id TEXT,
+        device TEXT,
+        menu_choice TEXT,
+        escalated_from TEXT,
+        escalated_to TEXT,
+        transferred_to TEXT,
+        abandoned_ringing INTEGER NOT NULL,
+        reason TEXT NOT NULL
+    );
+    CREATE INDEX calls_queued_at ON calls (queued_at);
+    CREATE TABLE ring_attempts (
+        call_row INTEGER NOT NULL REFERENCES calls (id) ON DELETE CASCADE,
+        seq INTEGER NOT NULL,
+        agent_id TEXT NOT NULL,
+        device TEXT NOT NULL,
+        started REAL NOT NULL,
+        ended REAL NOT NULL,
+        outcome TEXT NOT NULL,
+        PRIMARY KEY (call_row, seq)
+    );
+    CREATE TABLE agent_changes (
+        id INTEGER PRIMARY KEY,
+        at REAL NOT NULL,
+        agent_id TEXT NOT NULL,
+        device TEXT,
+        status TEXT NOT NULL,
+        reason INTEGER NOT NULL,
+        state TEXT NOT NULL,
+        call_id INTEGER,
+        since REAL NOT NULL
+    );
+    CREATE INDEX agent_changes_at ON agent_changes (at);
+    """,
+    # 2: the queue log and agent sessions
+    """
+    CREATE TABLE queue_log (
+        id INTEGER PRIMARY KEY,
+        at REAL NOT NULL,
+        call_id TEXT NOT NULL,
+        queue TEXT NOT NULL,
+        agent TEXT NOT NULL,
+        event TEXT NOT NULL,
+        data1 TEXT NOT NULL DEFAULT '',
+        data2 TEXT NOT NULL DEFAULT '',
+        data3 TEXT NOT NULL DEFAULT '',
+        data4 TEXT NOT NULL DEFAULT '',
+        data5 TEXT NOT NULL DEFAULT ''
+    );
+    CREATE INDEX queue_log_at ON queue_log (at);
+    CREATE TABLE agent_sessions (
+        agent_id TEXT PRIMARY KEY,
+        device TEXT NOT NULL,
+        status TEXT NOT NULL,
+        reason INTEGER NOT NULL,
+        since REAL NOT NULL
+    );
+    """,
+)
+"""SQL scripts in order: script ``i`` takes ``user_version`` from ``i`` to ``i + 1``."""
+
+SCHEMA_VERSION = len(MIGRATIONS)
+
+_CALL_COLUMNS = tuple(f.name for f in fields(CallRecord) if f.name != "rings")
+_INSERT_CALL = (
+    f"INSERT INTO calls ({', '.join(_CALL_COLUMNS)}) VALUES ({', '.join('?' * len(_CALL_COLUMNS))})"
+)
+_CHANGE_COLUMNS = ("at", "agent_id", "device", "status", "reason", "state", "call_id", "since")
+_NONE = "NONE"  # queue_log placeholder, as Asterisk writes it
+
+
+def migrate(conn: sqlite3.Connection, upto: int = SCHEMA_VERSION) -> int:
+    """Apply the migrations the database lacks, up to version ``upto``, each in its own
+    transaction; return the version reached. A newer schema is an ``AcdError``."""
+    version = conn.execute("PRAGMA user_version").fetchone()[0]
+    if version > SCHEMA_VERSION:
+        raise AcdError(
+            f"call-record schema version {version} is newer than this acd "
+            f"({SCHEMA_VERSION}): upgrade acd-controller"
+        )
+    if version == 0 and conn.execute("SELECT count(*) FROM sqlite_schema").fetchone()[0]:
+        raise AcdError("not a call-record database (it holds other tables)")
+    for number in range(version, upto):
+        script = MIGRATIONS[number]
+        conn.executescript(
+            f"BEGIN IMMEDIATE; {script}; PRAGMA user_version = {number + 1}; COMMIT;"
+        )
+        version = number + 1
+    return version
+
+
+def queue_log_events(record: CallRecord, caller: str) -> list[tuple]:
+    """The queue-log rows ``(at, call_id, queue, agent, event, data1, data2, data3)`` of
+    one leg (``caller`` as stored), in time order: ENTERQUEUE, RINGNOANSWER per
+    unanswered ring, CONNECT (wait, ring time), then COMPLETE (wait, talk, wrap-up)
+    or TRANSFER (target, wait, talk) for answered legs, else ABANDON (wait),
+    EXITWITHTIMEOUT (overflowed), CLOSED, FULL (rejected) or FAILED, with the reason."""
+    cid, queue = str(record.call_id), record.queue
+    rows: list[tuple] = [
+        (record.queued_at, cid, queue, _NONE, "ENTERQUEUE", "", caller, record.dialled)
+    ]
+    for ring in record.rings:
+        if ring.outcome is RingOutcome.NO_ANSWER:
+            ring_ms = str(round((ring.ended - ring.started) * 1000))
+            rows.append((ring.ended, cid, queue, ring.agent_id, "RINGNOANSWER", ring_ms, "", ""))
+    wait = str(round(record.wait))
+    if record.outcome is Outcome.ANSWERED:
+        agent = record.agent_id or _NONE
+        ring_s = next(
+            (r.ended - r.started for r in record.rings if r.outcome is RingOutcome.ANSWERED), 0.0
+        )
+        at = record.answered_at if record.answered_at is not None else record.ended_at
+        rows.append((at, cid, queue, agent, "CONNECT", wait, "", str(round(ring_s))))
+        talk = str(round(record.talk))
+        end = record.released_at if record.released_at is not None else record.ended_at
+        target = record.transferred_to or (
+            f"queue:{record.escalated_to}" if record.escalated_to else None
+        )
+        if target is not None:
+            rows.append((end, cid, queue, agent, "TRANSFER", target, wait, talk))
+        else:
+            rows.append((end, cid, queue, agent, "COMPLETE", wait, talk, str(round(record.wrapup))))
+    else:
+        event = {
+            Outcome.ABANDONED: "ABANDON",
+            Outcome.OVERFLOWED: "EXITWITHTIMEOUT",
+            Outcome.CLOSED: "CLOSED",
+            Outcome.REJECTED: "FULL",
+            Outcome.FAILED: "FAILED",
+        }[record.outcome]
+        rows.append((record.ended_at, cid, queue, _NONE, event, wait, record.reason, ""))
+    return rows
+
+
+class CallStore:
+    """The call-record database. ``CallStore(path)`` opens (creating and migrating) it
+    for writing; ``open_readonly(path)`` opens it for reports. Use from one thread at a
+    time; ``close()`` (or ``with``) when done."""
+
+    def __init__(self, path: str | Path, mask_callers: bool = True) -> None:
+        self.path = Path(path)
+        self.mask_callers = mask_callers
+        self.readonly = False
+        self._depth = 0
+        self._last_status: dict[str, AgentStatus] = {}
+        try:
+            conn = sqlite3.connect(
+                self.path, isolation_level=None, check_same_thread=False, timeout=5.0
+            )
+        except sqlite3.OperationalError as exc:
+            raise AcdError(f"{self.path}: cannot open call-record database: {exc}") from None
+        self._conn = conn
+        try:
+            conn.execute("PRAGMA journal_mode = WAL")
+            conn.execute("PRAGMA synchronous = FULL")
+            conn.execute("PRAGMA foreign_keys = ON")
+            migrate(conn)
+        except sqlite3.DatabaseError as exc:
+            conn.close()
+            raise AcdError(f"{self.path}: not a call-record database ({exc})") from None
+        except AcdError as exc:
+            conn.close()
+            raise AcdError(f"{self.path}: {exc}") from None
+
+    # -- writing --------------------------------------------------------------------
+
+    @contextlib.contextmanager
+    def transaction(self) -> Iterator[None]:
+        """Group the writes inside into one commit (nested uses join the outer one);
+        an exception rolls them all back."""
+        if self._depth == 0:
+            self._conn.execute("BEGIN IMMEDIATE")
+        self._depth += 1
+        try:
+            yield
+        except BaseException:
+            self._depth -= 1
+            if self._depth == 0:
+                self._conn.execute("ROLLBACK")
+            raise
+        self._depth -= 1
+        if self._depth == 0:
+            self._conn.execute("COMMIT")
+
+    def record_call(self, record: CallRecord) -> None:
+        """Store a finished leg, its rings and its queue-log events; durable on return."""
+        caller = (mask_number(record.caller) or "") if self.mask_callers else record.caller
+        values = [getattr(record, name) for name in _CALL_COLUMNS]
+        values[_CALL_COLUMNS.index("caller")] = caller
+        values[_CALL_COLUMNS.index("outcome")] = str(record.outcome)
+        with self.transaction():
+            row = self._conn.execute(_INSERT_CALL, values).lastrowid
+            self._conn.executemany(
+                "INSERT INTO ring_attempts VALUES (?, ?, ?, ?, ?, ?, ?)",
+                [
+                    (row, i, r.agent_id, r.device, r.started, r.ended, str(r.outcome))
+                    for i, r in enumerate(record.rings)
+                ],
+            )
+            self._conn.executemany(
+                "INSERT INTO queue_log (at, call_id, queue, agent, event, data1, data2, data3)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                queue_log_events(record, caller),
+            )
+
+    def record_agent_change(self, note: AgentChanged) -> None:
+        """Store an agent notification; a change of status is also logged in the queue
+        log (ADDMEMBER, REMOVEMEMBER, PAUSE with the reason code, UNPAUSE)."""
+        with self.transaction():
+            before = self._status_before(note.agent_id)
+            self._conn.execute(
+                f"INSERT INTO agent_changes ({', '.join(_CHANGE_COLUMNS)}) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                (
+                    note.at,
+                    note.agent_id,
+                    note.device,
+                    str(note.status),
+                    note.reason,
+                    str(note.state),
+                    note.call_id,
+                    note.since,
+                ),
+            )
+            if note.status is not before:
+                self._last_status[note.agent_id] = note.status
+                for event, data in _status_events(before, note):
+                    self.log_event(note.at, event, agent=note.agent_id, data=data)
+
+    def record_outputs(self, outputs: Iterable[object]) -> int:
+        """Store the ``CallEnded`` and ``AgentChanged`` notifications among one engine
+        step's outputs in one commit; return how many were stored."""
+        stored = 0
+        with self.transaction():
+            for out in outputs:
+                if isinstance(out, CallEnded):
+                    self.record_call(out.record)
+                elif isinstance(out, AgentChanged):
+                    self.record_agent_change(out)
+                else:
+                    continue
+                stored += 1
+        return stored
+
+    def log_event(
+        self,
+        at: float,
+        event: str,
+        *,
+        call_id: int | str | None = None,
+        queue: str | None = None,
+        agent: str | None = None,
+        data: Sequence[object] = (),
+    ) -> None:
+        """Append a queue-log event (at most five data fields; missing ids are ``NONE``)."""
+        if len(data) > 5:
+            raise ValueError("a queue-log event has at most five data fields")
+        fields = [str(d) for d in data] + [""] * (5 - len(data))
+        with self.transaction():
+            self._conn.execute(
+                "INSERT INTO queue_log (at, call_id, queue, agent, event,"
+                " data1, data2, data3, data4, data5) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (
+                    at,
+                    _NONE if call_id is None else str(call_id),
+                    queue or _NONE,
+                    agent or _NONE,
+                    event,
+                    *fields,
+                ),
+            )
+
+    def save_sessions(self, sessions: Iterable[AgentSession]) -> None:
+        """Replace the saved agent sessions (``Engine.export_sessions()``)."""
+        with self.transaction():
+            self._conn.execute("DELETE FROM agent_sessions")
+            self._conn.executemany(
+                "INSERT INTO agent_sessions VALUES (?, ?, ?, ?, ?)",
+                [(s.agent_id, s.device, str(s.status), s.reason, s.since) for s in sessions],
+            )
+
+    # -- reading --------------------------------------------------------------------
+
+    def load_sessions(self) -> list[AgentSession]:
+        """The saved agent sessions, for ``Engine.import_sessions``."""
+        rows = self._conn.execute(
+            "SELECT agent_id, device, status, reason, since FROM agent_sessions ORDER BY agent_id"
+        )
+        return [AgentSession(a, d, AgentStatus(s), r, t) for a, d, s, r, t in rows]
+
+    def calls(
+        self, since: float | None = None, until: float | None = None, queue: str | None = None
+    ) -> Iterator[CallRecord]:
+        """The stored legs that entered their queue in ``[since, until)`` (epoch s), of
+        one queue or all, in the order they entered it."""
+        where, params = _window("c.queued_at", since, until)
+        if queue is not None:
+            where.append("c.queue = ?")
+            params.append(queue)
+        clause = f"WHERE {' AND '.join(where)}" if where else ""
+        rings: dict[int, list[RingAttempt]] = {}
+        for row, agent, device, started, ended, outcome in self._conn.execute(
+            "SELECT r.call_row, r.agent_id, r.device, r.started, r.ended, r.outcome"
+            f" FROM ring_attempts r JOIN calls c ON c.id = r.call_row {clause}"
+            " ORDER BY r.call_row, r.seq",
+            params,
+        ):
+            rings.setdefault(row, []).append(
+                RingAttempt(agent, device, started, ended, RingOutcome(outcome))
+            )
+        cursor = self._conn.execute(
+            f"SELECT c.id, {', '.join('c.' + c for c in _CALL_COLUMNS)} FROM calls c {clause}"
+            " ORDER BY c.queued_at, c.id",
+            params,
+        )
+        for row_id, *values in cursor:
+            data = dict(zip(_CALL_COLUMNS, values, strict=True))
+            data["outcome"] = Outcome(data["outcome"])
+            data["abandoned_ringing"] = bool(data["abandoned_ringing"])
+            yield CallRecord(**data, rings=tuple(rings.get(row_id, ())))
+
+    def agent_changes(
+        self, since: float | None = None, until: float | None = None, agent_id: str | None = None
+    ) -> Iterator[AgentChanged]:
+        """The stored agent notifications at times in ``[since, until)``, in time order."""
+        where, params = _window("at", since, until)
+        if agent_id is not None:
+            where.append("agent_id = ?")
+            params.append(agent_id)
+        clause = f"WHERE {' AND '.join(where)}" if where else ""
+        for at, agent, device, status, reason, state, call_id, started in self._conn.execute(
+            f"SELECT {', '.join(_CHANGE_COLUMNS)} FROM agent_changes {clause} ORDER BY at, id",
+            params,
+        ):
+            yield AgentChanged(
+                at, agent, device, AgentStatus(status), reason, AgentState(state), call_id, started
+            )
+
+    def queue_log(self, since: float | None = None, until: float | None = None) -> list[tuple]:
+        """Queue-log rows ``(at, call_id, queue, agent, event, data1..data5)`` in order."""
+        where, params = _window("at", since, until)
+        clause = f"WHERE {' AND '.join(where)}" if where else ""
+        return self._conn.execute(
+            "SELECT at, call_id, queue, agent, event, data1, data2, data3, data4, data5"
+            f" FROM queue_log {clause} ORDER BY at, id",
+            params,
+        ).fetchall()
+
+    def time_span(self) -> tuple[float, float] | None:
+        """The first and last time of any stored leg or agent change, or None if empty."""
+        first, last = self._conn.execute(
+            "SELECT min(t0), max(t1) FROM (SELECT min(queued_at) t0, max(ended_at) t1 FROM calls"
+            " UNION ALL SELECT min(at), max(at) FROM agent_changes)"
+        ).fetchone()
+        return None if first is None else (first, last)
+
+    def close(self) -> None:
+        """Close the database (everything written is already committed)."""
+        self._conn.close()
+
+    def __enter__(self) -> CallStore:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def _status_before(self, agent_id: str) -> AgentStatus:
+        status = self._last_status.get(agent_id)
+        if status is None:
+            row = self._conn.execute(
+                "SELECT status FROM agent_changes WHERE agent_id = ? ORDER BY at DESC, id DESC"
+                " LIMIT 1",
+                (agent_id,),
+            ).fetchone()
+            status = AgentStatus(row[0]) if row else AgentStatus.LOGGED_OUT
+        return status
+
+
+def open_readonly(path: str | Path) -> CallStore:
+    """Open a call-record database read-only (``mode=ro``), for reports. A missing file,
+    a file that is not SQLite or a database without call records is an ``AcdError``."""
+    p = Path(path)
+    if not p.is_file():
+        raise AcdError(f"{p}: no such call-record database")
+    store = CallStore.__new__(CallStore)
+    store.path, store.mask_callers, store.readonly = p, True, True
+    store._depth, store._last_status = 0, {}
+    uri = f"file:{quote(str(p.resolve()))}?mode=ro"
+    conn = sqlite3.connect(uri, uri=True, isolation_level=None, check_same_thread=False)
+    store._conn = conn
+    try:
+        version = conn.execute("PRAGMA user_version").fetchone()[0]
+        conn.execute("SELECT count(*) FROM sqlite_schema").fetchone()
+    except sqlite3.DatabaseError:
+        conn.close()
+        raise AcdError(f"{p}: not a call-record database (not an SQLite file)") from None
+    if version != SCHEMA_VERSION:
+        conn.close()
+        if version == 0:
+            raise AcdError(f"{p}: not a call-record database (no acd schema)")
+        raise AcdError(
+            f"{p}: call-record schema version {version}, this acd reads {SCHEMA_VERSION}"
+            + (
+                ": open it once with the controller to upgrade it"
+                if version < SCHEMA_VERSION
+                else ""
+            )
+        )
+    return store
+
+
+def _window(column: str, since: float | None, until: float | None) -> tuple[list[str], list]:
+    where: list[str] = []
+    params: list[object] = []
+    if since is not None:
+        where.append(f"{column} >= ?")
+        params.append(since)
+    if until is not None:
+        where.append(f"{column} < ?")
+        params.append(until)
+    return where, params
+
+
+def _status_events(before: AgentStatus, note: AgentChanged) -> list[tuple[str, tuple]]:
+    """Queue-log events of a status change from ``before`` to ``note.status``."""
+    after = note.status
+    if after is AgentStatus.LOGGED_OUT:
+        return [("REMOVEMEMBER", (note.device or "",))]
+    events = []
+    if before is AgentStatus.LOGGED_OUT:
+        events.append(("ADDMEMBER", (note.device or "",)))
+    if after is AgentStatus.NOT_READY:
+        events.append(("PAUSE", (note.reason,)))
+    elif before is AgentStatus.NOT_READY:
+        events.append(("UNPAUSE", ()))
+    return events
