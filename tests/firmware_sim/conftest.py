@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 import serial
-from firmware_sim.runner import Clock, PtyTransport, SwitchEndpoint, serve
+from firmware_sim.runner import Clock, PtyTransport, SwitchEndpoint, TcpTransport, serve
 from firmware_sim.scenario import Scenario, load_scenario
 
 from protocols import messages as m
@@ -129,11 +129,12 @@ class VirtualRun:
                     self.send(req)
 
 
-class PtyPeer:
-    """A controller-side test peer: pyserial on the simulator's pty, `protocols` link."""
+class SerialPeer:
+    """A controller-side test peer: pyserial on the simulator's pty (or a ``socket://``
+    URL) and a `protocols` link."""
 
-    def __init__(self, path: str) -> None:
-        self.port = serial.Serial(path, 115200, timeout=0)
+    def __init__(self, url: str) -> None:
+        self.port = serial.serial_for_url(url, 115200, timeout=0)
         self.link = Link(Role.CONTROLLER, t1=0.3, n2=5, heartbeat=1.0, reset_interval=0.5)
         self.link.start(time.monotonic())
         self.inbox: list[m.Message] = []
@@ -192,11 +193,11 @@ class PtyPeer:
 
 
 class SimThread:
-    """The simulator serving a pty in a background thread, stopped by `stop`."""
+    """The simulator serving a pty (or TCP) in a background thread, stopped by `stop`."""
 
-    def __init__(self, scenario: Scenario, faults=()) -> None:
-        self.transport = PtyTransport()
-        self.path = self.transport.path
+    def __init__(self, scenario: Scenario, faults=(), tcp: bool = False) -> None:
+        self.transport = TcpTransport(0) if tcp else PtyTransport()
+        self.path = f"socket://127.0.0.1:{self.transport.port}" if tcp else self.transport.path
         origin = time.monotonic()
         self.endpoint = SwitchEndpoint(
             scenario, Clock(scenario.start_s, origin, scenario.speed), faults
@@ -288,8 +289,8 @@ def scripted(tmp_path: Path):
 def sim_thread():
     started: list[SimThread] = []
 
-    def start(scenario: Scenario, faults=()) -> SimThread:
-        sim = SimThread(scenario, faults)
+    def start(scenario: Scenario, faults=(), tcp: bool = False) -> SimThread:
+        sim = SimThread(scenario, faults, tcp)
         started.append(sim)
         return sim
 
@@ -300,11 +301,11 @@ def sim_thread():
 
 
 @pytest.fixture
-def pty_peer():
-    peers: list[PtyPeer] = []
+def serial_peer():
+    peers: list[SerialPeer] = []
 
-    def open_peer(path: str) -> PtyPeer:
-        peer = PtyPeer(path)
+    def open_peer(url: str) -> SerialPeer:
+        peer = SerialPeer(url)
         peers.append(peer)
         return peer
 

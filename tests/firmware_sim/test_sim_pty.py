@@ -6,6 +6,7 @@ import json
 import os
 import select
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -25,7 +26,7 @@ patience = 1.0
 at = "08:00:07"
 calling = "0633333333"
 [[calls]]
-at = "08:00:07.5"
+at = "08:00:07"
 calling = "0644444444"
 [[calls]]
 at = "08:00:08"
@@ -34,11 +35,11 @@ calling = "0655555555"
 
 
 def test_call_life_abandon_busy_transfer_and_snapshot_after_reconnect(
-    scripted, sim_thread, pty_peer
+    scripted, sim_thread, serial_peer
 ):
-    sc = scripted(CALLS.replace('"08:00:07.5"', '"08:00:07"'))
+    sc = scripted(CALLS)
     sim = sim_thread(sc)
-    peer = pty_peer(sim.path)
+    peer = serial_peer(sim.path)
     peer.pump(0.5)
     assert peer.up
     # the agents logged in before the link came up: a snapshot tells who is there
@@ -87,7 +88,7 @@ def test_call_life_abandon_busy_transfer_and_snapshot_after_reconnect(
 
     # the controller restarts: a new port and link, then a snapshot resynchronises it
     peer.close()
-    again = pty_peer(sim.path)
+    again = serial_peer(sim.path)
     again.pump(0.5)
     assert again.up
     calls = again.request(m.SnapshotCalls).calls
@@ -105,9 +106,9 @@ def test_call_life_abandon_busy_transfer_and_snapshot_after_reconnect(
     assert (calls_stats.answered, calls_stats.transferred, calls_stats.cleared) == (2, 1, 1)
 
 
-def test_undecodable_request_gets_a_negative_ack(scripted, sim_thread, pty_peer):
+def test_undecodable_request_gets_a_negative_ack(scripted, sim_thread, serial_peer):
     sim = sim_thread(scripted())
-    peer = pty_peer(sim.path)
+    peer = serial_peer(sim.path)
     peer.pump(0.5)
     assert peer.up
     peer.link.send(bytes([0xEE, 0x12, 0x34, 0x01]), time.monotonic())
@@ -116,6 +117,23 @@ def test_undecodable_request_gets_a_negative_ack(scripted, sim_thread, pty_peer)
     assert "opcode" in nak.detail
     unknown = peer.request(m.SetDisplay, "999", "hello")
     assert isinstance(unknown, m.NegativeAck) and unknown.error == m.ErrorCode.invalid_device
+    sim.stop()
+
+
+def test_tcp_serves_one_client_at_a_time_like_a_device_server(scripted, sim_thread, serial_peer):
+    sim = sim_thread(scripted(CALLS), tcp=True)
+    assert sim.path.startswith("socket://127.0.0.1:")
+    peer = serial_peer(sim.path)
+    peer.pump(0.5)
+    assert peer.up
+    intruder = socket.create_connection(("127.0.0.1", sim.transport.port), timeout=2)
+    intruder.settimeout(2)
+    assert intruder.recv(100) == b""  # the port is taken: closed at once
+    intruder.close()
+    offered = peer.wait_for(lambda x: isinstance(x, m.Offered), timeout=5)
+    assert offered.calling == "0611111111"
+    snap = peer.request(m.SnapshotCalls)
+    assert [c.call_id for c in snap.calls] == [offered.call_id]
     sim.stop()
 
 
