@@ -1,0 +1,198 @@
+"""Replay of a link capture: the decoded timeline, filters, and the engine diff (pure).
+
+`Timeline` turns captured chunks ``(t, direction, bytes)`` into `Entry` values: one per
+frame (time, direction, link control, sequence numbers, operation and fields) and one
+per problem (bytes outside frames, bad CRC or length, undecodable payload, damaged
+capture line). It follows the sequence numbers of both directions as the link layer
+does, so a retransmitted I-frame is marked ``duplicate`` and only the messages the peer
+really took in are ``delivered``. Nothing here reads a file: the CLI feeds it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+from protocols.errors import ProtocolError
+from protocols.framing import Ctrl, Frame, FrameDecoder
+from protocols.messages import Message, decode_message, message_name, message_to_dict
+
+SOURCES = {"rx": "switch", "tx": "controller"}
+"""Who sent the bytes of each capture direction."""
+
+
+@dataclass(slots=True)
+class Entry:
+    """One line of the timeline: a frame, or an error (``error`` set, ``ctrl`` None)."""
+
+    t: float
+    d: str
+    ctrl: str | None = None
+    ns: int | None = None
+    nr: int | None = None
+    op: str | None = None
+    fields: dict[str, Any] | None = None
+    note: str | None = None
+    error: str | None = None
+    message: Message | None = field(default=None, repr=False, compare=False)
+
+    @property
+    def delivered(self) -> bool:
+        """A message the receiving side took in (not a duplicate, not out of order)."""
+        return self.message is not None and self.note is None
+
+    def to_dict(self) -> dict[str, Any]:
+        """The JSON form (keys with no value left out)."""
+        out: dict[str, Any] = {"t": self.t, "d": self.d}
+        for key in ("ctrl", "ns", "nr", "op", "fields", "note", "error"):
+            value = getattr(self, key)
+            if value is not None:
+                out[key] = value
+        return out
+
+
+def _ctrl_name(ctrl: int) -> str:
+    return Ctrl(ctrl).name if ctrl in Ctrl._value2member_map_ else f"0x{ctrl:02x}"
+
+
+class Timeline:
+    """Decodes captured chunks into entries, one direction's byte stream at a time."""
+
+    def __init__(self) -> None:
+        self._decoders = {"rx": FrameDecoder(), "tx": FrameDecoder()}
+        self._expected = {"rx": 0, "tx": 0}  # next I-frame number each side's peer takes
+
+    def feed(self, t: float, d: str, data: bytes) -> list[Entry]:
+        """Entries for the bytes ``data`` seen at ``t`` in direction ``d`` (rx or tx)."""
+        decoder = self._decoders[d]
+        before = (decoder.dropped_bytes, decoder.bad_crc, decoder.bad_length)
+        frames = decoder.feed(data)
+        dropped, crc, length = (
+            now - then
+            for now, then in zip(
+                (decoder.dropped_bytes, decoder.bad_crc, decoder.bad_length), before, strict=True
+            )
+        )
+        entries: list[Entry] = []
+        if dropped:
+            entries.append(Entry(t, d, error=f"{dropped} bytes outside frames dropped"))
+        if crc:
+            entries.append(Entry(t, d, error=f"{crc} frame(s) with a bad CRC dropped"))
+        if length:
+            entries.append(Entry(t, d, error=f"{length} frame(s) with a bad length dropped"))
+        entries.extend(self._frame(t, d, frame) for frame in frames)
+        return entries
+
+    @staticmethod
+    def damaged(t: float, where: str, error: str) -> Entry:
+        """An entry for a capture line that could not be read."""
+        return Entry(t, "-", error=f"{where}: {error}")
+
+    def _frame(self, t: float, d: str, frame: Frame) -> Entry:
+        entry = Entry(t, d, _ctrl_name(frame.ctrl), frame.ns, frame.nr)
+        if frame.ctrl in (Ctrl.RESET, Ctrl.RESET_ACK):
+            self._expected = {"rx": 0, "tx": 0}
+        if frame.ctrl != Ctrl.INFO:
+            return entry
+        try:
+            entry.message = decode_message(frame.payload)
+        except ProtocolError as exc:
+            entry.error = f"{exc} (payload {frame.payload.hex()})"
+        else:
+            entry.op = message_name(entry.message)
+            entry.fields = message_to_dict(entry.message)
+        expected = self._expected[d]
+        if frame.ns == expected:
+            self._expected[d] = (expected + 1) & 0xFF
+        elif (expected - frame.ns) & 0xFF <= 128:
+            entry.note = "duplicate"
+        else:
+            entry.note = "out of order"
+        return entry
+
+
+def _devices(fields: dict[str, Any]) -> set[str]:
+    found = {fields[k] for k in ("device", "from_device", "to_device") if k in fields}
+    found.update(fields.get("devices", ()))
+    found.update(c["device"] for c in fields.get("calls", ()))
+    return found
+
+
+def _calls(fields: dict[str, Any]) -> set[int]:
+    found = {fields["call_id"]} if "call_id" in fields else set()
+    found.update(c["call_id"] for c in fields.get("calls", ()))
+    return found
+
+
+@dataclass(frozen=True)
+class Filter:
+    """Which entries to show: by call id, device or operation (link control names too).
+
+    With no criterion every entry passes; with one, only the frames that match it
+    (errors are shown only when nothing is filtered).
+    """
+
+    call: int | None = None
+    device: str | None = None
+    op: str | None = None
+
+    @property
+    def active(self) -> bool:
+        return self.call is not None or self.device is not None or self.op is not None
+
+    def __call__(self, entry: Entry) -> bool:
+        if not self.active:
+            return True
+        if entry.ctrl is None:
+            return False
+        fields = entry.fields or {}
+        if self.call is not None and self.call not in _calls(fields):
+            return False
+        if self.device is not None and self.device not in _devices(fields):
+            return False
+        name = (entry.op or entry.ctrl).lower()
+        return self.op is None or name == self.op.lower()
+
+
+def format_entry(entry: Entry, clock: str) -> str:
+    """One timeline line: ``clock`` (the caller formats the time), who sent, what."""
+    who = SOURCES.get(entry.d, "capture")
+    arrow = {"rx": "<-", "tx": "->"}.get(entry.d, "!!")
+    if entry.ctrl is None:
+        return f"{clock} {arrow} {who:<10} ERROR {entry.error}"
+    text = f"{clock} {arrow} {who:<10} {entry.ctrl:<9} ns={entry.ns:<3} nr={entry.nr:<3}"
+    if entry.op is not None:
+        assert entry.fields is not None
+        args = " ".join(f"{k}={_short(v)}" for k, v in entry.fields.items())
+        text += f" {entry.op} {args}"
+    if entry.error is not None:
+        text += f" ERROR {entry.error}"
+    if entry.note is not None:
+        text += f" [{entry.note}]"
+    return text
+
+
+def _short(value: Any) -> str:
+    if isinstance(value, str):
+        return repr(value) if (not value or " " in value) else value
+    if isinstance(value, list):
+        return "[" + ",".join(_short(v) for v in value) + "]"
+    if isinstance(value, dict):
+        return "{" + ",".join(f"{k}:{_short(v)}" for k, v in value.items()) + "}"
+    return str(value)
+
+
+def summary(entries: Iterable[Entry]) -> dict[str, int]:
+    """Counts of frames, messages each way, duplicates and errors."""
+    counts = {"frames": 0, "from_switch": 0, "to_switch": 0, "duplicates": 0, "errors": 0}
+    for e in entries:
+        if e.ctrl is not None:
+            counts["frames"] += 1
+        if e.delivered:
+            counts["from_switch" if e.d == "rx" else "to_switch"] += 1
+        if e.note == "duplicate":
+            counts["duplicates"] += 1
+        if e.error is not None:
+            counts["errors"] += 1
+    return counts

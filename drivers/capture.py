@@ -1,0 +1,209 @@
+"""Capture files: every byte in and out of the PBX link, with its time and direction.
+
+A capture is a UTF-8 text file of JSON lines (``docs/cti-protocol.md``, "Capture file
+format"). The first line is a header, each further line one chunk of bytes as it was
+read from or written to the port::
+
+    {"capture": "acd-cti", "version": 1, "started": 1795857600.0, "port": "/dev/ttyS0"}
+    {"t": 1795857600.012345, "d": "rx", "x": "100204000000..."}
+    {"t": 1795857600.013002, "d": "tx", "x": "100205000000..."}
+
+``t`` is Unix time in seconds, ``d`` the direction seen from the controller (``rx``:
+from the switch, ``tx``: to the switch) and ``x`` the bytes in hex. `CaptureWriter`
+rotates by size: when ``file`` grows past ``max_bytes`` it becomes ``file.1`` (the
+previous ``file.1`` becomes ``file.2``, and so on up to ``keep`` old files). `read_capture`
+reads the oldest file first and never raises on a damaged line: it yields a
+`CaptureError` for it and goes on.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO
+
+from acd.errors import AcdError
+
+FORMAT = "acd-cti"
+VERSION = 1
+DIRECTIONS = ("rx", "tx")
+"""``rx``: bytes from the switch; ``tx``: bytes to the switch."""
+_ALIASES = {"rx": "rx", "in": "rx", "tx": "tx", "out": "tx"}
+
+
+def canonical_direction(value: str) -> str:
+    """The canonical direction (``rx`` or ``tx``) of ``value`` (also ``in``/``out``)."""
+    try:
+        return _ALIASES[str(value).lower()]
+    except KeyError:
+        raise ValueError(f"direction must be rx or tx, not {value!r}") from None
+
+
+@dataclass(frozen=True, slots=True)
+class Chunk:
+    """Bytes that crossed the port at time ``t`` in direction ``d`` (``rx`` or ``tx``)."""
+
+    t: float
+    d: str
+    data: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class CaptureError:
+    """A line of a capture file that could not be read."""
+
+    file: str
+    line: int
+    error: str
+
+
+class CaptureWriter:
+    """Appends chunks to a capture file, rotating by size.
+
+    Use it as the serial link's capture hook: ``writer(direction, data, time)``. Each
+    chunk is flushed at once, so a crash loses nothing already written.
+    """
+
+    def __init__(
+        self,
+        path: str | os.PathLike[str],
+        max_bytes: int = 10_000_000,
+        keep: int = 5,
+        port: str = "",
+    ) -> None:
+        if max_bytes < 1024:
+            raise AcdError(f"capture: max_bytes must be at least 1024, not {max_bytes}")
+        if keep < 0:
+            raise AcdError(f"capture: keep must be >= 0, not {keep}")
+        self.path = Path(path)
+        self.max_bytes = max_bytes
+        self.keep = keep
+        self.port = port
+        self.chunks = 0
+        self.rotations = 0
+        self._fh: IO[str] | None = None
+        self._size = 0
+
+    def __call__(self, direction: str, data: bytes, t: float) -> None:
+        self.write(direction, data, t)
+
+    def write(self, direction: str, data: bytes, t: float) -> None:
+        """Record ``data`` seen at ``t`` (Unix seconds) going ``rx`` or ``tx``."""
+        if not data:
+            return
+        line = (
+            json.dumps({"t": round(t, 6), "d": canonical_direction(direction), "x": data.hex()})
+            + "\n"
+        )
+        if self._fh is None:
+            self._open(t)
+        elif self._size + len(line) > self.max_bytes:
+            self._rotate(t)
+        assert self._fh is not None
+        self._fh.write(line)
+        self._fh.flush()
+        self._size += len(line)
+        self.chunks += 1
+
+    def close(self) -> None:
+        """Close the current file (a later write opens it again)."""
+        if self._fh is not None:
+            self._fh.close()
+            self._fh = None
+
+    def __enter__(self) -> CaptureWriter:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def _open(self, t: float) -> None:
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            exists = self.path.exists() and self.path.stat().st_size > 0
+            self._fh = self.path.open("a", encoding="utf-8")
+        except OSError as exc:
+            raise AcdError(f"capture: cannot write {self.path}: {exc.strerror}") from None
+        self._size = self.path.stat().st_size
+        if not exists:
+            header = {"capture": FORMAT, "version": VERSION, "started": t, "port": self.port}
+            line = json.dumps(header) + "\n"
+            self._fh.write(line)
+            self._size += len(line)
+
+    def _rotate(self, t: float) -> None:
+        self.close()
+        if self.keep == 0:
+            self.path.unlink(missing_ok=True)
+        else:
+            for n in range(self.keep - 1, 0, -1):
+                older = _numbered(self.path, n)
+                if older.exists():
+                    older.replace(_numbered(self.path, n + 1))
+            self.path.replace(_numbered(self.path, 1))
+        self.rotations += 1
+        self._open(t)
+
+
+def _numbered(path: Path, n: int) -> Path:
+    return path.with_name(f"{path.name}.{n}")
+
+
+def capture_files(path: str | os.PathLike[str]) -> list[Path]:
+    """The files of a rotated capture, oldest first (``file.N`` ... ``file.1``, ``file``)."""
+    base = Path(path)
+    older = []
+    n = 1
+    while _numbered(base, n).exists():
+        older.append(_numbered(base, n))
+        n += 1
+    files = [*reversed(older)]
+    if base.exists():
+        files.append(base)
+    if not files:
+        raise AcdError(f"no capture file {base}")
+    return files
+
+
+def read_capture(path: str | os.PathLike[str]) -> Iterator[Chunk | CaptureError]:
+    """Every chunk of a (rotated) capture in order; damaged lines become `CaptureError`."""
+    for file in capture_files(path):
+        try:
+            fh = file.open("rb")
+        except OSError as exc:
+            raise AcdError(f"cannot read {file}: {exc.strerror}") from None
+        with fh:
+            for number, raw in enumerate(fh, 1):
+                item = _parse_line(raw)
+                if isinstance(item, str):
+                    yield CaptureError(str(file), number, item)
+                elif item is not None:
+                    yield item
+
+
+def _parse_line(raw: bytes) -> Chunk | str | None:
+    """A chunk, None for the header or a blank line, or the reason the line is bad."""
+    if not raw.strip():
+        return None
+    try:
+        obj = json.loads(raw)
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        return f"not a JSON line: {exc}"
+    if not isinstance(obj, dict):
+        return "not a JSON object"
+    if "capture" in obj:
+        if obj.get("capture") != FORMAT or obj.get("version") != VERSION:
+            return f"unknown capture format {obj.get('capture')!r} v{obj.get('version')!r}"
+        return None
+    try:
+        t = obj["t"]
+        if isinstance(t, bool) or not isinstance(t, int | float):
+            return f"bad time {t!r}"
+        return Chunk(float(t), canonical_direction(obj["d"]), bytes.fromhex(obj["x"]))
+    except KeyError as exc:
+        return f"missing key {exc.args[0]!r}"
+    except (ValueError, TypeError) as exc:
+        return str(exc)
