@@ -39,24 +39,26 @@ class StaffingError(AcdError):
     """Impossible traffic, targets or team (negative AHT, unreachable target ...)."""
 
 
+def _legendre(order: int, x: float) -> tuple[float, float]:
+    """P_order(x) and its derivative, by the three-term recurrence."""
+    p0, p1 = 1.0, x
+    for k in range(2, order + 1):
+        p0, p1 = p1, ((2 * k - 1) * x * p1 - (k - 1) * p0) / k
+    return p1, order * (x * p1 - p0) / (x * x - 1)
+
+
 def _gauss_legendre(order: int) -> tuple[tuple[float, float], ...]:
-    """Nodes and weights of Gauss-Legendre quadrature mapped to [0, 1]."""
+    """Nodes and weights of Gauss-Legendre quadrature mapped to [0, 1] (Newton's method
+    on the roots of P_order from Tricomi's initial guesses)."""
     rule = []
     for i in range(1, order + 1):
         x = math.cos(math.pi * (i - 0.25) / (order + 0.5))
         for _ in range(100):
-            p0, p1 = 1.0, x
-            for k in range(2, order + 1):
-                p0, p1 = p1, ((2 * k - 1) * x * p1 - (k - 1) * p0) / k
-            slope = order * (x * p1 - p0) / (x * x - 1)
-            step = p1 / slope
-            x -= step
-            if abs(step) < 1e-16:
+            value, slope = _legendre(order, x)
+            x -= value / slope
+            if abs(value / slope) < 1e-16:
                 break
-        p0, p1 = 1.0, x
-        for k in range(2, order + 1):
-            p0, p1 = p1, ((2 * k - 1) * x * p1 - (k - 1) * p0) / k
-        slope = order * (x * p1 - p0) / (x * x - 1)
+        slope = _legendre(order, x)[1]
         rule.append(((x + 1) / 2, 1 / ((1 - x * x) * slope * slope)))
     return tuple(rule)
 
