@@ -357,17 +357,19 @@ class Switch:
             cause=cause,
         )
 
-    def _stop_ringing(self, now: float, call: _Call, cause: Cause, keep: str = "") -> None:
-        for ext in call.ringing:
-            if ext == keep:
-                continue
+    def _stop_ringing(
+        self, now: float, call: _Call, cause: Cause, only: str = "", keep: str = ""
+    ) -> None:
+        """Stop the rings of ``call`` (at ``only``, or all but ``keep``), reporting each."""
+        stopping = [e for e in call.ringing if e != keep and (not only or e == only)]
+        for ext in stopping:
             h = self._handsets[ext]
             h.call_id = 0
             h.ring_token += 1
             if h.agent and h.status == "ready" and not keep and cause != Cause.caller_abandon:
                 self._at(now + h.agent.behaviour.ready_after_miss, self._press_ready, h)
             self._event(ext, ConnectionCleared, call_id=call.call_id, device=ext, cause=cause)
-        call.ringing = [keep] if keep in call.ringing else []
+        call.ringing = [e for e in call.ringing if e not in stopping]
 
     def _ring(self, now: float, call: _Call, h: _Handset) -> None:
         h.call_id = call.call_id
@@ -598,8 +600,9 @@ class Switch:
     def _clear_connection(self, m: ClearConnection, now: float) -> list[Message]:
         call = self._call(m.call_id)
         if m.device and m.device in call.ringing:
-            self._stop_ringing(now, call, Cause.normal)
-            call.state = CallState.queued
+            self._stop_ringing(now, call, Cause.normal, only=m.device)
+            if not call.ringing:
+                call.state = CallState.queued
             return self._ack(m)
         if m.device not in ("", call.connected, call.called):
             raise Nak(ErrorCode.invalid_device, f"{m.device!r} is not a party of call {m.call_id}")

@@ -231,3 +231,15 @@ def test_same_seed_same_event_sequence_and_another_seed_differs():
     assert len(first) > 3000
     assert first == second
     assert run_day(12) != first
+
+
+def test_clear_connection_of_one_ringing_extension_leaves_the_others_ringing(switch):
+    a = offer(switch, T0 + 1)
+    switch.handle(m.RingDevices(1, a, ("202", "299"), 0), T0 + 2)
+    out = switch.handle(m.ClearConnection(2, a, "299"), T0 + 2.1)
+    assert [(x.device, x.cause) for x in out[1:]] == [("299", m.Cause.normal)]
+    (info,) = switch.handle(m.SnapshotCalls(3), T0 + 2.2)[0].calls
+    assert (info.state, info.device) == (m.CallState.alerting, "202")
+    switch.handle(m.ClearConnection(4, a, "202"), T0 + 2.2)
+    (info,) = switch.handle(m.SnapshotCalls(5), T0 + 2.2)[0].calls
+    assert (info.state, info.device) == (m.CallState.queued, "3000")
