@@ -127,10 +127,13 @@ def plan_week(
                     aht_s=aht_s,
                     patience_s=patience_s,
                 )
-                if agents is None:
-                    perf = required_agents(traffic, targets)
-                else:
-                    perf = evaluate(traffic, agents, targets.threshold_s)
+                try:
+                    if agents is None:
+                        perf = required_agents(traffic, targets)
+                    else:
+                        perf = evaluate(traffic, agents, targets.threshold_s)
+                except StaffingError as exc:
+                    raise StaffingError(f"{WEEKDAYS[weekday]} {hour:02d}:00: {exc}") from None
                 solved[hour, minutes] = (perf, traffic.calls)
             perf, calls = solved[hour, minutes]
             team = scheduled_agents(perf.agents, shrinkage)

@@ -72,3 +72,8 @@ def test_a_fixed_team_is_evaluated_every_hour():
     plans = plan_week(250, profile, 240, Targets(), patience_s=120, agents=6)
     assert {p.performance.agents for p in plans} == {6}
     assert all(0.9 < p.performance.answer_rate <= 1 for p in plans)
+
+
+def test_an_impossible_hour_is_named():
+    with pytest.raises(StaffingError, match=r"^tue 09:00: 2 agents cannot carry 2\.5 erlangs"):
+        plan_week(100, {9: 1.0}, 90, Targets(), hours={1: ((8 * 60, 10 * 60),)}, agents=2)
