@@ -1,0 +1,421 @@
+"""Between the CTI protocol and the ACD engine: pure and sans-I/O.
+
+A `Bridge` owns an `Engine`. It turns switch messages (``protocols.messages``) into
+engine events, engine commands into switch requests with invoke ids, and checks each
+request's response: a refused (or unanswered) route or ring comes back to the engine as
+``RouteFailed`` so the caller returns to its place in the queue. On link up it asks for
+a full picture (MonitorStart, SnapshotCalls, SnapshotDevice per extension) and, once
+every answer is in, reconciles calls and agent logins with what the engine believes.
+
+Every entry point takes ``now`` (engine time, epoch seconds) and returns a `Step`: the
+requests to send to the switch, in order, and the notifications for the store, MQTT
+and the logs. The same object serves the live controller (requests go to a ``Link``)
+and a virtual-time what-if run with the simulated switch in process (`run_virtual`).
+
+Conventions of the switch side (docs/cti-protocol.md): ``ConnectionCleared`` with
+device ``""`` is the caller hanging up; for the handset a call is connected at, it is
+the end of the call; for a handset that rang, the end of that ring. A call connected at
+an agent's handset that the engine sends elsewhere (escalation) is moved with
+SingleStepTransfer, not deflected; announcements are not played to it.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections import deque
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from typing import Protocol
+from zoneinfo import ZoneInfo
+
+from acd import commands as cmd
+from acd import events as ev
+from acd.agents import AgentSession, AgentStatus
+from acd.commands import Notification, Output
+from acd.engine import Engine
+from protocols import messages as m
+
+LAMPS = {"ready": 0, "not-ready": 1, "queue": 2}
+"""Handset lamp numbers of the engine's lamp names."""
+
+ROUTES = (m.DeflectCall, m.RingDevices, m.SingleStepTransfer)
+"""Requests whose refusal puts the caller back in its queue."""
+
+
+@dataclass(slots=True)
+class Step:
+    """What one bridge call produced: requests for the switch and notifications."""
+
+    requests: list[m.Message] = field(default_factory=list)
+    notes: list[Notification] = field(default_factory=list)
+
+
+@dataclass(slots=True)
+class RequestFailed(Notification):
+    """The switch refused a request, or did not answer it in time."""
+
+    request: m.Message
+    error: str
+
+
+@dataclass(slots=True)
+class Resynced(Notification):
+    """The picture after a link up: calls reconciled, agent logins aligned."""
+
+    calls: int  # calls the switch reported
+    devices: int  # extensions that answered their snapshot
+    logged_in: tuple[str, ...]  # agents found logged in at the switch, unknown here
+    logged_out: tuple[str, ...]  # agents the switch no longer has at their extension
+
+
+@dataclass(slots=True)
+class _Pending:
+    request: m.Message
+    deadline: float
+    ring: tuple[str, ...]  # devices rung by a route request (else empty)
+
+
+@dataclass(slots=True)
+class _Resync:
+    ids: set[int]  # invoke ids still unanswered
+    calls: dict[int, str] | None = None
+    devices: dict[str, m.SnapshotDeviceResult] = field(default_factory=dict)
+
+
+class Bridge:
+    """The engine behind the CTI protocol (see the module docstring).
+
+    ``extensions`` are the handsets to snapshot on link up (besides those the engine has
+    agents logged in at); ``ack_timeout`` is how long (engine seconds) a request may
+    wait for its response before it counts as refused.
+    """
+
+    def __init__(self, engine: Engine, extensions: Iterable[str] = (), ack_timeout: float = 10.0):
+        self.engine = engine
+        self.extensions = tuple(extensions)
+        self.ack_timeout = ack_timeout
+        self._invoke = 0
+        self._pending: dict[int, _Pending] = {}
+        self._deadlines: deque[tuple[float, int]] = deque()  # in send order
+        self._connected: dict[int, str] = {}  # call id -> handset it is connected at
+        self._escalated: set[int] = set()  # calls an agent escalated, not yet transferred
+        self._resync: _Resync | None = None
+        self._handlers: dict[type[m.Message], Callable[[m.Message, float], list[ev.Event]]] = {
+            m.Offered: lambda x, t: [ev.CallOffered(t, x.call_id, x.called, x.calling, x.trunk)],
+            m.Delivered: lambda x, t: [ev.Alerting(t, x.call_id, x.device)],
+            m.Established: self._established,
+            m.ConnectionCleared: self._cleared,
+            m.Transferred: self._transferred,
+            m.Failed: lambda x, t: [ev.RouteFailed(t, x.call_id, x.device, x.cause.name)],
+            m.DigitsCollected: lambda x, t: [ev.MenuChoice(t, x.call_id, x.digits)],
+            m.KeyLogin: lambda x, t: [ev.Login(t, x.device, x.agent_id, x.pin)],
+            m.KeyLogout: lambda x, t: [ev.Logout(t, x.device)],
+            m.KeyReady: lambda x, t: [ev.Ready(t, x.device)],
+            m.KeyNotReady: lambda x, t: [ev.NotReady(t, x.device, x.reason)],
+            m.KeyWrapUpDone: lambda x, t: [ev.WrapUpDone(t, x.device)],
+            m.KeyEscalate: self._escalate,
+            m.HookState: lambda x, t: [ev.Hook(t, x.device, x.off_hook)],
+            m.Queued: lambda x, t: [],
+            m.Diverted: lambda x, t: [],
+        }
+
+    # --- public API ---------------------------------------------------------------
+
+    @property
+    def outstanding(self) -> int:
+        """Requests sent and not yet answered."""
+        return len(self._pending)
+
+    @property
+    def resyncing(self) -> bool:
+        """True from a link up until every snapshot has been answered."""
+        return self._resync is not None
+
+    def from_switch(self, msg: m.Message, now: float) -> Step:
+        """Handle one message from the switch (event or response)."""
+        step = Step()
+        if isinstance(msg, _RESPONSES):
+            self._response(msg, now, step)
+        elif isinstance(msg, m.SystemStatus):
+            step.requests.append(m.PositiveAck(msg.invoke_id))
+        else:
+            handler = self._handlers.get(type(msg))
+            if handler is None:
+                step.notes.append(RequestFailed(now, msg, "unexpected message from the switch"))
+            else:
+                for event in handler(msg, now):
+                    self._apply(self.engine.handle(event), now, step)
+        return step
+
+    def command(self, event: ev.Event) -> Step:
+        """Apply an event that does not come from the switch (a supervisor command)."""
+        step = Step()
+        self._apply(self.engine.handle(event), event.at, step)
+        return step
+
+    def advance(self, now: float) -> Step:
+        """Fire the engine's timers and time out unanswered requests due by ``now``."""
+        step = Step()
+        deadlines = self._deadlines
+        while deadlines and deadlines[0][0] <= now:
+            _, invoke = deadlines.popleft()
+            pending = self._pending.pop(invoke, None)
+            if pending is not None:
+                error = f"no response within {self.ack_timeout:g} s"
+                self._refused(pending, error, now, step)
+        if (deadline := self.engine.next_deadline()) is not None and deadline <= now:
+            self._apply(self.engine.advance(now), now, step)
+        return step
+
+    def next_deadline(self) -> float | None:
+        """When `advance` next has work (engine timer or request timeout), or None."""
+        engine = self.engine.next_deadline()
+        while self._deadlines and self._deadlines[0][1] not in self._pending:
+            self._deadlines.popleft()
+        ours = self._deadlines[0][0] if self._deadlines else None
+        if engine is None or ours is None:
+            return engine if ours is None else ours
+        return min(engine, ours)
+
+    def link_up(self, now: float) -> Step:
+        """The link is up: ask for monitoring and a snapshot of calls and extensions."""
+        step = Step()
+        devices = sorted({*self.extensions, *(s.device for s in self.engine.export_sessions())})
+        requests = [
+            self._request(m.MonitorStart, now, (), ""),
+            self._request(m.SnapshotCalls, now, ()),
+            *(self._request(m.SnapshotDevice, now, (), d) for d in devices),
+        ]
+        self._resync = _Resync({r.invoke_id for r in requests[1:]})
+        step.requests.extend(requests)
+        return step
+
+    # --- switch events --------------------------------------------------------------
+
+    def _established(self, x: m.Established, t: float) -> list[ev.Event]:
+        self._connected[x.call_id] = x.device
+        return [ev.Answered(t, x.call_id, x.device)]
+
+    def _cleared(self, x: m.ConnectionCleared, t: float) -> list[ev.Event]:
+        events: list[ev.Event] = [ev.Cleared(t, x.call_id, x.device)]
+        if not x.device or self._connected.get(x.call_id) == x.device:
+            self._connected.pop(x.call_id, None)
+            if x.call_id in self._escalated:  # the call ended before it reached a specialist
+                self._escalated.discard(x.call_id)
+                if x.device:
+                    events.append(ev.Cleared(t, x.call_id, ""))
+        return events
+
+    def _transferred(self, x: m.Transferred, t: float) -> list[ev.Event]:
+        self._connected.pop(x.call_id, None)
+        if x.call_id in self._escalated:  # our own transfer of an escalated call
+            self._escalated.discard(x.call_id)
+            return []
+        return [ev.Transferred(t, x.call_id, x.from_device, x.to_device)]
+
+    def _escalate(self, x: m.KeyEscalate, t: float) -> list[ev.Event]:
+        self._escalated.add(x.call_id)
+        return [ev.Escalate(t, x.device, x.call_id, x.group)]
+
+    # --- responses ------------------------------------------------------------------
+
+    def _response(self, msg: m.Message, now: float, step: Step) -> None:
+        pending = self._pending.pop(msg.invoke_id, None)
+        resync = self._resync
+        if resync is not None and msg.invoke_id in resync.ids:
+            resync.ids.discard(msg.invoke_id)
+            if isinstance(msg, m.SnapshotCallsResult):
+                resync.calls = {
+                    c.call_id: c.device if c.state in _AT_DEVICE else "" for c in msg.calls
+                }
+            elif isinstance(msg, m.SnapshotDeviceResult):
+                resync.devices[msg.device] = msg
+        if pending is None:
+            if not isinstance(msg, m.PositiveAck):
+                step.notes.append(RequestFailed(now, msg, "response to no pending request"))
+        elif isinstance(msg, m.NegativeAck):
+            self._refused(pending, f"{msg.error.name}: {msg.detail}", now, step)
+        if resync is not None and not resync.ids:
+            self._finish_resync(resync, now, step)
+
+    def _refused(self, pending: _Pending, error: str, now: float, step: Step) -> None:
+        request = pending.request
+        step.notes.append(RequestFailed(now, request, error))
+        resync = self._resync
+        if resync is not None and request.invoke_id in resync.ids:
+            resync.ids.discard(request.invoke_id)
+            if not resync.ids:
+                self._finish_resync(resync, now, step)
+            return
+        call_id = getattr(request, "call_id", None)
+        if error.startswith(m.ErrorCode.invalid_call.name) and call_id is not None:
+            self._connected.pop(call_id, None)  # the switch no longer knows the call
+            self._apply(self.engine.handle(ev.Cleared(now, call_id, "")), now, step)
+        for device in pending.ring:
+            self._apply(self.engine.handle(ev.RouteFailed(now, call_id, device, error)), now, step)
+
+    def _finish_resync(self, resync: _Resync, now: float, step: Step) -> None:
+        self._resync = None
+        engine = self.engine
+        if resync.calls is not None:
+            self._connected = {
+                call_id: device
+                for call_id, device in self._connected.items()
+                if resync.calls.get(call_id) == device
+            }
+            self._apply(engine.reconcile(now, resync.calls), now, step)
+        here = {s.device: s.agent_id for s in engine.export_sessions()}
+        logged_in, logged_out = [], []
+        for device, snap in sorted(resync.devices.items()):
+            known = here.get(device)
+            if known is not None and known != snap.agent_id:
+                logged_out.append(known)
+                self._apply(engine.handle(ev.Logout(now, device)), now, step)
+            self._apply(engine.handle(ev.Hook(now, device, snap.hook_off)), now, step)
+            if snap.agent_id and known != snap.agent_id:
+                logged_in.append(snap.agent_id)
+                status = AgentStatus(
+                    "ready" if engine.config.acd.login_status == "ready" else "not-ready"
+                )
+                session = AgentSession(snap.agent_id, device, status, 0, now)
+                self._apply(engine.import_sessions(now, [session]), now, step)
+        calls = len(resync.calls or ())
+        note = Resynced(now, calls, len(resync.devices), tuple(logged_in), tuple(logged_out))
+        step.notes.append(note)
+
+    # --- engine commands -> switch requests ----------------------------------------
+
+    def _apply(self, outputs: list[Output], now: float, step: Step) -> None:
+        """Send the engine's commands; pass its notifications on."""
+        requests = step.requests
+        for out in outputs:
+            kind = type(out)
+            if kind is cmd.RouteCall:
+                requests.append(self._route(out.call_id, (out.device,), now))
+            elif kind is cmd.RingDevices:
+                requests.append(self._route(out.call_id, out.devices, now))
+            elif kind is cmd.QueueCall:
+                if out.call_id not in self._connected:
+                    requests.append(
+                        self._request(
+                            m.QueueCall, now, (), out.call_id, out.queue, out.announcement
+                        )
+                    )
+            elif kind is cmd.PlayAnnouncement:
+                if out.call_id not in self._connected:
+                    requests.append(
+                        self._request(
+                            m.PlayAnnouncement, now, (), out.call_id, out.announcement, out.value
+                        )
+                    )
+            elif kind is cmd.CollectDigits:
+                requests.append(
+                    self._request(m.QueueCall, now, (), out.call_id, "", out.announcement)
+                )
+            elif kind is cmd.CancelRing:
+                requests.append(self._request(m.ClearConnection, now, (), out.call_id, out.device))
+            elif kind is cmd.ClearCall:
+                if out.announcement and out.call_id not in self._connected:
+                    requests.append(
+                        self._request(m.PlayAnnouncement, now, (), out.call_id, out.announcement, 0)
+                    )
+                requests.append(self._request(m.ClearConnection, now, (), out.call_id, ""))
+            elif kind is cmd.TransferCall:
+                at = self._connected.get(out.call_id)
+                if at is None:
+                    requests.append(self._request(m.DeflectCall, now, (), out.call_id, out.device))
+                else:
+                    requests.append(
+                        self._request(m.SingleStepTransfer, now, (), out.call_id, at, out.device)
+                    )
+            elif kind is cmd.Display:
+                requests.append(self._request(m.SetDisplay, now, (), out.device, out.text))
+            elif kind is cmd.Lamp:
+                requests.append(
+                    self._request(
+                        m.SetLamp, now, (), out.device, LAMPS[out.lamp], m.LampMode[out.mode]
+                    )
+                )
+            else:
+                step.notes.append(out)
+
+    def _route(self, call_id: int, devices: tuple[str, ...], now: float) -> m.Message:
+        at = self._connected.get(call_id)
+        if at is not None:  # escalated: move the answered call with a transfer
+            return self._request(m.SingleStepTransfer, now, devices[:1], call_id, at, devices[0])
+        if len(devices) == 1:
+            return self._request(m.DeflectCall, now, devices, call_id, devices[0])
+        return self._request(m.RingDevices, now, devices, call_id, devices, 0)
+
+    def _request(
+        self, cls: type[m.Message], now: float, ring: tuple[str, ...], *fields: object
+    ) -> m.Message:
+        self._invoke = self._invoke % 0xFFFF + 1
+        request = cls(self._invoke, *fields)
+        deadline = now + self.ack_timeout
+        self._pending[self._invoke] = _Pending(request, deadline, ring)
+        self._deadlines.append((deadline, self._invoke))
+        return request
+
+
+_RESPONSES = (m.PositiveAck, m.NegativeAck, m.SnapshotCallsResult, m.SnapshotDeviceResult)
+_AT_DEVICE = (m.CallState.alerting, m.CallState.connected)
+"""Call states in which a snapshot's ``device`` is the handset that rings or talks."""
+
+
+# --- in-process, virtual time -------------------------------------------------------
+
+
+class SwitchModel(Protocol):
+    """A switch run in process (``firmware_sim.switch.Switch``): its own time scale."""
+
+    def handle(self, message: m.Message, now: float) -> list[m.Message]: ...
+
+    def advance(self, now: float) -> list[m.Message]: ...
+
+    def next_deadline(self) -> float | None: ...
+
+
+def midnight(day: dt.date, timezone: str) -> float:
+    """Epoch seconds of local midnight starting ``day`` in ``timezone``."""
+    return dt.datetime.combine(day, dt.time(), ZoneInfo(timezone)).timestamp()
+
+
+def run_virtual(
+    bridge: Bridge,
+    switch: SwitchModel,
+    start: float,
+    end: float,
+    epoch: float,
+    on_note: Callable[[Notification], None],
+    max_steps: int = 50_000_000,
+) -> None:
+    """Run ``bridge`` against an in-process ``switch`` in virtual time, no link at all.
+
+    ``start`` and ``end`` are switch times; engine time is ``epoch + switch time``
+    (`midnight` of the simulated day for the simulated switch). Messages are delivered
+    at once and in order; every notification goes to ``on_note``. The switch must have
+    been started at ``start``.
+    """
+    now = start
+    inbox: deque[m.Message] = deque()
+
+    def take(step: Step) -> None:
+        for note in step.notes:
+            on_note(note)
+        for request in step.requests:
+            inbox.extend(switch.handle(request, now))
+
+    take(bridge.link_up(epoch + now))
+    for _ in range(max_steps):
+        while inbox:
+            take(bridge.from_switch(inbox.popleft(), epoch + now))
+        if now >= end:
+            return
+        ours = bridge.next_deadline()
+        theirs = switch.next_deadline()
+        due = [t for t in (theirs, None if ours is None else ours - epoch) if t is not None]
+        now = min(max(now, min(due, default=end)), end)
+        inbox.extend(switch.advance(now))
+        take(bridge.advance(epoch + now))
+    raise RuntimeError(f"virtual run did not reach {end} in {max_steps} steps")

@@ -1,0 +1,209 @@
+"""The bridge: protocol messages to engine events, commands to requests, resync, and a
+simulated hour with the engine and the simulated switch in process, in virtual time."""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+from pathlib import Path
+
+import pytest
+from firmware_sim.scenario import load_scenario
+
+from acd.agents import AgentState, AgentStatus
+from acd.bridge import Bridge, RequestFailed, Resynced, midnight, run_virtual
+from acd.commands import AgentChanged, CallEnded
+from acd.config import load_config
+from acd.engine import Engine
+from acd.records import Outcome
+from protocols import messages as m
+
+ROOT = Path(__file__).resolve().parents[2]
+CONFIG = ROOT / "examples" / "town-hall.toml"
+DAY = dt.date(2026, 3, 10)  # a Tuesday
+EPOCH = midnight(DAY, "Europe/Paris")
+T0 = EPOCH + 9 * 3600.0  # 09:00, open
+
+
+@pytest.fixture
+def bridge() -> Bridge:
+    engine = Engine(load_config(CONFIG), T0)
+    return Bridge(engine, extensions=("201", "202"), ack_timeout=5.0)
+
+
+def login(bridge: Bridge, device: str, agent: str, pin: str, t: float = T0) -> None:
+    bridge.from_switch(m.KeyLogin(1, device, agent, pin), t)
+    bridge.from_switch(m.KeyReady(2, device), t)
+
+
+def requests_of(step, cls):
+    return [r for r in step.requests if isinstance(r, cls)]
+
+
+def test_offered_call_is_queued_and_routed_with_fresh_invoke_ids(bridge):
+    login(bridge, "201", "1001", "1111")
+    before = bridge.outstanding  # the login lamp
+    step = bridge.from_switch(m.Offered(10, 77, "0612345678", "3000", 4), T0 + 1)
+    queued = requests_of(step, m.QueueCall)
+    routed = requests_of(step, m.DeflectCall)
+    assert [(q.call_id, q.queue, q.announcement) for q in queued] == [(77, "front-desk", 1)]
+    assert [(r.call_id, r.device) for r in routed] == [(77, "201")]
+    ids = [r.invoke_id for r in step.requests]
+    assert len(set(ids)) == len(ids) and all(1 <= i <= 0xFFFF for i in ids)
+    assert before == 1 and bridge.outstanding == before + len(step.requests)
+
+
+def test_refused_route_requeues_the_caller_and_rings_again(bridge):
+    login(bridge, "201", "1001", "1111")
+    login(bridge, "202", "1002", "2222")
+    step = bridge.from_switch(m.Offered(10, 77, "0612345678", "3000", 4), T0 + 1)
+    first = requests_of(step, m.DeflectCall)[0]
+    step = bridge.from_switch(
+        m.NegativeAck(first.invoke_id, m.ErrorCode.device_busy, "busy"), T0 + 2
+    )
+    assert any(isinstance(n, RequestFailed) and "device_busy" in n.error for n in step.notes)
+    again = requests_of(step, m.DeflectCall)
+    assert [(r.call_id, r.device) for r in again] == [(77, "202")]
+    # a route that is never answered times out the same way
+    step = bridge.advance(T0 + 2 + bridge.ack_timeout + 0.1)
+    assert any(isinstance(n, RequestFailed) and "no response" in n.error for n in step.notes)
+    assert [r.device for r in requests_of(step, m.DeflectCall)] == ["201"]
+
+
+def test_call_life_ends_in_one_answered_record(bridge):
+    login(bridge, "201", "1001", "1111")
+    step = bridge.from_switch(m.Offered(10, 5, "0612345678", "3000", 1), T0 + 1)
+    for r in step.requests:
+        bridge.from_switch(m.PositiveAck(r.invoke_id), T0 + 1)
+    bridge.from_switch(m.Delivered(11, 5, "201", "0612345678", "3000"), T0 + 1)
+    step = bridge.from_switch(m.Established(12, 5, "201", "0612345678"), T0 + 4)
+    agent = next(n for n in step.notes if isinstance(n, AgentChanged))
+    assert (agent.agent_id, agent.state) == ("1001", AgentState.ON_CALL)
+    bridge.from_switch(m.ConnectionCleared(13, 5, "201", m.Cause.normal), T0 + 60)
+    step = bridge.from_switch(m.KeyWrapUpDone(14, "201"), T0 + 65)
+    records = [n.record for n in step.notes if isinstance(n, CallEnded)]
+    assert [(r.call_id, r.outcome, r.agent_id) for r in records] == [(5, Outcome.ANSWERED, "1001")]
+    assert records[0].answered_at == T0 + 4
+
+
+def test_escalated_call_is_transferred_not_deflected(bridge):
+    login(bridge, "201", "1001", "1111")
+    login(bridge, "301", "2001", "9001")
+    bridge.from_switch(m.Offered(10, 5, "0612345678", "3000", 1), T0 + 1)
+    bridge.from_switch(m.Established(12, 5, "201", "0612345678"), T0 + 4)
+    step = bridge.from_switch(m.KeyEscalate(13, "201", 5, "civil-status"), T0 + 30)
+    assert not requests_of(step, m.QueueCall) and not requests_of(step, m.DeflectCall)
+    transfers = requests_of(step, m.SingleStepTransfer)
+    assert [(t.call_id, t.device, t.to_device) for t in transfers] == [(5, "201", "301")]
+    # the switch's Transferred of our own transfer is not an agent transfer out of the ACD
+    steps = [bridge.from_switch(m.Transferred(14, 5, "201", "301"), T0 + 30)]
+    assert not [n for n in steps[0].notes if isinstance(n, CallEnded)]
+    steps.append(bridge.from_switch(m.Established(15, 5, "301", "0612345678"), T0 + 35))
+    steps.append(bridge.from_switch(m.ConnectionCleared(16, 5, "301", m.Cause.normal), T0 + 200))
+    steps.append(bridge.advance(T0 + 400))
+    notes = [n for s in steps for n in s.notes]
+    records = sorted((n.record for n in notes if isinstance(n, CallEnded)), key=lambda r: r.leg)
+    assert [(r.leg, r.queue, r.outcome) for r in records] == [
+        (1, "front-desk", Outcome.ANSWERED),
+        (2, "civil-status", Outcome.ANSWERED),
+    ]
+
+
+def test_escalated_call_dropped_before_transfer_ends_as_abandoned(bridge):
+    login(bridge, "201", "1001", "1111")
+    bridge.from_switch(m.Offered(10, 5, "0612345678", "3000", 1), T0 + 1)
+    bridge.from_switch(m.Established(12, 5, "201", "0612345678"), T0 + 4)
+    bridge.from_switch(m.KeyEscalate(13, "201", 5, "civil-status"), T0 + 30)  # nobody there
+    step = bridge.from_switch(m.ConnectionCleared(14, 5, "201", m.Cause.normal), T0 + 60)
+    records = [n.record for n in step.notes if isinstance(n, CallEnded)]
+    assert [(r.queue, r.outcome) for r in records if r.leg == 2] == [
+        ("civil-status", Outcome.ABANDONED)
+    ]
+
+
+def test_link_up_resync_reconciles_calls_and_logins(bridge):
+    login(bridge, "202", "1002", "2222")  # known here, gone at the switch
+    bridge.from_switch(m.Offered(10, 9, "0612345678", "3000", 1), T0 + 1)
+    step = bridge.link_up(T0 + 10)
+    assert isinstance(step.requests[0], m.MonitorStart)
+    snaps = {r.device: r for r in requests_of(step, m.SnapshotDevice)}
+    assert set(snaps) == {"201", "202"}
+    calls = requests_of(step, m.SnapshotCalls)[0]
+    assert bridge.resyncing
+    bridge.from_switch(m.SnapshotCallsResult(calls.invoke_id, ()), T0 + 10)
+    bridge.from_switch(
+        m.SnapshotDeviceResult(snaps["202"].invoke_id, "202", False, "", ()), T0 + 10
+    )
+    step = bridge.from_switch(
+        m.SnapshotDeviceResult(snaps["201"].invoke_id, "201", False, "1001", ()), T0 + 10
+    )
+    assert not bridge.resyncing
+    resynced = [n for n in step.notes if isinstance(n, Resynced)]
+    assert [(r.calls, r.devices, r.logged_in, r.logged_out) for r in resynced] == [
+        (0, 2, ("1001",), ("1002",))
+    ]
+    sessions = {s.agent_id: (s.device, s.status) for s in bridge.engine.export_sessions()}
+    assert sessions == {"1001": ("201", AgentStatus.READY)}
+    # call 9 vanished during the outage: it failed, and its record says so
+    failed = [n.record for n in step.notes if isinstance(n, CallEnded)]
+    assert [(r.call_id, r.outcome) for r in failed] == [(9, Outcome.FAILED)]
+    assert bridge.engine.active_legs()["front-desk"] == 0
+
+
+def test_unknown_call_in_a_refusal_clears_it_and_switch_status_is_acknowledged(bridge):
+    login(bridge, "201", "1001", "1111")
+    step = bridge.from_switch(m.Offered(10, 5, "0612345678", "3000", 1), T0 + 1)
+    route = requests_of(step, m.DeflectCall)[0]
+    nak = m.NegativeAck(route.invoke_id, m.ErrorCode.invalid_call, "no call 5")
+    step = bridge.from_switch(nak, T0 + 2)
+    assert not requests_of(step, m.DeflectCall)
+    assert bridge.engine.active_legs()["front-desk"] == 0
+    step = bridge.from_switch(m.SystemStatus(99, m.SystemStatusCode.normal), T0 + 3)
+    assert step.requests == [m.PositiveAck(99)]
+
+
+class Recorder:
+    """The simulated switch, noting the time of every call it offers."""
+
+    def __init__(self, switch) -> None:
+        self.switch = switch
+        self.offered: dict[int, float] = {}
+        self.refused: list[m.NegativeAck] = []
+
+    def handle(self, message, now):
+        out = self.switch.handle(message, now)
+        self.refused += [x for x in out if isinstance(x, m.NegativeAck)]
+        return self._note(out, now)
+
+    def advance(self, now):
+        return self._note(self.switch.advance(now), now)
+
+    def next_deadline(self):
+        return self.switch.next_deadline()
+
+    def _note(self, out, now):
+        for x in out:
+            if isinstance(x, m.Offered):
+                self.offered.setdefault(x.call_id, now)
+        return out
+
+
+def test_simulated_hour_in_process_every_offered_call_has_one_final_record():
+    """The what-if wiring: engine + bridge + simulated switch, no link, virtual time."""
+    scenario = dataclasses.replace(load_scenario("town-hall-weekday-250"), day=DAY)
+    switch = Recorder(scenario.build_switch())
+    start, end = 9 * 3600.0, 10 * 3600.0
+    switch.switch.start(start)
+    bridge = Bridge(Engine(load_config(CONFIG), EPOCH + start), ack_timeout=10.0)
+    notes = []
+    run_virtual(bridge, switch, start, end + 3600, EPOCH, notes.append)
+    hour = {c for c, t in switch.offered.items() if t < end}
+    assert len(hour) > 15
+    firsts = [n.record for n in notes if isinstance(n, CallEnded) and n.record.leg == 1]
+    ended = [r.call_id for r in firsts if r.call_id in hour]
+    assert sorted(ended) == sorted(hour)  # exactly one first-leg record per offered call
+    records = [n.record for n in notes if isinstance(n, CallEnded)]
+    assert len({(r.call_id, r.leg) for r in records}) == len(records)
+    answered = [r for r in firsts if r.call_id in hour and r.outcome is Outcome.ANSWERED]
+    assert len(answered) >= len(hour) / 3
+    assert switch.refused == []  # the bridge never asks the switch for the impossible
