@@ -1,0 +1,247 @@
+"""Serial port diagnostics: list ports, open one, loopback test, link handshake.
+
+Every failure is a `PortTestError` whose message says in plain words what is wrong and
+what to check. `run_port_test` opens the port, reads back its settings, then sends a
+short probe: if the probe comes back the port has a loopback plug (TX→RX) and a full
+pattern is sent at the baud rate and compared; otherwise it brings the CTI link up
+(RESET / RESET-ACK with `protocols.link.Link`) with whatever switch answers.
+"""
+
+from __future__ import annotations
+
+import errno
+import select
+import time
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import serial
+import serial.tools.list_ports
+
+from acd.errors import AcdError
+from protocols.framing import FrameDecoder
+from protocols.link import Link, LinkUp, MessageReceived, Role
+from protocols.messages import SystemStatus, SystemStatusCode, message_name
+
+PROBE = bytes(range(0x20, 0x60))
+"""Sent first: printable bytes, no DLE, so a switch never takes it for a frame."""
+
+
+class PortTestError(AcdError):
+    """The port cannot be used, said in plain words."""
+
+
+@dataclass(frozen=True)
+class PortInfo:
+    """One serial port as the OS describes it."""
+
+    device: str
+    description: str
+    hwid: str
+
+
+def list_serial_ports() -> list[PortInfo]:
+    """The serial ports of this machine, sorted by device name."""
+    ports = serial.tools.list_ports.comports()
+    return sorted(
+        (PortInfo(p.device, p.description or "n/a", p.hwid or "n/a") for p in ports),
+        key=lambda p: p.device,
+    )
+
+
+@dataclass
+class PortTestResult:
+    """What the test found; ``verdict`` is the one-line conclusion."""
+
+    url: str
+    ok: bool
+    mode: str  # "loopback" or "handshake"
+    verdict: str
+    settings: str = ""
+    details: dict[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def open_port(url: str, baudrate: int, parity: str = "N") -> serial.Serial:
+    """Open ``url`` (device path, pty, ``socket://``...) exclusively, non-blocking."""
+    try:
+        return serial.serial_for_url(
+            url, baudrate=baudrate, parity=parity, timeout=0, write_timeout=2, exclusive=True
+        )
+    except ValueError as exc:
+        raise PortTestError(f"{url}: bad setting: {exc}") from None
+    except serial.SerialException as exc:
+        raise PortTestError(explain_open_error(url, exc)) from None
+
+
+def explain_open_error(url: str, exc: serial.SerialException) -> str:
+    """Plain words for a failure to open a port."""
+    code = exc.errno
+    text = str(exc)
+    if code == errno.ENOENT or "No such file" in text:
+        return f"{url}: no such port (check the name with `acd ports`)"
+    if code in (errno.EACCES, errno.EPERM) or "Permission denied" in text:
+        return f"{url}: permission denied (add the user to the dialout group, or run as root)"
+    if code in (errno.EBUSY, errno.EAGAIN) or "lock" in text.lower():
+        return f"{url}: busy: another program has the port open (stop it, e.g. `acd run`)"
+    if "Connection refused" in text or code == errno.ECONNREFUSED:
+        return f"{url}: connection refused: nothing listens there"
+    return f"{url}: cannot open: {text}"
+
+
+def _settings(port: serial.Serial) -> str:
+    stop = {1: "1", 1.5: "1.5", 2: "2"}.get(port.stopbits, str(port.stopbits))
+    return f"{port.baudrate} baud {port.bytesize}{port.parity}{stop}"
+
+
+def _exchange(port: serial.Serial, data: bytes, wait: float, expect: int) -> bytes:
+    """Write ``data`` (paced in small chunks) and read until ``expect`` bytes or ``wait`` s
+    of quiet after the last write."""
+    got = bytearray()
+    pos = 0
+    deadline = time.monotonic() + wait
+    while time.monotonic() < deadline and len(got) < expect:
+        if pos < len(data):
+            chunk = data[pos : pos + 256]
+            port.write(chunk)
+            pos += len(chunk)
+            deadline = time.monotonic() + wait
+        ready, _, _ = select.select([port.fileno()], [], [], 0.01 if pos < len(data) else 0.05)
+        if ready:
+            got += port.read(4096)
+    return bytes(got)
+
+
+def _read_fail(url: str, exc: Exception) -> PortTestError:
+    return PortTestError(f"{url}: the port failed during the test ({exc}): is it unplugged?")
+
+
+def run_port_test(
+    url: str,
+    baudrate: int = 115200,
+    parity: str = "N",
+    *,
+    pattern_bytes: int = 4096,
+    timeout: float = 5.0,
+) -> PortTestResult:
+    """Open the port, then a loopback test if the probe echoes, else a link handshake."""
+    port = open_port(url, baudrate, parity)
+    try:
+        settings = _settings(port)
+        byte_time = 10.0 / baudrate
+        try:
+            port.reset_input_buffer()
+            echo = _exchange(port, PROBE, 0.2 + 2 * len(PROBE) * byte_time, len(PROBE))
+        except (OSError, serial.SerialException) as exc:
+            raise _read_fail(url, exc) from None
+        if PROBE in echo or _similar(echo, PROBE):
+            return _loopback(port, url, settings, pattern_bytes, byte_time)
+        return _handshake(port, url, settings, echo, timeout)
+    finally:
+        port.close()
+
+
+def _similar(got: bytes, sent: bytes) -> bool:
+    """Mostly the same bytes (an echo through a noisy or mis-set line)."""
+    if not got or abs(len(got) - len(sent)) > len(sent) // 4:
+        return False
+    same = sum(a == b for a, b in zip(got, sent, strict=False))
+    return same >= len(sent) // 2
+
+
+def _loopback(
+    port: serial.Serial, url: str, settings: str, size: int, byte_time: float
+) -> PortTestResult:
+    pattern = bytes(i & 0xFF for i in range(size))
+    try:
+        port.reset_input_buffer()
+        got = _exchange(port, pattern, 0.5 + 2 * 256 * byte_time, len(pattern))
+    except (OSError, serial.SerialException) as exc:
+        raise _read_fail(url, exc) from None
+    errors = sum(a != b for a, b in zip(got, pattern, strict=False))
+    lost = max(0, len(pattern) - len(got))
+    extra = max(0, len(got) - len(pattern))
+    details = {"sent": len(pattern), "received": len(got), "errors": errors, "lost": lost}
+    details["extra"] = extra
+    if not errors and not lost and not extra:
+        verdict = f"loopback OK: {len(pattern)} bytes sent and received intact at {settings}"
+        return PortTestResult(url, True, "loopback", verdict, settings, details)
+    problems = [f"{n} {what}" for n, what in ((errors, "wrong"), (lost, "lost")) if n]
+    if extra:
+        problems.append(f"{extra} extra")
+    verdict = (
+        f"loopback FAILED: {', '.join(problems)} of {len(pattern)} bytes: "
+        "check the cable, the plug and the baud rate"
+    )
+    return PortTestResult(url, False, "loopback", verdict, settings, details)
+
+
+def _handshake(
+    port: serial.Serial, url: str, settings: str, heard: bytes, timeout: float
+) -> PortTestResult:
+    """Bring the CTI link up and send one SystemStatus; report what the peer did."""
+    link = Link(Role.CONTROLLER, t1=0.5, n2=3, heartbeat=2.0, reset_interval=0.5)
+    decoder = FrameDecoder()  # counts what arrives, intact or not
+    decoder.feed(heard)
+    received = len(heard)
+    start = time.monotonic()
+    link.start(start)
+    up_after: float | None = None
+    answer: str | None = None
+    end = start + timeout
+    try:
+        while time.monotonic() < end and answer is None:
+            now = time.monotonic()
+            link.handle_timer(now)
+            out = link.data_to_send()
+            if out:
+                port.write(out)
+            ready, _, _ = select.select([port.fileno()], [], [], 0.05)
+            if ready:
+                data = port.read(4096)
+                received += len(data)
+                decoder.feed(data)
+                link.receive_data(data, time.monotonic())
+            while (event := link.next_event()) is not None:
+                if isinstance(event, LinkUp) and up_after is None:
+                    up_after = time.monotonic() - start
+                    link.send(SystemStatus(1, SystemStatusCode.normal), time.monotonic())
+                    end = min(end, time.monotonic() + 2.0)
+                elif isinstance(event, MessageReceived) and event.message.invoke_id == 1:
+                    answer = message_name(event.message)
+        port.write(link.data_to_send())  # the acknowledgement of the answer
+    except (OSError, serial.SerialException) as exc:
+        raise _read_fail(url, exc) from None
+    details = {
+        "bytes_received": received,
+        "frames": decoder.frames,
+        "bad_crc": decoder.bad_crc,
+        "bad_length": decoder.bad_length,
+        "dropped_bytes": decoder.dropped_bytes,
+        "link_up_s": None if up_after is None else round(up_after, 3),
+        "answer": answer,
+    }
+    if up_after is not None:
+        reply = (
+            f", SystemStatus answered with {answer}" if answer else ", no answer to SystemStatus"
+        )
+        verdict = f"peer answers: link up after {up_after:.2f} s, {reply}"
+        return PortTestResult(url, True, "handshake", verdict, settings, details)
+    if received == 0:
+        verdict = (
+            "nothing received: no echo (is the loopback plug fitted?) and no switch answered "
+            "(check the cable, a null-modem if needed, and that the switch's CTI port is on)"
+        )
+    elif decoder.frames == 0 or decoder.bad_crc + decoder.bad_length > decoder.frames:
+        verdict = (
+            f"garbage: {received} bytes received but no intact frame: "
+            f"check baud rate and parity (this port: {settings})"
+        )
+    else:
+        verdict = (
+            f"the peer sends frames ({decoder.frames} intact) but the link did not come up: "
+            "is it a CTI link of this protocol?"
+        )
+    return PortTestResult(url, False, "handshake", verdict, settings, details)
