@@ -31,7 +31,16 @@ from firmware_sim.faults import FaultInjector, FaultSpec
 from firmware_sim.scenario import Scenario
 
 from protocols.link import BadMessage, Link, LinkDown, LinkUp, MessageReceived, Role
-from protocols.messages import ErrorCode, Message, NegativeAck, message_name
+from protocols.messages import (
+    ErrorCode,
+    Message,
+    NegativeAck,
+    PositiveAck,
+    SnapshotCallsResult,
+    SnapshotDeviceResult,
+    message_name,
+    message_to_dict,
+)
 
 log = logging.getLogger("firmware_sim")
 
@@ -135,7 +144,7 @@ class SwitchEndpoint:
 
     def inject(self, spec: FaultSpec, now: float) -> None:
         """Start a fault now (scheduled by the scenario or triggered live)."""
-        log.info("fault %s started %s", spec.kind, _spec_text(spec))
+        log.info("%s fault %s started %s", self._stamp(now), spec.kind, _spec_text(spec))
         if spec.kind != "reboot":
             self.faults.activate(spec, now)
             return
@@ -155,16 +164,21 @@ class SwitchEndpoint:
     def _send(self, messages: list[Message], now: float) -> None:
         if not self.link.is_up:
             self.discarded += len(messages)
+            for m in messages:
+                log.info("%s -x %s (link down: not sent)", self._stamp(now), _brief(m))
             return
         for m in messages:
-            log.debug("-> %s", m)
+            level = logging.DEBUG if isinstance(m, _RESPONSES) else logging.INFO
+            if log.isEnabledFor(level):
+                log.log(level, "%s -> %s", self._stamp(now), _brief(m))
             self.sent.append(m)
             self.link.send(m, now)
 
     def _pump(self, now: float) -> None:
         while (event := self.link.next_event()) is not None:
             if isinstance(event, MessageReceived):
-                log.debug("<- %s", event.message)
+                if log.isEnabledFor(logging.DEBUG):
+                    log.debug("%s <- %s", self._stamp(now), _brief(event.message))
                 self.received.append(event.message)
                 self._send(self.switch.handle(event.message, self.clock.sim(now)), now)
             elif isinstance(event, BadMessage):
@@ -175,10 +189,13 @@ class SwitchEndpoint:
                 self._send([nak], now)
             elif isinstance(event, LinkUp):
                 self.link_ups += 1
-                log.info("link up")
+                log.info("%s link up", self._stamp(now))
             elif isinstance(event, LinkDown):
                 self.link_downs += 1
-                log.info("link down: %s", event.reason)
+                log.info("%s link down: %s", self._stamp(now), event.reason)
+
+    def _stamp(self, now: float) -> str:
+        return clock_text(self.clock.sim(now))
 
     def summary(self) -> dict[str, object]:
         """Counts of calls, messages, link and faults, for the end-of-run summary."""
@@ -196,6 +213,20 @@ class SwitchEndpoint:
             "link": {"ups": self.link_ups, "downs": self.link_downs, **link},
             "faults": asdict(self.faults.stats),
         }
+
+
+_RESPONSES = (PositiveAck, NegativeAck, SnapshotCallsResult, SnapshotDeviceResult)
+
+
+def clock_text(seconds: float) -> str:
+    """Seconds after midnight as ``HH:MM:SS``."""
+    s = int(seconds)
+    return f"{s // 3600:02d}:{s % 3600 // 60:02d}:{s % 60:02d}"
+
+
+def _brief(message: Message) -> str:
+    fields = message_to_dict(message)
+    return f"{message_name(message)} " + " ".join(f"{k}={v}" for k, v in fields.items())
 
 
 def _spec_text(spec: FaultSpec) -> str:

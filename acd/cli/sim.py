@@ -45,7 +45,7 @@ Live faults: SIGUSR1 pulls the cable for 5 s, SIGUSR2 reboots the switch
 @click.option("--duration", type=click.FloatRange(min=0.0), help="Simulated seconds to run.")
 @click.option("--fault", "faults", multiple=True, help="KIND[:KEY=VALUE,...], repeatable.")
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
-@click.option("-v", "--verbose", is_flag=True, help="Log every message.")
+@click.option("-v", "--verbose", is_flag=True, help="Also log requests and responses.")
 def sim(
     use_pty: bool,
     tcp_port: int | None,
@@ -66,7 +66,14 @@ def sim(
     controller should open; log lines follow.
     """
     from firmware_sim.faults import FaultSpec, parse_clock, parse_fault_option
-    from firmware_sim.runner import Clock, PtyTransport, SwitchEndpoint, TcpTransport, serve
+    from firmware_sim.runner import (
+        Clock,
+        PtyTransport,
+        SwitchEndpoint,
+        TcpTransport,
+        clock_text,
+        serve,
+    )
     from firmware_sim.scenario import load_scenario
 
     if use_pty == (tcp_port is not None):
@@ -130,7 +137,7 @@ def sim(
         sc.name,
         sc.day.isoformat(),
         sc.day.strftime("%A"),
-        _clock(sc.start_s),
+        clock_text(sc.start_s),
         sc.speed,
         sc.seed,
         where,
@@ -143,7 +150,7 @@ def sim(
     summary = {
         "scenario": sc.name,
         "stopped_by": stopping[0] if stopping else "end of run",
-        "sim_time": _clock(endpoint.clock.sim(time.monotonic())),
+        "sim_time": clock_text(endpoint.clock.sim(time.monotonic())),
         **endpoint.summary(),
     }
     if as_json:
@@ -151,8 +158,3 @@ def sim(
     else:
         click.echo("summary: " + json.dumps(summary))
     logger.removeHandler(handler)
-
-
-def _clock(seconds: float) -> str:
-    s = int(seconds)
-    return f"{s // 3600:02d}:{s % 3600 // 60:02d}:{s % 60:02d}"
