@@ -8,6 +8,7 @@ from hypothesis import strategies as st
 
 from acd.staffing import (
     MAX_AGENTS,
+    SL_METRICS,
     StaffingError,
     Targets,
     Traffic,
@@ -188,6 +189,7 @@ def test_figures_are_probabilities_monotone_in_agents(traffic, n, t):
     assert more.p_wait <= one.p_wait + slack
     assert more.p_abandon <= one.p_abandon + slack
     assert more.sl_offered >= one.sl_offered - slack
+    assert more.sl_answered >= one.sl_answered - slack
     assert more.sl_wait >= one.sl_wait - slack
     assert more.asa_s <= one.asa_s * (1 + slack) + slack
     assert more.occupancy <= one.occupancy + slack
@@ -198,9 +200,12 @@ def test_figures_are_probabilities_monotone_in_agents(traffic, n, t):
     st.one_of(st.none(), st.floats(0.5, 0.95)),
     st.one_of(st.none(), st.floats(0.005, 0.2)),
     st.one_of(st.none(), st.floats(5, 120)),
+    st.sampled_from(SL_METRICS),
 )
-def test_required_agents_is_the_smallest_team_meeting_the_targets(traffic, sl, abandon, asa):
-    targets = Targets(sl=sl, threshold_s=20, max_abandon=abandon, max_asa_s=asa)
+def test_required_agents_is_the_smallest_team_meeting_the_targets(
+    traffic, sl, abandon, asa, metric
+):
+    targets = Targets(sl=sl, threshold_s=20, sl_metric=metric, max_abandon=abandon, max_asa_s=asa)
     staffed = required_agents(traffic, targets)
     assert targets.unmet(staffed) == []
     assert staffed.agents >= lower_bound(traffic, targets)
