@@ -6,16 +6,24 @@ per problem (bytes outside frames, bad CRC or length, undecodable payload, damag
 capture line). It follows the sequence numbers of both directions as the link layer
 does, so a retransmitted I-frame is marked ``duplicate`` and only the messages the peer
 really took in are ``delivered``. Nothing here reads a file: the CLI feeds it.
+
+`engine_requests` feeds the captured switch bytes through a controller-side link, the
+bridge and a fresh engine; `engine_diff` aligns the requests it sent with those the live
+controller sent (invoke ids aside) and lists the ones only one side sent.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import difflib
+import json
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
+from acd.config import Config
 from protocols.errors import ProtocolError
 from protocols.framing import Ctrl, Frame, FrameDecoder
+from protocols.link import Link, LinkUp, MessageReceived, Role
 from protocols.messages import Message, decode_message, message_name, message_to_dict
 
 SOURCES = {"rx": "switch", "tx": "controller"}
@@ -196,3 +204,132 @@ def summary(entries: Iterable[Entry]) -> dict[str, int]:
         if e.error is not None:
             counts["errors"] += 1
     return counts
+
+
+# --- engine replay ----------------------------------------------------------------
+
+_RESYNC_REQUESTS = ("MonitorStart", "SnapshotCalls", "SnapshotDevice")
+
+
+@dataclass(frozen=True)
+class Difference:
+    """A request only one side sent: ``side`` is ``captured`` (the live controller sent
+    it, the replayed engine did not) or ``engine`` (the other way round)."""
+
+    t: float
+    side: str
+    op: str
+    fields: dict[str, Any]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"t": self.t, "side": self.side, "op": self.op, "fields": self.fields}
+
+    def describe(self, clock: Callable[[float], str]) -> str:
+        who = "only in the capture" if self.side == "captured" else "only from the engine"
+        args = " ".join(f"{k}={_short(v)}" for k, v in self.fields.items() if k != "invoke_id")
+        return f"{clock(self.t)} {who:<20} {self.op} {args}"
+
+
+def captured_extensions(entries: Iterable[Entry]) -> tuple[str, ...]:
+    """The handsets the controller snapshotted at its first link up (before any agent
+    was logged in there were exactly its configured extensions)."""
+    found: list[str] = []
+    for e in entries:
+        if e.d != "tx" or not e.delivered:
+            continue
+        if e.op not in _RESYNC_REQUESTS:
+            if found:
+                break
+            continue
+        if e.op == "SnapshotDevice":
+            assert e.fields is not None
+            found.append(e.fields["device"])
+    return tuple(found)
+
+
+def engine_requests(
+    chunks: Iterable[tuple[float, str, bytes]],
+    config: Config,
+    extensions: tuple[str, ...] = (),
+) -> list[tuple[float, Message]]:
+    """The requests a fresh engine sends when it receives the captured switch bytes.
+
+    The switch's bytes go through a controller-side `Link` at their captured times (so
+    link ups, downs and delivered messages are the live controller's), then through a
+    `Bridge` and its `Engine`; engine and request timers fire at their deadlines between
+    chunks. Engine time is the capture's time.
+    """
+    from acd.bridge import Bridge, Step
+    from acd.engine import Engine
+
+    cfg = config.link
+    link: Link | None = None
+    bridge: Bridge | None = None
+    sent: list[tuple[float, Message]] = []
+
+    def take(step: Step, now: float) -> None:
+        assert link is not None
+        for request in step.requests:
+            sent.append((now, request))
+            link.send(request, now)
+
+    def pump(now: float) -> None:
+        assert link is not None and bridge is not None
+        while (event := link.next_event()) is not None:
+            if isinstance(event, LinkUp):
+                take(bridge.link_up(now), now)
+            elif isinstance(event, MessageReceived):
+                take(bridge.from_switch(event.message, now), now)
+        link.data_to_send()  # what the live controller wrote is in the capture
+
+    def run_timers(until: float) -> None:
+        assert link is not None and bridge is not None
+        for _ in range(10_000_000):
+            due = [d for d in (link.next_deadline(), bridge.next_deadline()) if d is not None]
+            if not due or min(due) > until:
+                return
+            now = min(due)
+            link.handle_timer(now)
+            pump(now)
+            take(bridge.advance(now), now)
+        raise RuntimeError("engine replay: timers do not advance")
+
+    for t, d, data in chunks:
+        if link is None or bridge is None:
+            link = Link(Role.CONTROLLER, cfg.window, cfg.t1, cfg.n2, cfg.heartbeat)
+            bridge = Bridge(Engine(config, t), extensions)
+            link.start(t)
+        run_timers(t)
+        if d == "rx":
+            link.receive_data(data, t)
+            pump(t)
+    return sent
+
+
+def _key(msg_or_fields: Message | dict[str, Any], op: str | None = None) -> str:
+    if isinstance(msg_or_fields, Message):
+        op, fields = message_name(msg_or_fields), message_to_dict(msg_or_fields)
+    else:
+        fields = msg_or_fields
+    rest = {k: v for k, v in fields.items() if k != "invoke_id"}
+    return f"{op} {json.dumps(rest, sort_keys=True)}"
+
+
+def engine_diff(entries: list[Entry], engine_sent: list[tuple[float, Message]]) -> list[Difference]:
+    """Where the engine's requests differ from the controller's captured ones, in order
+    (invoke ids aside): the smallest set of requests only one side sent."""
+    captured = [e for e in entries if e.d == "tx" and e.delivered]
+    ours = [_key(e.fields or {}, e.op) for e in captured]
+    theirs = [_key(msg) for _, msg in engine_sent]
+    matcher = difflib.SequenceMatcher(None, ours, theirs, autojunk=False)
+    diffs: list[Difference] = []
+    for tag, i1, i2, j1, j2 in matcher.get_opcodes():
+        if tag == "equal":
+            continue
+        for e in captured[i1:i2]:
+            assert e.op is not None and e.fields is not None
+            diffs.append(Difference(e.t, "captured", e.op, e.fields))
+        for t, msg in engine_sent[j1:j2]:
+            diffs.append(Difference(t, "engine", message_name(msg), message_to_dict(msg)))
+    diffs.sort(key=lambda x: x.t)
+    return diffs

@@ -25,13 +25,18 @@ def clock(t: float) -> str:
     return datetime.fromtimestamp(t).strftime("%H:%M:%S.%f")[:-3]
 
 
-def load_timeline(path: str) -> list[Entry]:
-    """Decode every chunk of a (rotated) capture, damaged lines marked as errors."""
+Chunks = list[tuple[float, str, bytes]]
+
+
+def load_timeline(path: str) -> tuple[list[Entry], Chunks]:
+    """Decode every chunk of a (rotated) capture, damaged lines marked as errors; also
+    return the chunks read."""
     from drivers.capture import CaptureError, capture_files, read_capture
 
     total = sum(f.stat().st_size for f in capture_files(path))
     timeline = Timeline()
     entries: list[Entry] = []
+    chunks: Chunks = []
     last_t = 0.0
     with Progress("decoding", total) as progress:
         for item in read_capture(path):
@@ -40,9 +45,10 @@ def load_timeline(path: str) -> list[Entry]:
                 entries.append(timeline.damaged(last_t, where, item.error))
                 continue
             last_t = item.t
+            chunks.append((item.t, item.d, item.data))
             entries.extend(timeline.feed(item.t, item.d, item.data))
             progress.advance(2 * len(item.data) + 40)
-    return entries
+    return entries, chunks
 
 
 @click.command(epilog=EPILOG)
@@ -73,9 +79,9 @@ def replay(
     marked [duplicate]; bytes outside frames, bad CRCs and undecodable payloads are
     marked ERROR. Rotated files (FILE.1, FILE.2 ...) are read first, oldest first.
     """
-    entries = load_timeline(capture)
+    entries, chunks = load_timeline(capture)
     if engine:
-        _engine_replay(entries, config_path, as_json)
+        _engine_replay(entries, chunks, config_path, as_json)
         return
     keep = Filter(call_id, device, op)
     shown = [e for e in entries if keep(e)]
@@ -93,15 +99,26 @@ def replay(
     )
 
 
-def _engine_replay(entries: list[Entry], config_path: str | None, as_json: bool) -> None:
+def _engine_replay(
+    entries: list[Entry], chunks: Chunks, config_path: str | None, as_json: bool
+) -> None:
     from acd.config import load_config
-    from acd.replay import engine_diff
+    from acd.replay import captured_extensions, engine_diff, engine_requests
 
     if config_path is None:
         fail("--engine needs the site configuration: --config FILE (or ACD_CONFIG)")
-    diffs = engine_diff(entries, load_config(config_path))
+    config = load_config(config_path)
+    extensions = captured_extensions(entries)
+    sent = engine_requests(chunks, config, extensions)
+    diffs = engine_diff(entries, sent)
     if as_json:
-        emit_json({"differences": [d.to_dict() for d in diffs]})
+        emit_json(
+            {
+                "extensions": list(extensions),
+                "engine_requests": len(sent),
+                "differences": [d.to_dict() for d in diffs],
+            }
+        )
     elif not diffs:
         click.echo("no difference")
     else:

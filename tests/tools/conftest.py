@@ -3,89 +3,129 @@
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 from firmware_sim.runner import Clock, SwitchEndpoint
 from firmware_sim.scenario import load_scenario
 
+from acd.bridge import Bridge, midnight
+from acd.config import load_config
+from acd.engine import Engine
 from drivers.capture import CaptureWriter
 from protocols import messages as m
-from protocols.link import Link, MessageReceived, Role
+from protocols.link import Link, LinkUp, MessageReceived, Role
 
-EPOCH = 1_795_857_600.0
-"""Unix time of wire time 0 in the virtual sessions (a Monday, 08:00 UTC+1)."""
-
-Handler = Callable[[m.Message, float], list[m.Message]]
+ROOT = Path(__file__).resolve().parents[2]
+TOWN_HALL = ROOT / "examples" / "town-hall.toml"
 
 
-def queue_everything(msg: m.Message, now: float) -> list[m.Message]:
+class QueueEverything:
     """The least a controller does: queue every offered call (callers then abandon)."""
-    if isinstance(msg, m.Offered):
-        return [m.QueueCall(msg.invoke_id, msg.call_id, "front-desk", 1)]
-    return []
+
+    def link_up(self, now: float) -> list[m.Message]:
+        return [m.MonitorStart(1, "")]
+
+    def from_switch(self, msg: m.Message, now: float) -> list[m.Message]:
+        if isinstance(msg, m.Offered):
+            return [m.QueueCall(msg.invoke_id, msg.call_id, "front-desk", 1)]
+        return []
+
+    def advance(self, now: float) -> list[m.Message]:
+        return []
+
+    def next_deadline(self) -> float | None:
+        return None
+
+
+class EngineController:
+    """The real engine behind the bridge, as the live controller runs them."""
+
+    def __init__(self, now: float, extensions: tuple[str, ...] = ("201", "202")) -> None:
+        self.bridge = Bridge(Engine(load_config(TOWN_HALL), now), extensions)
+
+    def link_up(self, now: float) -> list[m.Message]:
+        return self.bridge.link_up(now).requests
+
+    def from_switch(self, msg: m.Message, now: float) -> list[m.Message]:
+        return self.bridge.from_switch(msg, now).requests
+
+    def advance(self, now: float) -> list[m.Message]:
+        return self.bridge.advance(now).requests
+
+    def next_deadline(self) -> float | None:
+        return self.bridge.next_deadline()
 
 
 class CapturedSession:
     """The simulated switch and a controller-side link in virtual time, every byte
-    between them written to a capture file (``rx``: switch → controller)."""
+    between them written to a capture file (``rx``: switch → controller). Capture and
+    engine time is ``base + wire time``, ``base`` being the simulated start instant."""
 
-    def __init__(self, capture: CaptureWriter, handler: Handler, start: str = "09:00") -> None:
+    def __init__(self, capture: CaptureWriter, engine: bool, start_s: float, faults=()) -> None:
         sc = load_scenario("town-hall-weekday-250")
-        hh, mm = map(int, start.split(":"))
-        sc = dataclasses.replace(sc, start_s=hh * 3600 + mm * 60, speed=1.0)
-        self.endpoint = SwitchEndpoint(sc, Clock(sc.start_s, 0.0, 1.0))
-        self.link = Link(Role.CONTROLLER, t1=sc.link.t1, n2=sc.link.n2)
+        sc = dataclasses.replace(sc, start_s=start_s, speed=1.0)
+        self.base = midnight(sc.day, "Europe/Paris") + start_s
+        self.endpoint = SwitchEndpoint(sc, Clock(sc.start_s, 0.0, 1.0), faults)
+        self.link = Link(Role.CONTROLLER, t1=1.0, n2=3, heartbeat=5.0)
         self.capture = capture
-        self.handler = handler
+        self.controller = EngineController(self.base) if engine else QueueEverything()
         self.now = 0.0
         self.received: list[m.Message] = []
         self.sent: list[m.Message] = []
         self.endpoint.start(0.0)
         self.link.start(0.0)
 
-    def run(self, seconds: float, max_steps: int = 1_000_000) -> None:
+    def run(self, seconds: float, max_steps: int = 2_000_000) -> None:
         end = self.now + seconds
         ep, link = self.endpoint, self.link
         for _ in range(max_steps):
             ep.handle_timer(self.now)
             link.handle_timer(self.now)
+            self._send(self.controller.advance(self.base + self.now))
             for _ in range(100):
                 a = link.data_to_send()
                 if a:
-                    self.capture("tx", a, EPOCH + self.now)
+                    self.capture("tx", a, self.base + self.now)
                     ep.receive_data(a, self.now)
                 b = ep.data_to_send(self.now)
                 if b:
-                    self.capture("rx", b, EPOCH + self.now)
+                    self.capture("rx", b, self.base + self.now)
                     link.receive_data(b, self.now)
                 self._events()
                 if not a and not b:
                     break
-            deadlines = [d for d in (ep.next_deadline(), link.next_deadline()) if d is not None]
+            ours = self.controller.next_deadline()
+            timers = (ep.next_deadline(), link.next_deadline(), ours and ours - self.base)
+            deadlines = [d for d in timers if d is not None]
             if self.now >= end:
                 return
             self.now = min(max(min(deadlines, default=end), self.now + 1e-6), end)
         raise AssertionError("virtual session did not finish")
 
+    def _send(self, requests: list[m.Message]) -> None:
+        for request in requests:
+            self.sent.append(request)
+            self.link.send(request, self.now)
+
     def _events(self) -> None:
         while (event := self.link.next_event()) is not None:
-            if isinstance(event, MessageReceived):
+            if isinstance(event, LinkUp):
+                self._send(self.controller.link_up(self.base + self.now))
+            elif isinstance(event, MessageReceived):
                 self.received.append(event.message)
-                for reply in self.handler(event.message, EPOCH + self.now):
-                    self.sent.append(reply)
-                    self.link.send(reply, self.now)
+                self._send(self.controller.from_switch(event.message, self.base + self.now))
 
 
 @pytest.fixture
 def captured_session(tmp_path: Path):
-    """``make(seconds, handler=queue_everything)``: run a session, return it and the file."""
+    """``make(seconds, engine=False, start_s=9 h, faults=(), **writer options)``: run a
+    captured session; return it and the capture's path."""
 
-    def make(seconds: float, handler: Handler = queue_everything, **kw):
+    def make(seconds: float, engine: bool = False, start_s=9 * 3600.0, faults=(), **kw):
         path = tmp_path / "line.cap"
         with CaptureWriter(path, **kw) as writer:
-            session = CapturedSession(writer, handler)
+            session = CapturedSession(writer, engine, start_s, faults)
             session.run(seconds)
         return session, path
 

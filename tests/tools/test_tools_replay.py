@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 from click.testing import CliRunner
+from firmware_sim.faults import FaultSpec
 
 from acd.cli import cli
 from acd.cli.replay import load_timeline
@@ -14,6 +16,8 @@ from protocols import messages as m
 from protocols.framing import Ctrl, encode_frame
 from protocols.messages import encode_message
 
+TOWN_HALL = Path(__file__).resolve().parents[2] / "examples" / "town-hall.toml"
+
 
 def _delivered(entries, d):
     return [e.message for e in entries if e.d == d and e.delivered]
@@ -21,7 +25,7 @@ def _delivered(entries, d):
 
 def test_timeline_of_a_session_has_the_messages_both_ends_saw(captured_session):
     session, path = captured_session(900)
-    entries = load_timeline(path)
+    entries, _ = load_timeline(path)
     assert _delivered(entries, "rx") == session.received
     assert _delivered(entries, "tx") == session.sent
     assert len(session.received) > 20
@@ -32,7 +36,7 @@ def test_timeline_of_a_session_has_the_messages_both_ends_saw(captured_session):
 def test_rotated_capture_reads_as_one(captured_session):
     session, path = captured_session(900, max_bytes=4096, keep=1000)
     assert path.with_name("line.cap.2").exists()
-    entries = load_timeline(path)
+    entries, _ = load_timeline(path)
     assert _delivered(entries, "rx") == session.received
 
 
@@ -51,7 +55,7 @@ def test_corrupted_bytes_are_marked_and_the_rest_still_decodes(tmp_path):
         w("rx", good[2][5:] + good[3], 4.5)
     with path.open("a") as fh:
         fh.write('{"t": 5, "d": "rx", "x": "zz"}\nnot json\n')
-    entries = load_timeline(path)
+    entries, _ = load_timeline(path)
     errors = [e.error for e in entries if e.error]
     assert errors[0] == "8 bytes outside frames dropped"
     assert errors[1] == "1 frame(s) with a bad CRC dropped"
@@ -121,3 +125,50 @@ def test_cli_missing_capture_is_one_line(tmp_path):
     result = CliRunner().invoke(cli, ["replay", str(tmp_path / "none.cap")])
     assert result.exit_code == 1
     assert result.output.strip() == f"Error: no capture file {tmp_path / 'none.cap'}"
+
+
+def test_engine_replay_of_a_simulated_session_reports_no_difference(captured_session):
+    session, path = captured_session(3600, engine=True, start_s=7.95 * 3600)
+    assert sum(isinstance(x, m.Established) for x in session.received) >= 8
+    assert sum(isinstance(x, m.KeyLogin) for x in session.received) >= 3
+    out = CliRunner().invoke(cli, ["replay", str(path), "--engine", "--config", str(TOWN_HALL)])
+    assert out.exit_code == 0, out.output
+    assert out.output == "no difference\n"
+    data = json.loads(
+        CliRunner()
+        .invoke(cli, ["replay", str(path), "--engine", "--json", "--config", str(TOWN_HALL)])
+        .output
+    )
+    assert data["extensions"] == ["201", "202"]
+    assert data["engine_requests"] == len(session.sent)
+    assert data["differences"] == []
+
+
+def test_engine_replay_shows_where_a_controller_differs(captured_session):
+    _, path = captured_session(900, engine=False)
+    out = CliRunner().invoke(cli, ["replay", str(path), "--engine", "--config", str(TOWN_HALL)])
+    assert out.exit_code == 0, out.output
+    lines = out.output.splitlines()
+    assert lines[-1].endswith("difference(s)")
+    assert any("only in the capture" in line and "QueueCall" in line for line in lines)
+    assert any("only from the engine" in line and "SnapshotCalls" in line for line in lines)
+
+
+def test_engine_replay_needs_a_config(captured_session, monkeypatch):
+    monkeypatch.delenv("ACD_CONFIG", raising=False)
+    _, path = captured_session(60)
+    out = CliRunner().invoke(cli, ["replay", str(path), "--engine"])
+    assert out.exit_code == 1 and "--config FILE" in out.output
+
+
+def test_noisy_line_errors_are_marked_and_the_engine_still_agrees(captured_session):
+    faults = (FaultSpec("bit-errors", rate=2e-4), FaultSpec("garbage", size=16, every=120.0))
+    session, path = captured_session(3600, engine=True, start_s=7.95 * 3600, faults=faults)
+    entries, _ = load_timeline(path)
+    errors = [e for e in entries if e.error]
+    assert any("bad CRC" in e.error for e in errors)
+    assert any("outside frames" in e.error for e in errors)
+    assert any(e.note == "duplicate" for e in entries)  # retransmissions after the errors
+    assert _delivered(entries, "rx") == session.received
+    out = CliRunner().invoke(cli, ["replay", str(path), "--engine", "--config", str(TOWN_HALL)])
+    assert out.output == "no difference\n"
