@@ -1,0 +1,291 @@
+"""The call-record store on real SQLite files: exact round trips, durability across
+SIGKILL, migrations, masking, read-only opening and the queue log."""
+
+from __future__ import annotations
+
+import os
+import select
+import signal
+import sqlite3
+import subprocess
+import sys
+import tempfile
+import textwrap
+from pathlib import Path
+
+import pytest
+from hypothesis import example, given
+from hypothesis import strategies as st
+
+from acd.agents import AgentSession, AgentState, AgentStatus
+from acd.commands import AgentChanged, CallEnded, ClearCall
+from acd.errors import AcdError
+from acd.records import CallRecord, Outcome, RingAttempt, RingOutcome
+from acd.store import SCHEMA_VERSION, CallStore, migrate, open_readonly
+
+T0 = 1_773_126_000.0  # 2026-03-10 08:00 Europe/Paris
+
+times = st.floats(0.0, 4e9, allow_nan=False, allow_infinity=False)
+opt_times = st.none() | times
+ids = st.integers(-(2**63), 2**63 - 1)
+text = st.text(max_size=12)
+opt_text = st.none() | text
+rings = st.builds(RingAttempt, text, text, times, times, st.sampled_from(RingOutcome))
+records = st.builds(
+    CallRecord,
+    call_id=ids,
+    leg=st.integers(1, 9),
+    queue=text,
+    caller=text,
+    dialled=text,
+    trunk=st.integers(0, 2**31),
+    arrived_at=times,
+    queued_at=times,
+    ended_at=times,
+    outcome=st.sampled_from(Outcome),
+    answered_at=opt_times,
+    released_at=opt_times,
+    wrapup_end=opt_times,
+    agent_id=opt_text,
+    device=opt_text,
+    rings=st.lists(rings, max_size=3).map(tuple),
+    menu_choice=opt_text,
+    escalated_from=opt_text,
+    escalated_to=opt_text,
+    transferred_to=opt_text,
+    abandoned_ringing=st.booleans(),
+    reason=text,
+)
+changes = st.builds(
+    AgentChanged,
+    at=times,
+    agent_id=text,
+    device=opt_text,
+    status=st.sampled_from(AgentStatus),
+    reason=st.integers(0, 255),
+    state=st.sampled_from(AgentState),
+    call_id=st.none() | ids,
+    since=times,
+)
+
+
+def answered(call_id: int, caller: str = "0612345678", at: float = T0) -> CallRecord:
+    return CallRecord(
+        call_id=call_id,
+        leg=1,
+        queue="front-desk",
+        caller=caller,
+        dialled="3000",
+        trunk=3,
+        arrived_at=at,
+        queued_at=at,
+        ended_at=at + 215.5,
+        outcome=Outcome.ANSWERED,
+        answered_at=at + 12.25,
+        released_at=at + 195.5,
+        wrapup_end=at + 215.5,
+        agent_id="1001",
+        device="201",
+        rings=(
+            RingAttempt("1002", "202", at + 1, at + 7, RingOutcome.NO_ANSWER),
+            RingAttempt("1001", "201", at + 7, at + 12.25, RingOutcome.ANSWERED),
+        ),
+    )
+
+
+@given(st.lists(records, max_size=8), st.lists(changes, max_size=8))
+@example([answered(1, caller="+33 6 12\x0034 56 78")], [])
+def test_round_trip_is_exact(legs, notes):
+    with tempfile.TemporaryDirectory() as tmp:
+        with CallStore(Path(tmp) / "cdr.db", mask_callers=False) as store:
+            for r in legs:
+                store.record_call(r)
+            for n in notes:
+                store.record_agent_change(n)
+        with open_readonly(Path(tmp) / "cdr.db") as store:
+            assert list(store.calls()) == sorted(legs, key=lambda r: r.queued_at)
+            assert list(store.agent_changes()) == sorted(notes, key=lambda n: n.at)
+
+
+def test_filters_by_window_and_queue(tmp_path):
+    legs = [answered(i, at=T0 + 600 * i) for i in range(6)]
+    legs[2].queue = "civil-status"
+    with CallStore(tmp_path / "cdr.db") as store:
+        for r in legs:
+            store.record_call(r)
+        assert [r.call_id for r in store.calls(since=T0 + 600, until=T0 + 2400)] == [1, 2, 3]
+        assert [r.call_id for r in store.calls(queue="civil-status")] == [2]
+        assert [r.call_id for r in store.calls(since=T0 + 1200, queue="front-desk")] == [3, 4, 5]
+        assert store.time_span() == (T0, T0 + 3000 + 215.5)
+
+
+def test_callers_are_masked_by_default(tmp_path):
+    db = tmp_path / "cdr.db"
+    with CallStore(db) as store:
+        store.record_call(answered(1, caller="0612345678"))
+        store.record_call(answered(2, caller=""))  # withheld
+        assert [r.caller for r in store.calls()] == ["********78", ""]
+        assert store.queue_log()[0][6] == "********78"
+    stored = b"".join(p.read_bytes() for p in tmp_path.iterdir())
+    assert b"0612345678" not in stored and b"12345678" not in stored
+    with CallStore(db, mask_callers=False) as store:
+        store.record_call(answered(3, caller="0612345678"))
+        assert [r.caller for r in store.calls()][-1] == "0612345678"
+
+
+def test_queue_log_follows_asterisk_events(tmp_path):
+    escalated = answered(7)
+    escalated.escalated_to = "civil-status"
+    abandoned = CallRecord(8, 1, "front-desk", "0600000001", "3000", 1, T0, T0, T0 + 42.4,
+                           Outcome.ABANDONED)  # fmt: skip
+    with CallStore(tmp_path / "cdr.db") as store:
+        store.record_call(escalated)
+        store.record_call(abandoned)
+        for status, reason in [("ready", 0), ("not-ready", 2), ("ready", 0), ("logged-out", 0)]:
+            at = T0 + 300
+            note = AgentChanged(at, "1003", "203", AgentStatus(status), reason, AgentState.IDLE,
+                                None, at)  # fmt: skip
+            store.record_agent_change(note)
+        store.log_event(T0 + 400, "LINKDOWN", data=("cable",))
+        log = [(row[1], row[3], row[4], row[5:8]) for row in store.queue_log()]
+    assert log == [
+        ("7", "NONE", "ENTERQUEUE", ("", "********78", "3000")),
+        ("8", "NONE", "ENTERQUEUE", ("", "********01", "3000")),
+        ("7", "1002", "RINGNOANSWER", ("6000", "", "")),
+        ("7", "1001", "CONNECT", ("12", "", "5")),
+        ("8", "NONE", "ABANDON", ("42", "", "")),
+        ("7", "1001", "TRANSFER", ("queue:civil-status", "12", "183")),
+        ("NONE", "1003", "ADDMEMBER", ("203", "", "")),
+        ("NONE", "1003", "PAUSE", ("2", "", "")),
+        ("NONE", "1003", "UNPAUSE", ("", "", "")),
+        ("NONE", "1003", "REMOVEMEMBER", ("203", "", "")),
+        ("NONE", "NONE", "LINKDOWN", ("cable", "", "")),
+    ]
+
+
+def test_one_engine_step_is_one_transaction(tmp_path):
+    note = AgentChanged(T0, "1001", "201", AgentStatus.READY, 0, AgentState.IDLE, None, T0)
+    outputs = [ClearCall(5, 6), CallEnded(T0, answered(5)), note]
+    with CallStore(tmp_path / "cdr.db") as store:
+        assert store.record_outputs(outputs) == 2
+        with pytest.raises(RuntimeError), store.transaction():
+            store.record_call(answered(6))
+            with store.transaction():  # nested: joins the outer one
+                store.record_agent_change(note)
+            raise RuntimeError("the step failed")
+        assert [r.call_id for r in store.calls()] == [5]
+        assert len(list(store.agent_changes())) == 1
+
+
+def test_sessions_survive_a_restart(tmp_path):
+    sessions = [
+        AgentSession("1001", "201", AgentStatus.READY, 0, T0),
+        AgentSession("1002", "202", AgentStatus.NOT_READY, 1, T0 + 5.5),
+    ]
+    with CallStore(tmp_path / "cdr.db") as store:
+        store.save_sessions(sessions)
+        store.save_sessions(sessions[1:])  # replaces, never appends
+        store.save_sessions(sessions)
+    with CallStore(tmp_path / "cdr.db") as store:
+        assert store.load_sessions() == sessions
+
+
+WRITER = textwrap.dedent(
+    """
+    import sys
+    from acd.records import CallRecord, Outcome
+    from acd.store import CallStore
+
+    store = CallStore(sys.argv[1])
+    for i in range(1, 1_000_000):
+        store.record_call(CallRecord(i, 1, "front-desk", "0612345678", "3000", 1,
+                                     float(i), float(i), i + 1.0, Outcome.ABANDONED))
+        print(i, flush=True)
+    """
+)
+
+
+def test_records_survive_sigkill(tmp_path):
+    db = tmp_path / "cdr.db"
+    child = subprocess.Popen(
+        [sys.executable, "-c", WRITER, str(db)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+    )
+    reported = 0
+    try:
+        buffer = b""
+        while reported < 200:
+            ready, _, _ = select.select([child.stdout], [], [], 10.0)
+            assert ready, "the writer stopped reporting"
+            chunk = os.read(child.stdout.fileno(), 4096)
+            assert chunk, child.stderr.read().decode()
+            buffer += chunk
+            *lines, buffer = buffer.split(b"\n")
+            reported = max([reported, *map(int, lines)])
+        child.send_signal(signal.SIGKILL)  # right after record_call returned, mid-write
+    finally:
+        child.kill()
+        child.wait(timeout=10)
+    assert child.returncode == -signal.SIGKILL
+    with CallStore(db) as store:  # reopening recovers the WAL
+        stored = [r.call_id for r in store.calls()]
+    assert stored[:reported] == list(range(1, reported + 1))
+
+
+def test_migrates_an_older_database(tmp_path):
+    db = tmp_path / "old.db"
+    conn = sqlite3.connect(db, isolation_level=None)
+    assert migrate(conn, upto=1) == 1
+    conn.execute(
+        "INSERT INTO calls (call_id, leg, queue, caller, dialled, trunk, arrived_at,"
+        " queued_at, ended_at, outcome, abandoned_ringing, reason)"
+        " VALUES (9, 1, 'front-desk', '******78', '3000', 2, ?, ?, ?, 'closed', 0, '')",
+        (T0, T0, T0 + 3),
+    )
+    conn.close()
+    with pytest.raises(AcdError, match="version 1, this acd reads 2: open it once"):
+        open_readonly(db)
+    with CallStore(db) as store:
+        assert [(r.call_id, r.outcome) for r in store.calls()] == [(9, Outcome.CLOSED)]
+        store.save_sessions([AgentSession("1001", "201", AgentStatus.READY, 0, T0)])
+        store.log_event(T0, "QUEUESTART")
+    conn = sqlite3.connect(db)
+    assert conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
+    assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION + 1}")
+    conn.commit()
+    conn.close()
+    with pytest.raises(AcdError, match="newer than this acd"):
+        CallStore(db)
+
+
+def test_readonly_open_refuses_what_is_not_a_call_record_database(tmp_path):
+    with pytest.raises(AcdError, match="no such call-record database"):
+        open_readonly(tmp_path / "missing.db")
+    assert not (tmp_path / "missing.db").exists()
+    garbage = tmp_path / "garbage.db"
+    garbage.write_bytes(b"\x00garbage, not SQLite\xff" * 200)
+    with pytest.raises(AcdError, match="not an SQLite file"):
+        open_readonly(garbage)
+    with pytest.raises(AcdError, match="not a call-record database"):
+        CallStore(garbage)
+    other = tmp_path / "other.db"
+    sqlite3.connect(other).execute("CREATE TABLE t (x)").connection.close()
+    with pytest.raises(AcdError, match="no acd schema"):
+        open_readonly(other)
+    with pytest.raises(AcdError, match="holds other tables"):
+        CallStore(other)
+
+
+def test_a_report_reads_while_the_controller_writes(tmp_path):
+    db = tmp_path / "cdr.db"
+    with CallStore(db) as writer:
+        writer.record_call(answered(1))
+        with open_readonly(db) as reader:
+            assert [r.call_id for r in reader.calls()] == [1]
+            writer.record_call(answered(2, at=T0 + 60))
+            assert [r.call_id for r in reader.calls()] == [1, 2]
+            with pytest.raises(sqlite3.OperationalError, match="readonly"):
+                reader.record_call(answered(3))
