@@ -88,13 +88,18 @@ class FrameDecoder:
 
     def feed(self, data: bytes) -> list[Frame]:
         """Add bytes; return the frames they complete, in order."""
-        buf = self._buf
-        buf += data
+        if self._buf:
+            self._buf += data
+            buf: bytes | bytearray = self._buf
+        else:
+            buf = data  # the common case: no copy
         frames: list[Frame] = []
+        in_frame = self._in_frame
+        scan = self._scan
         pos = 0
         end = len(buf)
         while pos < end:
-            if not self._in_frame:
+            if not in_frame:
                 start = buf.find(_START, pos)
                 if start < 0:
                     keep = 1 if buf[end - 1] == DLE else 0  # maybe the first half of DLE STX
@@ -102,25 +107,24 @@ class FrameDecoder:
                     pos = end - keep
                     break
                 self.dropped_bytes += start - pos
-                pos = start + 2
-                self._scan = pos
-                self._in_frame = True
-            dle = buf.find(_DLE, self._scan)
+                pos = scan = start + 2
+                in_frame = True
+            dle = buf.find(_DLE, scan)
             if dle < 0 or dle + 1 >= end:
                 if end - pos > _MAX_STUFFED_BODY:  # no end in sight: give up on it
                     self.dropped_bytes += end - pos + 2
-                    self._in_frame = False
+                    in_frame = False
                     pos = end
                 else:
-                    self._scan = end if dle < 0 else dle
+                    scan = end if dle < 0 else dle
                 break
             following = buf[dle + 1]
             if following == DLE:
-                self._scan = dle + 2
+                scan = dle + 2
                 continue
-            self._in_frame = False
+            in_frame = False
             if following == ETX:
-                frame = self._check(bytes(buf[pos:dle]))
+                frame = self._check(buf[pos:dle])
                 if frame is not None:
                     frames.append(frame)
                 pos = dle + 2
@@ -130,11 +134,15 @@ class FrameDecoder:
             else:  # DLE then anything else: a broken frame, drop it up to that DLE
                 self.dropped_bytes += dle - pos + 3
                 pos = dle + 1
-        del buf[:pos]
-        self._scan -= pos
+        if buf is self._buf:
+            del self._buf[:pos]
+        elif pos < end:
+            self._buf = bytearray(buf[pos:])
+        self._in_frame = in_frame
+        self._scan = scan - pos
         return frames
 
-    def _check(self, stuffed: bytes) -> Frame | None:
+    def _check(self, stuffed: bytes | bytearray) -> Frame | None:
         body = stuffed.replace(_DLE_DLE, _DLE) if DLE in stuffed else stuffed
         size = len(body)
         if size < OVERHEAD:
@@ -148,4 +156,4 @@ class FrameDecoder:
             self.bad_crc += 1
             return None
         self.frames += 1
-        return Frame(ctrl, ns, nr, body[HEADER_SIZE:-2])
+        return Frame(ctrl, ns, nr, bytes(body[HEADER_SIZE:-2]))
