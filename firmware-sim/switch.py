@@ -266,7 +266,7 @@ class Switch:
         return out
 
     def _event(self, device: str, cls: type[Message], /, **fields: Any) -> None:
-        if device in self._unmonitored or "" in self._unmonitored:
+        if device in self._unmonitored:
             return
         self._event_id = self._event_id % 0xFFFF + 1
         self._out.append(cls(invoke_id=self._event_id, **fields))
@@ -297,7 +297,7 @@ class Switch:
 
     # --- calls ----------------------------------------------------------------------
 
-    def _arrival(self, now: float, caller: Caller | None = None, called: str | None = None):
+    def _arrival(self, now: float, caller: Caller | None = None, called: str | None = None) -> None:
         caller = caller or draw_caller(self.callers, self._rng)
         if not self._trunks_free:
             self.stats.busy += 1
@@ -517,7 +517,10 @@ class Switch:
 
     def _monitor_stop(self, m: MonitorStop, now: float) -> list[Message]:
         self._known_device(m.device)
-        self._unmonitored.add(m.device)
+        if m.device:
+            self._unmonitored.add(m.device)
+        else:
+            self._unmonitored = {*self._handsets, *self.config.service_numbers}
         return self._ack(m)
 
     def _snapshot_device(self, m: SnapshotDevice, now: float) -> list[Message]:

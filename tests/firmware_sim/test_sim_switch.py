@@ -142,11 +142,17 @@ def test_display_lamps_and_monitoring(switch):
         "status": "ready",
     }
     switch.handle(m.MonitorStop(3, "3000"), T0)
-    switch.add_call(T0 + 1, Caller("0600000001", 600.0, ""))
+    switch.add_call(T0 + 1, Caller("0600000001", 0.5, ""))
     assert switch.advance(T0 + 1) == []
     switch.handle(m.MonitorStart(4, ""), T0 + 2)
-    switch.add_call(T0 + 3, Caller("0600000002", 600.0, ""))
+    switch.add_call(T0 + 3, Caller("0600000002", 0.5, ""))
     assert only(switch.advance(T0 + 3), m.Offered).calling == "0600000002"
+    assert only(switch.advance(T0 + 4), m.ConnectionCleared).cause == m.Cause.caller_abandon
+    switch.handle(m.MonitorStop(5, ""), T0 + 4)
+    switch.handle(m.MonitorStart(6, "3000"), T0 + 4)
+    switch.add_call(T0 + 5, Caller("0600000003", 600.0, ""))
+    assert [type(x) for x in switch.advance(T0 + 5)] == [m.Offered]
+    switch.handle(m.SetDisplay(7, "201", "hi"), T0 + 6)  # a request, not an event: answered
 
 
 def test_menu_digits_are_collected_after_the_menu_delay(scripted):
