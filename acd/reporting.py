@@ -205,6 +205,9 @@ def build_report(
     )
     total = compute(legs, staffed=staffed_total if notes else None, **options)
     in_window = [p for p in series if since is None or p[0] >= since]
+    before = [n for at, n in series if since is not None and at < since]
+    if before and before[-1] and (not in_window or in_window[0][0] > since):
+        in_window.insert(0, (since, before[-1]))  # the level when the window opens
     return Report(settings, since, until, Row("total", total, None, check(total)), rows, in_window)
 
 
