@@ -96,6 +96,21 @@ def sim(
         sc = dataclasses.replace(sc, end_s=sc.start_s + duration)
     extra = tuple(parse_fault_option(f) for f in faults)
 
+    # signals are caught before the path is printed: a client may signal at once
+    stopping: list[str] = []
+    live: list[FaultSpec] = []
+
+    def on_signal(signum: int, frame: object) -> None:
+        if signum == signal.SIGUSR1:
+            live.append(FaultSpec("cable", duration=5.0))
+        elif signum == signal.SIGUSR2:
+            live.append(FaultSpec("reboot"))
+        else:
+            stopping.append(signal.Signals(signum).name)
+
+    for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGUSR1, signal.SIGUSR2):
+        signal.signal(sig, on_signal)
+
     try:
         transport = PtyTransport() if use_pty else TcpTransport(tcp_port, host)
     except OSError as exc:
@@ -113,19 +128,6 @@ def sim(
 
     origin = time.monotonic()
     endpoint = SwitchEndpoint(sc, Clock(sc.start_s, origin, sc.speed), extra)
-    stopping: list[str] = []
-    live: list[FaultSpec] = []
-
-    def on_signal(signum: int, frame: object) -> None:
-        if signum == signal.SIGUSR1:
-            live.append(FaultSpec("cable", duration=5.0))
-        elif signum == signal.SIGUSR2:
-            live.append(FaultSpec("reboot"))
-        else:
-            stopping.append(signal.Signals(signum).name)
-
-    for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGUSR1, signal.SIGUSR2):
-        signal.signal(sig, on_signal)
 
     def should_stop() -> bool:
         while live:

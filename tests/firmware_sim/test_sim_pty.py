@@ -158,6 +158,9 @@ def test_acd_sim_pty_prints_the_path_first_and_stops_on_sigterm_with_a_summary(t
             assert encode_frame(Ctrl.RESET) in data
         finally:
             os.close(fd)
+        proc.send_signal(signal.SIGUSR1)  # live faults: the cable, then a reboot
+        proc.send_signal(signal.SIGUSR2)
+        time.sleep(0.5)
         proc.send_signal(signal.SIGTERM)
         out, err = proc.communicate(timeout=10)
     finally:
@@ -169,3 +172,5 @@ def test_acd_sim_pty_prints_the_path_first_and_stops_on_sigterm_with_a_summary(t
     assert summary["stopped_by"] == "SIGTERM"
     assert summary["link"]["frames_out"] >= 1
     assert set(summary["calls"]) >= {"offered", "busy", "answered", "abandoned"}
+    assert (summary["faults"]["cable_pulls"], summary["faults"]["reboots"]) == (1, 1)
+    assert "fault cable started" in out.decode() and "fault reboot started" in out.decode()
