@@ -223,8 +223,7 @@ class Link:
                     self._go_back(now)
                 elif ctrl == Ctrl.HEARTBEAT and frame.ns == POLL:
                     self._emit(Ctrl.HEARTBEAT, 0, now)
-                if self.state is LinkState.UP:
-                    self._fill_window(now)
+                self._fill_window(now)
 
     def data_to_send(self) -> bytes:
         """The bytes to write to the peer now (empty if none)."""
