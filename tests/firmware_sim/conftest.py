@@ -75,9 +75,10 @@ class VirtualRun:
         faults=(),
         acd: MiniAcd | None = None,
         status_every: float | None = None,
+        peer_role: Role = Role.CONTROLLER,
     ) -> None:
         self.endpoint = SwitchEndpoint(scenario, Clock(scenario.start_s, 0.0, 1.0), faults)
-        self.peer = Link(Role.CONTROLLER, t1=scenario.link.t1, n2=scenario.link.n2)
+        self.peer = Link(peer_role, t1=scenario.link.t1, n2=scenario.link.n2)
         self.acd = acd or MiniAcd()
         self.now = 0.0
         self.received: list[m.Message] = []

@@ -11,6 +11,7 @@ from firmware_sim.scenario import load_scenario
 
 from acd.errors import AcdError
 from protocols.framing import Ctrl, FrameDecoder, encode_frame
+from protocols.link import Role
 from protocols.messages import Message, SnapshotCalls, SnapshotCallsResult
 
 SPECIALISTS = {
@@ -58,6 +59,15 @@ def test_link_recovers_and_delivers_every_message_exactly_once(virtual_run, mini
     assert sum(did.values()) > 0
     repaired = link.retransmits + peer.retransmits + peer.crc_errors + link.crc_errors
     assert repaired + peer.dropped_bytes > 0
+
+
+@pytest.mark.parametrize("role", [Role.CONTROLLER, Role.SWITCH])
+def test_the_link_comes_up_whichever_role_the_controller_takes(virtual_run, mini_acd, role):
+    run = virtual_run(busy_hour(), (), mini_acd(SPECIALISTS), peer_role=role)
+    run.run_until(600.0)
+    assert run.ups == 1 and run.endpoint.link_ups == 1 and run.endpoint.link_downs == 0
+    assert run.endpoint.switch.stats.answered > 0
+    assert_exactly_once(run.endpoint.sent, run.received, run.endpoint.link.queued)
 
 
 def test_reboot_loses_the_calls_and_the_link_comes_back(virtual_run, mini_acd):
