@@ -220,20 +220,26 @@ class CallStore:
     @contextlib.contextmanager
     def transaction(self) -> Iterator[None]:
         """Group the writes inside into one commit (nested uses join the outer one);
-        an exception rolls them all back."""
-        if self._depth == 0:
-            self._conn.execute("BEGIN IMMEDIATE")
-        self._depth += 1
+        an exception, or a failed commit, rolls them all back."""
+        if self._depth:
+            self._depth += 1
+            try:
+                yield
+            finally:
+                self._depth -= 1
+            return
+        self._conn.execute("BEGIN IMMEDIATE")
+        self._depth = 1
         try:
             yield
-        except BaseException:
-            self._depth -= 1
-            if self._depth == 0:
-                self._conn.execute("ROLLBACK")
-            raise
-        self._depth -= 1
-        if self._depth == 0:
             self._conn.execute("COMMIT")
+        except BaseException:
+            if self._conn.in_transaction:
+                self._conn.execute("ROLLBACK")
+            self._last_status.clear()  # it may hold statuses never stored
+            raise
+        finally:
+            self._depth = 0
 
     def record_call(self, record: CallRecord) -> None:
         """Store a finished leg, its rings and its queue-log events; durable on return."""

@@ -168,13 +168,18 @@ def test_one_engine_step_is_one_transaction(tmp_path):
     outputs = [ClearCall(5, 6), CallEnded(T0, answered(5)), note]
     with CallStore(tmp_path / "cdr.db") as store:
         assert store.record_outputs(outputs) == 2
+        paused = AgentChanged(T0 + 1, "1001", "201", AgentStatus.NOT_READY, 1, AgentState.IDLE,
+                              None, T0 + 1)  # fmt: skip
         with pytest.raises(RuntimeError), store.transaction():
             store.record_call(answered(6))
             with store.transaction():  # nested: joins the outer one
-                store.record_agent_change(note)
+                store.record_agent_change(paused)
             raise RuntimeError("the step failed")
         assert [r.call_id for r in store.calls()] == [5]
-        assert len(list(store.agent_changes())) == 1
+        assert list(store.agent_changes()) == [note]
+        store.record_agent_change(paused)  # the status change is logged once, now
+        members = [row[4] for row in store.queue_log() if "MEMBER" in row[4] or "PAUSE" in row[4]]
+        assert members == ["ADDMEMBER", "PAUSE"]
 
 
 def test_sessions_survive_a_restart(tmp_path):
