@@ -87,7 +87,8 @@ class Bridge:
 
     ``extensions`` are the handsets to snapshot on link up (besides those the engine has
     agents logged in at); ``ack_timeout`` is how long (engine seconds) a request may
-    wait for its response before it counts as refused.
+    wait for its response before it counts as refused. A new bridge behaves as if the
+    link were up (in-process use); a live controller calls `link_down` until it is.
     """
 
     def __init__(self, engine: Engine, extensions: Iterable[str] = (), ack_timeout: float = 10.0):
@@ -100,6 +101,7 @@ class Bridge:
         self._connected: dict[int, str] = {}  # call id -> handset it is connected at
         self._escalated: set[int] = set()  # calls an agent escalated, not yet transferred
         self._resync: _Resync | None = None
+        self._tracking = True  # requests are tracked (and time out) while the link is up
         self._handlers: dict[type[m.Message], Callable[[m.Message, float], list[ev.Event]]] = {
             m.Offered: lambda x, t: [ev.CallOffered(t, x.call_id, x.called, x.calling, x.trunk)],
             m.Delivered: lambda x, t: [ev.Alerting(t, x.call_id, x.device)],
@@ -177,8 +179,23 @@ class Bridge:
             return engine if ours is None else ours
         return min(engine, ours)
 
+    def restore(self, sessions: Iterable[AgentSession], now: float) -> Step:
+        """Log agents back in as saved before a restart (``Engine.import_sessions``)."""
+        step = Step()
+        self._apply(self.engine.import_sessions(now, sessions), now, step)
+        return step
+
+    def link_down(self) -> None:
+        """The link is down: forget the requests in flight (the resync on link up will
+        tell what became of them) and stop timing requests out until it is up again."""
+        self._tracking = False
+        self._pending.clear()
+        self._deadlines.clear()
+        self._resync = None
+
     def link_up(self, now: float) -> Step:
         """The link is up: ask for monitoring and a snapshot of calls and extensions."""
+        self._tracking = True
         step = Step()
         devices = sorted({*self.extensions, *(s.device for s in self.engine.export_sessions())})
         requests = [
@@ -352,6 +369,8 @@ class Bridge:
     ) -> m.Message:
         self._invoke = self._invoke % 0xFFFF + 1
         request = cls(self._invoke, *fields)
+        if not self._tracking:
+            return request
         deadline = now + self.ack_timeout
         self._pending[self._invoke] = _Pending(request, deadline, ring)
         self._deadlines.append((deadline, self._invoke))

@@ -1,0 +1,128 @@
+"""`acd run`: the controller (PBX link, engine, call records, MQTT)."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import datetime as dt
+import signal
+import time
+from zoneinfo import ZoneInfo
+
+import click
+
+from acd.cli.common import config_option, fail
+from acd.logs import LEVELS
+
+EPILOG = """\b
+Examples:
+  acd run --config /etc/acd/town-hall.toml
+  acd run --config site.toml --link /dev/pts/7 --log-level debug
+  acd run --config site.toml --link socket://10.0.0.5:4001 --log-json
+  acd run --config site.toml --extensions 201-206,301-305 --db /var/lib/acd/acd.db
+
+\b
+A port that cannot be opened at start is an error (exit 1). Once running, a lost
+port (cable pulled, device server down) is reopened with backoff and logged: the
+controller never exits on a line fault. SIGTERM or Ctrl-C stops it cleanly.
+"""
+
+
+def parse_extensions(text: str) -> tuple[str, ...]:
+    """``"201-203,301"`` → ``("201", "202", "203", "301")``."""
+    out: list[str] = []
+    for part in filter(None, (p.strip() for p in text.split(","))):
+        first, dash, last = part.partition("-")
+        if not dash:
+            out.append(part)
+        elif first.isdigit() and last.isdigit() and len(first) == len(last) and first <= last:
+            out.extend(str(n).zfill(len(first)) for n in range(int(first), int(last) + 1))
+        else:
+            raise click.BadParameter(
+                f"{part!r} is not EXT or FIRST-LAST", param_hint="--extensions"
+            )
+    return tuple(out)
+
+
+@click.command(epilog=EPILOG)
+@config_option
+@click.option("--link", "url", help="PBX port URL, overriding link.url of the config.")
+@click.option("--db", "db_path", type=click.Path(dir_okay=False), help="Call-record database.")
+@click.option(
+    "--extensions",
+    default="",
+    help="Handsets to snapshot when the link comes up (201-206,301-305).",
+)
+@click.option("--no-mqtt", is_flag=True, help="Run without the MQTT broker.")
+@click.option(
+    "--log-level", type=click.Choice(LEVELS), default="info", show_default=True, help="Log level."
+)
+@click.option("--log-json", is_flag=True, help="Log JSON lines instead of text.")
+@click.option(
+    "--speed",
+    type=click.FloatRange(min=0.001),
+    default=1.0,
+    help="Engine seconds per second (against a scaled simulated switch).",
+)
+@click.option(
+    "--start",
+    type=click.DateTime(["%Y-%m-%dT%H:%M:%S", "%Y-%m-%dT%H:%M"]),
+    help="Engine local time at --origin (against a simulated switch).",
+)
+@click.option(
+    "--origin", type=float, help="CLOCK_MONOTONIC seconds at which the engine reads --start."
+)
+def run(
+    config_path: str | None,
+    url: str | None,
+    db_path: str | None,
+    extensions: str,
+    no_mqtt: bool,
+    log_level: str,
+    log_json: bool,
+    speed: float,
+    start: dt.datetime | None,
+    origin: float | None,
+) -> None:
+    """Run the ACD controller against the PBX.
+
+    Reads the site configuration (--config or ACD_CONFIG), opens the PBX link, keeps
+    call records in the SQLite database (store.path or --db) and publishes agent
+    states, queue figures, call events and alarms over MQTT.
+    """
+    from acd.config import load_config
+    from acd.controller import Controller, EngineClock
+    from acd.logs import setup_logging
+    from acd.store import CallStore
+
+    if config_path is None:
+        fail("no configuration: give --config FILE or set ACD_CONFIG")
+    config = load_config(config_path)
+    setup_logging(log_level, log_json)
+    clock = None
+    if start is not None or speed != 1.0 or origin is not None:
+        tz = ZoneInfo(config.site.timezone)
+        when = start.replace(tzinfo=tz).timestamp() if start is not None else time.time()
+        clock = EngineClock(time.monotonic() if origin is None else origin, when, speed)
+    store = CallStore(db_path or config.store.path, config.store.mask_callers)
+    controller = Controller(
+        config,
+        url=url,
+        store=store,
+        extensions=parse_extensions(extensions),
+        clock=clock,
+        mqtt=not no_mqtt,
+    )
+
+    async def main() -> None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, stop.set)
+        await controller.run(stop)
+
+    try:
+        with contextlib.closing(store):
+            asyncio.run(main())
+    except KeyboardInterrupt:
+        pass

@@ -1,0 +1,509 @@
+"""The controller: the asyncio runtime around the engine.
+
+It wires the PBX port (`drivers.serial_link`), the link layer (`protocols.link.Link`),
+the `acd.bridge.Bridge` (and through it the engine), the call-record store
+(`acd.store.CallStore`) and MQTT (`drivers.mqtt.MqttBridge`):
+
+- Bytes from the port feed the link; messages go through the bridge; the requests the
+  bridge returns go straight back to the link and the port (routing first). The
+  notifications are collected and handled once per event-loop turn: call records and
+  agent changes are committed to the store (with the agent sessions) in one
+  transaction, and only then logged and published.
+- One timer (``loop.call_at``) serves the link's and the bridge's deadlines; engine
+  time runs on an `EngineClock` (real time, or a scaled simulated day for the demo).
+- On link down: alarm, state kept, the link resets by itself; a lost port (cable
+  pulled, device server gone) is reopened with capped exponential backoff: a line
+  fault never ends the controller. On link up the bridge resynchronises.
+- MQTT is never on the call path: publishing only fills an outbox; a dead broker does
+  not delay routing. Supervisor commands become ``SetAgentStatus`` events.
+- Agent sessions are restored from the store at start. ``run`` returns when ``stop``
+  is set: notifications flushed, sessions saved, offline published, port closed.
+
+Only opening the port at start is fatal (`AcdError`): a wrong URL is a configuration
+error, reported at once; once running, the port is retried with a logged error.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import itertools
+import logging
+import sqlite3
+import time
+from collections import deque
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime
+from datetime import time as dtime
+from zoneinfo import ZoneInfo
+
+from acd.agents import AgentStatus
+from acd.bridge import Bridge, RequestFailed, Resynced, Step
+from acd.commands import AgentChanged, CallEnded, Notification, QueueChanged, Refused
+from acd.config import Config
+from acd.engine import Engine
+from acd.events import SetAgentStatus
+from acd.records import Outcome
+from acd.store import CallStore
+from acd.topics import (
+    AgentCommand,
+    CommandAction,
+    agent_state_payload,
+    alarm_payload,
+    call_event_payload,
+    queue_stats_payload,
+)
+from drivers.mqtt import MqttBridge
+from drivers.serial_link import Capture, SerialPort, open_port
+from protocols.errors import LocalProtocolError
+from protocols.link import BadMessage, Link, LinkDown, LinkUp, MessageReceived, Role
+
+log = logging.getLogger("acd.controller")
+
+_ACTIONS = {
+    CommandAction.READY: "ready",
+    CommandAction.NOT_READY: "not-ready",
+    CommandAction.LOGOUT: "logged-out",
+}
+
+
+@dataclass(frozen=True)
+class EngineClock:
+    """Engine time (epoch seconds) as a function of event-loop time, ``speed`` × faster."""
+
+    origin_loop: float  # event-loop (monotonic) time ...
+    origin: float  # ... at which engine time was this
+    speed: float = 1.0
+
+    @classmethod
+    def real_time(cls) -> EngineClock:
+        """Engine time is Unix time."""
+        return cls(time.monotonic(), time.time(), 1.0)
+
+    def now(self, loop_time: float) -> float:
+        return self.origin + (loop_time - self.origin_loop) * self.speed
+
+    def loop_time(self, engine_time: float) -> float:
+        return self.origin_loop + (engine_time - self.origin) / self.speed
+
+
+@dataclass(frozen=True)
+class AlarmSettings:
+    """When the controller raises alarms besides link down."""
+
+    window: float = 3600.0  # s of ended legs the answer rate is computed over
+    min_calls: int = 10  # offered legs in the window before the answer rate is judged
+    waiting: int = 5  # callers waiting in one queue above which an alarm is raised
+
+
+class Controller:
+    """The running ACD (see the module docstring). ``await run(stop)`` until stopped."""
+
+    def __init__(
+        self,
+        config: Config,
+        *,
+        url: str | None = None,
+        store: CallStore | None = None,
+        extensions: Iterable[str] = (),
+        clock: EngineClock | None = None,
+        mqtt: bool = True,
+        capture: Capture | None = None,
+        alarms: AlarmSettings = AlarmSettings(),
+        reconnect_initial: float = 0.5,
+    ) -> None:
+        self.config = config
+        self.url = url or config.link.url
+        self.store = store
+        self.clock = clock or EngineClock.real_time()
+        self.use_mqtt = mqtt and config.mqtt.enabled
+        self.capture = capture
+        self.alarms = alarms
+        self.reconnect_initial = reconnect_initial
+        self.engine = Engine(config, self.clock.origin)
+        link = config.link
+        ack_timeout = 2 * link.t1 * (link.n2 + 1) * self.clock.speed
+        self.bridge = Bridge(self.engine, extensions, ack_timeout=ack_timeout)
+        self.bridge.link_down()  # until the first link up
+        self.link: Link | None = None
+        self.port: SerialPort | None = None
+        self.mqtt: MqttBridge | None = None
+        self.link_is_up = False
+        self.counters = dict.fromkeys(
+            (
+                "messages_in",
+                "requests_out",
+                "bad_messages",
+                "records",
+                "agent_changes",
+                "link_ups",
+                "link_downs",
+                "port_opens",
+                "port_losses",
+                "store_errors",
+            ),
+            0,
+        )
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._timer: asyncio.TimerHandle | None = None
+        self._notes: list[Notification] = []
+        self._flush_scheduled = False
+        self._port_lost = asyncio.Event()
+        self._seq = itertools.count(1)
+        self._alarms: dict[str, float] = {}  # active alarm -> raised at
+        self._ended: dict[str, deque[tuple[float, bool]]] = {q: deque() for q in config.queues}
+        self._tz = ZoneInfo(config.site.timezone)
+
+    # --- life cycle -----------------------------------------------------------------
+
+    def now(self) -> float:
+        """Engine time now."""
+        return self.clock.now(self._loop.time() if self._loop else time.monotonic())
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Open the port (`AcdError` if impossible), run until ``stop`` is set, shut down."""
+        self._loop = asyncio.get_running_loop()
+        await self._open()
+        if self.use_mqtt:
+            self.mqtt = MqttBridge(
+                self.config.mqtt, self.config.site.id, on_command=self.command, clock=self.now
+            )
+            self.mqtt.start()
+            for note in self.engine.agent_states():
+                self._publish_agent(note)
+        if self.store is not None:
+            sessions = self.store.load_sessions()
+            if sessions:
+                log.info("restoring %d agent sessions", len(sessions))
+                self._take(self.bridge.restore(sessions, self.now()))
+                self._pump()
+        try:
+            await self._keep_port(stop)
+        finally:
+            await self._shutdown()
+
+    async def _keep_port(self, stop: asyncio.Event) -> None:
+        delay = self.reconnect_initial
+        while not stop.is_set():
+            stopped = asyncio.ensure_future(stop.wait())
+            lost = asyncio.ensure_future(self._port_lost.wait())
+            await asyncio.wait({stopped, lost}, return_when=asyncio.FIRST_COMPLETED)
+            stopped.cancel()
+            lost.cancel()
+            while self._port_lost.is_set() and not stop.is_set():
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(stop.wait(), delay)
+                if stop.is_set():
+                    break
+                try:
+                    await self._open()
+                    delay = self.reconnect_initial
+                except Exception as exc:  # AcdError, or any OS refusal: retry
+                    delay = min(delay * 2, self.config.link.reconnect_max)
+                    log.error("%s (retry in %.1f s)", exc, delay)
+
+    async def _open(self) -> None:
+        cfg = self.config.link
+        self.port = await open_port(self.url, cfg, self._on_data, self._on_port_lost, self.capture)
+        self._port_lost.clear()
+        self.counters["port_opens"] += 1
+        log.info("PBX port %s open (%d baud, parity %s)", self.url, cfg.baudrate, cfg.parity)
+        now = self._loop.time()
+        self.link = Link(Role.CONTROLLER, cfg.window, cfg.t1, cfg.n2, cfg.heartbeat, cfg.t1)
+        self.link.start(now)
+        self._pump()
+
+    async def _shutdown(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        self._flush()
+        if self.store is not None:
+            self.store.save_sessions(self.engine.export_sessions())
+        if self.mqtt is not None:
+            await self.mqtt.stop()
+        if self.port is not None:
+            await self.port.close()
+        log.info("controller stopped")
+
+    # --- the port and the link ------------------------------------------------------
+
+    def _on_data(self, data: bytes) -> None:
+        if self.link is not None:
+            self.link.receive_data(data, self._loop.time())
+            self._pump()
+
+    def _on_port_lost(self, exc: Exception | None) -> None:
+        self.counters["port_losses"] += 1
+        log.warning("PBX port %s lost: %s", self.url, exc or "closed")
+        self.link = None
+        if self.link_is_up:
+            self._link_down("port lost")
+        self._port_lost.set()
+
+    def _link_down(self, reason: str) -> None:
+        self.link_is_up = False
+        self.counters["link_downs"] += 1
+        self.bridge.link_down()
+        log.warning("link down: %s", reason)
+        self._alarm("link-down", True, "critical", f"PBX link down: {reason}")
+
+    def _pump(self) -> None:
+        """Handle the link's events, write what it has to send, re-arm the timer."""
+        link = self.link
+        if link is None:
+            self._reschedule()
+            return
+        while (event := link.next_event()) is not None:
+            if isinstance(event, MessageReceived):
+                self.counters["messages_in"] += 1
+                self._take(self.bridge.from_switch(event.message, self.now()))
+            elif isinstance(event, LinkUp):
+                self.link_is_up = True
+                self.counters["link_ups"] += 1
+                log.info("link up")
+                self._alarm("link-down", False)
+                self._take(self.bridge.link_up(self.now()))
+            elif isinstance(event, LinkDown):
+                self._link_down(event.reason)
+            elif isinstance(event, BadMessage):
+                self.counters["bad_messages"] += 1
+                log.warning("bad message from the switch: %s", event.error)
+        data = link.data_to_send()
+        if data and self.port is not None:
+            self.port.write(data)
+        self._reschedule()
+
+    def _reschedule(self) -> None:
+        due = []
+        if self.link is not None and (d := self.link.next_deadline()) is not None:
+            due.append(d)
+        if (d := self.bridge.next_deadline()) is not None:
+            due.append(self.clock.loop_time(d))
+        when = min(due) if due else None
+        if self._timer is not None:
+            if when is not None and self._timer.when() == when:
+                return
+            self._timer.cancel()
+            self._timer = None
+        if when is not None:
+            self._timer = self._loop.call_at(when, self._on_timer)
+
+    def _on_timer(self) -> None:
+        self._timer = None
+        now = self._loop.time()
+        if self.link is not None:
+            self.link.handle_timer(now)
+        engine_now = self.clock.now(now)
+        due = self.bridge.next_deadline()
+        if due is not None and due - engine_now < 1e-3 * self.clock.speed:
+            engine_now = max(engine_now, due)  # loop timers may fire a hair early
+        self._take(self.bridge.advance(engine_now))
+        self._pump()
+
+    # --- steps: requests now, notifications once per loop turn ----------------------
+
+    def _take(self, step: Step) -> None:
+        link = self.link
+        for request in step.requests:
+            if link is None:
+                break  # the port is gone: the resync after it reopens covers these
+            try:
+                link.send(request, self._loop.time())
+                self.counters["requests_out"] += 1
+            except LocalProtocolError as exc:
+                log.error("request %s not sent: %s", request, exc)
+        if step.notes:
+            self._notes.extend(step.notes)
+            if not self._flush_scheduled:
+                self._flush_scheduled = True
+                self._loop.call_soon(self._flush)
+
+    def _flush(self) -> None:
+        """Commit the records and agent changes collected, then log and publish all."""
+        self._flush_scheduled = False
+        notes, self._notes = self._notes, []
+        if not notes:
+            return
+        stored = True
+        if self.store is not None:
+            try:
+                with self.store.transaction():
+                    self.store.record_outputs(notes)
+                    if any(isinstance(n, AgentChanged) for n in notes):
+                        self.store.save_sessions(self.engine.export_sessions())
+            except sqlite3.Error as exc:
+                stored = False
+                self.counters["store_errors"] += 1
+                log.error("call records NOT stored: %s", exc)
+        for note in notes:
+            kind = type(note)
+            if kind is CallEnded:
+                self.counters["records"] += 1
+                self._call_ended(note, stored)
+            elif kind is AgentChanged:
+                self.counters["agent_changes"] += 1
+                log.info(
+                    "agent %s %s %s at %s",
+                    note.agent_id,
+                    note.status,
+                    note.state,
+                    note.device or "-",
+                    extra={"agent_id": note.agent_id, "call_id": note.call_id},
+                )
+                self._publish_agent(note)
+            elif kind is QueueChanged:
+                self._queue_changed(note)
+            elif kind is Refused:
+                log.info("engine refused %s: %s", note.event, note.reason)
+            elif kind is RequestFailed:
+                log.warning("request %s failed: %s", note.request, note.error)
+            elif kind is Resynced:
+                log.info(
+                    "resynchronised: %d calls, %d extensions, logged in %s, logged out %s",
+                    note.calls,
+                    note.devices,
+                    ",".join(note.logged_in) or "-",
+                    ",".join(note.logged_out) or "-",
+                )
+
+    def _call_ended(self, note: CallEnded, stored: bool) -> None:
+        r = note.record
+        log.info(
+            "call %d leg %d in %s: %s after %.0f s%s",
+            r.call_id,
+            r.leg,
+            r.queue,
+            r.outcome,
+            r.wait,
+            f" with {r.agent_id}" if r.agent_id else "",
+            extra={"call_id": r.call_id, "queue": r.queue, "outcome": str(r.outcome)},
+        )
+        if not stored:
+            return
+        counts = r.outcome is not Outcome.CLOSED and not (
+            r.outcome is Outcome.ABANDONED and r.wait < self.config.acd.short_abandon
+        )
+        if counts and r.queue in self._ended:
+            self._answer_rate(r.queue, r.ended_at, r.outcome is Outcome.ANSWERED)
+        if self.mqtt is not None:
+            self.mqtt.call_event(
+                call_event_payload(
+                    "ended",
+                    str(r.call_id),
+                    ts=r.ended_at,
+                    since=r.arrived_at,
+                    seq=next(self._seq),
+                    caller=r.caller,
+                    mask_caller=self.config.store.mask_callers,
+                    queue_id=r.queue,
+                    agent_id=r.agent_id,
+                    outcome=str(r.outcome),
+                    wait_s=round(r.wait, 3),
+                )
+            )
+
+    # --- MQTT and alarms ------------------------------------------------------------
+
+    def command(self, cmd: AgentCommand) -> str | None:
+        """Apply a supervisor command; None if done, else why it was refused."""
+        if cmd.agent_id not in self.config.agents:
+            return f"unknown agent {cmd.agent_id!r}"
+        event = SetAgentStatus(self.now(), cmd.agent_id, _ACTIONS[cmd.action], cmd.reason or 0)
+        step = self.bridge.command(event)
+        refusals = [n for n in step.notes if isinstance(n, Refused)]
+        self._take(step)
+        self._pump()
+        log.info("supervisor command %s %s: %s", cmd.action, cmd.agent_id, refusals or "done")
+        return refusals[0].reason if refusals else None
+
+    def _publish_agent(self, note: AgentChanged) -> None:
+        if self.mqtt is None:
+            return
+        payload = agent_state_payload(
+            note.agent_id,
+            status=str(note.status).replace("-", "_"),
+            state=str(note.state).replace("-", "_"),
+            ts=note.at,
+            since=note.since,
+            seq=next(self._seq),
+            reason=note.reason if note.status is AgentStatus.NOT_READY else None,
+            device=note.device,
+            call_id=None if note.call_id is None else str(note.call_id),
+        )
+        self.mqtt.set_agent_state(note.agent_id, payload)
+
+    def _queue_changed(self, note: QueueChanged) -> None:
+        f = note.figures
+        if self.mqtt is not None:
+            figures = {
+                "waiting": f.waiting,
+                "longest_wait": round(f.longest_wait, 3),
+                "agents_logged_in": f.agents_logged_in,
+                "agents_available": f.agents_available,
+                "offered": f.offered,
+                "answered": f.answered,
+                "answered_in_sl": f.answered_in_sl,
+                "abandoned": f.abandoned,
+                "short_abandoned": f.short_abandoned,
+                "overflowed": f.overflowed,
+                "closed": f.closed,
+                "rejected": f.rejected,
+                "failed": f.failed,
+                "answer_rate": f.answered / f.offered if f.offered else None,
+            }
+            day = datetime.fromtimestamp(note.at, self._tz).date()
+            since = datetime.combine(day, dtime(), self._tz).timestamp()
+            self.mqtt.set_queue_stats(
+                f.queue,
+                queue_stats_payload(f.queue, figures, ts=note.at, since=since, seq=next(self._seq)),
+            )
+        name = f"waiting-{f.queue}"
+        threshold = self.alarms.waiting
+        if (f.waiting > threshold) != (name in self._alarms):
+            message = f"{f.waiting} callers waiting in {f.queue} (threshold {threshold})"
+            self._alarm(name, f.waiting > threshold, "warning", message, f.waiting, threshold)
+
+    def _answer_rate(self, queue: str, at: float, answered: bool) -> None:
+        ended = self._ended[queue]
+        ended.append((at, answered))
+        while ended and ended[0][0] <= at - self.alarms.window:
+            ended.popleft()
+        target = self.config.queues[queue].target
+        rate = sum(a for _, a in ended) / len(ended)
+        low = len(ended) >= self.alarms.min_calls and rate < target
+        name = f"answer-rate-{queue}"
+        if low != (name in self._alarms):
+            message = f"answer rate {rate:.1%} over the last hour in {queue} (target {target:.0%})"
+            self._alarm(name, low, "warning", message, round(rate, 4), target)
+
+    def _alarm(
+        self,
+        name: str,
+        active: bool,
+        severity: str = "warning",
+        message: str = "",
+        value: float | None = None,
+        threshold: float | None = None,
+    ) -> None:
+        if not active:
+            if self._alarms.pop(name, None) is not None:
+                log.info("alarm %s cleared", name)
+                if self.mqtt is not None:
+                    self.mqtt.alarm(name, None)
+            return
+        since = self._alarms.setdefault(name, self.now())
+        log.warning("alarm %s: %s", name, message)
+        if self.mqtt is not None:
+            payload = alarm_payload(
+                name,
+                severity=severity,
+                message=message,
+                ts=self.now(),
+                since=since,
+                seq=next(self._seq),
+                value=value,
+                threshold=threshold,
+            )
+            self.mqtt.alarm(name, payload)

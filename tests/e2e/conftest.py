@@ -1,0 +1,164 @@
+"""End-to-end helpers: the simulated switch in a thread on a real pty or TCP port, the
+reference site's configuration pointed at it, retained MQTT reads, a TCP proxy."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import dataclasses
+import datetime as dt
+import socket
+import threading
+import time
+import uuid
+from pathlib import Path
+from types import SimpleNamespace
+
+import aiomqtt
+import pytest
+from firmware_sim.runner import Clock, PtyTransport, SwitchEndpoint, TcpTransport, serve
+from firmware_sim.scenario import Scenario, load_scenario
+from firmware_sim.traffic import DAY_NAMES, DayPlan, Profile, WeeklyTraffic
+
+from acd.bridge import midnight
+from acd.config import Config, LinkConfig, load_config
+from acd.controller import EngineClock
+
+ROOT = Path(__file__).resolve().parents[2]
+CONFIG = ROOT / "examples" / "town-hall.toml"
+DAY = dt.date(2026, 3, 10)  # a Tuesday
+EPOCH = midnight(DAY, "Europe/Paris")
+EXTENSIONS = ("201", "202", "203", "204", "205", "206", "301", "302", "303", "304", "305")
+BROKER = ("127.0.0.1", 1883)
+
+
+def broker_up() -> bool:
+    with contextlib.suppress(OSError), socket.create_connection(BROKER, timeout=0.5):
+        return True
+    return False
+
+
+@pytest.fixture
+def broker() -> tuple[str, int]:
+    """The Mosquitto of the development machines (the test is skipped without it)."""
+    if not broker_up():
+        pytest.skip("no MQTT broker on 127.0.0.1:1883")
+    return BROKER
+
+
+def hour_scenario(
+    volume: int, start: str = "08:55", end: str = "10:40", speed: float = 300.0, seed: int = 5
+) -> Scenario:
+    """The reference weekday with all its traffic (``volume`` calls) between 09:00 and
+    10:00, run from ``start`` to ``end`` so that every call is over before the end."""
+    sc = load_scenario("town-hall-weekday-250")
+    plan = DayPlan(float(volume), Profile(9 * 3600.0, (100.0,)))
+    traffic = WeeklyTraffic({d: plan for d in DAY_NAMES[:5]}, public_holidays=False)
+    hh, mm = (int(x) for x in start.split(":"))
+    eh, em = (int(x) for x in end.split(":"))
+    link = dataclasses.replace(sc.link, t1=0.2, heartbeat=1.0, reset_interval=0.3)
+    return dataclasses.replace(
+        sc,
+        day=DAY,
+        start_s=hh * 3600.0 + mm * 60,
+        end_s=eh * 3600.0 + em * 60,
+        seed=seed,
+        speed=speed,
+        traffic=traffic,
+        link=link,
+    )
+
+
+class SimThread:
+    """The simulated switch serving a pty (or a TCP port) from a background thread."""
+
+    def __init__(self, scenario: Scenario, tcp: bool = False, faults=()) -> None:
+        self.transport = TcpTransport(0) if tcp else PtyTransport()
+        self.url = f"socket://127.0.0.1:{self.transport.port}" if tcp else self.transport.path
+        self.origin = time.monotonic()
+        self.clock = Clock(scenario.start_s, self.origin, scenario.speed)
+        self.endpoint = SwitchEndpoint(scenario, self.clock, faults)
+        self.endpoint.start(self.origin)
+        self._stop = threading.Event()
+        self.thread = threading.Thread(
+            target=serve, args=(self.endpoint, self.transport, self._stop.is_set), daemon=True
+        )
+        self.thread.start()
+
+    def engine_clock(self) -> EngineClock:
+        """The controller's clock, aligned with the simulated one."""
+        return EngineClock(self.origin, EPOCH + self.clock.start_s, self.clock.speed)
+
+    def sim_now(self) -> float:
+        return self.clock.sim(time.monotonic())
+
+    def stop(self) -> None:
+        self._stop.set()
+        self.thread.join(timeout=5)
+        assert not self.thread.is_alive()
+        self.transport.close()
+
+
+@pytest.fixture
+def sim_thread():
+    started: list[SimThread] = []
+
+    def start(scenario: Scenario, **options) -> SimThread:
+        sim = SimThread(scenario, **options)
+        started.append(sim)
+        return sim
+
+    yield start
+    for sim in started:
+        if sim.thread.is_alive():
+            sim.stop()
+
+
+def site_config(tmp_path: Path, url: str, broker_port: int = 1883) -> Config:
+    """The reference site on ``url``, its own MQTT prefix and database."""
+    cfg = load_config(CONFIG)
+    link = LinkConfig(url=url, t1=0.2, n2=5, heartbeat=1.0, reconnect_max=0.5)
+    mqtt = dataclasses.replace(
+        cfg.mqtt, port=broker_port, prefix=f"test-{uuid.uuid4().hex[:8]}", stats_interval=0.2
+    )
+    store = dataclasses.replace(cfg.store, path=str(tmp_path / "acd.db"))
+    return dataclasses.replace(cfg, link=link, mqtt=mqtt, store=store)
+
+
+async def retained(config: Config, topic_filter: str, quiet: float = 0.7) -> dict[str, bytes]:
+    """The retained messages under ``<prefix>/<site>/<topic_filter>``."""
+    out: dict[str, bytes] = {}
+    base = f"{config.mqtt.prefix}/{config.site.id}/"
+    async with aiomqtt.Client(*BROKER, identifier=f"t-{uuid.uuid4().hex[:8]}") as client:
+        await client.subscribe(base + topic_filter, qos=1)
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(quiet):
+                async for message in client.messages:
+                    if message.payload:
+                        out[str(message.topic)[len(base) :]] = bytes(message.payload)
+    return out
+
+
+async def wait_until(predicate, timeout: float, step: float = 0.05) -> None:
+    """Poll ``predicate`` in the running loop until true; fail after ``timeout`` s."""
+    loop = asyncio.get_running_loop()
+    end = loop.time() + timeout
+    while not predicate():
+        if loop.time() > end:
+            raise AssertionError(f"timed out after {timeout} s")
+        await asyncio.sleep(step)
+
+
+@pytest.fixture
+def kit() -> SimpleNamespace:
+    """The helpers of this module, for the tests (a conftest is not importable)."""
+    return SimpleNamespace(
+        EPOCH=EPOCH,
+        DAY=DAY,
+        CONFIG=CONFIG,
+        EXTENSIONS=EXTENSIONS,
+        hour_scenario=hour_scenario,
+        site_config=site_config,
+        retained=retained,
+        wait_until=wait_until,
+    )
