@@ -32,6 +32,8 @@ class MiniAcd:
     def on_message(self, msg: m.Message) -> list[m.Message]:
         if isinstance(msg, m.Offered):
             return [self._req(m.QueueCall, msg.call_id, "front-desk", 1)]
+        if isinstance(msg, m.SnapshotDeviceResult) and msg.agent_id and not msg.calls:
+            self.idle[msg.device] = None
         if isinstance(msg, m.Queued):
             self.queue[msg.call_id] = None
         elif isinstance(msg, m.KeyReady | m.KeyWrapUpDone):
@@ -124,6 +126,8 @@ class VirtualRun:
         while (event := self.peer.next_event()) is not None:
             if isinstance(event, LinkUp):
                 self.ups += 1
+                for agent in self.endpoint.scenario.agents:  # who is logged in where
+                    self.send(self.acd._req(m.SnapshotDevice, agent.extension))
             elif isinstance(event, MessageReceived):
                 self.received.append(event.message)
                 for req in self.acd.on_message(event.message):
