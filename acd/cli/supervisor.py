@@ -1,0 +1,173 @@
+"""Supervisor commands: `acd agent ready|not-ready|logout`, `acd agents`, `acd queues`,
+`acd status`, all over the site's MQTT topics (``docs/mqtt.md``)."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import datetime
+
+import click
+
+from acd.cli.common import config_option, emit_json, json_option
+from acd.cli.monitor import host_option, load_site, port_option, read_snapshot, site_option
+from acd.topics import CommandAction
+
+CREDENTIALS = """\b
+Credentials: [mqtt] of the configuration, or the environment: ACD_MQTT_USERNAME,
+ACD_MQTT_PASSWORD, ACD_MQTT_TOKEN (the command token). Never on the command line.
+"""
+
+timeout_option = click.option(
+    "--timeout",
+    type=click.FloatRange(0.5, 60),
+    default=5.0,
+    show_default=True,
+    help="Seconds to wait for the controller's reply (or the retained state).",
+)
+
+
+@click.group(
+    epilog="""\b
+Examples:
+  acd agent ready 1001 --config site.toml
+  acd agent not-ready 1001 --reason 2 --config site.toml
+  acd agent logout 1001 --site town-hall
+\n"""
+    + CREDENTIALS
+)
+def agent() -> None:
+    """Change an agent's status from a supervisor's desk (reply awaited, exit 1 if refused)."""
+
+
+def _send(action: CommandAction, agent_id: str, reason: int | None, opts: dict) -> None:
+    from drivers.mqtt_client import connection, send_agent_command
+
+    conn = connection(load_site(opts["config_path"]), opts["site"], opts["host"], opts["port"])
+    asyncio.run(send_agent_command(conn, agent_id, action, reason, opts["timeout"]))
+    if opts["as_json"]:
+        emit_json({"agent_id": agent_id, "action": action.value, "reason": reason, "ok": True})
+    else:
+        extra = f" (reason {reason})" if reason is not None else ""
+        click.echo(f"agent {agent_id}: {action.value.replace('_', ' ')}{extra}: accepted")
+
+
+def _agent_command(name: str, action: CommandAction, with_reason: bool, doc: str):
+    def command(agent_id: str, reason: int | None = None, **opts) -> None:
+        _send(action, agent_id, reason, opts)
+
+    example = f"acd agent {name} 1001" + (" --reason 2" if with_reason else "")
+    command.__doc__ = doc
+    command = click.argument("agent_id", metavar="AGENT")(command)
+    if with_reason:
+        command = click.option(
+            "--reason", type=click.IntRange(0, 99), help="Not-ready reason code (0..99)."
+        )(command)
+    for option in (json_option, timeout_option, port_option, host_option, site_option):
+        command = option(command)
+    command = config_option(command)
+    epilog = f"\b\nExample:\n  {example} --config site.toml\n"
+    return agent.command(name, epilog=epilog)(command)
+
+
+_agent_command("ready", CommandAction.READY, False, "Ask the controller to make AGENT ready.")
+_agent_command(
+    "not-ready", CommandAction.NOT_READY, True, "Ask the controller to make AGENT not ready."
+)
+_agent_command("logout", CommandAction.LOGOUT, False, "Ask the controller to log AGENT out.")
+
+
+def _reader(name: str, example: str):
+    """Options shared by the commands that read the retained state."""
+
+    def wrap(fn):
+        for option in (json_option, timeout_option, port_option, host_option, site_option):
+            fn = option(fn)
+        fn = config_option(fn)
+        epilog = f"\b\nExamples:\n  acd {name} --config site.toml\n  {example}\n\n" + CREDENTIALS
+        return click.command(name, epilog=epilog)(fn)
+
+    return wrap
+
+
+def _since(ms) -> str:
+    return "-" if ms is None else datetime.fromtimestamp(ms / 1000).strftime("%H:%M:%S")
+
+
+@_reader("agents", "acd agents --site town-hall --json")
+def agents(config_path, site, host, port, timeout, as_json) -> None:
+    """List the agents' status and state (retained agent/<id>/state topics)."""
+    _, snap = read_snapshot(load_site(config_path), site, host, port, timeout)
+    if as_json:
+        emit_json(snap["agents"])
+        return
+    if not snap["agents"]:
+        click.echo(f"no agent state published for site {snap['site']}")
+        return
+    click.echo(f"{'AGENT':<8}{'NAME':<20}{'STATUS':<12}{'STATE':<10}{'REASON':<16}{'SINCE':<10}DEV")
+    for a in snap["agents"]:
+        reason = "" if a["reason"] is None else f"{a['reason']} {a['reason_label']}".strip()
+        click.echo(
+            f"{a['agent_id']:<8}{a['name'][:19]:<20}{a['status'] or '?':<12}"
+            f"{a['state'] or '?':<10}{reason:<16}{_since(a['since']):<10}{a['device'] or ''}"
+        )
+
+
+@_reader("queues", "acd queues --site town-hall --json")
+def queues(config_path, site, host, port, timeout, as_json) -> None:
+    """List the queues' figures (retained queue/<id>/stats topics)."""
+    _, snap = read_snapshot(load_site(config_path), site, host, port, timeout)
+    if as_json:
+        emit_json(snap["queues"])
+        return
+    if not snap["queues"]:
+        click.echo(f"no queue figures published for site {snap['site']}")
+        return
+    click.echo(
+        f"{'QUEUE':<16}{'WAITING':>8}{'LONGEST':>9}{'OFFERED':>9}{'ANSWERED':>9}"
+        f"{'ABANDONED':>10}{'ANSWER':>8}{'TARGET':>8}{'SL':>8}"
+    )
+    for q in snap["queues"]:
+
+        def pct(v):
+            return "-" if v is None else f"{100 * v:.1f}%"
+
+        flag = " below target" if q["below_target"] else ""
+        click.echo(
+            f"{q['queue_id']:<16}{q.get('waiting', '-'):>8}{q.get('longest_wait_s', '-'):>9}"
+            f"{q.get('offered', '-'):>9}{q.get('answered', '-'):>9}{q.get('abandoned', '-'):>10}"
+            f"{pct(q.get('answer_rate')):>8}{pct(q.get('target')):>8}"
+            f"{pct(q.get('sl_offered')):>8}{flag}"
+        )
+
+
+@_reader("status", "acd status --site town-hall --json")
+def status(config_path, site, host, port, timeout, as_json) -> None:
+    """Controller, link and alarms of the site, with agent and queue counts."""
+    _, snap = read_snapshot(load_site(config_path), site, host, port, timeout)
+    ctl = snap["controller"]
+    counts: dict[str, int] = {}
+    for a in snap["agents"]:
+        counts[a["status"] or "?"] = counts.get(a["status"] or "?", 0) + 1
+    summary = {
+        "site": snap["site"],
+        "controller": ctl,
+        "link": snap["link"],
+        "agents": counts,
+        "queues": len(snap["queues"]),
+        "alarms": snap["alarms"],
+    }
+    if as_json:
+        emit_json(summary)
+        return
+    online = {True: "online", False: "OFFLINE", None: "unknown (nothing published)"}
+    click.echo(f"site:       {snap['site']}")
+    text = online[ctl["online"]]
+    if ctl["online"] is not None:
+        text += f" since {_since(ctl['since'])}" if ctl["since"] else f" ({ctl['reason']})"
+    click.echo(f"controller: {text}" + (f", version {ctl['version']}" if ctl["version"] else ""))
+    click.echo(f"link:       {snap['link']}")
+    click.echo("agents:     " + (", ".join(f"{n} {s}" for s, n in counts.items()) or "none"))
+    click.echo(f"queues:     {len(snap['queues'])}")
+    click.echo(f"alarms:     {len(snap['alarms']) or 'none'}")
+    for alarm in snap["alarms"]:
+        click.echo(f"  {alarm.get('severity', '?')}: {alarm['name']}: {alarm.get('message', '')}")
