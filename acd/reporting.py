@@ -13,11 +13,11 @@ from __future__ import annotations
 
 import csv
 import io
+import itertools
 import math
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
-from itertools import pairwise
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
@@ -219,9 +219,12 @@ def store_report(
 ) -> Report:
     """The report of the legs stored in ``store`` that entered their queue in
     ``[since, until)``."""
+    changes = store.agent_changes(since=since, until=until)
+    if since is not None:  # who was ready or staffed when the window opened
+        changes = itertools.chain(store.agent_states_before(since), changes)
     return build_report(
         store.calls(since=since, until=until, queue=settings.queue),
-        store.agent_changes(until=until),
+        changes,
         settings,
         since,
         until,
@@ -456,7 +459,7 @@ def _ready_seconds(
     """Agent-seconds ready per local hour or day, the last level lasting until ``end``."""
     totals: dict[str, float] = {}
     points = [*series, (max(end, series[-1][0]), 0)] if series else []
-    for (start, count), (stop, _) in pairwise(points):
+    for (start, count), (stop, _) in itertools.pairwise(points):
         while count and start < stop:
             boundary = min(stop, (start // 3600 + 1) * 3600)
             k = period_key(start, by, tz)

@@ -109,6 +109,10 @@ MIGRATIONS: tuple[str, ...] = (
         since REAL NOT NULL
     );
     """,
+    # 3: each agent's latest change before a time, without scanning the history
+    """
+    CREATE INDEX agent_changes_agent_at ON agent_changes (agent_id, at);
+    """,
 )
 """SQL scripts in order: script ``i`` takes ``user_version`` from ``i`` to ``i + 1``."""
 
@@ -387,13 +391,28 @@ class CallStore:
             where.append("agent_id = ?")
             params.append(agent_id)
         clause = f"WHERE {' AND '.join(where)}" if where else ""
-        for at, agent, device, status, reason, state, call_id, started in self._conn.execute(
+        for row in self._conn.execute(
             f"SELECT {', '.join(_CHANGE_COLUMNS)} FROM agent_changes {clause} ORDER BY at, id",
             params,
         ):
-            yield AgentChanged(
-                at, agent, device, AgentStatus(status), reason, AgentState(state), call_id, started
-            )
+            yield _agent_changed(row)
+
+    def agent_states_before(self, at: float) -> list[AgentChanged]:
+        """Each agent's latest notification before ``at`` (its status and state then),
+        by agent id."""
+        agents = [
+            row[0] for row in self._conn.execute("SELECT DISTINCT agent_id FROM agent_changes")
+        ]
+        latest = []
+        for agent_id in sorted(agents):
+            row = self._conn.execute(
+                f"SELECT {', '.join(_CHANGE_COLUMNS)} FROM agent_changes"
+                " WHERE agent_id = ? AND at < ? ORDER BY at DESC, id DESC LIMIT 1",
+                (agent_id, at),
+            ).fetchone()
+            if row is not None:
+                latest.append(_agent_changed(row))
+        return latest
 
     def queue_log(self, since: float | None = None, until: float | None = None) -> list[tuple]:
         """Queue-log rows ``(at, call_id, queue, agent, event, data1..data5)`` in order."""
@@ -478,6 +497,13 @@ def _window(column: str, since: float | None, until: float | None) -> tuple[list
         where.append(f"{column} < ?")
         params.append(until)
     return where, params
+
+
+def _agent_changed(row: tuple) -> AgentChanged:
+    at, agent, device, status, reason, state, call_id, since = row
+    return AgentChanged(
+        at, agent, device, AgentStatus(status), reason, AgentState(state), call_id, since
+    )
 
 
 def _status_events(before: AgentStatus, note: AgentChanged) -> list[tuple[str, tuple]]:

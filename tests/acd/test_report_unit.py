@@ -15,7 +15,7 @@ from click.testing import CliRunner
 
 from acd.agents import AgentState, AgentStatus
 from acd.cli import cli
-from acd.commands import AgentChanged
+from acd.commands import AgentChanged, CallEnded
 from acd.errors import AcdError
 from acd.records import CallRecord, Outcome
 from acd.reporting import (
@@ -24,6 +24,7 @@ from acd.reporting import (
     day_window,
     plot,
     render_text,
+    store_report,
     to_csv,
 )
 from acd.store import CallStore
@@ -113,6 +114,14 @@ def test_dst_day_and_window():
     report = build_report(RECORDS, CHANGES, SETTINGS, since=T8 + 3600)
     assert report.total.figures.calls == 2
     assert [r.key[11:] for r in report.rows["hour"]] == ["09"]
+
+
+def test_store_report_equals_the_report_of_the_same_data(tmp_path):
+    with CallStore(tmp_path / "cdr.db") as store:
+        store.record_outputs([CallEnded(r.ended_at, r) for r in RECORDS] + CHANGES)
+        for since, until in [(None, None), (T8 + 900, None), (T8 + 900, T8 + 5400)]:
+            expected = build_report(RECORDS, CHANGES, SETTINGS, since, until)
+            assert store_report(store, SETTINGS, since, until) == expected
 
 
 def test_text_csv_and_json():

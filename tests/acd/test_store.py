@@ -119,6 +119,26 @@ def test_filters_by_window_and_queue(tmp_path):
         assert store.time_span() == (T0, T0 + 3000 + 215.5)
 
 
+def test_agent_states_before_a_time(tmp_path):
+    def note(at: float, agent: str, status: AgentStatus) -> AgentChanged:
+        return AgentChanged(at, agent, "201", status, 0, AgentState.IDLE, None, at)
+
+    notes = [
+        note(T0, "1001", AgentStatus.READY),
+        note(T0 + 10, "1002", AgentStatus.READY),
+        note(T0 + 20, "1001", AgentStatus.NOT_READY),
+        note(T0 + 20, "1001", AgentStatus.LOGGED_OUT),
+        note(T0 + 30, "1002", AgentStatus.NOT_READY),
+    ]
+    with CallStore(tmp_path / "cdr.db") as store:
+        for n in notes:
+            store.record_agent_change(n)
+        assert store.agent_states_before(T0) == []
+        assert store.agent_states_before(T0 + 20) == [notes[0], notes[1]]
+        assert store.agent_states_before(T0 + 25) == [notes[3], notes[1]]
+        assert list(store.agent_changes(since=T0 + 20, agent_id="1001")) == notes[2:4]
+
+
 def test_callers_are_masked_by_default(tmp_path):
     db = tmp_path / "cdr.db"
     with CallStore(db) as store:
@@ -250,7 +270,7 @@ def test_migrates_an_older_database(tmp_path):
         (T0, T0, T0 + 3),
     )
     conn.close()
-    with pytest.raises(AcdError, match="version 1, this acd reads 2: open it once"):
+    with pytest.raises(AcdError, match=f"version 1, this acd reads {SCHEMA_VERSION}: open it"):
         open_readonly(db)
     with CallStore(db) as store:
         assert [(r.call_id, r.outcome) for r in store.calls()] == [(9, Outcome.CLOSED)]
