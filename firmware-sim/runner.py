@@ -233,14 +233,6 @@ def _spec_text(spec: FaultSpec) -> str:
     return ", ".join(f"{k}={v}" for k, v in asdict(spec).items() if k != "kind" and v is not None)
 
 
-def message_counts(messages: list[Message]) -> dict[str, int]:
-    """How many messages of each name (for comparing both ends of a link)."""
-    counts: dict[str, int] = {}
-    for m in messages:
-        counts[message_name(m)] = counts.get(message_name(m), 0) + 1
-    return counts
-
-
 class PtyTransport:
     """A pseudo-terminal pair in raw mode; the controller opens ``path``."""
 
