@@ -83,13 +83,26 @@ class Controller:
                 "front-desk",
                 queue_stats_payload("front-desk", figures, ts=time.time(), since=0, seq=1),
             )
-            for _ in range(200):
-                if bridge.connected and bridge.counters["pending"] == 0:
-                    break
-                await asyncio.sleep(0.025)
+            await self._probe()
             self.ready.set()
             while not self.done.is_set():
                 await asyncio.sleep(0.05)
+
+    async def _probe(self) -> None:
+        """Wait until the bridge answers commands (it subscribes after its snapshot)."""
+        topic = f"acd/v1/{self.site}/cmd/agent/probe/set"
+        probe = {"action": "ready", "request_id": "probe", "token": self.config.cmd_token}
+        async with aiomqtt.Client(HOST, PORT) as client:
+            await client.subscribe(f"acd/v1/{self.site}/cmd/reply/probe", qos=1)
+            for _ in range(40):
+                await client.publish(topic, json.dumps(probe), qos=1)
+                try:
+                    async with asyncio.timeout(0.25):
+                        await anext(aiter(client.messages))
+                    break
+                except TimeoutError:
+                    continue
+        self.commands.clear()
 
     def stop(self) -> None:
         self.done.set()
