@@ -79,7 +79,7 @@ class MonitorState:
         status = self.controller or {}
         if isinstance(status.get("link"), str):
             return status["link"]
-        if "link_down" in self.alarms:
+        if "link-down" in self.alarms or "link_down" in self.alarms:
             return "down"
         return "up" if status.get("online") is True else "unknown"
 

@@ -23,7 +23,7 @@ from typing import Any
 from acd.config import Config
 from protocols.errors import ProtocolError
 from protocols.framing import Ctrl, Frame, FrameDecoder
-from protocols.link import Link, LinkUp, MessageReceived, Role
+from protocols.link import Link, LinkDown, LinkUp, MessageReceived, Role
 from protocols.messages import Message, decode_message, message_name, message_to_dict
 
 SOURCES = {"rx": "switch", "tx": "controller"}
@@ -257,7 +257,7 @@ def engine_requests(
     The switch's bytes go through a controller-side `Link` at their captured times (so
     link ups, downs and delivered messages are the live controller's), then through a
     `Bridge` and its `Engine`; engine and request timers fire at their deadlines between
-    chunks. Engine time is the capture's time.
+    chunks. Engine time is the capture's time (a controller run at ``--speed 1``).
     """
     from acd.bridge import Bridge, Step
     from acd.engine import Engine
@@ -278,6 +278,8 @@ def engine_requests(
         while (event := link.next_event()) is not None:
             if isinstance(event, LinkUp):
                 take(bridge.link_up(now), now)
+            elif isinstance(event, LinkDown):
+                bridge.link_down()
             elif isinstance(event, MessageReceived):
                 take(bridge.from_switch(event.message, now), now)
         link.data_to_send()  # what the live controller wrote is in the capture
@@ -296,8 +298,11 @@ def engine_requests(
 
     for t, d, data in chunks:
         if link is None or bridge is None:
-            link = Link(Role.CONTROLLER, cfg.window, cfg.t1, cfg.n2, cfg.heartbeat)
-            bridge = Bridge(Engine(config, t), extensions)
+            # as acd.controller.Controller sets them up
+            link = Link(Role.CONTROLLER, cfg.window, cfg.t1, cfg.n2, cfg.heartbeat, cfg.t1)
+            ack_timeout = 2 * cfg.t1 * (cfg.n2 + 1)
+            bridge = Bridge(Engine(config, t), extensions, ack_timeout=ack_timeout)
+            bridge.link_down()  # until the first link up
             link.start(t)
         run_timers(t)
         if d == "rx":

@@ -14,7 +14,7 @@ from acd.config import load_config
 from acd.engine import Engine
 from drivers.capture import CaptureWriter
 from protocols import messages as m
-from protocols.link import Link, LinkUp, MessageReceived, Role
+from protocols.link import Link, LinkDown, LinkUp, MessageReceived, Role
 
 ROOT = Path(__file__).resolve().parents[2]
 TOWN_HALL = ROOT / "examples" / "town-hall.toml"
@@ -25,6 +25,9 @@ class QueueEverything:
 
     def link_up(self, now: float) -> list[m.Message]:
         return [m.MonitorStart(1, "")]
+
+    def link_down(self) -> None:
+        pass
 
     def from_switch(self, msg: m.Message, now: float) -> list[m.Message]:
         if isinstance(msg, m.Offered):
@@ -42,10 +45,14 @@ class EngineController:
     """The real engine behind the bridge, as the live controller runs them."""
 
     def __init__(self, now: float, extensions: tuple[str, ...] = ("201", "202")) -> None:
-        self.bridge = Bridge(Engine(load_config(TOWN_HALL), now), extensions)
+        self.bridge = Bridge(Engine(load_config(TOWN_HALL), now), extensions, ack_timeout=8.0)
+        self.bridge.link_down()  # until the first link up, as acd.controller does
 
     def link_up(self, now: float) -> list[m.Message]:
         return self.bridge.link_up(now).requests
+
+    def link_down(self) -> None:
+        self.bridge.link_down()
 
     def from_switch(self, msg: m.Message, now: float) -> list[m.Message]:
         return self.bridge.from_switch(msg, now).requests
@@ -112,6 +119,8 @@ class CapturedSession:
         while (event := self.link.next_event()) is not None:
             if isinstance(event, LinkUp):
                 self._send(self.controller.link_up(self.base + self.now))
+            elif isinstance(event, LinkDown):
+                self.controller.link_down()
             elif isinstance(event, MessageReceived):
                 self.received.append(event.message)
                 self._send(self.controller.from_switch(event.message, self.base + self.now))

@@ -161,8 +161,12 @@ def test_engine_replay_needs_a_config(captured_session, monkeypatch):
     assert out.exit_code == 1 and "--config FILE" in out.output
 
 
-def test_noisy_line_errors_are_marked_and_the_engine_still_agrees(captured_session):
-    faults = (FaultSpec("bit-errors", rate=2e-4), FaultSpec("garbage", size=16, every=120.0))
+def test_noisy_line_and_cable_pull_errors_marked_engine_still_agrees(captured_session):
+    faults = (
+        FaultSpec("bit-errors", rate=2e-4),
+        FaultSpec("garbage", size=16, every=120.0),
+        FaultSpec("cable", at=8.5 * 3600, duration=30.0),  # link down, then resync
+    )
     session, path = captured_session(3600, engine=True, start_s=7.95 * 3600, faults=faults)
     entries, _ = load_timeline(path)
     errors = [e for e in entries if e.error]
@@ -170,5 +174,7 @@ def test_noisy_line_errors_are_marked_and_the_engine_still_agrees(captured_sessi
     assert any("outside frames" in e.error for e in errors)
     assert any(e.note == "duplicate" for e in entries)  # retransmissions after the errors
     assert _delivered(entries, "rx") == session.received
+    assert session.endpoint.link_downs >= 1
+    assert sum(isinstance(x, m.SnapshotCalls) for x in session.sent) >= 2
     out = CliRunner().invoke(cli, ["replay", str(path), "--engine", "--config", str(TOWN_HALL)])
     assert out.output == "no difference\n"
