@@ -159,10 +159,11 @@ def ms(seconds: float) -> int:
 
 
 def wire_enum(value: str | Enum, kind: type[StrEnum]) -> str:
-    """The lowercase wire value of ``value`` (an enum member or its name/value) in ``kind``."""
+    """The wire value of ``value`` (an enum member, its name or value) in ``kind``:
+    lowercase, words joined by ``_`` (``"Not-Ready"`` and ``NOT_READY`` give ``not_ready``)."""
     if isinstance(value, Enum):
         value = value.value if isinstance(value.value, str) else value.name
-    text = str(value).lower()
+    text = str(value).lower().replace("-", "_")
     if text not in kind._value2member_map_:
         allowed = ", ".join(m.value for m in kind)
         raise ValueError(f"{kind.__name__}: {value!r} is not one of {allowed}")

@@ -1,4 +1,5 @@
 import json
+from enum import Enum
 
 import pytest
 from hypothesis import example, given
@@ -87,6 +88,12 @@ def test_mask_number_example():
 def test_wire_enum_lowercases_and_checks():
     assert wire_enum(AgentStatus.NOT_READY, AgentStatus) == "not_ready"
     assert wire_enum("READY", AgentStatus) == "ready"
+    assert wire_enum("logged-out", AgentStatus) == "logged_out"
+
+    class EngineState(Enum):  # another module's enum, hyphenated values
+        ON_CALL = "on-call"
+
+    assert wire_enum(EngineState.ON_CALL, AgentState) == "on_call"
     with pytest.raises(ValueError, match="busy"):
         wire_enum("busy", AgentStatus)
 
