@@ -43,9 +43,14 @@ class MonitorState:
     alarms: dict[str, dict[str, Any]] = field(default_factory=dict)
     messages: int = 0
     ignored: int = 0
+    skew: float = 0.0  # the controller's clock minus ours (s), from the latest ``ts``
 
-    def apply(self, topic: str, payload: bytes) -> bool:
-        """Fold one message in; False if it was not for us or not understood."""
+    def apply(self, topic: str, payload: bytes, at: float | None = None) -> bool:
+        """Fold one message in; False if it was not for us or not understood.
+
+        ``at`` (our time of receipt, s) lets ages be counted on the controller's clock,
+        which differs from ours when it runs a simulated day.
+        """
         root = self.topics.base + "/"
         if not topic.startswith(root):
             self.ignored += 1
@@ -61,6 +66,8 @@ class MonitorState:
         if not isinstance(data, dict):
             self.ignored += 1
             return False
+        if at is not None and isinstance(data.get("ts"), int | float):
+            self.skew = data["ts"] / 1000 - at
         if parts == ["controller", "status"]:
             self.controller = data
         elif len(parts) == 3 and parts[0] == "agent" and parts[2] == "state":
@@ -84,7 +91,8 @@ class MonitorState:
         return "up" if status.get("online") is True else "unknown"
 
     def snapshot(self, now: float) -> dict[str, Any]:
-        """The picture as JSON-ready data (times in ms as published, ``now`` in s)."""
+        """The picture as JSON-ready data (times in ms as published, ``now`` in s of our
+        clock; the snapshot's ``time`` is on the controller's clock)."""
         agents = []
         for agent_id, a in sorted(self.agents.items(), key=_agent_order):
             reason = a.get("reason")
@@ -97,7 +105,7 @@ class MonitorState:
                     "reason": reason,
                     "reason_label": self.reasons.get(reason, "") if reason is not None else "",
                     "device": a.get("device"),
-                    "since": a.get("since"),
+                    "since": a.get("since") or None,  # 0: never logged in
                     "calls_today": a.get("calls_today"),
                 }
             )
@@ -106,11 +114,15 @@ class MonitorState:
             target = q.get("target", self.targets.get(queue_id))
             rate = q.get("answer_rate")
             sl = q.get("sl_offered")
+            if sl is None and q.get("offered") and isinstance(q.get("answered_in_sl"), int):
+                sl = q["answered_in_sl"] / q["offered"]
             sl_target = q.get("sl_target")
             queues.append(
                 {
                     **{k: v for k, v in q.items() if k not in ("ts", "seq")},
                     "queue_id": queue_id,
+                    "longest_wait_s": q.get("longest_wait_s", q.get("longest_wait")),
+                    "sl_offered": sl,
                     "target": target,
                     "below_target": _below(rate, target),
                     "sl_below_target": _below(sl, sl_target),
@@ -119,7 +131,7 @@ class MonitorState:
         status = self.controller or {}
         return {
             "site": self.topics.site,
-            "time": round(now * 1000),
+            "time": round((now + self.skew) * 1000),
             "broker": self.broker,
             "controller": {
                 "online": status.get("online"),

@@ -53,7 +53,7 @@ def read_snapshot(
 
     conn = connection(config, site, host, port)
     state = new_state(config, conn)
-    asyncio.run(read_retained(conn, state.apply, timeout=timeout))
+    asyncio.run(read_retained(conn, lambda t, p: state.apply(t, p, time.time()), timeout=timeout))
     state.broker = "up"
     return state, state.snapshot(time.time())
 
@@ -154,7 +154,7 @@ async def _live(conn, state: MonitorState, interval: float) -> None:
                     changed.set()
                     await client.subscribe(conn.topics.base + "/#", qos=1)
                     async for topic, payload in aiomqtt_messages(client):
-                        if state.apply(topic, payload):
+                        if state.apply(topic, payload, time.time()):
                             changed.set()
             except BrokerError:
                 pass

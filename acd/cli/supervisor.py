@@ -127,17 +127,21 @@ def queues(config_path, site, host, port, timeout, as_json) -> None:
         f"{'ABANDONED':>10}{'ANSWER':>8}{'TARGET':>8}{'SL':>8}"
     )
     for q in snap["queues"]:
-
-        def pct(v):
-            return "-" if v is None else f"{100 * v:.1f}%"
-
         flag = " below target" if q["below_target"] else ""
         click.echo(
-            f"{q['queue_id']:<16}{q.get('waiting', '-'):>8}{q.get('longest_wait_s', '-'):>9}"
-            f"{q.get('offered', '-'):>9}{q.get('answered', '-'):>9}{q.get('abandoned', '-'):>10}"
-            f"{pct(q.get('answer_rate')):>8}{pct(q.get('target')):>8}"
-            f"{pct(q.get('sl_offered')):>8}{flag}"
+            f"{q['queue_id']:<16}{_v(q.get('waiting')):>8}{_v(q['longest_wait_s'], 's'):>9}"
+            f"{_v(q.get('offered')):>9}{_v(q.get('answered')):>9}{_v(q.get('abandoned')):>10}"
+            f"{_pct(q.get('answer_rate')):>8}{_pct(q.get('target')):>8}"
+            f"{_pct(q.get('sl_offered')):>8}{flag}"
         )
+
+
+def _v(value, unit: str = "") -> str:
+    return "-" if value is None else f"{value:g}{unit}"
+
+
+def _pct(value) -> str:
+    return "-" if value is None else f"{100 * value:.1f}%"
 
 
 @_reader("status", "acd status --site town-hall --json")

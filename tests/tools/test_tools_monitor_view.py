@@ -186,3 +186,29 @@ def test_broker_down_and_empty_site():
     plain = [ANSI.sub("", x) for x in render(state.snapshot(NOW), colour=True)]
     assert "broker: down" in plain[0] and "controller: unknown" in plain[0]
     assert "(no queue figures yet)" in plain and "(no agent states yet)" in plain
+
+
+def test_controller_clock_and_the_controllers_figure_names():
+    """A controller running a simulated day: ages on its clock; its figure names."""
+    sim_now = NOW - 86_400 * 200
+    state = MonitorState(T, targets={"front-desk": 0.99})
+    state.apply(*agent("1001", since=sim_now - 65), at=NOW)
+    state.apply(*agent("1004", status="logged_out", since=0), at=NOW)
+    figures = {
+        "queue_id": "front-desk",
+        "waiting": 0,
+        "longest_wait": 7.5,
+        "offered": 120,
+        "answered_in_sl": 90,
+        "ts": round(sim_now * 1000),
+        "seq": 3,
+        "since": 0,
+    }
+    state.apply(T.queue_stats("front-desk"), encode(figures), at=NOW)
+    snap = state.snapshot(NOW + 10)
+    assert abs(snap["time"] / 1000 - (sim_now + 10)) < 1e-3
+    (q,) = snap["queues"]
+    assert q["longest_wait_s"] == 7.5 and q["sl_offered"] == 0.75
+    plain = [ANSI.sub("", x) for x in render(snap, tz=UTC)]
+    assert next(x for x in plain if x.startswith("1001")).split()[3] == "1:15"
+    assert next(x for x in plain if x.startswith("1004")).split()[3] == "-"

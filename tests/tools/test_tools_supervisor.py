@@ -201,6 +201,6 @@ def test_monitor_once_queues_and_status(site, controller):
     screen = acd("monitor", "--once", "--site", site).output
     assert "controller: online" in screen and "front-desk" in screen and "\x1b" not in screen
     queues = acd("queues", "--site", site).output.splitlines()
-    assert queues[1].split()[:4] == ["front-desk", "1", "12.0", "10"]
+    assert queues[1].split()[:4] == ["front-desk", "1", "12s", "10"]
     status = acd("status", "--site", site).output
     assert "controller: online since" in status and "agents:     2 ready" in status
