@@ -1,6 +1,6 @@
-"""The bridge against a private Mosquitto with the password file and the ACL of docs/mqtt.md.
+"""The bridge against private Mosquittos: the password file and ACL of docs/mqtt.md, and TLS.
 
-The broker is started on a free loopback port for this module and stopped at its end.
+Each broker runs on a free loopback port for this module and is stopped at its end.
 """
 
 from __future__ import annotations
@@ -36,29 +36,25 @@ def documented_acl() -> str:
     return match.group(1)
 
 
-@pytest.fixture(scope="module")
-def broker(tmp_path_factory):
-    mosquitto = shutil.which("mosquitto") or "/usr/sbin/mosquitto"
-    passwd_tool = shutil.which("mosquitto_passwd") or "/usr/bin/mosquitto_passwd"
-    if not (Path(mosquitto).exists() and Path(passwd_tool).exists()):
-        pytest.skip("mosquitto is not installed (make broker installs it)")
-    d = tmp_path_factory.mktemp("mosquitto")
-    passwd = d / "passwd"
-    passwd.touch()
-    for user in USERS:
-        subprocess.run([passwd_tool, "-b", str(passwd), user, f"pw-{user}"], check=True)
-    (d / "acl").write_text(documented_acl())
+MOSQUITTO = shutil.which("mosquitto") or "/usr/sbin/mosquitto"
+PASSWD_TOOL = shutil.which("mosquitto_passwd") or "/usr/bin/mosquitto_passwd"
+
+
+def free_port() -> int:
     with socket.socket() as s:
         s.bind((HOST, 0))
-        port = s.getsockname()[1]
-    (d / "mosquitto.conf").write_text(
-        f"listener {port} {HOST}\nallow_anonymous false\npersistence false\n"
-        f"password_file {passwd}\nacl_file {d / 'acl'}\nuser root\n"  # root: read tmp files
-    )
+        return s.getsockname()[1]
+
+
+@contextlib.contextmanager
+def private_mosquitto(directory: Path, port: int, settings: str):
+    """Run a Mosquitto on ``port`` with ``settings`` until the block ends."""
+    if not Path(MOSQUITTO).exists():
+        pytest.skip("mosquitto is not installed (make broker installs it)")
+    conf = directory / "mosquitto.conf"
+    conf.write_text(f"listener {port} {HOST}\npersistence false\nuser root\n{settings}")
     proc = subprocess.Popen(
-        [mosquitto, "-c", str(d / "mosquitto.conf")],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
+        [MOSQUITTO, "-c", str(conf)], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
     )
     try:
         deadline = time.monotonic() + 5
@@ -69,7 +65,7 @@ def broker(tmp_path_factory):
             if proc.poll() is not None or time.monotonic() > deadline:
                 pytest.fail(f"private mosquitto did not start: {proc.stderr.read()!r}")
             time.sleep(0.05)
-        yield port
+        yield
     finally:
         proc.terminate()
         try:
@@ -77,6 +73,49 @@ def broker(tmp_path_factory):
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait(timeout=5)
+
+
+@pytest.fixture(scope="module")
+def broker(tmp_path_factory):
+    """Password file and the documented ACL; ``user root`` lets it read the temp files."""
+    if not Path(PASSWD_TOOL).exists():
+        pytest.skip("mosquitto_passwd is not installed")
+    d = tmp_path_factory.mktemp("mosquitto")
+    passwd = d / "passwd"
+    passwd.touch()
+    for user in USERS:
+        subprocess.run([PASSWD_TOOL, "-b", str(passwd), user, f"pw-{user}"], check=True)
+    (d / "acl").write_text(documented_acl())
+    port = free_port()
+    settings = f"allow_anonymous false\npassword_file {passwd}\nacl_file {d / 'acl'}\n"
+    with private_mosquitto(d, port, settings):
+        yield port
+
+
+def openssl(*args: str, cwd: Path) -> None:
+    subprocess.run(["openssl", *args], cwd=cwd, check=True, capture_output=True)
+
+
+@pytest.fixture(scope="module")
+def tls_broker(tmp_path_factory):
+    """A TLS listener with a certificate signed by a throw-away CA: (port, CA file)."""
+    if not shutil.which("openssl"):
+        pytest.skip("openssl is not installed")
+    d = tmp_path_factory.mktemp("mosquitto-tls")
+    ec = ("-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes")
+    openssl("req", "-x509", *ec, "-keyout", "ca.key", "-out", "ca.crt", "-days", "1",
+            "-subj", "/CN=acd test CA", cwd=d)  # fmt: skip
+    openssl("req", *ec, "-keyout", "server.key", "-out", "server.csr",
+            "-subj", "/CN=127.0.0.1", cwd=d)  # fmt: skip
+    (d / "san.ext").write_text("subjectAltName=IP:127.0.0.1\n")
+    openssl("x509", "-req", "-in", "server.csr", "-CA", "ca.crt", "-CAkey", "ca.key",
+            "-CAcreateserial", "-out", "server.crt", "-days", "1", "-extfile", "san.ext",
+            cwd=d)  # fmt: skip
+    (d / "server.key").chmod(0o644)
+    port = free_port()
+    settings = f"allow_anonymous true\ncertfile {d / 'server.crt'}\nkeyfile {d / 'server.key'}\n"
+    with private_mosquitto(d, port, settings):
+        yield port, str(d / "ca.crt")
 
 
 def client(port: int, user: str) -> aiomqtt.Client:
@@ -156,5 +195,39 @@ def test_documented_acl_lets_supervisors_command_and_wallboards_read(broker):
         board_topics = {t for t, _ in board_got}
         assert f"{base}/agent/7/state" in board_topics
         assert not any("/cmd/" in t for t in board_topics)
+
+    asyncio.run(asyncio.wait_for(main(), 20))
+
+
+def test_tls_with_the_configured_ca(tls_broker):
+    port, ca_file = tls_broker
+
+    async def main():
+        config = MqttConfig(port=port, tls=True, ca_file=ca_file)
+        async with MqttBridge(config, "tls", reconnect_initial=0.05) as mqtt:
+            deadline = time.monotonic() + 5
+            while mqtt.counters["publishes"] < 1:
+                assert time.monotonic() < deadline, mqtt.counters
+                await asyncio.sleep(0.02)
+            assert mqtt.connected
+
+    asyncio.run(asyncio.wait_for(main(), 20))
+
+
+def test_tls_refuses_a_server_the_ca_did_not_sign(tls_broker, tmp_path):
+    port, _ = tls_broker
+    openssl("req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1",
+            "-nodes", "-keyout", "other.key", "-out", "other.crt", "-days", "1",
+            "-subj", "/CN=other CA", cwd=tmp_path)  # fmt: skip
+
+    async def main():
+        config = MqttConfig(port=port, tls=True, ca_file=str(tmp_path / "other.crt"))
+        async with MqttBridge(config, "tls", reconnect_initial=0.05) as mqtt:
+            deadline = time.monotonic() + 5
+            while not mqtt.counters["last_error"]:
+                assert time.monotonic() < deadline, mqtt.counters
+                await asyncio.sleep(0.02)
+            assert not mqtt.connected and mqtt.counters["connects"] == 0
+            assert "certificate" in mqtt.counters["last_error"].lower()
 
     asyncio.run(asyncio.wait_for(main(), 20))
