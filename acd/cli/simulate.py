@@ -1,0 +1,388 @@
+"""``acd simulate``: what-if runs of the real engine against the simulated switch."""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from typing import Any
+
+import click
+from firmware_sim.scenario import load_scenario
+
+from acd import whatif
+from acd.cli.common import config_option, emit_json, fail, json_option
+from acd.cli.progress import Progress
+from acd.config import load_config
+from acd.errors import AcdError
+from acd.profile import load_profile
+from acd.whatif import Estimate, Expectation, Flags, Result, WhatIf
+
+_FLAG_NAMES = ("--agents", "--aht", "--sd", "--patience", "--distribution", "--profile", "--day")
+
+
+@click.command()
+@click.option(
+    "--scenario",
+    "scenario_path",
+    help="Scenario of the simulated switch (TOML file, or a shipped one's name).",
+)
+@click.option("--agents", type=int, help="Agents on the phones (without --scenario).")
+@click.option("--calls-per-day", type=float, help="Calls offered on a full day.")
+@click.option("--aht", type=float, help="Mean handling time, s (without --scenario).")
+@click.option("--sd", type=float, help="Standard deviation of lognormal handling times, s.")
+@click.option("--patience", type=float, help="Mean (exponential) patience of callers, s.")
+@click.option(
+    "--distribution",
+    type=click.Choice(["exponential", "lognormal"]),
+    help="Distribution of handling times.  [default: exponential]",
+)
+@click.option(
+    "--profile",
+    "profile_path",
+    type=click.Path(dir_okay=False),
+    help="Time-of-day profile (CSV hour,share).  [default: the assumed reference one]",
+)
+@click.option(
+    "--day",
+    type=click.Choice(["weekday", "saturday"]),
+    help="Kind of day simulated.  [default: weekday]",
+)
+@config_option
+@click.option("--queue", help="Queue whose figures are reported (default: the one called).")
+@click.option("--days", type=int, default=1, show_default=True, help="Days per replication.")
+@click.option(
+    "--replications", type=int, default=10, show_default=True, help="Independent replications."
+)
+@click.option("--seed", type=int, default=1, show_default=True, help="Seed of the first run.")
+@click.option(
+    "--sweep-calls",
+    help="Daily volumes FIRST:LAST:STEP (or a,b,c): which volume still reaches the target?",
+)
+@json_option
+def simulate(
+    scenario_path: str | None,
+    agents: int | None,
+    calls_per_day: float | None,
+    aht: float | None,
+    sd: float | None,
+    patience: float | None,
+    distribution: str | None,
+    profile_path: str | None,
+    day: str | None,
+    config_path: str | None,
+    queue: str | None,
+    days: int,
+    replications: int,
+    seed: int,
+    sweep_calls: str | None,
+    as_json: bool,
+) -> None:
+    """What-if simulation: days of calls through the real ACD engine, in virtual time.
+
+    The engine and the controller's protocol mapping run against the simulated
+    switch's callers and agents, with no serial line: a day takes a fraction of a
+    second. Figures per hour and overall come with 95 % confidence intervals over the
+    replications, beside the Erlang A (M/M/n+M) expectation of the same traffic, and
+    the queue's answer-rate target holds when the interval's lower bound reaches it.
+
+    Either a scenario (--scenario, with the site's --config), or flags: --agents,
+    --calls-per-day, --aht, --patience (agents who answer at once, take no break and
+    no wrap-up; the reference town hall's front desk unless --config says otherwise).
+
+    \b
+    Examples:
+      acd simulate --agents 6 --calls-per-day 700 --aht 180 --patience 120
+      acd simulate --agents 6 --aht 180 --patience 120 --sweep-calls 250:700:50
+      acd simulate --scenario town-hall-weekday-700 --config examples/town-hall.toml \\
+                   --days 5 --replications 20 --json
+    """
+    try:
+        config = load_config(config_path) if config_path is not None else None
+        volumes = _volumes(sweep_calls) if sweep_calls is not None else None
+        if scenario_path is not None:
+            given = [
+                name
+                for name, value in zip(
+                    _FLAG_NAMES,
+                    (agents, aht, sd, patience, distribution, profile_path, day),
+                    strict=True,
+                )
+                if value is not None
+            ]
+            if given:
+                fail(f"{', '.join(given)}: not with --scenario (the scenario file says that)")
+            if config is None:
+                fail("--scenario needs the site's configuration: --config FILE")
+            spec = whatif.for_scenario(load_scenario(scenario_path), config, queue, days)
+            if calls_per_day is not None:
+                spec = _with_volume(spec, calls_per_day)
+            mode = "scenario"
+        else:
+            missing = [
+                name
+                for name, value in (
+                    ("--agents", agents),
+                    ("--aht", aht),
+                    ("--patience", patience),
+                    (
+                        "--calls-per-day or --sweep-calls",
+                        calls_per_day if calls_per_day is not None else volumes,
+                    ),
+                )
+                if value is None
+            ]
+            if missing:
+                fail(f"give {', '.join(missing)} (or --scenario FILE)")
+            flags = Flags(
+                agents=agents,
+                calls_per_day=calls_per_day if calls_per_day is not None else volumes[0],
+                aht_s=aht,
+                patience_s=patience,
+                distribution=distribution or "exponential",
+                aht_sd=sd,
+                profile=load_profile(profile_path) if profile_path is not None else None,
+                day=day or "weekday",
+            )
+            if sd is not None and flags.distribution != "lognormal":
+                fail("--sd is for --distribution lognormal")
+            spec = whatif.for_flags(flags, config, queue, days)
+            mode = "flags"
+        if replications < 1:
+            fail(f"--replications must be at least 1, got {replications}")
+        total_days = days * replications * (len(volumes) if volumes else 1)
+        started = time.perf_counter()
+        with Progress("simulated days", total=total_days) as progress:
+            on_day = lambda run: progress.advance()  # noqa: E731
+            if volumes is not None:
+                points = whatif.sweep(spec, volumes, replications, seed, on_day)
+                wall = time.perf_counter() - started
+                _show_sweep(spec, mode, points, seed, wall, as_json)
+            else:
+                result = whatif.replicate(spec, replications, seed, on_day)
+                wall = time.perf_counter() - started
+                expected, why = whatif.expectation(spec)
+                _show_run(spec, mode, result, expected, why, seed, wall, as_json)
+    except AcdError as exc:
+        fail(str(exc))
+
+
+def _with_volume(spec: WhatIf, calls_per_day: float) -> WhatIf:
+    return dataclasses.replace(spec, scenario=whatif.with_volume(spec.scenario, calls_per_day))
+
+
+def _volumes(text: str) -> list[float]:
+    """``250:700:50`` (both ends included) or ``250,400,700``."""
+    try:
+        if ":" in text:
+            first, last, step = (float(x) for x in text.split(":"))
+            if step <= 0 or last < first:
+                raise ValueError
+            count = int((last - first) / step + 1e-9) + 1
+            if count > 200:
+                fail(f"--sweep-calls {text}: {count} volumes, at most 200")
+            return [first + i * step for i in range(count)]
+        values = [float(x) for x in text.split(",")]
+    except ValueError:
+        fail(f"--sweep-calls must be FIRST:LAST:STEP (LAST >= FIRST, STEP > 0) or a,b,c: {text!r}")
+    if not values or any(v < 0 for v in values):
+        fail(f"--sweep-calls: volumes must be zero or more: {text!r}")
+    return sorted(values)
+
+
+def _pct(value: float | None, digits: int = 2) -> str:
+    return "-" if value is None else f"{100 * value:.{digits}f} %"
+
+
+def _ci(e: Estimate | None) -> str:
+    """``98.91 % (98.50 .. 99.32)`` for a rate."""
+    if e is None:
+        return "-"
+    if e.low is None or e.high is None:
+        return _pct(e.mean)
+    return f"{_pct(e.mean)} ({100 * e.low:.2f} .. {100 * e.high:.2f})"
+
+
+def _mean(e: Estimate | None, fmt: str = "{:.1f}") -> str:
+    return "-" if e is None else fmt.format(e.mean)
+
+
+def _title(spec: WhatIf, mode: str) -> str:
+    source = f"scenario {spec.scenario.name}" if mode == "scenario" else spec.scenario.name
+    return f"What-if: {source}; queue {spec.queue}"
+
+
+def _model_line(expected: Expectation | None, why: str) -> str:
+    if expected is None:
+        return f"Erlang A: {why}."
+    head = (
+        f"Erlang A (M/M/n+M): {expected.agents} agents, AHT {expected.aht_s:g} s,"
+        f" patience {expected.patience_s:g} s"
+    )
+    if expected.exact:
+        return head + "; the simulated system is that model."
+    return head + "; approximate here: " + "; ".join(expected.notes) + "."
+
+
+def _expectation_json(expected: Expectation | None, why: str) -> dict[str, Any] | None:
+    if expected is None:
+        return {"applies": False, "reason": why}
+    return {
+        "applies": True,
+        "exact": expected.exact,
+        "notes": list(expected.notes),
+        "agents": expected.agents,
+        "aht_s": expected.aht_s,
+        "patience_s": expected.patience_s,
+        "overall": expected.overall,
+        "hours": {
+            f"{h:02d}": {
+                "answer_rate": p.answer_rate,
+                "sl_offered": p.sl_offered,
+                "asa": p.asa_s,
+                "p_wait": p.p_wait,
+                "abandon_rate": p.p_abandon,
+            }
+            for h, p in expected.hours.items()
+        },
+    }
+
+
+def _figures_json(figures: dict[str, Estimate | None]) -> dict[str, Any]:
+    return {name: None if e is None else e.to_dict() for name, e in figures.items()}
+
+
+def _run_json(spec: WhatIf, mode: str, result: Result, seed: int) -> dict[str, Any]:
+    verdict, text = result.verdict
+    return {
+        "mode": mode,
+        "scenario": spec.scenario.name,
+        "queue": spec.queue,
+        "days": [d.isoformat() for d in result.days],
+        "replications": result.replications,
+        "seed": seed,
+        "confidence": whatif.CONFIDENCE,
+        "calls_simulated": result.calls,
+        "unfinished_legs": result.unfinished,
+        "target": result.target,
+        "verdict": verdict,
+        "verdict_text": text,
+        "overall": _figures_json(result.overall),
+        "hours": {f"{h:02d}": _figures_json(f) for h, f in result.hours.items()},
+    }
+
+
+def _show_run(
+    spec: WhatIf,
+    mode: str,
+    result: Result,
+    expected: Expectation | None,
+    why: str,
+    seed: int,
+    wall: float,
+    as_json: bool,
+) -> None:
+    if as_json:
+        data = _run_json(spec, mode, result, seed)
+        data["wall_s"] = round(wall, 3)
+        data["erlang_a"] = _expectation_json(expected, why)
+        emit_json(data)
+        return
+    threshold = spec.config.queues[spec.queue].sl_threshold
+    click.echo(_title(spec, mode))
+    click.echo(
+        f"{len(result.days)} day(s) x {result.replications} replication(s), seed {seed}:"
+        f" {result.calls:,} calls simulated in {wall:.1f} s (real engine, virtual time)"
+    )
+    click.echo("")
+    header = (
+        f"{'hour':5}  {'calls/day':>9}  {'answer rate (95 % CI)':28}  {'Erlang A':>8}"
+        f"  {f'SL {threshold:g} s':>8}  {'ASA s':>6}  {'P(wait)':>8}"
+    )
+    click.echo(header)
+    click.echo("-" * len(header))
+    model_hours = expected.hours if expected is not None else {}
+    for hour, figures in result.hours.items():
+        model = model_hours.get(hour)
+        click.echo(_row(f"{hour:02d}:00", figures, None if model is None else model.answer_rate))
+    overall_model = expected.overall["answer_rate"] if expected is not None else None
+    click.echo(_row("all", result.overall, overall_model))
+    click.echo("")
+    click.echo(_model_line(expected, why))
+    if result.unfinished:
+        click.echo(f"{result.unfinished} leg(s) were still in progress at the end of a day.")
+    click.echo(f"Target: {result.verdict[1]}.")
+
+
+def _row(label: str, f: dict[str, Estimate | None], model: float | None) -> str:
+    return (
+        f"{label:5}  {_mean(f['offered']):>9}  {_ci(f['answer_rate']):28}  {_pct(model):>8}"
+        f"  {_pct(_m(f['sl_offered']), 1):>8}  {_mean(f['asa']):>6}  {_pct(_m(f['p_wait']), 1):>8}"
+    )
+
+
+def _m(e: Estimate | None) -> float | None:
+    return None if e is None else e.mean
+
+
+def _show_sweep(
+    spec: WhatIf,
+    mode: str,
+    points: list[whatif.SweepPoint],
+    seed: int,
+    wall: float,
+    as_json: bool,
+) -> None:
+    best = whatif.highest_holding(points)
+    target = points[0].result.target
+    if as_json:
+        emit_json(
+            {
+                "mode": mode,
+                "scenario": spec.scenario.name,
+                "queue": spec.queue,
+                "days": [d.isoformat() for d in points[0].result.days],
+                "replications": points[0].result.replications,
+                "seed": seed,
+                "confidence": whatif.CONFIDENCE,
+                "target": target,
+                "wall_s": round(wall, 3),
+                "calls_simulated": sum(p.result.calls for p in points),
+                "sweep": [
+                    {
+                        "calls_per_day": p.calls_per_day,
+                        "answer_rate": _figures_json(p.result.overall)["answer_rate"],
+                        "erlang_a_answer_rate": None
+                        if p.expected is None
+                        else p.expected.overall["answer_rate"],
+                        "verdict": p.result.verdict[0],
+                    }
+                    for p in points
+                ],
+                "highest_holding": best,
+            }
+        )
+        return
+    first = points[0].result
+    click.echo(_title(spec, mode) + f"; target {100 * target:g} % answered")
+    click.echo(
+        f"{len(first.days)} day(s) x {first.replications} replication(s) per volume, seed"
+        f" {seed}: {sum(p.result.calls for p in points):,} calls simulated in {wall:.1f} s"
+    )
+    click.echo("")
+    header = f"{'calls/day':>9}  {'answer rate (95 % CI)':28}  {'Erlang A':>8}  target"
+    click.echo(header)
+    click.echo("-" * (len(header) + 8))
+    for p in points:
+        model = None if p.expected is None else p.expected.overall["answer_rate"]
+        click.echo(
+            f"{p.calls_per_day:>9g}  {_ci(p.result.overall['answer_rate']):28}"
+            f"  {_pct(model):>8}  {p.result.verdict[0]}"
+        )
+    click.echo("")
+    if best is None:
+        click.echo(f"No volume of the sweep is shown to reach {100 * target:g} % answered.")
+    else:
+        click.echo(
+            f"Highest volume that holds: {best:g} calls per day"
+            f" ({100 * target:g} % answered, 95 % confidence)."
+        )

@@ -1,0 +1,86 @@
+"""The what-if run against exact Erlang A: a stationary M/M/n+M through the real stack
+(simulated switch + bridge + engine), and what the Erlang A expectation says it omits."""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+import pytest
+from firmware_sim.distributions import Lognormal
+from firmware_sim.scenario import load_scenario
+
+from acd import whatif
+from acd.config import load_config
+from acd.staffing import Traffic, evaluate
+
+CONFIG = Path(__file__).resolve().parents[2] / "examples" / "town-hall.toml"
+
+
+def stationary(agents: int, per_hour: float, hours: range) -> whatif.WhatIf:
+    """Constant arrival rate, exponential talk and patience, no wrap-up, agents always
+    ready who answer at once, trunks for every caller. The run starts 10 min before the
+    first arrivals; legs of the first 40 min are left out (a start near steady state)."""
+    flags = whatif.Flags(
+        agents=agents,
+        calls_per_day=per_hour * len(hours),
+        aht_s=180.0,
+        patience_s=120.0,
+        profile={h: 1.0 for h in hours},
+        trunks=1000,
+    )
+    return dataclasses.replace(whatif.for_flags(flags), warmup_s=2400.0)
+
+
+def test_stationary_mmn_m_agrees_with_exact_erlang_a_within_its_confidence_intervals():
+    """Each 95 % interval covers the exact value with probability 0.95 whatever the
+    seed; a fixed seed makes the run (and so the test) reproducible."""
+    spec = stationary(agents=5, per_hour=90.0, hours=range(8, 14))
+    result = whatif.replicate(spec, replications=16, seed=1)
+    exact = evaluate(Traffic(90.0, 180.0, 3600.0, 120.0), 5, threshold_s=20.0)
+    assert 0.3 < exact.p_wait < 0.6 and 0.1 < exact.p_abandon < 0.2  # a loaded team
+    assert result.calls > 16 * 6 * 90 * 0.9
+    assert result.unfinished == 0
+    checks = {
+        "answer_rate": (exact.answer_rate, 0.03),
+        "abandon_rate": (exact.p_abandon, 0.03),
+        "p_wait": (exact.p_wait, 0.05),
+        "asa": (exact.asa_s, 4.0),
+        "sl_offered": (exact.sl_offered, 0.04),
+    }
+    for metric, (value, half_width) in checks.items():
+        e = result.overall[metric]
+        assert e.n == 16
+        assert e.low <= value <= e.high, (metric, e, value)
+        assert e.high - e.low < 2 * half_width, (metric, e)  # the interval says something
+
+
+def test_expectation_of_the_stationary_case_is_exact_and_matches_evaluate():
+    spec = stationary(agents=5, per_hour=90.0, hours=range(8, 14))
+    expected, why = whatif.expectation(spec)
+    assert why == "" and expected.exact and expected.agents == 5
+    exact = evaluate(Traffic(90.0, 180.0, 3600.0, 120.0), 5, threshold_s=20.0)
+    assert sorted(expected.hours) == list(range(8, 14))
+    assert expected.hours[10].answer_rate == pytest.approx(exact.answer_rate, rel=1e-12)
+    assert expected.hours[10].asa_s == pytest.approx(exact.asa_s, rel=1e-12)
+    assert abs(expected.overall["answer_rate"] - exact.answer_rate) < 1e-12
+    assert abs(expected.overall["offered"] - 6 * 90.0) < 1e-9
+
+
+def test_expectation_of_the_town_hall_scenario_names_what_erlang_a_leaves_out():
+    spec = whatif.for_scenario(load_scenario("town-hall-weekday-250"), load_config(CONFIG))
+    expected, _ = whatif.expectation(spec)
+    assert expected.agents == 6  # the front desk; specialists serve other queues
+    assert expected.aht_s == 180.0 + 20.0  # talk + wrap-up means
+    assert not expected.exact
+    text = " ".join(expected.notes)
+    for words in ("not exponential", "wrap up", "miss rings", "escalate", "breaks"):
+        assert words in text
+
+
+def test_no_erlang_a_for_lognormal_patience():
+    scenario = load_scenario("town-hall-weekday-250")
+    callers = dataclasses.replace(scenario.callers, patience=Lognormal(120.0, 60.0))
+    spec = whatif.for_scenario(dataclasses.replace(scenario, callers=callers), load_config(CONFIG))
+    expected, why = whatif.expectation(spec)
+    assert expected is None and "not exponential" in why
