@@ -5,7 +5,9 @@ engine events, engine commands into switch requests with invoke ids, and checks 
 request's response: a refused (or unanswered) route or ring comes back to the engine as
 ``RouteFailed`` so the caller returns to its place in the queue. On link up it asks for
 a full picture (MonitorStart, SnapshotCalls, SnapshotDevice per extension) and, once
-every answer is in, reconciles calls and agent logins with what the engine believes.
+every answer is in, reconciles calls and agent logins with what the engine believes;
+unanswered calls the engine never heard of (offered while the link was down, or
+before a restart) are offered to it then.
 
 Every entry point takes ``now`` (engine time, epoch seconds) and returns a `Step`: the
 requests to send to the switch, in order, and the notifications for the store, MQTT
@@ -14,7 +16,11 @@ and a virtual-time what-if run with the simulated switch in process (`run_virtua
 
 Conventions of the switch side (docs/cti-protocol.md): ``ConnectionCleared`` with
 device ``""`` is the caller hanging up; for the handset a call is connected at, it is
-the end of the call; for a handset that rang, the end of that ring. A call connected at
+the end of the call; for a handset that rang, the end of that ring (when the bridge
+stopped that ring itself, the engine already knows: the echo is dropped, so that it
+cannot be taken for the failure of a new ring at the same handset; a ring that ends
+because the caller hung up is dropped too: the caller's own clear follows). A call
+connected at
 an agent's handset that the engine sends elsewhere (escalation) is moved with
 SingleStepTransfer, not deflected; announcements are not played to it.
 """
@@ -79,6 +85,7 @@ class _Pending:
 class _Resync:
     ids: set[int]  # invoke ids still unanswered
     calls: dict[int, str] | None = None
+    unanswered: tuple[m.CallInfo, ...] = ()
     devices: dict[str, m.SnapshotDeviceResult] = field(default_factory=dict)
 
 
@@ -100,6 +107,7 @@ class Bridge:
         self._deadlines: deque[tuple[float, int]] = deque()  # in send order
         self._connected: dict[int, str] = {}  # call id -> handset it is connected at
         self._escalated: set[int] = set()  # calls an agent escalated, not yet transferred
+        self._cancelled: set[tuple[int, str]] = set()  # rings we stopped: their echo is ours
         self._resync: _Resync | None = None
         self._tracking = True  # requests are tracked (and time out) while the link is up
         self._handlers: dict[type[m.Message], Callable[[m.Message, float], list[ev.Event]]] = {
@@ -214,9 +222,16 @@ class Bridge:
         return [ev.Answered(t, x.call_id, x.device)]
 
     def _cleared(self, x: m.ConnectionCleared, t: float) -> list[ev.Event]:
+        if (x.call_id, x.device) in self._cancelled:  # the end of a ring we cancelled
+            self._cancelled.discard((x.call_id, x.device))
+            return []
+        ringing_end = x.device and self._connected.get(x.call_id) != x.device
+        if ringing_end and x.cause is m.Cause.caller_abandon:
+            return []  # the caller hung up while it rang: the caller's own clear follows
         events: list[ev.Event] = [ev.Cleared(t, x.call_id, x.device)]
         if not x.device or self._connected.get(x.call_id) == x.device:
             self._connected.pop(x.call_id, None)
+            self._cancelled = {c for c in self._cancelled if c[0] != x.call_id}
             if x.call_id in self._escalated:  # the call ended before it reached a specialist
                 self._escalated.discard(x.call_id)
                 if x.device:
@@ -245,6 +260,7 @@ class Bridge:
                 resync.calls = {
                     c.call_id: c.device if c.state in _AT_DEVICE else "" for c in msg.calls
                 }
+                resync.unanswered = tuple(c for c in msg.calls if c.state in _UNANSWERED)
             elif isinstance(msg, m.SnapshotDeviceResult):
                 resync.devices[msg.device] = msg
         if pending is None:
@@ -265,6 +281,8 @@ class Bridge:
                 self._finish_resync(resync, now, step)
             return
         call_id = getattr(request, "call_id", None)
+        if isinstance(request, m.ClearConnection):
+            self._cancelled.discard((call_id, request.device))
         if error.startswith(m.ErrorCode.invalid_call.name) and call_id is not None:
             self._connected.pop(call_id, None)  # the switch no longer knows the call
             self._apply(self.engine.handle(ev.Cleared(now, call_id, "")), now, step)
@@ -281,6 +299,11 @@ class Bridge:
                 if resync.calls.get(call_id) == device
             }
             self._apply(engine.reconcile(now, resync.calls), now, step)
+            for call in resync.unanswered:  # offered while we could not hear: take them
+                offered = ev.CallOffered(now, call.call_id, call.called, call.calling)
+                outputs = engine.handle(offered)
+                if not any(isinstance(o, cmd.Refused) for o in outputs):
+                    self._apply(outputs, now, step)
         here = {s.device: s.agent_id for s in engine.export_sessions()}
         logged_in, logged_out = [], []
         for device, snap in sorted(resync.devices.items()):
@@ -330,6 +353,7 @@ class Bridge:
                     self._request(m.QueueCall, now, (), out.call_id, "", out.announcement)
                 )
             elif kind is cmd.CancelRing:
+                self._cancelled.add((out.call_id, out.device))
                 requests.append(self._request(m.ClearConnection, now, (), out.call_id, out.device))
             elif kind is cmd.ClearCall:
                 if out.announcement and out.call_id not in self._connected:
@@ -380,6 +404,8 @@ class Bridge:
 _RESPONSES = (m.PositiveAck, m.NegativeAck, m.SnapshotCallsResult, m.SnapshotDeviceResult)
 _AT_DEVICE = (m.CallState.alerting, m.CallState.connected)
 """Call states in which a snapshot's ``device`` is the handset that rings or talks."""
+_UNANSWERED = (m.CallState.offered, m.CallState.queued, m.CallState.alerting)
+"""Call states of a snapshot's calls that the engine takes over if it does not know them."""
 
 
 # --- in-process, virtual time -------------------------------------------------------

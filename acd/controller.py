@@ -6,9 +6,10 @@ the `acd.bridge.Bridge` (and through it the engine), the call-record store
 
 - Bytes from the port feed the link; messages go through the bridge; the requests the
   bridge returns go straight back to the link and the port (routing first). The
-  notifications are collected and handled once per event-loop turn: call records and
-  agent changes are committed to the store (with the agent sessions) in one
-  transaction, and only then logged and published.
+  notifications are collected and committed to the store (records, agent changes and
+  the agent sessions in one transaction) by one writer thread, so that a disk sync
+  never stalls routing; commits that queue up are grouped. Only once committed are
+  they logged and published.
 - One timer (``loop.call_at``) serves the link's and the bridge's deadlines; engine
   time runs on an `EngineClock` (real time, or a scaled simulated day for the demo).
 - On link down: alarm, state kept, the link resets by itself; a lost port (cable
@@ -29,10 +30,10 @@ import asyncio
 import contextlib
 import itertools
 import logging
-import sqlite3
 import time
 from collections import deque
 from collections.abc import Iterable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime
 from datetime import time as dtime
@@ -149,7 +150,10 @@ class Controller:
         self._timer: asyncio.TimerHandle | None = None
         self._notes: list[Notification] = []
         self._flush_scheduled = False
+        self._committing = False
+        self._writer = ThreadPoolExecutor(1, thread_name_prefix="acd-store")
         self._port_lost = asyncio.Event()
+        self._closing = False
         self._seq = itertools.count(1)
         self._alarms: dict[str, float] = {}  # active alarm -> raised at
         self._ended: dict[str, deque[tuple[float, bool]]] = {q: deque() for q in config.queues}
@@ -215,10 +219,16 @@ class Controller:
         self._pump()
 
     async def _shutdown(self) -> None:
+        self._closing = True
         if self._timer is not None:
             self._timer.cancel()
             self._timer = None
-        self._flush()
+        for _ in range(1000):  # commit what is left (bounded: 10 s)
+            self._flush()
+            if not self._committing and not self._notes:
+                break
+            await asyncio.sleep(0.01)
+        self._writer.shutdown(wait=True)
         if self.store is not None:
             self.store.save_sessions(self.engine.export_sessions())
         if self.mqtt is not None:
@@ -235,6 +245,8 @@ class Controller:
             self._pump()
 
     def _on_port_lost(self, exc: Exception | None) -> None:
+        if self._closing:
+            return
         self.counters["port_losses"] += 1
         log.warning("PBX port %s lost: %s", self.url, exc or "closed")
         self.link = None
@@ -321,22 +333,39 @@ class Controller:
                 self._loop.call_soon(self._flush)
 
     def _flush(self) -> None:
-        """Commit the records and agent changes collected, then log and publish all."""
+        """Start committing the notifications collected, unless a commit is in flight
+        (then they join the next one: a group commit). Runs once per loop turn."""
         self._flush_scheduled = False
-        notes, self._notes = self._notes, []
-        if not notes:
+        if self._committing or not self._notes:
             return
-        stored = True
-        if self.store is not None:
-            try:
-                with self.store.transaction():
-                    self.store.record_outputs(notes)
-                    if any(isinstance(n, AgentChanged) for n in notes):
-                        self.store.save_sessions(self.engine.export_sessions())
-            except sqlite3.Error as exc:
-                stored = False
-                self.counters["store_errors"] += 1
-                log.error("call records NOT stored: %s", exc)
+        notes, self._notes = self._notes, []
+        if self.store is None:
+            self._report(notes, True)
+            return
+        changed = any(type(n) is AgentChanged for n in notes)
+        sessions = self.engine.export_sessions() if changed else None
+        self._committing = True
+        future = self._loop.run_in_executor(self._writer, self._commit, notes, sessions)
+        future.add_done_callback(lambda f: self._committed(notes, f))
+
+    def _commit(self, notes: list[Notification], sessions: list | None) -> None:
+        """In the writer thread: records, agent changes and sessions in one transaction."""
+        with self.store.transaction():
+            self.store.record_outputs(notes)
+            if sessions is not None:
+                self.store.save_sessions(sessions)
+
+    def _committed(self, notes: list[Notification], future: asyncio.Future) -> None:
+        self._committing = False
+        error = future.exception()
+        if error is not None:
+            self.counters["store_errors"] += 1
+            log.error("call records NOT stored: %s", error)
+        self._report(notes, error is None)
+        self._flush()
+
+    def _report(self, notes: list[Notification], stored: bool) -> None:
+        """Log and publish notifications (records only once stored)."""
         for note in notes:
             kind = type(note)
             if kind is CallEnded:

@@ -36,6 +36,11 @@ def login(bridge: Bridge, device: str, agent: str, pin: str, t: float = T0) -> N
     bridge.from_switch(m.KeyReady(2, device), t)
 
 
+def ack(bridge: Bridge, step, t: float) -> None:
+    for r in step.requests:
+        bridge.from_switch(m.PositiveAck(r.invoke_id), t)
+
+
 def requests_of(step, cls):
     return [r for r in step.requests if isinstance(r, cls)]
 
@@ -207,3 +212,51 @@ def test_simulated_hour_in_process_every_offered_call_has_one_final_record():
     answered = [r for r in firsts if r.call_id in hour and r.outcome is Outcome.ANSWERED]
     assert len(answered) >= len(hour) / 3
     assert switch.refused == []  # the bridge never asks the switch for the impossible
+
+
+def test_resync_takes_over_unanswered_calls_it_never_heard_of(bridge):
+    login(bridge, "201", "1001", "1111")
+    step = bridge.link_up(T0)
+    calls = requests_of(step, m.SnapshotCalls)[0]
+    for snap in requests_of(step, m.SnapshotDevice):
+        agent = "1001" if snap.device == "201" else ""
+        bridge.from_switch(
+            m.SnapshotDeviceResult(snap.invoke_id, snap.device, False, agent, ()), T0
+        )
+    waiting = m.CallInfo(31, m.CallState.queued, "0611111111", "3000", "3000")
+    talking = m.CallInfo(32, m.CallState.connected, "0622222222", "3000", "299")
+    step = bridge.from_switch(m.SnapshotCallsResult(calls.invoke_id, (waiting, talking)), T0)
+    assert [(q.call_id, q.queue) for q in requests_of(step, m.QueueCall)] == [(31, "front-desk")]
+    assert [(r.call_id, r.device) for r in requests_of(step, m.DeflectCall)] == [(31, "201")]
+    assert bridge.engine.active_legs()["front-desk"] == 1  # the connected stranger is not ours
+
+
+def test_echo_of_a_cancelled_ring_does_not_fail_the_next_ring_at_that_handset(bridge):
+    bridge.from_switch(m.KeyLogin(1, "201", "1001", "1111"), T0)
+    step = bridge.from_switch(m.KeyReady(2, "201"), T0)
+    ack(bridge, step, T0)
+    step = bridge.from_switch(m.Offered(10, 5, "0612345678", "3000", 1), T0)
+    assert [r.device for r in requests_of(step, m.DeflectCall)] == ["201"]
+    ack(bridge, step, T0)
+    step = bridge.advance(T0 + 16)  # the ring timed out: cancelled, and rung again
+    cancels = requests_of(step, m.ClearConnection)
+    assert [(c.call_id, c.device) for c in cancels] == [(5, "201")]
+    assert [r.device for r in requests_of(step, m.DeflectCall)] == ["201"]
+    ack(bridge, step, T0 + 16)
+    step = bridge.from_switch(m.ConnectionCleared(11, 5, "201", m.Cause.normal), T0 + 16)
+    assert step.requests == [] and step.notes == []  # our own cancel, echoed
+    step = bridge.from_switch(m.Established(12, 5, "201", "0612345678"), T0 + 18)
+    assert [n.state for n in step.notes if isinstance(n, AgentChanged)] == [AgentState.ON_CALL]
+
+
+def test_ring_ended_by_the_caller_hanging_up_is_one_abandon_not_a_failed_ring(bridge):
+    login(bridge, "201", "1001", "1111")
+    login(bridge, "202", "1002", "2222")
+    bridge.from_switch(m.Offered(10, 5, "0612345678", "3000", 1), T0)
+    steps = [
+        bridge.from_switch(m.ConnectionCleared(11, 5, "201", m.Cause.caller_abandon), T0 + 9),
+        bridge.from_switch(m.ConnectionCleared(12, 5, "", m.Cause.caller_abandon), T0 + 9),
+    ]
+    assert not [r for s in steps for r in s.requests if isinstance(r, m.DeflectCall)]
+    records = [n.record for s in steps for n in s.notes if isinstance(n, CallEnded)]
+    assert [(r.outcome, r.abandoned_ringing) for r in records] == [(Outcome.ABANDONED, True)]

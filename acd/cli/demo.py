@@ -1,0 +1,214 @@
+"""`acd demo`: the reference site's day in scaled time, then the day's report."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import dataclasses
+import logging
+import socket
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+import click
+
+from acd.cli.common import config_option, is_tty
+
+EPILOG = """\b
+Examples:
+  acd demo                          # a weekday at 250 calls in about 80 s
+  acd demo --calls 700 --speed 400  # the busy day, a bit slower
+  acd demo --db day.db && acd report --db day.db
+
+\b
+The simulated switch runs on a pseudo-terminal and the controller opens it like a
+real serial port. MQTT goes to Mosquitto on 127.0.0.1:1883 when one listens, else
+to an in-process broker (the 'broker' extra, amqtt) on loopback, else is left out.
+"""
+
+BROKER = ("127.0.0.1", 1883)
+EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "town-hall.toml"
+EXTENSIONS = ("201", "202", "203", "204", "205", "206", "301", "302", "303", "304", "305")
+
+
+def _broker_listening() -> bool:
+    with contextlib.suppress(OSError), socket.create_connection(BROKER, timeout=0.5):
+        return True
+    return False
+
+
+@contextlib.asynccontextmanager
+async def _broker():
+    """Yield how MQTT is served: "mosquitto", "amqtt" (in process) or None."""
+    if _broker_listening():
+        yield "mosquitto"
+        return
+    try:
+        from amqtt.broker import Broker
+    except ImportError:
+        yield None
+        return
+    broker = Broker(
+        {
+            "listeners": {"default": {"type": "tcp", "bind": f"{BROKER[0]}:{BROKER[1]}"}},
+            "sys_interval": 0,
+            "auth": {"allow-anonymous": True},
+        }
+    )
+    await broker.start()
+    try:
+        yield "amqtt"
+    finally:
+        await broker.shutdown()
+
+
+@click.command(epilog=EPILOG)
+@config_option
+@click.option(
+    "--scenario",
+    default="town-hall-weekday-250",
+    show_default=True,
+    help="Simulator scenario (file or shipped name).",
+)
+@click.option("--calls", type=click.IntRange(min=0), help="Calls in the day (default: scenario's).")
+@click.option(
+    "--speed",
+    type=click.FloatRange(min=1.0),
+    default=500.0,
+    show_default=True,
+    help="Simulated seconds per second.",
+)
+@click.option("--seed", type=int, help="Random seed of the simulated day.")
+@click.option(
+    "--db", "db_path", type=click.Path(dir_okay=False), help="Keep the call records here."
+)
+def demo(
+    config_path: str | None,
+    scenario: str,
+    calls: int | None,
+    speed: float,
+    seed: int | None,
+    db_path: str | None,
+) -> None:
+    """Run the reference customer's day: simulated switch, controller and broker.
+
+    The town hall (examples/town-hall.toml) and its simulated weekday run in scaled
+    time; a tty shows live progress (calls, answer rate, agents ready). At the end
+    the day's report, hour by hour, is checked against the 99 % answer-rate target.
+    """
+    from firmware_sim.scenario import load_scenario
+    from firmware_sim.traffic import DayPlan
+
+    from acd.bridge import midnight
+    from acd.config import load_config
+    from acd.reporting import ReportSettings, day_window, render_text, store_report
+    from acd.store import CallStore
+
+    config = load_config(config_path or EXAMPLE)
+    sc = load_scenario(scenario)
+    if seed is not None:
+        sc = dataclasses.replace(sc, seed=seed)
+    if calls is not None:
+        week = {d: DayPlan(float(calls), plan.profile) for d, plan in sc.traffic.week.items()}
+        sc = dataclasses.replace(sc, traffic=dataclasses.replace(sc.traffic, week=week))
+    sc = dataclasses.replace(sc, speed=speed)
+    logging.basicConfig(level=logging.ERROR, format="%(levelname)s %(name)s %(message)s")
+
+    keep = db_path is not None
+    with contextlib.ExitStack() as stack:
+        if db_path is None:
+            tmp = stack.enter_context(tempfile.TemporaryDirectory(prefix="acd-demo-"))
+            db_path = str(Path(tmp) / "demo.db")
+        store = stack.enter_context(CallStore(db_path, config.store.mask_callers))
+        mqtt = asyncio.run(_run_day(config, sc, store, midnight(sc.day, config.site.timezone)))
+        if mqtt is None:
+            click.echo("MQTT: no broker on 127.0.0.1:1883 and no amqtt: ran without MQTT.")
+        else:
+            click.echo(f"MQTT: published to {mqtt} on 127.0.0.1:1883, topics {_base(config)}/#")
+        report = store_report(
+            store,
+            ReportSettings.from_config(config),
+            *day_window(sc.day, _tz(config)),
+        )
+        click.echo(render_text(report, "hour"))
+        if keep:
+            click.echo(f"Call records kept in {db_path} (acd report --db {db_path}).")
+
+
+def _base(config) -> str:
+    return f"{config.mqtt.prefix}/{config.site.id}"
+
+
+def _tz(config):
+    from zoneinfo import ZoneInfo
+
+    return ZoneInfo(config.site.timezone)
+
+
+async def _run_day(config, sc, store, epoch: float) -> str | None:
+    """Serve the simulated switch on a pty from a thread and run the controller on it
+    until the simulated day is over; return how MQTT was served."""
+    from firmware_sim.runner import Clock, PtyTransport, SwitchEndpoint, serve
+
+    from acd.controller import Controller, EngineClock
+
+    transport = PtyTransport()
+    origin = time.monotonic()
+    endpoint = SwitchEndpoint(sc, Clock(sc.start_s, origin, sc.speed))
+    endpoint.start(origin)
+    halt = threading.Event()
+    thread = threading.Thread(target=serve, args=(endpoint, transport, halt.is_set), daemon=True)
+    thread.start()
+    link = dataclasses.replace(config.link, url=transport.path, t1=0.2, heartbeat=1.0)
+    try:
+        async with _broker() as mqtt:
+            cfg = dataclasses.replace(config, link=link)
+            clock = EngineClock(origin, epoch + sc.start_s, sc.speed)
+            controller = Controller(
+                cfg, store=store, extensions=EXTENSIONS, clock=clock, mqtt=mqtt is not None
+            )
+            stop = asyncio.Event()
+            task = asyncio.create_task(controller.run(stop))
+            show = is_tty()
+            while thread.is_alive() and not task.done():
+                if show:
+                    _progress(controller, endpoint.clock.sim(time.monotonic()))
+                await asyncio.sleep(0.25)
+            await _drain(controller)
+            stop.set()
+            await task
+            if show:
+                sys.stdout.write("\n")
+    finally:
+        halt.set()
+        thread.join(timeout=5)
+        transport.close()
+    return mqtt
+
+
+async def _drain(controller, timeout: float = 5.0) -> None:
+    """Let the calls still in the controller end (the switch has stopped)."""
+    end = time.monotonic() + timeout
+    while sum(controller.engine.active_legs().values()) and time.monotonic() < end:
+        await asyncio.sleep(0.1)
+
+
+def _progress(controller, sim_seconds: float) -> None:
+    engine = controller.engine
+    offered = answered = waiting = 0
+    for queue in (q.id for q in controller.config.queues.values() if q.numbers):
+        f = engine.queue_figures(queue)
+        offered += f.offered
+        answered += f.answered
+        waiting += f.waiting
+    ready = sum(1 for a in engine.agent_states() if a.status == "ready" and a.device is not None)
+    rate = f"{answered / offered:6.1%}" if offered else "     -"
+    h, m = divmod(int(sim_seconds) // 60, 60)
+    sys.stdout.write(
+        f"\r{h:02d}:{m:02d}  calls {offered:4d}  answered {answered:4d} ({rate})"
+        f"  waiting {waiting:2d}  agents ready {ready:2d} "
+    )
+    sys.stdout.flush()
