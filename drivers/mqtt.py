@@ -141,6 +141,7 @@ class MqttBridge:
         """Start the background task (in the running event loop)."""
         if self._task is None:
             self._task = asyncio.create_task(self._run(), name=f"mqtt-{self.topics.site}")
+            self._task.add_done_callback(_report_crash)
 
     async def stop(self, timeout: float = 3.0) -> None:
         """Flush, publish offline and disconnect; give up after ``timeout`` seconds."""
@@ -316,3 +317,9 @@ class MqttBridge:
         )
         self._outbox.put_event(topic, encode(payload))
         self._wake.set()
+
+
+def _report_crash(task: asyncio.Task[None]) -> None:
+    """Log a bridge task that died of a bug (broker errors never end it)."""
+    if not task.cancelled() and task.exception() is not None:
+        log.error("mqtt: bridge stopped by an error", exc_info=task.exception())

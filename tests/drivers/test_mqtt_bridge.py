@@ -380,3 +380,17 @@ async def test_retained_commands_are_refused(site):
         async with mqtt:
             await wait_until(lambda: watch.on("cmd/reply/old"), what="reply")
         assert "retained" in watch.json_on("cmd/reply/old")[0]["error"]
+
+
+@run_async
+async def test_a_bug_in_the_bridge_task_is_logged_not_silent(monkeypatch, caplog):
+    async def broken(self):
+        raise RuntimeError("bug in the bridge")
+
+    monkeypatch.setattr(MqttBridge, "_run", broken)
+    mqtt = bridge("crash")
+    mqtt.start()
+    await asyncio.sleep(0.01)
+    assert "bridge stopped by an error" in caplog.text
+    with pytest.raises(RuntimeError, match="bug in the bridge"):
+        await mqtt.stop()
