@@ -43,13 +43,17 @@ class MonitorState:
     alarms: dict[str, dict[str, Any]] = field(default_factory=dict)
     messages: int = 0
     ignored: int = 0
-    skew: float = 0.0  # the controller's clock minus ours (s), from the latest ``ts``
+    skew: float | None = None  # the controller's clock minus ours (s), from live ``ts``
+    newest: tuple[float, float] | None = None  # (greatest retained ts, our time then), s
 
-    def apply(self, topic: str, payload: bytes, at: float | None = None) -> bool:
+    def apply(
+        self, topic: str, payload: bytes, at: float | None = None, retained: bool = False
+    ) -> bool:
         """Fold one message in; False if it was not for us or not understood.
 
         ``at`` (our time of receipt, s) lets ages be counted on the controller's clock,
-        which differs from ours when it runs a simulated day.
+        which differs from ours when it runs a simulated day: a live message's ``ts``
+        gives the offset; retained ones (possibly old) only the newest time known.
         """
         root = self.topics.base + "/"
         if not topic.startswith(root):
@@ -66,8 +70,12 @@ class MonitorState:
         if not isinstance(data, dict):
             self.ignored += 1
             return False
-        if at is not None and isinstance(data.get("ts"), int | float):
-            self.skew = data["ts"] / 1000 - at
+        ts = data.get("ts")
+        if at is not None and isinstance(ts, int | float) and not isinstance(ts, bool):
+            if not retained:
+                self.skew = ts / 1000 - at
+            elif self.newest is None or ts / 1000 > self.newest[0]:
+                self.newest = (ts / 1000, at)
         if parts == ["controller", "status"]:
             self.controller = data
         elif len(parts) == 3 and parts[0] == "agent" and parts[2] == "state":
@@ -89,6 +97,15 @@ class MonitorState:
         if "link-down" in self.alarms or "link_down" in self.alarms:
             return "down"
         return "up" if status.get("online") is True else "unknown"
+
+    def controller_time(self, now: float) -> float:
+        """Our time ``now`` on the controller's clock: ours, unless its messages show a
+        clock more than a day away (a simulated day), then the newest time it sent."""
+        if self.skew is not None:
+            return now + self.skew
+        if self.newest is not None and abs(self.newest[0] - now) > 86_400:
+            return self.newest[0] + now - self.newest[1]
+        return now
 
     def snapshot(self, now: float) -> dict[str, Any]:
         """The picture as JSON-ready data (times in ms as published, ``now`` in s of our
@@ -131,7 +148,7 @@ class MonitorState:
         status = self.controller or {}
         return {
             "site": self.topics.site,
-            "time": round((now + self.skew) * 1000),
+            "time": round(self.controller_time(now) * 1000),
             "broker": self.broker,
             "controller": {
                 "online": status.get("online"),

@@ -118,11 +118,12 @@ async def connected(conn: Connection, role: str) -> AsyncIterator[aiomqtt.Client
 
 async def read_retained(
     conn: Connection,
-    on_message: Callable[[str, bytes], None],
+    on_message: Callable[[str, bytes, bool], None],
     settle: float = 0.3,
     timeout: float = TIMEOUT,
 ) -> None:
-    """Subscribe to the site's tree and pass every message to ``on_message`` until
+    """Subscribe to the site's tree and pass every message to ``on_message(topic,
+    payload, retained)`` until
     ``settle`` seconds pass without one (the retained state has arrived) or ``timeout``."""
     end = time.monotonic() + timeout
     async with connected(conn, "read") as c:
@@ -131,19 +132,19 @@ async def read_retained(
         while (left := end - time.monotonic()) > 0:
             try:
                 async with asyncio.timeout(min(settle, left)):
-                    topic, payload = await anext(messages)
+                    topic, payload, retained = await anext(messages)
             except TimeoutError:
                 return
-            on_message(topic, payload)
+            on_message(topic, payload, retained)
 
 
-async def aiomqtt_messages(c: aiomqtt.Client) -> AsyncIterator[tuple[str, bytes]]:
-    """``(topic, payload bytes)`` of every message the client receives."""
+async def aiomqtt_messages(c: aiomqtt.Client) -> AsyncIterator[tuple[str, bytes, bool]]:
+    """``(topic, payload bytes, retained)`` of every message the client receives."""
     async for message in c.messages:
         payload = message.payload
         if not isinstance(payload, bytes | bytearray):
             payload = b"" if payload is None else str(payload).encode()
-        yield str(message.topic), bytes(payload)
+        yield str(message.topic), bytes(payload), bool(message.retain)
 
 
 async def send_agent_command(
@@ -175,7 +176,7 @@ async def send_agent_command(
         await c.publish(topic, encode(command), qos=1, retain=False)
         try:
             async with asyncio.timeout(timeout):
-                async for _topic, payload in aiomqtt_messages(c):
+                async for _topic, payload, _retained in aiomqtt_messages(c):
                     reply = _reply(payload)
                     if reply is None or reply.get("request_id") != request_id:
                         continue

@@ -53,7 +53,11 @@ def read_snapshot(
 
     conn = connection(config, site, host, port)
     state = new_state(config, conn)
-    asyncio.run(read_retained(conn, lambda t, p: state.apply(t, p, time.time()), timeout=timeout))
+
+    def on_message(topic: str, payload: bytes, retained: bool) -> None:
+        state.apply(topic, payload, time.time(), retained)
+
+    asyncio.run(read_retained(conn, on_message, timeout=timeout))
     state.broker = "up"
     return state, state.snapshot(time.time())
 
@@ -153,8 +157,8 @@ async def _live(conn, state: MonitorState, interval: float) -> None:
                     delay = 0.5
                     changed.set()
                     await client.subscribe(conn.topics.base + "/#", qos=1)
-                    async for topic, payload in aiomqtt_messages(client):
-                        if state.apply(topic, payload, time.time()):
+                    async for topic, payload, retained in aiomqtt_messages(client):
+                        if state.apply(topic, payload, time.time(), retained):
                             changed.set()
             except BrokerError:
                 pass

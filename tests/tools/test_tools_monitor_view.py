@@ -192,8 +192,9 @@ def test_controller_clock_and_the_controllers_figure_names():
     """A controller running a simulated day: ages on its clock; its figure names."""
     sim_now = NOW - 86_400 * 200
     state = MonitorState(T, targets={"front-desk": 0.99})
-    state.apply(*agent("1001", since=sim_now - 65), at=NOW)
-    state.apply(*agent("1004", status="logged_out", since=0), at=NOW)
+    old = round(sim_now * 1000) - 5000
+    state.apply(*agent("1001", since=sim_now - 65, ts=old), at=NOW, retained=True)
+    state.apply(*agent("1004", status="logged_out", since=0, ts=old), at=NOW, retained=True)
     figures = {
         "queue_id": "front-desk",
         "waiting": 0,
@@ -204,9 +205,15 @@ def test_controller_clock_and_the_controllers_figure_names():
         "seq": 3,
         "since": 0,
     }
-    state.apply(T.queue_stats("front-desk"), encode(figures), at=NOW)
+    state.apply(T.queue_stats("front-desk"), encode(figures), at=NOW, retained=True)
     snap = state.snapshot(NOW + 10)
-    assert abs(snap["time"] / 1000 - (sim_now + 10)) < 1e-3
+    assert abs(snap["time"] / 1000 - (sim_now + 10)) < 1e-3  # newest retained ts
+    live = agent("1002", since=sim_now, ts=round(sim_now * 1000) + 15_000)
+    state.apply(*live, at=NOW + 20)  # a live message 15 s after the newest
+    assert abs(state.controller_time(NOW + 30) - (sim_now + 25)) < 1e-3
+    real = MonitorState(T)
+    real.apply(*agent("1001", since=NOW - 3600), at=NOW + 5, retained=True)  # an old state
+    assert real.controller_time(NOW + 5) == NOW + 5
     (q,) = snap["queues"]
     assert q["longest_wait_s"] == 7.5 and q["sl_offered"] == 0.75
     plain = [ANSI.sub("", x) for x in render(snap, tz=UTC)]
