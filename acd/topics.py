@@ -132,6 +132,11 @@ class Topics:
         """The subscription that receives every agent command of the site."""
         return f"{self.base}/cmd/agent/+/set"
 
+    @property
+    def retained_filters(self) -> tuple[str, ...]:
+        """Subscriptions matching every retained state topic of the site but the status."""
+        return (f"{self.base}/agent/+/state", f"{self.base}/queue/+/stats", f"{self.base}/alarm/+")
+
     def reply(self, request_id: str) -> str:
         return f"{self.base}/cmd/reply/{check_id('request', request_id)}"
 

@@ -50,6 +50,7 @@ CommandHandler = Callable[[AgentCommand], "str | Awaitable[str | None] | None"]
 COMMAND_TIMEOUT = 5.0  # s the controller has to answer a command
 CLIENT_TIMEOUT = 5.0  # s for connect and for each acknowledgement from the broker
 IN_FLIGHT = 100  # publications awaiting their PUBACK at a time
+SWEEP_SECONDS = 2.0  # s after connecting during which stale retained topics are cleared
 KEEPALIVE = 15  # s; the broker publishes the Will after 1.5 x keepalive of silence
 
 
@@ -217,14 +218,16 @@ class MqttBridge:
         await self._publish(client, self._outbox.snapshot(loop.time()))
         if self.on_command is not None:
             await client.subscribe(self.topics.agent_command_filter, qos=1)
+        await client.subscribe([(f, 1) for f in self.topics.retained_filters])
         sender = asyncio.create_task(self._send(client))
         receiver = asyncio.create_task(self._receive(client))
+        sweep = asyncio.create_task(self._end_sweep(client))
         try:
             done, _ = await asyncio.wait({sender, receiver}, return_when=asyncio.FIRST_COMPLETED)
         finally:
-            for task in (sender, receiver):
+            for task in (sender, receiver, sweep):
                 task.cancel()
-            await asyncio.gather(sender, receiver, return_exceptions=True)
+            await asyncio.gather(sender, receiver, sweep, return_exceptions=True)
         for task in done:
             task.result()  # re-raises the MqttError that ended the session
 
@@ -270,9 +273,27 @@ class MqttBridge:
                 raise error
             raise aiomqtt.MqttError(f"publish failed: {error!r}")
 
+    async def _end_sweep(self, client: aiomqtt.Client) -> None:
+        """Stop receiving the site's retained topics once the broker has sent them."""
+        await asyncio.sleep(SWEEP_SECONDS)
+        with contextlib.suppress(aiomqtt.MqttError):  # a lost connection ends the session
+            await client.unsubscribe(list(self.topics.retained_filters))
+
+    def _sweep(self, message: aiomqtt.Message) -> None:
+        """Clear a retained state topic the controller does not publish (a previous run's
+        agent, queue or alarm); echoes of our own publications are not retained."""
+        topic = str(message.topic)
+        if message.retain and message.payload and topic not in self._outbox.retained:
+            log.info("mqtt: clearing stale retained %s", topic)
+            self._outbox.put_retained(topic, b"")
+            self._wake.set()
+
     async def _receive(self, client: aiomqtt.Client) -> None:
-        """Handle commands; also ends the session when the connection drops."""
+        """Handle commands and the sweep; also ends the session when the connection drops."""
         async for message in client.messages:
+            if not message.topic.matches(self.topics.agent_command_filter):
+                self._sweep(message)
+                continue
             payload = message.payload
             if not isinstance(payload, bytes | bytearray):
                 payload = str(payload).encode()

@@ -199,6 +199,26 @@ def test_documented_acl_lets_supervisors_command_and_wallboards_read(broker):
     asyncio.run(asyncio.wait_for(main(), 20))
 
 
+def test_documented_acl_lets_the_controller_clear_a_stale_alarm(broker):
+    topic = "acd/v1/townhall/alarm/stale"
+
+    async def main():
+        async with client(broker, "acd-townhall") as previous_run:
+            await previous_run.publish(topic, b'{"message": "old"}', qos=1, retain=True)
+        seen = []
+        async with client(broker, "wallboard") as board, townhall(broker, "pw-acd-townhall"):
+            await board.subscribe(topic, qos=1)
+            reader = asyncio.create_task(collect(board, seen))
+            deadline = time.monotonic() + 5
+            while (topic, b"") not in seen:
+                assert time.monotonic() < deadline, seen
+                await asyncio.sleep(0.02)
+            reader.cancel()
+        assert seen[0] == (topic, b'{"message": "old"}')
+
+    asyncio.run(asyncio.wait_for(main(), 20))
+
+
 def test_tls_with_the_configured_ca(tls_broker):
     port, ca_file = tls_broker
 

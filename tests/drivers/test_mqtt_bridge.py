@@ -394,3 +394,25 @@ async def test_a_bug_in_the_bridge_task_is_logged_not_silent(monkeypatch, caplog
     assert "bridge stopped by an error" in caplog.text
     with pytest.raises(RuntimeError, match="bug in the bridge"):
         await mqtt.stop()
+
+
+@run_async
+async def test_stale_retained_topics_of_a_previous_run_are_cleared(site):
+    mqtt = bridge(site)
+    async with Watcher(mqtt.topics.base) as watch:
+        for suffix in ("agent/ghost/state", "queue/closed/stats", "alarm/link_down"):
+            await watch.publish(suffix, b'{"from": "a previous run"}', retain=True)
+        await watch.publish("agent/1/state", b'{"stale": true}', retain=True)
+        mqtt.set_agent_state("1", agent("1", "ready", 1))
+        mqtt.alarm("answer_rate_low.info", {"message": "below target"})
+        async with mqtt:
+            await wait_until(lambda: watch.on("alarm/link_down")[-1:] == [b""], what="sweep")
+            await wait_until(lambda: watch.on("agent/ghost/state")[-1:] == [b""], what="sweep")
+            await wait_until(lambda: watch.on("queue/closed/stats")[-1:] == [b""], what="sweep")
+    held = await retained(mqtt.topics.base)
+    assert {t.removeprefix(mqtt.topics.base + "/") for t in held} == {
+        "controller/status",
+        "agent/1/state",
+        "alarm/answer_rate_low.info",
+    }
+    assert json.loads(held[mqtt.topics.agent_state("1")]) == agent("1", "ready", 1)
