@@ -4,7 +4,8 @@ The controller calls synchronous, non-blocking methods (``set_agent_state``,
 ``set_queue_stats``, ``call_event``, ``alarm``) that only update an in-memory outbox
 and wake the sender task, so a dead or slow broker never delays call routing. A
 background task connects with aiomqtt, publishes the birth message and a full
-retained snapshot after every (re)connect, then whatever the outbox holds; it
+retained snapshot after every (re)connect (clearing the retained topics of a previous
+run that the controller no longer publishes), then whatever the outbox holds; it
 reconnects with capped exponential backoff. Topics and payloads: ``acd.topics``.
 
 Usage::
