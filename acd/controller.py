@@ -14,7 +14,9 @@ the `acd.bridge.Bridge` (and through it the engine), the call-record store
   time runs on an `EngineClock` (real time, or a scaled simulated day for the demo).
 - On link down: alarm, state kept, the link resets by itself; a lost port (cable
   pulled, device server gone) is reopened with capped exponential backoff: a line
-  fault never ends the controller. On link up the bridge resynchronises.
+  fault never ends the controller. While the link is down the engine's timers wait
+  and its requests are dropped (no ring can time out against a switch that cannot
+  hear); on link up the bridge resynchronises, and the engine catches up.
 - MQTT is never on the call path: publishing only fills an outbox; a dead broker does
   not delay routing. Supervisor commands become ``SetAgentStatus`` events.
 - Agent sessions are restored from the store at start. ``run`` returns when ``stop``
@@ -135,6 +137,7 @@ class Controller:
             (
                 "messages_in",
                 "requests_out",
+                "requests_dropped",
                 "bad_messages",
                 "records",
                 "agent_changes",
@@ -291,8 +294,8 @@ class Controller:
         due = []
         if self.link is not None and (d := self.link.next_deadline()) is not None:
             due.append(d)
-        if (d := self.bridge.next_deadline()) is not None:
-            due.append(self.clock.loop_time(d))
+        if self.link_is_up and (d := self.bridge.next_deadline()) is not None:
+            due.append(self.clock.loop_time(d))  # engine timers wait while the link is down
         when = min(due) if due else None
         if self._timer is not None:
             if when is not None and self._timer.when() == when:
@@ -307,6 +310,9 @@ class Controller:
         now = self._loop.time()
         if self.link is not None:
             self.link.handle_timer(now)
+        if not self.link_is_up:
+            self._pump()
+            return
         engine_now = self.clock.now(now)
         due = self.bridge.next_deadline()
         if due is not None and due - engine_now < 1e-3 * self.clock.speed:
@@ -319,8 +325,9 @@ class Controller:
     def _take(self, step: Step) -> None:
         link = self.link
         for request in step.requests:
-            if link is None:
-                break  # the port is gone: the resync after it reopens covers these
+            if link is None or not self.link_is_up:
+                self.counters["requests_dropped"] += 1
+                continue  # the resync when the link is up again covers these
             try:
                 link.send(request, self._loop.time())
                 self.counters["requests_out"] += 1

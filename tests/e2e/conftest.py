@@ -47,10 +47,15 @@ def broker() -> tuple[str, int]:
 
 
 def hour_scenario(
-    volume: int, start: str = "08:55", end: str = "10:40", speed: float = 300.0, seed: int = 5
+    volume: int,
+    start: str = "08:55",
+    end: str = "10:40",
+    speed: float = 300.0,
+    seed: int = 5,
+    faults=(),
 ) -> Scenario:
     """The reference weekday with all its traffic (``volume`` calls) between 09:00 and
-    10:00, run from ``start`` to ``end`` so that every call is over before the end."""
+    10:00, run from ``start`` to ``end`` (every call is over by then)."""
     sc = load_scenario("town-hall-weekday-250")
     plan = DayPlan(float(volume), Profile(9 * 3600.0, (100.0,)))
     traffic = WeeklyTraffic({d: plan for d in DAY_NAMES[:5]}, public_holidays=False)
@@ -66,6 +71,7 @@ def hour_scenario(
         speed=speed,
         traffic=traffic,
         link=link,
+        faults=tuple(faults),
     )
 
 
@@ -161,4 +167,40 @@ def kit() -> SimpleNamespace:
         site_config=site_config,
         retained=retained,
         wait_until=wait_until,
+        TcpProxy=TcpProxy,
     )
+
+
+class TcpProxy:
+    """A TCP proxy in front of the broker that a test stops (the broker is gone, every
+    connection cut) and starts again on the same port."""
+
+    def __init__(self, target: tuple[str, int] = BROKER) -> None:
+        self.target = target
+        self.port = 0
+        self._server: asyncio.base_events.Server | None = None
+        self._writers: set[asyncio.StreamWriter] = set()
+
+    async def start(self) -> None:
+        self._server = await asyncio.start_server(self._serve, "127.0.0.1", self.port)
+        self.port = self._server.sockets[0].getsockname()[1]
+
+    async def stop(self) -> None:
+        self._server.close()
+        for writer in list(self._writers):
+            writer.transport.abort()
+        await self._server.wait_closed()
+
+    async def _serve(self, reader, writer) -> None:
+        up_reader, up_writer = await asyncio.open_connection(*self.target)
+        self._writers |= {writer, up_writer}
+
+        async def pipe(src, dst) -> None:
+            with contextlib.suppress(OSError, asyncio.CancelledError):
+                while data := await src.read(65536):
+                    dst.write(data)
+                    await dst.drain()
+            dst.transport.abort()
+
+        await asyncio.gather(pipe(reader, up_writer), pipe(up_reader, writer))
+        self._writers -= {writer, up_writer}

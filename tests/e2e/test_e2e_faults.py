@@ -1,0 +1,152 @@
+"""Fault runs end to end: line noise and a pulled cable over TCP (``socket://``), the
+broker stopped and restarted behind a proxy, bad supervisor commands, a missing port."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import uuid
+
+import aiomqtt
+import pytest
+from click.testing import CliRunner
+from firmware_sim.faults import FaultSpec
+
+from acd.cli import cli
+from acd.controller import Controller
+from acd.store import CallStore
+from protocols import messages as m
+
+pytestmark = pytest.mark.timeout(120)
+
+
+def offered_ids(sim) -> set[int]:
+    return {x.call_id for x in sim.endpoint.sent if isinstance(x, m.Offered)}
+
+
+def test_noise_and_pulled_cable_over_tcp_link_recovers_nothing_lost(kit, sim_thread, tmp_path):
+    faults = (
+        FaultSpec("bit-errors", rate=2e-4),
+        FaultSpec("cable", at=9 * 3600.0 + 20 * 60, duration=4.0),  # 4 s of wire: link down
+    )
+    sim = sim_thread(kit.hour_scenario(volume=25, end="10:30", speed=400, faults=faults), tcp=True)
+    assert sim.url.startswith("socket://")
+    config = kit.site_config(tmp_path, sim.url)
+
+    async def main():
+        store = CallStore(config.store.path)
+        controller = Controller(
+            config, store=store, extensions=kit.EXTENSIONS, clock=sim.engine_clock(), mqtt=False
+        )
+        stop = asyncio.Event()
+        task = asyncio.create_task(controller.run(stop))
+        await kit.wait_until(lambda: not sim.thread.is_alive(), 60)
+        await kit.wait_until(lambda: sum(controller.engine.active_legs().values()) == 0, 5)
+        stop.set()
+        await asyncio.wait_for(task, 10)
+        return controller, store
+
+    controller, store = asyncio.run(main())
+    summary = sim.endpoint.summary()
+    assert summary["faults"]["bits_flipped"] > 0 and summary["link"]["crc_errors"] > 0
+    assert controller.counters["link_downs"] >= 1 and controller.counters["link_ups"] >= 2
+    records = list(store.calls())
+    firsts = [r.call_id for r in records if r.leg == 1]
+    assert len(firsts) == len(set(firsts))  # never two records for one leg
+    assert offered_ids(sim) <= set(firsts)  # every call we heard of has its record
+    assert len({(r.call_id, r.leg) for r in records}) == len(records)
+    store.close()
+
+
+async def command(config, agent: str, payload: bytes) -> dict:
+    """Send a supervisor command and return the reply (on the request's reply topic)."""
+    base = f"{config.mqtt.prefix}/{config.site.id}"
+    async with aiomqtt.Client("127.0.0.1", 1883, identifier=f"t-{uuid.uuid4().hex[:8]}") as c:
+        await c.subscribe(f"{base}/cmd/reply/#", qos=1)
+        await c.subscribe(f"{base}/cmd/error", qos=1)
+        await c.publish(f"{base}/cmd/agent/{agent}/set", payload, qos=1)
+        async with asyncio.timeout(5):
+            async for message in c.messages:
+                return json.loads(message.payload)
+
+
+def test_broker_down_and_back_routing_unaffected_state_restored_bad_commands_refused(
+    broker, kit, sim_thread, tmp_path
+):
+    sim = sim_thread(kit.hour_scenario(volume=30, end="10:30", speed=400))
+
+    async def main():
+        proxy = kit.TcpProxy()
+        await proxy.start()
+        config = kit.site_config(tmp_path, sim.url, broker_port=proxy.port)
+        store = CallStore(config.store.path)
+        controller = Controller(
+            config, store=store, extensions=kit.EXTENSIONS, clock=sim.engine_clock()
+        )
+        controller_mqtt_reconnect = 0.2
+        stop = asyncio.Event()
+        task = asyncio.create_task(controller.run(stop))
+        await kit.wait_until(lambda: controller.mqtt is not None and controller.mqtt.connected, 5)
+        controller.mqtt.reconnect_max = controller_mqtt_reconnect
+
+        # bad input: each refused with a reason, the controller carries on
+        bad = await command(config, "1001", b"{not json")
+        assert bad["ok"] is False and "malformed JSON" in bad["error"]
+        unknown = await command(config, "9999", b'{"request_id": "r1", "action": "ready"}')
+        assert (unknown["request_id"], unknown["ok"]) == ("r1", False)
+        assert "unknown agent" in unknown["error"]
+        done = await command(
+            config, "1003", b'{"request_id": "r2", "action": "not_ready", "reason": 3}'
+        )
+        assert (done["request_id"], done["ok"]) == ("r2", True)
+        assert controller.engine.export_sessions() and any(
+            s.agent_id == "1003" and s.reason == 3 for s in controller.engine.export_sessions()
+        )
+
+        # the broker goes away for a while: calls keep being routed and answered
+        await kit.wait_until(lambda: controller.counters["records"] >= 3, 20)
+        await proxy.stop()
+        await kit.wait_until(lambda: not controller.mqtt.connected, 5)
+        before = controller.counters["records"]
+        answered_before = controller.engine.queue_figures("front-desk").answered
+        await asyncio.sleep(3.0)  # 20 simulated minutes without a broker
+        assert controller.counters["records"] > before
+        assert controller.engine.queue_figures("front-desk").answered > answered_before
+        await proxy.start()
+        await kit.wait_until(lambda: controller.mqtt.connected, 10)
+        await asyncio.sleep(0.5)
+        states = await kit.retained(config, "agent/+/state")
+        engine = {
+            a.agent_id: (str(a.status).replace("-", "_"), str(a.state).replace("-", "_"))
+            for a in controller.engine.agent_states()
+        }
+        published = {
+            t.split("/")[1]: (json.loads(v)["status"], json.loads(v)["state"])
+            for t, v in states.items()
+        }
+        status = await kit.retained(config, "controller/status")
+        stop.set()
+        await asyncio.wait_for(task, 10)
+        await proxy.stop()
+        store.close()
+        return controller, published, engine, status
+
+    controller, published, engine, status = asyncio.run(main())
+    assert published == engine  # the full retained picture is back after the reconnect
+    assert json.loads(status["controller/status"])["online"] is True
+    assert controller.mqtt.connects >= 2
+
+
+def test_config_pointing_at_a_missing_port_is_one_line_and_exit_1(kit, tmp_path):
+    runner = CliRunner()
+    result = runner.invoke(
+        cli,
+        [
+            *("run", "--config", str(kit.CONFIG), "--link", "/dev/ttyNOPE7"),
+            *("--no-mqtt", "--db", str(tmp_path / "x.db")),
+        ],
+    )
+    assert result.exit_code == 1
+    lines = result.output.strip().splitlines()
+    assert len(lines) == 1 and "cannot open PBX link /dev/ttyNOPE7" in lines[0]
+    assert "Traceback" not in result.output
