@@ -18,11 +18,14 @@ routing decision: agents' PIN hashes are replaced by cheap ones of the same PINs
 from __future__ import annotations
 
 import dataclasses
+import functools
 import math
 import random
 from collections.abc import Callable, Iterable, Mapping, Sequence
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
+from itertools import repeat
 from zoneinfo import ZoneInfo
 
 from firmware_sim.distributions import Distribution, Exponential, Fixed, Lognormal
@@ -45,15 +48,26 @@ from acd.engine import Engine
 from acd.errors import AcdError
 from acd.figures import compute
 from acd.pins import hash_pin, verify_pin
-from acd.records import CallRecord, Outcome
+from acd.records import CallRecord, Outcome, RingOutcome
 from acd.staffing import Performance, Traffic, evaluate
 
 CONFIDENCE = 0.95
-METRICS = ("offered", "answered", "answer_rate", "sl_offered", "abandon_rate", "asa", "p_wait")
-"""Figures estimated per replication (``offered``/``answered`` are per simulated day)."""
+METRICS = (
+    "offered",
+    "answered",
+    "answer_rate",
+    "sl_offered",
+    "abandon_rate",
+    "asa",
+    "p_wait",
+    "missed_rings",
+)
+"""Figures estimated per replication (``offered``, ``answered`` and ``missed_rings`` —
+rings that timed out or were refused — are per simulated day)."""
 RATES = frozenset(("answer_rate", "sl_offered", "abandon_rate", "p_wait"))
 
 _WAITED = 1e-6  # s: a leg that waited longer than this waited (engine times are floats)
+_MISSED = (RingOutcome.NO_ANSWER, RingOutcome.FAILED)
 
 
 # --- confidence intervals ----------------------------------------------------------------
@@ -100,6 +114,7 @@ def t_cdf(t: float, df: float) -> float:
     return 1.0 - tail if t >= 0 else tail
 
 
+@functools.lru_cache(maxsize=256)
 def t_quantile(p: float, df: float) -> float:
     """The ``p`` quantile of Student's t (bisection on `t_cdf`, to 1e-12)."""
     if not 0.0 < p < 1.0 or df <= 0:
@@ -242,7 +257,7 @@ def run_day(spec: WhatIf, day: date, seed: int) -> DayRun:
 
 def _absent(metric: str) -> float | None:
     """A metric's value in an hour with no leg: no call, and no rate."""
-    return 0.0 if metric in ("offered", "answered") else None
+    return None if metric in RATES or metric == "asa" else 0.0
 
 
 def day_seed(seed: int, replication: int, day_index: int) -> int:
@@ -257,6 +272,7 @@ def summary(
     ``p_wait`` counts the offered legs that waited in the queue before a first ring."""
     fig = compute(records, sl_threshold=sl_threshold, short_abandon=short_abandon)
     waited = 0  # legs that found no agent free: they waited before any ring
+    missed = sum(ring.outcome in _MISSED for r in records for ring in r.rings)
     for r in records:
         outcome = r.outcome
         if outcome is Outcome.CLOSED or (outcome is Outcome.ABANDONED and r.wait < short_abandon):
@@ -271,6 +287,7 @@ def summary(
         "abandon_rate": fig.abandon_rate,
         "asa": fig.asa,
         "p_wait": waited / fig.offered if fig.offered else None,
+        "missed_rings": missed / days,
     }
 
 
@@ -293,56 +310,84 @@ class Result:
         return verdict(self.overall["answer_rate"], self.target)
 
 
+@dataclass(frozen=True, slots=True)
+class Replication:
+    """The figures of one replication: `summary` overall and per local hour."""
+
+    overall: dict[str, float | None]
+    hours: dict[int, dict[str, float | None]]
+    calls: int
+    unfinished: int
+    days: int
+
+
+def replication(spec: WhatIf, index: int, seed: int = 1) -> Replication:
+    """Replication ``index``: ``spec.days`` days, each with its own `day_seed`."""
+    dates = spec.dates()
+    tz = spec.tz
+    threshold = spec.config.queues[spec.queue].sl_threshold
+    short = spec.config.acd.short_abandon
+    legs: list[CallRecord] = []
+    calls = unfinished = 0
+    for day_index, day in enumerate(dates):
+        run = run_day(spec, day, day_seed(seed, index, day_index))
+        legs.extend(run.records)
+        calls += run.calls
+        unfinished += run.unfinished
+    by_hour: dict[int, list[CallRecord]] = {}
+    for r in legs:
+        by_hour.setdefault(datetime.fromtimestamp(r.queued_at, tz).hour, []).append(r)
+    return Replication(
+        overall=summary(legs, len(dates), threshold, short),
+        hours={h: summary(g, len(dates), threshold, short) for h, g in sorted(by_hour.items())},
+        calls=calls,
+        unfinished=unfinished,
+        days=len(dates),
+    )
+
+
 def replicate(
     spec: WhatIf,
     replications: int,
     seed: int = 1,
-    on_day: Callable[[DayRun], None] | None = None,
+    on_replication: Callable[[Replication], None] | None = None,
+    jobs: int = 1,
 ) -> Result:
-    """Run ``replications`` independent replications of ``spec.days`` days each."""
+    """Run ``replications`` independent replications of ``spec.days`` days each, in
+    ``jobs`` processes (the figures do not depend on ``jobs``)."""
     if replications < 1:
         raise AcdError(f"replications must be at least 1, got {replications}")
-    dates = spec.dates()
-    tz = spec.tz
-    cfg = spec.config
-    threshold = cfg.queues[spec.queue].sl_threshold
-    short = cfg.acd.short_abandon
-    overall: dict[str, list[float | None]] = {m: [] for m in METRICS}
-    hourly: dict[int, dict[str, list[float | None]]] = {}
-    calls = unfinished = 0
-    for rep in range(replications):
-        legs: list[CallRecord] = []
-        for index, day in enumerate(dates):
-            run = run_day(spec, day, day_seed(seed, rep, index))
-            legs.extend(run.records)
-            calls += run.calls
-            unfinished += run.unfinished
-            if on_day is not None:
-                on_day(run)
-        by_hour: dict[int, list[CallRecord]] = {}
-        for r in legs:
-            by_hour.setdefault(datetime.fromtimestamp(r.queued_at, tz).hour, []).append(r)
-        for name, value in summary(legs, len(dates), threshold, short).items():
-            overall[name].append(value)
-        for hour, group in by_hour.items():
-            lists = hourly.setdefault(hour, {m: [_absent(m)] * rep for m in METRICS})
-            for name, value in summary(group, len(dates), threshold, short).items():
-                lists[name].append(value)
-        for hour, lists in hourly.items():
-            if hour not in by_hour:  # no leg that hour in this replication
-                for name in METRICS:
-                    lists[name].append(_absent(name))
+    if jobs < 1:
+        raise AcdError(f"jobs must be at least 1, got {jobs}")
+    runs: list[Replication] = []
+    if jobs == 1 or replications == 1:
+        for index in range(replications):
+            runs.append(replication(spec, index, seed))
+            if on_replication is not None:
+                on_replication(runs[-1])
+    else:
+        with ProcessPoolExecutor(min(jobs, replications)) as pool:
+            indexes = range(replications)
+            for run in pool.map(replication, repeat(spec), indexes, repeat(seed)):
+                runs.append(run)
+                if on_replication is not None:
+                    on_replication(run)
+    hours = sorted({h for run in runs for h in run.hours})
+    absent = {m: _absent(m) for m in METRICS}
     return Result(
         replications=replications,
-        days=tuple(dates),
-        calls=calls,
-        unfinished=unfinished,
-        overall={m: estimate(v, rate=m in RATES) for m, v in overall.items()},
+        days=tuple(spec.dates()),
+        calls=sum(run.calls for run in runs),
+        unfinished=sum(run.unfinished for run in runs),
+        overall={m: estimate((run.overall[m] for run in runs), rate=m in RATES) for m in METRICS},
         hours={
-            h: {m: estimate(v, rate=m in RATES) for m, v in hourly[h].items()}
-            for h in sorted(hourly)
+            h: {
+                m: estimate((run.hours.get(h, absent)[m] for run in runs), rate=m in RATES)
+                for m in METRICS
+            }
+            for h in hours
         },
-        target=cfg.queues[spec.queue].target,
+        target=spec.config.queues[spec.queue].target,
     )
 
 
@@ -599,7 +644,7 @@ def for_flags(
         for i in range(flags.agents)
     )
     scenario = Scenario(
-        name=f"{flags.agents} agents, {flags.calls_per_day:g} calls per {flags.day}",
+        name=f"{flags.agents} agents, {flags.day}s",
         day=first,
         start_s=max(0.0, open_s - 600.0),
         end_s=min(24 * 3600.0 - 1, close_s + 3600.0),
@@ -636,13 +681,14 @@ def sweep(
     volumes: Sequence[float],
     replications: int,
     seed: int = 1,
-    on_day: Callable[[DayRun], None] | None = None,
+    on_replication: Callable[[Replication], None] | None = None,
+    jobs: int = 1,
 ) -> list[SweepPoint]:
     """Simulate ``spec`` at each daily volume (same seeds at every volume)."""
     points = []
     for volume in volumes:
         point = dataclasses.replace(spec, scenario=with_volume(spec.scenario, volume))
-        result = replicate(point, replications, seed, on_day)
+        result = replicate(point, replications, seed, on_replication, jobs)
         points.append(SweepPoint(volume, result, expectation(point)[0]))
     return points
 

@@ -1,24 +1,41 @@
-"""Simulated switch: how fast a whole simulated day runs in-process (virtual time).
+"""Simulated switch and what-if simulation: how fast simulated days run in-process.
 
-A weekday at 700 calls (the reference site's busy case) runs through the switch
-endpoint, the link layer and the codec to a controller-side link, with a minimal router
-(queue every call, deflect to the longest-idle agent, transfer escalations to an idle
-specialist). Figures: wall seconds, simulated seconds per wall second, messages per
-wall second, and the cost of the wire (link + codec) as the ratio of the full run's
-time to the same day driven on the bare `Switch` (same seed, same routing), measured in
-the same run.
+Two parts, both in virtual time:
+
+* **The wire** (``sim_day_700_*``, ``sim_msgs_per_s``, ``sim_wire_cost_ratio``): a
+  weekday at 700 calls (the reference site's busy case) runs through the switch
+  endpoint, the link layer and the codec to a controller-side link, with a minimal
+  router (queue every call, deflect to the longest-idle agent, transfer escalations to
+  an idle specialist); the wire's cost is the ratio of the full run's time to the same
+  day driven on the bare `Switch` (same seed, same routing), measured in the same run.
+* **The what-if run** (``sim_calls_per_s``, ``sim_vs_ciw``): the whole stack of
+  ``acd simulate`` — the switch's models, the bridge and the real engine — on a
+  stationary M/M/6+M (84 calls/h, AHT 180 s, patience 120 s, 11 h days), against ciw
+  (a general-purpose queueing simulator, the ``bench`` extra) simulating the same model
+  for the same time. Rounds alternate ours and ciw's; each side's figure is its median
+  round. ``sim_town_hall_calls_per_s`` runs the shipped town-hall weekday scenario
+  (breaks, escalations, announcements) the same way.
 """
 
 from __future__ import annotations
 
+import statistics
 import time
 from collections import OrderedDict
+from pathlib import Path
 
 from firmware_sim.runner import Clock, SwitchEndpoint
 from firmware_sim.scenario import load_scenario
 
+from acd import whatif
+from acd.config import load_config
 from protocols import messages as m
 from protocols.link import Link, MessageReceived, Role
+
+CONFIG = Path(__file__).resolve().parents[1] / "examples" / "town-hall.toml"
+AGENTS, PER_HOUR, AHT, PATIENCE, HOURS = 6, 84.0, 180.0, 120.0, 11
+DAYS = 20  # per round: about 18,000 calls
+ROUNDS = 3
 
 
 class Router:
@@ -106,7 +123,75 @@ def bare_switch() -> float:
     return time.perf_counter() - started
 
 
-def run() -> dict[str, float]:
+def ours(days: int, seed: int) -> tuple[int, float]:
+    """Calls simulated and wall seconds: ``days`` replications of one stationary day."""
+    flags = whatif.Flags(
+        agents=AGENTS,
+        calls_per_day=PER_HOUR * HOURS,
+        aht_s=AHT,
+        patience_s=PATIENCE,
+        profile={8 + h: 1.0 for h in range(HOURS)},
+        trunks=1000,
+    )
+    spec = whatif.for_flags(flags)
+    started = time.perf_counter()
+    result = whatif.replicate(spec, days, seed)
+    return result.calls, time.perf_counter() - started
+
+
+def ciw_run(days: int, seed: int) -> tuple[int, float]:
+    """The same model in ciw for the same simulated time: customers and wall seconds."""
+    import ciw
+
+    network = ciw.create_network(
+        arrival_distributions=[ciw.dists.Exponential(rate=PER_HOUR / 3600.0)],
+        service_distributions=[ciw.dists.Exponential(rate=1.0 / AHT)],
+        number_of_servers=[AGENTS],
+        reneging_time_distributions=[ciw.dists.Exponential(rate=1.0 / PATIENCE)],
+    )
+    ciw.seed(seed)
+    started = time.perf_counter()
+    simulation = ciw.Simulation(network)
+    simulation.simulate_until_max_time(days * HOURS * 3600.0)
+    wall = time.perf_counter() - started
+    return len(simulation.get_all_records()), wall
+
+
+def town_hall(days: int) -> tuple[int, float]:
+    spec = whatif.for_scenario(load_scenario("town-hall-weekday-700"), load_config(CONFIG))
+    started = time.perf_counter()
+    result = whatif.replicate(spec, days, 1)
+    return result.calls, time.perf_counter() - started
+
+
+def what_if() -> dict[str, float | str | None]:
+    try:
+        import ciw  # noqa: F401
+    except ImportError as exc:
+        reason: str | None = f"ciw cannot be imported ({exc}): pip install ciw (bench extra)"
+    else:
+        reason = None
+    rates, theirs = [], []
+    for r in range(ROUNDS):
+        calls, wall = ours(DAYS, seed=r + 1)
+        rates.append(calls / wall)
+        if reason is None:
+            customers, wall = ciw_run(DAYS, seed=r + 1)
+            theirs.append(customers / wall)
+    ours_rate = statistics.median(rates)
+    calls, wall = town_hall(5)
+    figures: dict[str, float | str | None] = {
+        "sim_calls_per_s": round(ours_rate),
+        "sim_town_hall_calls_per_s": round(calls / wall),
+        "sim_ciw_calls_per_s": round(statistics.median(theirs)) if theirs else None,
+        "sim_vs_ciw": round(ours_rate / statistics.median(theirs), 2) if theirs else None,
+    }
+    if reason is not None:
+        figures["sim_vs_ciw_reason"] = reason
+    return figures
+
+
+def run() -> dict[str, float | str | None]:
     wall, messages, simulated = over_the_wire()
     bare = bare_switch()
     return {
@@ -115,4 +200,5 @@ def run() -> dict[str, float]:
         "sim_day_700_messages": messages,
         "sim_msgs_per_s": round(messages / wall),
         "sim_wire_cost_ratio": round(wall / bare, 2),
+        **what_if(),
     }

@@ -55,6 +55,13 @@ _FLAG_NAMES = ("--agents", "--aht", "--sd", "--patience", "--distribution", "--p
 )
 @click.option("--seed", type=int, default=1, show_default=True, help="Seed of the first run.")
 @click.option(
+    "--jobs",
+    type=int,
+    default=1,
+    show_default=True,
+    help="Processes running replications side by side (same figures for any number).",
+)
+@click.option(
     "--sweep-calls",
     help="Daily volumes FIRST:LAST:STEP (or a,b,c): which volume still reaches the target?",
 )
@@ -74,6 +81,7 @@ def simulate(
     days: int,
     replications: int,
     seed: int,
+    jobs: int,
     sweep_calls: str | None,
     as_json: bool,
 ) -> None:
@@ -149,16 +157,21 @@ def simulate(
             mode = "flags"
         if replications < 1:
             fail(f"--replications must be at least 1, got {replications}")
+        if jobs < 1:
+            fail(f"--jobs must be at least 1, got {jobs}")
         total_days = days * replications * (len(volumes) if volumes else 1)
         started = time.perf_counter()
         with Progress("simulated days", total=total_days) as progress:
-            on_day = lambda run: progress.advance()  # noqa: E731
+
+            def on_replication(run: whatif.Replication) -> None:
+                progress.advance(run.days)
+
             if volumes is not None:
-                points = whatif.sweep(spec, volumes, replications, seed, on_day)
+                points = whatif.sweep(spec, volumes, replications, seed, on_replication, jobs)
                 wall = time.perf_counter() - started
                 _show_sweep(spec, mode, points, seed, wall, as_json)
             else:
-                result = whatif.replicate(spec, replications, seed, on_day)
+                result = whatif.replicate(spec, replications, seed, on_replication, jobs)
                 wall = time.perf_counter() - started
                 expected, why = whatif.expectation(spec)
                 _show_run(spec, mode, result, expected, why, seed, wall, as_json)
@@ -206,9 +219,14 @@ def _mean(e: Estimate | None, fmt: str = "{:.1f}") -> str:
     return "-" if e is None else fmt.format(e.mean)
 
 
-def _title(spec: WhatIf, mode: str) -> str:
+def _title(spec: WhatIf, mode: str, volume: bool = True) -> str:
+    """What was simulated; with ``volume``, the calls planned on the first day."""
     source = f"scenario {spec.scenario.name}" if mode == "scenario" else spec.scenario.name
-    return f"What-if: {source}; queue {spec.queue}"
+    title = f"What-if: {source}; queue {spec.queue}"
+    if volume:
+        plan = spec.scenario.traffic.plan_for(spec.dates()[0])
+        title += f"; {plan.volume:g} calls per day"
+    return title
 
 
 def _model_line(expected: Expectation | None, why: str) -> str:
@@ -308,6 +326,9 @@ def _show_run(
     click.echo(_row("all", result.overall, overall_model))
     click.echo("")
     click.echo(_model_line(expected, why))
+    missed = result.overall["missed_rings"]
+    if missed is not None and missed.mean > 0:
+        click.echo(f"Rings missed (timed out or refused): {missed.mean:.1f} per day.")
     if result.unfinished:
         click.echo(f"{result.unfinished} leg(s) were still in progress at the end of a day.")
     click.echo(f"Target: {result.verdict[1]}.")
@@ -363,7 +384,7 @@ def _show_sweep(
         )
         return
     first = points[0].result
-    click.echo(_title(spec, mode) + f"; target {100 * target:g} % answered")
+    click.echo(_title(spec, mode, volume=False) + f"; target {100 * target:g} % answered")
     click.echo(
         f"{len(first.days)} day(s) x {first.replications} replication(s) per volume, seed"
         f" {seed}: {sum(p.result.calls for p in points):,} calls simulated in {wall:.1f} s"

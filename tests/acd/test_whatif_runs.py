@@ -156,3 +156,20 @@ def test_sweep_sets_each_volume():
     assert 30 < offered[0] < 75 and 120 < offered[1] < 185
     rates = [p.expected.overall["answer_rate"] for p in points]
     assert rates[0] > rates[1]
+
+
+def test_parallel_replications_give_the_same_figures():
+    flags = whatif.Flags(agents=2, calls_per_day=80, aht_s=120, patience_s=60)
+    spec = whatif.for_flags(flags)
+    seen = []
+    serial = whatif.replicate(spec, 3, seed=4)
+    parallel = whatif.replicate(spec, 3, seed=4, on_replication=seen.append, jobs=2)
+    assert parallel == serial
+    assert [r.days for r in seen] == [1, 1, 1] and sum(r.calls for r in seen) == serial.calls
+
+
+def test_missed_rings_are_counted_per_day():
+    result = whatif.replicate(town_hall(), 2, seed=1)  # agents let 2 % of rings go
+    assert result.overall["missed_rings"].mean > 0
+    flags = whatif.Flags(agents=2, calls_per_day=80, aht_s=120, patience_s=60)
+    assert whatif.replicate(whatif.for_flags(flags), 2).overall["missed_rings"].mean == 0
