@@ -224,9 +224,7 @@ def _handshake(
         "answer": answer,
     }
     if up_after is not None:
-        reply = (
-            f", SystemStatus answered with {answer}" if answer else ", no answer to SystemStatus"
-        )
+        reply = f"SystemStatus answered with {answer}" if answer else "no answer to SystemStatus"
         verdict = f"peer answers: link up after {up_after:.2f} s, {reply}"
         return PortTestResult(url, True, "handshake", verdict, settings, details)
     if received == 0:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
+import re
 import select
 import threading
 import time
@@ -138,8 +139,11 @@ def test_handshake_with_the_simulated_switch():
         out = _cli("port", "test", transport.path)
         assert out.exit_code == 0, out.output
         assert "test:     handshake" in out.output
-        assert "peer answers: link up after" in out.output
-        assert "SystemStatus answered with PositiveAck" in out.output
+        verdict = re.search(r"verdict:  (.*)", out.output).group(1)
+        assert re.fullmatch(
+            r"peer answers: link up after \d+\.\d\d s, SystemStatus answered with PositiveAck",
+            verdict,
+        )
     finally:
         stop.set()
         thread.join(timeout=5)
