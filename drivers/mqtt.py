@@ -120,7 +120,7 @@ class MqttBridge:
 
     @property
     def connected(self) -> bool:
-        """True while a connection to the broker is up."""
+        """True while connected with birth, snapshot and subscriptions done (commands work)."""
         return self._connected
 
     @property
@@ -194,7 +194,6 @@ class MqttBridge:
         while not self._stopping:
             try:
                 async with self._client() as client:
-                    self._connected = True
                     self.connects += 1
                     delay = self.reconnect_initial
                     log.info("mqtt: connected to %s:%d", self.config.host, self.config.port)
@@ -220,6 +219,7 @@ class MqttBridge:
         if self.on_command is not None:
             await client.subscribe(self.topics.agent_command_filter, qos=1)
         await client.subscribe([(f, 1) for f in self.topics.retained_filters])
+        self._connected = True  # birth, snapshot and subscriptions are in place
         sender = asyncio.create_task(self._send(client))
         receiver = asyncio.create_task(self._receive(client))
         sweep = asyncio.create_task(self._end_sweep(client))

@@ -171,7 +171,6 @@ def test_documented_acl_lets_supervisors_command_and_wallboards_read(broker):
             while not mqtt.connected and time.monotonic() < deadline:
                 await asyncio.sleep(0.02)
             mqtt.set_agent_state("7", {"status": "ready"})
-            await asyncio.sleep(0.2)  # the bridge's subscription is in place
             command = {"action": "logout"}
             await board.publish(
                 f"{base}/cmd/agent/7/set", encode({**command, "request_id": "board"}), qos=1

@@ -337,8 +337,7 @@ async def test_commands_are_validated_handled_and_answered(site):
         ("boom", encode({**good, "request_id": "r7", "action": "logout"})),
     ]
     async with Watcher(mqtt.topics.base) as watch, mqtt:
-        await wait_until(lambda: mqtt.connected and watch.on("controller/status"), what="birth")
-        await asyncio.sleep(0.1)  # the subscription is in place once birth is out
+        await wait_until(lambda: mqtt.connected, what="connection")  # subscriptions done
         for agent_id, payload in sent:
             await watch.publish(f"cmd/agent/{agent_id}/set", payload)
         await wait_until(lambda: watch.on("cmd/reply/r7"), what="last reply")
