@@ -178,7 +178,7 @@ def format_entry(entry: Entry, clock: str) -> str:
         text += f" ERROR {entry.error}"
     if entry.note is not None:
         text += f" [{entry.note}]"
-    return text
+    return text.rstrip()
 
 
 def _short(value: Any) -> str:
@@ -227,7 +227,7 @@ class Difference:
     def describe(self, clock: Callable[[float], str]) -> str:
         who = "only in the capture" if self.side == "captured" else "only from the engine"
         args = " ".join(f"{k}={_short(v)}" for k, v in self.fields.items() if k != "invoke_id")
-        return f"{clock(self.t)} {who:<20} {self.op} {args}"
+        return f"{clock(self.t)} {who:<20} {self.op} {args}".rstrip()
 
 
 def captured_extensions(entries: Iterable[Entry]) -> tuple[str, ...]:
