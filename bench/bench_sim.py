@@ -13,8 +13,10 @@ Two parts, both in virtual time:
   stationary M/M/6+M (84 calls/h, AHT 180 s, patience 120 s, 11 h days), against ciw
   (a general-purpose queueing simulator, the ``bench`` extra) simulating the same model
   for the same time. Rounds alternate ours and ciw's; each side's figure is its median
-  round. ``sim_town_hall_calls_per_s`` runs the shipped town-hall weekday scenario
-  (breaks, escalations, announcements) the same way.
+  round; both sides' abandon rates are reported beside exact Erlang A's, to show they
+  simulate the same model. ``sim_calls_per_s_2_jobs`` is the same run with replications in two
+  processes (``acd simulate --jobs 2``); ``sim_town_hall_calls_per_s`` runs the shipped
+  town-hall weekday scenario (breaks, escalations, announcements) in one process.
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ from firmware_sim.scenario import load_scenario
 
 from acd import whatif
 from acd.config import load_config
+from acd.staffing import Traffic, evaluate
 from protocols import messages as m
 from protocols.link import Link, MessageReceived, Role
 
@@ -123,8 +126,9 @@ def bare_switch() -> float:
     return time.perf_counter() - started
 
 
-def ours(days: int, seed: int) -> tuple[int, float]:
-    """Calls simulated and wall seconds: ``days`` replications of one stationary day."""
+def ours(days: int, seed: int, jobs: int = 1) -> tuple[int, float, float]:
+    """Calls simulated, wall seconds and the abandon rate: ``days`` replications of one
+    stationary day."""
     flags = whatif.Flags(
         agents=AGENTS,
         calls_per_day=PER_HOUR * HOURS,
@@ -135,12 +139,13 @@ def ours(days: int, seed: int) -> tuple[int, float]:
     )
     spec = whatif.for_flags(flags)
     started = time.perf_counter()
-    result = whatif.replicate(spec, days, seed)
-    return result.calls, time.perf_counter() - started
+    result = whatif.replicate(spec, days, seed, jobs=jobs)
+    return result.calls, time.perf_counter() - started, result.overall["abandon_rate"].mean
 
 
-def ciw_run(days: int, seed: int) -> tuple[int, float]:
-    """The same model in ciw for the same simulated time: customers and wall seconds."""
+def ciw_run(days: int, seed: int) -> tuple[int, float, float]:
+    """The same model in ciw for the same simulated time: customers, wall seconds and
+    the fraction that reneged (abandoned)."""
     import ciw
 
     network = ciw.create_network(
@@ -154,7 +159,9 @@ def ciw_run(days: int, seed: int) -> tuple[int, float]:
     simulation = ciw.Simulation(network)
     simulation.simulate_until_max_time(days * HOURS * 3600.0)
     wall = time.perf_counter() - started
-    return len(simulation.get_all_records()), wall
+    records = simulation.get_all_records()
+    reneged = sum(r.record_type == "renege" for r in records)
+    return len(records), wall, reneged / len(records)
 
 
 def town_hall(days: int) -> tuple[int, float]:
@@ -171,20 +178,28 @@ def what_if() -> dict[str, float | str | None]:
         reason: str | None = f"ciw cannot be imported ({exc}): pip install ciw (bench extra)"
     else:
         reason = None
-    rates, theirs = [], []
+    rates, theirs, abandons, their_abandons = [], [], [], []
     for r in range(ROUNDS):
-        calls, wall = ours(DAYS, seed=r + 1)
+        calls, wall, abandon = ours(DAYS, seed=r + 1)
         rates.append(calls / wall)
+        abandons.append(abandon)
         if reason is None:
-            customers, wall = ciw_run(DAYS, seed=r + 1)
+            customers, wall, abandon = ciw_run(DAYS, seed=r + 1)
             theirs.append(customers / wall)
+            their_abandons.append(abandon)
     ours_rate = statistics.median(rates)
+    exact = evaluate(Traffic(PER_HOUR, AHT, 3600.0, PATIENCE), AGENTS)
+    parallel, parallel_wall, _ = ours(DAYS, seed=1, jobs=2)
     calls, wall = town_hall(5)
     figures: dict[str, float | str | None] = {
         "sim_calls_per_s": round(ours_rate),
+        "sim_calls_per_s_2_jobs": round(parallel / parallel_wall),
         "sim_town_hall_calls_per_s": round(calls / wall),
         "sim_ciw_calls_per_s": round(statistics.median(theirs)) if theirs else None,
         "sim_vs_ciw": round(ours_rate / statistics.median(theirs), 2) if theirs else None,
+        "sim_abandon_rate": round(statistics.fmean(abandons), 4),
+        "sim_ciw_abandon_rate": round(statistics.fmean(their_abandons), 4) if theirs else None,
+        "sim_erlang_a_abandon_rate": round(exact.p_abandon, 4),
     }
     if reason is not None:
         figures["sim_vs_ciw_reason"] = reason

@@ -404,6 +404,6 @@ def _show_sweep(
         click.echo(f"No volume of the sweep is shown to reach {100 * target:g} % answered.")
     else:
         click.echo(
-            f"Highest volume that holds: {best:g} calls per day"
-            f" ({100 * target:g} % answered, 95 % confidence)."
+            f"Highest volume that holds: {best:g} calls per day ({100 * target:g} % answered"
+            " at 95 % confidence, as at every lower volume of the sweep)."
         )
