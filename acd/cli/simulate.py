@@ -371,7 +371,7 @@ def _show_sweep(
                 "sweep": [
                     {
                         "calls_per_day": p.calls_per_day,
-                        "answer_rate": _figures_json(p.result.overall)["answer_rate"],
+                        "overall": _figures_json(p.result.overall),
                         "erlang_a_answer_rate": None
                         if p.expected is None
                         else p.expected.overall["answer_rate"],

@@ -66,6 +66,11 @@ def test_sweep_answers_which_daily_volume_still_reaches_the_target():
     assert data["highest_holding"] == (max(holding) if holding else None)
     models = [p["erlang_a_answer_rate"] for p in data["sweep"]]
     assert models == sorted(models, reverse=True)
+    offered = [p["overall"]["offered"]["mean"] for p in data["sweep"]]
+    assert offered == sorted(offered) and 80 < offered[0] < 120
+    for p in data["sweep"]:
+        rate = p["overall"]["answer_rate"]
+        assert rate["low"] <= rate["mean"] <= rate["high"]
 
 
 def test_sweep_table_names_the_highest_volume():
