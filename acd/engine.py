@@ -335,11 +335,12 @@ class Engine:
         return [self._agent_note(a) for a in self._agents.values()]
 
     def active_legs(self) -> dict[str, int]:
-        """Legs offered to each queue and not yet ended (in menu, waiting, ringing,
-        connected or in wrap-up)."""
+        """Legs offered to each queue and not yet ended (waiting, ringing, connected or
+        in wrap-up; a call still at a menu is in no queue yet)."""
         counts = dict.fromkeys(self._queues, 0)
         for call in self._calls.values():
-            counts[call.queue.id if call.queue else call.menu.default] += 1
+            if call.state != _MENU:
+                counts[call.queue.id] += 1
         for agent in self._agents.values():
             if agent.pending is not None:
                 counts[agent.pending[1].id] += 1
