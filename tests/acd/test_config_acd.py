@@ -1,0 +1,133 @@
+import json
+import tomllib
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from acd.cli import cli
+from acd.config import Config, load_config
+from acd.errors import ConfigError
+from acd.pins import hash_pin, is_pin_hash, verify_pin
+
+EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "town-hall.toml"
+
+
+def test_town_hall_example_describes_the_reference_customer():
+    cfg = load_config(EXAMPLE)
+    assert (cfg.site.id, cfg.site.timezone) == ("town-hall", "Europe/Paris")
+    front = cfg.queues["front-desk"]
+    assert (front.numbers, front.priority, front.target, front.sl_threshold) == (
+        ("3000",),
+        1,
+        0.99,
+        20.0,
+    )
+    desk_agents = sorted(a for a, c in cfg.agents.items() if "front-desk" in c.skills)
+    assert desk_agents == ["1001", "1002", "1003", "1004", "1005", "1006"]
+    assert set(cfg.queues) == {"front-desk", "civil-status", "town-planning", "social-services"}
+    assert verify_pin("1111", cfg.agents["1001"].pin_hash)
+    assert verify_pin("9005", cfg.agents["2005"].pin_hash)
+    hours = cfg.calendars["town-hall"].hours
+    assert hours[0] == ((480, 1140),) and hours[5] == ((480, 780),) and 6 not in hours
+    assert cfg.acd.reasons == {1: "break", 2: "lunch", 3: "back-office", 9: "no-answer"}
+    assert cfg.announcements.closed == 5 and cfg.announcements.busy == 6
+    assert cfg.link.url == "/dev/ttyS0"
+
+
+def broken(mutate) -> dict:
+    data = tomllib.loads(EXAMPLE.read_text())
+    mutate(data)
+    return data
+
+
+@pytest.mark.parametrize(
+    ("mutate", "key"),
+    [
+        (lambda d: d["site"].update(timezone="Mars/Olympus"), "site.timezone"),
+        (
+            lambda d: d["queues"]["front-desk"].update(strategy="fastest"),
+            "queues.front-desk.strategy",
+        ),
+        (
+            lambda d: d["queues"]["front-desk"].update(ring_timeout="15"),
+            "queues.front-desk.ring_timeout",
+        ),
+        (lambda d: d["queues"]["front-desk"].update(colour="red"), "queues.front-desk.colour"),
+        (
+            lambda d: d["queues"]["front-desk"].update(overflow="queue:nowhere"),
+            "queues.front-desk.overflow",
+        ),
+        (lambda d: d["queues"]["front-desk"].update(calendar="xmas"), "queues.front-desk.calendar"),
+        (
+            lambda d: d["queues"]["civil-status"].update(numbers=["3000"]),
+            "queues.civil-status.numbers",
+        ),
+        (
+            lambda d: d["queues"]["front-desk"].update(tiers=[{"min_level": 1}, {"min_level": 3}]),
+            "queues.front-desk.tiers",
+        ),
+        (lambda d: d["agents"]["1001"].update(pin_hash="1111"), "agents.1001.pin_hash"),
+        (
+            lambda d: d["agents"]["1001"]["skills"].update({"front-desk": 0}),
+            "agents.1001.skills.front-desk",
+        ),
+        (
+            lambda d: d["calendars"]["town-hall"]["hours"].update(mon="19:00-08:00"),
+            "calendars.town-hall.hours.mon",
+        ),
+        (
+            lambda d: d["calendars"]["town-hall"].update(closures=["24/12"]),
+            "calendars.town-hall.closures",
+        ),
+        (lambda d: d["acd"]["reasons"].update({"x": "y"}), "acd.reasons.x"),
+        (lambda d: d["link"].update(window=64), "link.window"),
+        (lambda d: d.update(extra={}), "extra"),
+    ],
+)
+def test_broken_configs_name_the_key(mutate, key):
+    with pytest.raises(ConfigError) as info:
+        Config.from_dict(broken(mutate))
+    assert info.value.key == key
+
+
+def test_pin_hashes():
+    h = hash_pin("4321", n=2, r=1, p=1)
+    assert is_pin_hash(h) and verify_pin("4321", h) and not verify_pin("4322", h)
+    assert hash_pin("4321") != hash_pin("4321")  # salted
+    assert not verify_pin("4321", "scrypt$3$1$1$xx$yy")  # bad cost: no match, no crash
+
+
+def test_cli_check_ok_and_broken(tmp_path):
+    runner = CliRunner()
+    ok = runner.invoke(cli, ["config", "check", str(EXAMPLE)])
+    assert ok.exit_code == 0, ok.output
+    assert "queue front-desk: longest-idle" in ok.output
+    bad = tmp_path / "bad.toml"
+    bad.write_text(EXAMPLE.read_text().replace('strategy = "ordered"', 'strategy = "best"'))
+    result = runner.invoke(cli, ["config", "check", str(bad)])
+    assert result.exit_code == 1
+    assert "queues.social-services.strategy: must be one of" in result.output
+    assert "Traceback" not in result.output
+
+
+def test_cli_show_applies_environment_and_hides_secrets():
+    runner = CliRunner()
+    result = runner.invoke(
+        cli,
+        ["config", "show", "--config", str(EXAMPLE), "--json"],
+        env={"ACD_MQTT_PASSWORD": "s3cret"},
+    )
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.output)
+    assert data["mqtt"]["password"] == "***" and "s3cret" not in result.output
+    assert data["agents"]["1001"]["pin_hash"] == "***"
+    assert data["calendars"]["town-hall"]["hours"]["sat"] == [[480, 780]]
+    text = runner.invoke(cli, ["config", "show"], env={"ACD_CONFIG": str(EXAMPLE)})
+    assert 'site.id = "town-hall"' in text.output
+
+
+def test_cli_hash_pin():
+    result = CliRunner().invoke(cli, ["config", "hash-pin", "2468"])
+    assert result.exit_code == 0 and verify_pin("2468", result.output.strip())
+    assert CliRunner().invoke(cli, ["config", "hash-pin", "12"]).exit_code == 1
