@@ -424,6 +424,24 @@ def _serving(spec: WhatIf) -> list[Agent]:
     ]
 
 
+def warnings(spec: WhatIf) -> list[str]:
+    """Mismatches between the site and the simulated people that drive the figures:
+    agents whose mean wrap-up outlasts the ACD's wrap-up are rung while still wrapping
+    up and do not answer (missed rings, then not ready)."""
+    q = spec.config.queues[spec.queue]
+    late: dict[tuple[float, float], list[str]] = {}  # (mean wrap-up, allowed) -> agents
+    for agent in _serving(spec):
+        allowed = spec.config.agents[agent.agent_id].wrapup
+        allowed = q.wrapup if allowed is None else allowed
+        if agent.behaviour.wrap_up.mean > allowed:
+            late.setdefault((agent.behaviour.wrap_up.mean, allowed), []).append(agent.agent_id)
+    return [
+        f"agents {', '.join(ids)} wrap up {mean:g} s on average, the ACD allows {allowed:g} s:"
+        " rung while still wrapping up, they do not answer"
+        for (mean, allowed), ids in late.items()
+    ]
+
+
 def expectation(spec: WhatIf) -> tuple[Expectation | None, str]:
     """The Erlang A figures of ``spec``'s traffic and team, or None with the reason."""
     sc = spec.scenario

@@ -175,6 +175,9 @@ def simulate(
                 wall = time.perf_counter() - started
                 expected, why = whatif.expectation(spec)
                 _show_run(spec, mode, result, expected, why, seed, wall, as_json)
+            if not as_json:
+                for text in whatif.warnings(spec):
+                    click.echo(f"Warning: {text}.")
     except AcdError as exc:
         fail(str(exc))
 
@@ -303,6 +306,7 @@ def _show_run(
         data = _run_json(spec, mode, result, seed)
         data["wall_s"] = round(wall, 3)
         data["erlang_a"] = _expectation_json(expected, why)
+        data["warnings"] = whatif.warnings(spec)
         emit_json(data)
         return
     threshold = spec.config.queues[spec.queue].sl_threshold
@@ -380,6 +384,7 @@ def _show_sweep(
                     for p in points
                 ],
                 "highest_holding": best,
+                "warnings": whatif.warnings(spec),
             }
         )
         return

@@ -30,6 +30,7 @@ def test_table_shows_hours_overall_erlang_a_and_the_target_in_words():
     assert any(ln.startswith("all ") for ln in lines)
     assert "the simulated system is that model" in out
     assert "Target: the 99 % target" in out
+    assert "Warning" not in out
     assert "\r" not in out  # no progress line when not on a terminal
 
 
@@ -91,6 +92,7 @@ def test_scenario_with_the_site_configuration():
     assert sorted(data["hours"]) == ["08", "09", "10", "11", "12"]
     assert data["erlang_a"]["applies"] and not data["erlang_a"]["exact"]
     assert "agents take breaks" in data["erlang_a"]["notes"]
+    assert any("wrap up 20 s" in w for w in data["warnings"])
 
 
 def test_help_shows_examples():

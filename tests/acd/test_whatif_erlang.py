@@ -84,3 +84,12 @@ def test_no_erlang_a_for_lognormal_patience():
     spec = whatif.for_scenario(dataclasses.replace(scenario, callers=callers), load_config(CONFIG))
     expected, why = whatif.expectation(spec)
     assert expected is None and "not exponential" in why
+
+
+def test_warnings_name_agents_whose_wrap_up_outlasts_the_acds():
+    spec = whatif.for_scenario(load_scenario("town-hall-weekday-250"), load_config(CONFIG))
+    assert whatif.warnings(spec) == [
+        "agents 1001, 1002, 1003, 1004, 1005, 1006 wrap up 20 s on average, the ACD allows"
+        " 10 s: rung while still wrapping up, they do not answer"
+    ]
+    assert whatif.warnings(stationary(agents=2, per_hour=10.0, hours=range(8, 10))) == []
