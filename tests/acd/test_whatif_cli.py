@@ -137,3 +137,13 @@ def test_lognormal_handling_and_a_profile_file(tmp_path):
     assert sorted(data["hours"]) == ["09", "10"]
     assert data["hours"]["10"]["offered"]["mean"] > data["hours"]["09"]["offered"]["mean"]
     assert data["erlang_a"]["notes"] == ["handling times are not exponential"]
+
+
+def test_progress_line_only_on_a_terminal(monkeypatch):
+    monkeypatch.setattr("acd.cli.progress.is_tty", lambda: True)
+    result = CliRunner().invoke(
+        cli, ["simulate", *TEAM, "--calls-per-day", "100", "--replications", "2"]
+    )
+    assert result.exit_code == 0, result.output
+    assert "simulated days: " in result.stderr and "\r" in result.stderr
+    assert "simulated days" not in result.stdout
