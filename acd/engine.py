@@ -294,8 +294,9 @@ class Engine:
                 for tier, pool in zip(q.cfg.tiers, q.pools, strict=True):
                     if level >= tier.min_level:
                         agent.memberships.append((q, pool, kind, position, tier.after))
-                        pool.weights[agent.id] = agent.cfg.weight
-                        pool.max_weight = max(pool.max_weight, agent.cfg.weight)
+                        if q.cfg.strategy == "weighted-random":
+                            pool.weights[agent.id] = agent.cfg.weight
+                            pool.max_weight = max(pool.max_weight, agent.cfg.weight)
                         break
 
     # -- public API ---------------------------------------------------------------------
@@ -504,7 +505,7 @@ class Engine:
         out = self._out
         agents = self._agents
         for pool in q.pools:
-            for agent_id in pool.entries:
+            for agent_id in pool.ids:
                 agent = agents[agent_id]
                 if agent.display != text:
                     agent.display = text
@@ -549,9 +550,9 @@ class Engine:
             elif kind == _BY_POSITION:
                 key = position
             elif kind == _BY_CALLS:
-                key = (agent.calls, agent.idle_seq)
+                key = agent.calls << 32 | agent.idle_seq & 0xFFFFFFFF
             else:
-                key = (agent.talk, agent.idle_seq)
+                key = min(int(agent.talk * 1000), 1 << 30) << 32 | agent.idle_seq & 0xFFFFFFFF
             pool.add(agent.id, key)
         self._serve(agent)
 
@@ -588,7 +589,7 @@ class Engine:
         for i, pool in enumerate(q.pools):
             if afters[i] > wait:
                 return False
-            if pool.items:
+            if pool.ids:
                 break
         else:
             return False
@@ -635,7 +636,7 @@ class Engine:
         for i, pool in enumerate(q.pools):
             if q.afters[i] > wait:
                 break
-            if pool.items:
+            if pool.ids:
                 self._ring(call, [self._agents[pool.pick()]], single=False)
                 break
         call.timers.append(self._schedule(q.cfg.progressive_interval, self._ring_next, call))
