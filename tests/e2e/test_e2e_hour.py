@@ -37,18 +37,19 @@ async def run_hour(kit, sim, config, extra=None):
         await asyncio.sleep(0.5)  # the last rate-limited figures reach the broker
         states = await kit.retained(config, "agent/+/state")
         stats = await kit.retained(config, "queue/+/stats")
+        alarms = await kit.retained(config, "alarm/+")
     finally:
         stop.set()
         await asyncio.wait_for(task, 10)
-    return controller, store, states, stats
+    return controller, store, states, stats, alarms
 
 
 def test_an_hour_every_call_one_record_mqtt_equals_engine_and_database(
     broker, kit, sim_thread, tmp_path
 ):
-    sim = sim_thread(kit.hour_scenario(volume=40))
+    sim = sim_thread(kit.hour_scenario(volume=40, speed=450))
     config = kit.site_config(tmp_path, sim.url)
-    controller, store, states, stats = asyncio.run(run_hour(kit, sim, config))
+    controller, store, states, stats, alarms = asyncio.run(run_hour(kit, sim, config))
 
     offered = offered_ids(sim)
     assert len(offered) >= 25
@@ -79,4 +80,10 @@ def test_an_hour_every_call_one_record_mqtt_equals_engine_and_database(
         assert front[name] == getattr(figures, name), name
     assert front["answered_in_sl"] == figures.answered_in_sl
     assert front["waiting"] == 0
+
+    # below the 99 % target over the last hour: the alarm is raised (retained)
+    rate = figures.answered / figures.offered
+    if rate < 0.99:
+        alarm = json.loads(alarms["alarm/answer-rate-front-desk"])
+        assert alarm["threshold"] == 0.99 and alarm["value"] < 0.99
     store.close()
