@@ -7,12 +7,16 @@ import contextlib
 import shutil
 import sys
 import time
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from acd.cli.common import config_option, emit_json, is_tty, json_option
 from acd.config import Config, load_config
 from acd.monitor_view import MonitorState, render
+
+if TYPE_CHECKING:
+    from drivers.mqtt_client import Connection
 
 EPILOG = """\b
 Examples:
@@ -33,7 +37,7 @@ def load_site(config_path: str | None) -> Config | None:
     return load_config(config_path) if config_path else None
 
 
-def new_state(config: Config | None, conn) -> MonitorState:
+def new_state(config: Config | None, conn: Connection) -> MonitorState:
     """An empty picture of the site, with names, reason labels and targets if known."""
     if config is None:
         return MonitorState(conn.topics)
@@ -46,8 +50,8 @@ def new_state(config: Config | None, conn) -> MonitorState:
 
 
 def read_snapshot(
-    config: Config | None, site, host, port, timeout: float
-) -> tuple[MonitorState, dict]:
+    config: Config | None, site: str | None, host: str | None, port: int | None, timeout: float
+) -> tuple[MonitorState, dict[str, Any]]:
     """Connect, take the retained state (waiting up to ``timeout``), return the picture."""
     from drivers.mqtt_client import connection, read_retained
 
@@ -132,7 +136,7 @@ def draw(state: MonitorState) -> None:
     sys.stdout.flush()
 
 
-async def _live(conn, state: MonitorState, interval: float) -> None:
+async def _live(conn: Connection, state: MonitorState, interval: float) -> None:
     from drivers.mqtt_client import BrokerError, aiomqtt_messages, connected
 
     changed = asyncio.Event()
