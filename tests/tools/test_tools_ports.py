@@ -7,6 +7,7 @@ import json
 import os
 import re
 import select
+import socket
 import threading
 import time
 import tty
@@ -106,6 +107,11 @@ def test_absent_and_closed_ports_fail_clearly(fake_line, tmp_path):
         out.output.strip()
         == f"Error: {tmp_path / 'ttyNOPE'}: no such port (check the name with `acd ports`)"
     )
+    with socket.socket() as closed:
+        closed.bind(("127.0.0.1", 0))  # a port nobody listens on
+        url = f"socket://127.0.0.1:{closed.getsockname()[1]}"
+        with pytest.raises(PortTestError, match="connection refused: nothing listens there"):
+            run_port_test(url)
     line = fake_line("echo")
     path = line.path
     line.close()
