@@ -78,6 +78,10 @@ class SwitchConfig:
     escalate_wait: float = 30.0  # s an escalating agent waits for the transfer
 
 
+READY_LAMP = 0
+"""The handset lamp the controller lights while the agent is ready (docs/cti-protocol.md)."""
+
+
 @dataclass
 class SwitchStats:
     """Counts of what happened, for the summary and the tests."""
@@ -458,6 +462,8 @@ class Switch:
             return
         h.status = "ready"
         self._event(h.extension, KeyWrapUpDone, device=h.extension)
+        if self._ready_lamp_off(h):
+            self._event(h.extension, KeyReady, device=h.extension)
         self._run_pending(now, h)
 
     def _idle(self, h: _Handset) -> bool:
@@ -669,7 +675,19 @@ class Switch:
         if m.lamp >= self.config.lamps:
             raise Nak(ErrorCode.invalid_parameter, f"no lamp {m.lamp} (0..{self.config.lamps - 1})")
         h.lamps[m.lamp] = m.mode
+        if self._ready_lamp_off(h) and h.status in ("ready", "wrap"):
+            # The ACD made the agent not ready (missed rings): they notice the lamp.
+            self._at(now + h.agent.behaviour.ready_after_miss, self._notice_not_ready, h)
         return self._ack(m)
+
+    def _ready_lamp_off(self, h: _Handset) -> bool:
+        return h.agent is not None and h.lamps.get(READY_LAMP) is LampMode.off
+
+    def _notice_not_ready(self, now: float, h: _Handset) -> None:
+        """An agent who finds the ready lamp off when they think they are ready presses
+        ready; one still wrapping up presses it with wrap-up done."""
+        if self._ready_lamp_off(h) and self._idle(h):
+            self._event(h.extension, KeyReady, device=h.extension)
 
     def handset_view(self, device: str) -> dict[str, Any]:
         """What a handset shows (display, lamps, hook, agent status), for logs and tests."""
