@@ -20,17 +20,19 @@ Data structures (nothing scans all agents or all waiting calls):
 - Fairness across queues: when an agent becomes available it looks at the head of each of
   its k queues and takes the caller with the highest queue priority, then the lowest
   ``seq`` (longest wait). O(k).
-- Timers: a heap of ``(at, n, _Timer)``; cancelling marks the timer, stale entries are
-  dropped when they reach the top. ``next_deadline`` is O(1) amortised.
+- Timers: one FIFO lane per distinct delay (ring timeout, wrap-up, display interval ...).
+  Time never goes back, so each lane is sorted as it is filled: scheduling is an append,
+  the next timer is the earliest lane head, O(distinct delays in the configuration)
+  whatever the number of timers. Cancelling marks the timer; lanes drop marked heads.
 - Calendars answer ``(open, until)`` and are cached until ``until``; live daily counts
   restart lazily per queue at local midnight.
 """
 
 from __future__ import annotations
 
-import heapq
 import random
 from bisect import bisect_left, insort
+from collections import deque
 from collections.abc import Iterable, Mapping
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
@@ -100,10 +102,11 @@ _KEY_KIND = {
 
 
 class _Timer:
-    __slots__ = ("args", "at", "cancelled", "fire")
+    __slots__ = ("args", "at", "cancelled", "fire", "n")
 
-    def __init__(self, at: float, fire, args: tuple) -> None:
+    def __init__(self, at: float, n: int, fire, args: tuple) -> None:
         self.at = at
+        self.n = n  # scheduling order: ties fire first scheduled first
         self.fire = fire
         self.args = args
         self.cancelled = False
@@ -144,7 +147,7 @@ class _Queue:
         self.display_text = ""
 
 
-_COUNT_NAMES = (
+_COUNT_NAMES = (  # the order of the counts in QueueFigures
     "offered",
     "answered",
     "answered_in_sl",
@@ -244,8 +247,9 @@ class Engine:
         self.tz = ZoneInfo(config.site.timezone)
         self.refused = 0
         self._out: list[Output] = []
-        self._timers: list[tuple[float, int, _Timer]] = []
-        self._n = 0  # tie-breaker for timers and arrival sequence
+        # one FIFO lane of timers per distinct delay: sorted by construction
+        self._lanes: dict[float, deque[_Timer]] = {}
+        self._n = 0  # scheduling order of timers and arrival order of calls
         self._idle_n = 0
         self._calls: dict[int, _Call] = {}
         self._dirty: list[_Queue] = []
@@ -322,10 +326,8 @@ class Engine:
 
     def next_deadline(self) -> float | None:
         """When the next timer falls due (epoch seconds), or None."""
-        timers = self._timers
-        while timers and timers[0][2].cancelled:
-            heapq.heappop(timers)
-        return timers[0][0] if timers else None
+        head = self._head()
+        return head[0].at if head is not None else None
 
     def queue_figures(self, queue_id: str) -> QueueFigures:
         """The live figures of a queue now."""
@@ -407,22 +409,36 @@ class Engine:
         if at > self.now:
             self._fire_due(at)
 
+    def _head(self) -> tuple[_Timer, deque[_Timer]] | None:
+        """The next timer due, or None. Timers with the same delay are scheduled in time
+        order, so each lane is sorted and the next timer is the earliest lane head: O(number
+        of distinct delays in the configuration), whatever the number of timers."""
+        best = best_lane = None
+        for lane in self._lanes.values():
+            while lane and lane[0].cancelled:
+                lane.popleft()
+            if lane:
+                timer = lane[0]
+                if best is None or timer.at < best.at or (timer.at == best.at and timer.n < best.n):
+                    best, best_lane = timer, lane
+        return (best, best_lane) if best is not None else None
+
     def _fire_due(self, at: float) -> None:
-        timers = self._timers
-        while timers and timers[0][0] <= at:
-            _, _, timer = heapq.heappop(timers)
-            if timer.cancelled:
-                continue
+        while (head := self._head()) is not None and head[0].at <= at:
+            timer, lane = head
+            lane.popleft()
             timer.cancelled = True
             self.now = timer.at
             timer.fire(*timer.args)
         self.now = at
 
     def _schedule(self, delay: float, fire, *args) -> _Timer:
-        at = self.now + delay
-        timer = _Timer(at, fire, args)
         self._n += 1
-        heapq.heappush(self._timers, (at, self._n, timer))
+        timer = _Timer(self.now + delay, self._n, fire, args)
+        lane = self._lanes.get(delay)
+        if lane is None:
+            lane = self._lanes[delay] = deque()
+        lane.append(timer)
         return timer
 
     def _is_open(self, q: _Queue) -> bool:
@@ -475,16 +491,8 @@ class Engine:
             len(q.waiting),
             self.now - head,
             q.logged_in,
-            sum(len(p) for p in q.pools),
-            counts["offered"],
-            counts["answered"],
-            counts["answered_in_sl"],
-            counts["abandoned"],
-            counts["short_abandoned"],
-            counts["overflowed"],
-            counts["closed"],
-            counts["rejected"],
-            counts["failed"],
+            sum(map(len, q.pools)),
+            *counts.values(),  # in QueueFigures order (see _COUNT_NAMES)
         )
 
     def _refresh_display(self, q: _Queue) -> None:

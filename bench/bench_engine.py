@@ -52,78 +52,88 @@ def site(agents: int, queues: int, seed: int) -> Config:
     )
 
 
-def load(agents: int, queues: int, events: int, seed: int = 7) -> tuple[list[float], list[float]]:
-    """Run the load; return (seconds per event, seconds per routing CallOffered)."""
-    cfg = site(agents, queues, seed)
-    engine = Engine(cfg, T0)
-    rng = random.Random(seed)
-    for i in range(agents):
-        engine.handle(Login(T0, f"d{i}", f"a{i}", "1234"))
-    gc.collect()
-    gc.freeze()  # as a long-running controller would after start-up: static objects stay
-    # out of every collection
-    rate = 0.7 * agents / (TALK + WRAPUP + ANSWER_DELAY)  # calls per second
-    pending: list[tuple[float, int, Event]] = []  # the switch's side: future events
-    seq = itertools.count()
+class Load:
+    """One engine under a steady random load, run in chunks of events."""
 
-    def push(at: float, event: Event) -> None:
-        heapq.heappush(pending, (at, next(seq), event))
+    def __init__(self, agents: int, queues: int, seed: int = 7) -> None:
+        self.engine = Engine(site(agents, queues, seed), T0)
+        self.queues = queues
+        self.rng = random.Random(seed)
+        for i in range(agents):
+            self.engine.handle(Login(T0, f"d{i}", f"a{i}", "1234"))
+        self.rate = 0.7 * agents / (TALK + WRAPUP + ANSWER_DELAY)  # calls per second
+        self.pending: list[tuple[float, int, Event]] = []  # the switch's side: future events
+        self.seq = itertools.count()
+        self.next_call = T0
+        self.call_id = 0
+        self.costs = array("d")  # contiguous: the bench's own memory stays out of the way
+        self.decisions = array("d")
 
-    next_call = T0
-    call_id = 0
-    costs = array("d")  # contiguous: the bench's own memory stays out of the engine's way
-    decisions = array("d")
-    warmup = events // 5
-    handle = engine.handle
-    perf = time.perf_counter
-    while len(costs) < events:
-        now = next_call
-        if pending and pending[0][0] < now:
-            now = pending[0][0]
-        deadline = engine.next_deadline()
-        if deadline is not None and deadline < now:
-            now = deadline
-        if now == next_call:
-            call_id += 1
-            event = CallOffered(now, call_id, f"{5000 + rng.randrange(queues)}", "0600000000")
-            next_call = now + rng.expovariate(rate)
-            if rng.random() < 0.03:  # an impatient caller
-                push(now + rng.expovariate(1 / 20), Cleared(now, call_id))
-        elif pending and now == pending[0][0]:
-            event = replace(heapq.heappop(pending)[2], at=now)
-        else:
-            event = Tick(now)
-        started = perf()
-        out = handle(event)
-        cost = perf() - started
-        if warmup:
-            warmup -= 1
-        else:
-            costs.append(cost)
-        for o in out:
-            if type(o) is RouteCall:
-                if type(event) is CallOffered and not warmup:
-                    decisions.append(cost)
-                if rng.random() < 0.95:  # else the ring times out
-                    push(now + ANSWER_DELAY, Answered(now, o.call_id, o.device))
-                    talk = ANSWER_DELAY + rng.expovariate(1 / TALK)
-                    push(now + talk, Cleared(now, o.call_id, o.device))
-    gc.unfreeze()
-    return list(costs), list(decisions)
+    def push(self, at: float, event: Event) -> None:
+        heapq.heappush(self.pending, (at, next(self.seq), event))
+
+    def run(self, events: int, measure: bool = True) -> None:
+        """Handle ``events`` events; with ``measure``, keep their costs."""
+        engine, rng, pending, push = self.engine, self.rng, self.pending, self.push
+        handle = engine.handle
+        perf = time.perf_counter
+        for _ in range(events):
+            now = self.next_call
+            if pending and pending[0][0] < now:
+                now = pending[0][0]
+            deadline = engine.next_deadline()
+            if deadline is not None and deadline < now:
+                now = deadline
+            if now == self.next_call:
+                self.call_id += 1
+                number = f"{5000 + rng.randrange(self.queues)}"
+                event = CallOffered(now, self.call_id, number, "0600000000")
+                self.next_call = now + rng.expovariate(self.rate)
+                if rng.random() < 0.03:  # an impatient caller
+                    push(now + rng.expovariate(1 / 20), Cleared(now, self.call_id))
+            elif pending and now == pending[0][0]:
+                event = replace(heapq.heappop(pending)[2], at=now)
+            else:
+                event = Tick(now)
+            started = perf()
+            out = handle(event)
+            cost = perf() - started
+            if measure:
+                self.costs.append(cost)
+            for o in out:
+                if type(o) is RouteCall:
+                    if measure and type(event) is CallOffered:
+                        self.decisions.append(cost)
+                    if rng.random() < 0.95:  # else the ring times out
+                        push(now + ANSWER_DELAY, Answered(now, o.call_id, o.device))
+                        talk = ANSWER_DELAY + rng.expovariate(1 / TALK)
+                        push(now + talk, Cleared(now, o.call_id, o.device))
+
+    def mean_cost(self) -> float:
+        return sum(self.costs) / len(self.costs)
 
 
 def run() -> dict:
-    big, decisions = load(10_000, 1_000, 150_000)
-    small, _ = load(100, 10, 150_000)
-    mean_big = sum(big) / len(big)
-    mean_small = sum(small) / len(small)
-    decisions.sort()
-    p99 = decisions[int(0.99 * (len(decisions) - 1))]
+    sizes = {100: 10, 1_000: 100, 10_000: 1_000}
+    loads = {agents: Load(agents, queues) for agents, queues in sizes.items()}
+    for load in loads.values():
+        load.run(30_000, measure=False)  # reach the steady state
+    gc.collect()
+    gc.freeze()  # as a long-running controller would after start-up
+    for _ in range(10):  # interleaved: every size sees the same machine load
+        for load in loads.values():
+            load.run(15_000)
+    gc.unfreeze()
+    cost = {agents: load.mean_cost() for agents, load in loads.items()}
+    decisions = sorted(loads[10_000].decisions)
     return {
-        "engine_events_per_s": round(1 / mean_big),
-        "engine_decision_p99_us": round(p99 * 1e6, 1),
-        "engine_scaling_ratio": round(mean_big / mean_small, 3),
-        "engine_events_measured": len(big),
+        "engine_events_per_s": round(1 / cost[10_000]),
+        "engine_decision_p99_us": round(decisions[int(0.99 * (len(decisions) - 1))] * 1e6, 1),
+        "engine_scaling_ratio": round(cost[10_000] / cost[100], 3),
+        "engine_scaling_ratio_1000_agents": round(cost[10_000] / cost[1_000], 3),
+        "engine_event_us_100_agents": round(cost[100] * 1e6, 2),
+        "engine_event_us_1000_agents": round(cost[1_000] * 1e6, 2),
+        "engine_event_us_10000_agents": round(cost[10_000] * 1e6, 2),
     }
 
 
