@@ -22,7 +22,7 @@ test: install broker
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 demo: install broker
-	$(BIN)/acd --help
+	$(BIN)/acd demo
 
 bench: install
 	$(BIN)/python -m pip install -q -e '.[bench]' || echo "bench extras unavailable: comparisons skipped"
