@@ -299,7 +299,7 @@ class Engine:
                     if level >= tier.min_level:
                         agent.memberships.append((q, pool, kind, position, tier.after))
                         if q.cfg.strategy == "weighted-random":
-                            pool.weights[agent.id] = agent.cfg.weight
+                            pool.weights[agent] = agent.cfg.weight
                             pool.max_weight = max(pool.max_weight, agent.cfg.weight)
                         break
 
@@ -511,10 +511,8 @@ class Engine:
         q.display_text = text
         mode = "flash" if waiting else "off"
         out = self._out
-        agents = self._agents
         for pool in q.pools:
-            for agent_id in pool.ids:
-                agent = agents[agent_id]
+            for agent in pool.members:
                 if agent.display != text:
                     agent.display = text
                     out.append(Display(agent.device, text))
@@ -550,7 +548,7 @@ class Engine:
         agent.available = should
         if not should:
             for membership in agent.memberships:
-                membership[1].remove(agent.id)
+                membership[1].remove(agent)
             return
         for _, pool, kind, position, _ in agent.memberships:
             if kind == _BY_IDLE:
@@ -561,7 +559,7 @@ class Engine:
                 key = agent.calls << 32 | agent.idle_seq & 0xFFFFFFFF
             else:
                 key = min(int(agent.talk * 1000), 1 << 30) << 32 | agent.idle_seq & 0xFFFFFFFF
-            pool.add(agent.id, key)
+            pool.add(agent, key)
         self._serve(agent)
 
     def _serve(self, agent: _Agent) -> None:
@@ -597,15 +595,12 @@ class Engine:
         for i, pool in enumerate(q.pools):
             if afters[i] > wait:
                 return False
-            if pool.ids:
+            if pool.members:
                 break
         else:
             return False
         strategy = q.cfg.strategy
-        if strategy == "ring-all":
-            agents = [self._agents[a] for a in pool.all()]
-        else:
-            agents = [self._agents[pool.pick()]]
+        agents = pool.all() if strategy == "ring-all" else [pool.pick()]
         self._ring(call, agents, single=strategy not in ("ring-all", "ring-progressive"))
         if strategy == "ring-progressive":
             call.timers.append(self._schedule(q.cfg.progressive_interval, self._ring_next, call))
@@ -644,8 +639,8 @@ class Engine:
         for i, pool in enumerate(q.pools):
             if q.afters[i] > wait:
                 break
-            if pool.ids:
-                self._ring(call, [self._agents[pool.pick()]], single=False)
+            if pool.members:
+                self._ring(call, [pool.pick()], single=False)
                 break
         call.timers.append(self._schedule(q.cfg.progressive_interval, self._ring_next, call))
 
