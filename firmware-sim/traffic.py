@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import random
 from dataclasses import dataclass
-from datetime import date, timedelta
+from datetime import date
+
+from acd.calendar import french_holidays
 
 WEEKDAY_SHARES = (7.0, 11.0, 12.0, 11.0, 9.0, 7.0, 9.0, 10.0, 9.0, 8.0, 7.0)
 """ASSUMPTION (DESIGN §7): illustrative weekday profile, % of the day's calls per hour
@@ -48,27 +50,6 @@ class DayPlan:
     profile: Profile
 
 
-def easter_sunday(year: int) -> date:
-    """Gregorian Easter Sunday (anonymous Gregorian algorithm)."""
-    a, b, c = year % 19, year // 100, year % 100
-    d, e = divmod(b, 4)
-    g = (b - (b + 8) // 25 + 1) // 3
-    h = (19 * a + b - d - g + 15) % 30
-    i, k = divmod(c, 4)
-    ell = (32 + 2 * e + 2 * i - h - k) % 7
-    m = (a + 11 * h + 22 * ell) // 451
-    month, day = divmod(h + ell - 7 * m + 114, 31)
-    return date(year, month, day + 1)
-
-
-def french_public_holidays(year: int) -> frozenset[date]:
-    """The eleven French public holidays of ``year`` (metropolitan France)."""
-    easter = easter_sunday(year)
-    fixed = [(1, 1), (5, 1), (5, 8), (7, 14), (8, 15), (11, 1), (11, 11), (12, 25)]
-    moving = [easter + timedelta(days=1), easter + timedelta(days=39), easter + timedelta(50)]
-    return frozenset([date(year, m, d) for m, d in fixed] + moving)
-
-
 @dataclass(frozen=True)
 class WeeklyTraffic:
     """The week's traffic: a plan per weekday name (absent = no calls), holidays closed."""
@@ -78,7 +59,7 @@ class WeeklyTraffic:
 
     def plan_for(self, day: date) -> DayPlan | None:
         """The plan of ``day``, or None when the site receives no traffic that day."""
-        if self.public_holidays and day in french_public_holidays(day.year):
+        if self.public_holidays and day in french_holidays(day.year):
             return None
         return self.week.get(DAY_NAMES[day.weekday()])
 
