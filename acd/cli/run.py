@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import datetime as dt
 import signal
 import time
+from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import click
@@ -20,6 +20,11 @@ Examples:
   acd run --config site.toml --link /dev/pts/7 --log-level debug
   acd run --config site.toml --link socket://10.0.0.5:4001 --log-json
   acd run --config site.toml --extensions 201-206,301-305 --db /var/lib/acd/acd.db
+  acd run --config site.toml --capture /var/log/acd/line.cap
+
+\b
+--capture records every byte in and out of the PBX link (JSON lines, rotated at
+10 MB, 5 old files kept); read it back with `acd replay FILE`.
 
 \b
 A port that cannot be opened at start is an error (exit 1). Once running, a lost
@@ -53,6 +58,12 @@ def parse_extensions(text: str) -> tuple[str, ...]:
     default="",
     help="Handsets to snapshot when the link comes up (201-206,301-305).",
 )
+@click.option(
+    "--capture",
+    "capture_path",
+    type=click.Path(dir_okay=False),
+    help="Record every byte in and out of the PBX link to this file.",
+)
 @click.option("--no-mqtt", is_flag=True, help="Run without the MQTT broker.")
 @click.option(
     "--log-level", type=click.Choice(LEVELS), default="info", show_default=True, help="Log level."
@@ -77,6 +88,7 @@ def run(
     url: str | None,
     db_path: str | None,
     extensions: str,
+    capture_path: str | None,
     no_mqtt: bool,
     log_level: str,
     log_json: bool,
@@ -94,6 +106,7 @@ def run(
     from acd.controller import Controller, EngineClock
     from acd.logs import setup_logging
     from acd.store import CallStore
+    from drivers.capture import CaptureWriter
 
     if config_path is None:
         fail("no configuration: give --config FILE or set ACD_CONFIG")
@@ -104,6 +117,14 @@ def run(
         tz = ZoneInfo(config.site.timezone)
         when = start.replace(tzinfo=tz).timestamp() if start is not None else time.time()
         clock = EngineClock(time.monotonic() if origin is None else origin, when, speed)
+    capture = None
+    if capture_path is not None:
+        try:  # a capture that cannot be written is an error now, not at the first byte
+            Path(capture_path).parent.mkdir(parents=True, exist_ok=True)
+            Path(capture_path).open("a").close()
+        except OSError as exc:
+            fail(f"capture: cannot write {capture_path}: {exc.strerror}")
+        capture = CaptureWriter(capture_path, port=url or config.link.url)
     store = CallStore(db_path or config.store.path, config.store.mask_callers)
     controller = Controller(
         config,
@@ -112,6 +133,7 @@ def run(
         extensions=parse_extensions(extensions),
         clock=clock,
         mqtt=not no_mqtt,
+        capture=capture,
     )
 
     async def main() -> None:
@@ -122,7 +144,10 @@ def run(
         await controller.run(stop)
 
     try:
-        with contextlib.closing(store):
-            asyncio.run(main())
+        asyncio.run(main())
     except KeyboardInterrupt:
         pass
+    finally:
+        store.close()
+        if capture is not None:
+            capture.close()
