@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections import Counter
 
+from hypothesis import settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, rule
 
@@ -82,14 +83,19 @@ def config(strategy: str) -> Config:
 
 
 class EngineMachine(RuleBasedStateMachine):
-    @initialize(strategy=st.sampled_from(STRATEGIES))
-    def start(self, strategy: str) -> None:
+    @initialize(
+        strategy=st.sampled_from(STRATEGIES),
+        logged_in=st.lists(st.sampled_from(AGENTS[:4]), unique=True),
+    )
+    def start(self, strategy: str, logged_in: list[str]) -> None:
         self.engine = Engine(config(strategy), T0)
         self.now = T0
         self.records = []
         self.seen_legs: set[tuple[int, float, int]] = set()
         self.where: dict[str, str] = {}  # device -> agent, from the notifications
         self.model: dict[str, tuple[AgentStatus, AgentState]] = {}
+        for agent in logged_in:
+            self.send(Login(T0, DEVICES[AGENTS.index(agent)], agent, "1234"))
 
     def send(self, event) -> None:
         self.now = max(self.now, event.at)
@@ -161,6 +167,48 @@ class EngineMachine(RuleBasedStateMachine):
     )
     def escalate(self, dt, call_id, device, group):
         self.send(Escalate(self.at(dt), device, call_id, group))
+
+    # guided rules: sensible events for calls in progress, so that deep states are reached
+
+    def _ringing(self) -> list[tuple[int, str]]:
+        return [(c.id, d) for c in self.engine._calls.values() for d in c.ringing]
+
+    def _connected(self) -> list[tuple[int, str]]:
+        calls = self.engine._calls.values()
+        return [(c.id, c.agent.device) for c in calls if c.state == "connected"]
+
+    @rule(dt=st.floats(0, 8), data=st.data())
+    def answer_ringing(self, dt, data):
+        ringing = self._ringing()
+        if ringing:
+            call_id, device = data.draw(st.sampled_from(ringing))
+            self.send(Answered(self.at(dt), call_id, device))
+
+    @rule(dt=st.floats(0, 8), data=st.data())
+    def refuse_ringing(self, dt, data):
+        ringing = self._ringing()
+        if ringing:
+            call_id, device = data.draw(st.sampled_from(ringing))
+            self.send(RouteFailed(self.at(dt), call_id, device, "busy"))
+
+    @rule(
+        dt=st.floats(0, 120), data=st.data(), how=st.sampled_from(["agent", "caller", "transfer"])
+    )
+    def end_connected(self, dt, data, how):
+        connected = self._connected()
+        if connected:
+            call_id, device = data.draw(st.sampled_from(connected))
+            if how == "transfer":
+                self.send(Transferred(self.at(dt), call_id, device, "9999"))
+            else:
+                self.send(Cleared(self.at(dt), call_id, device if how == "agent" else ""))
+
+    @rule(dt=st.floats(0, 60), data=st.data(), group=st.sampled_from(QUEUES))
+    def escalate_connected(self, dt, data, group):
+        connected = self._connected()
+        if connected:
+            call_id, device = data.draw(st.sampled_from(connected))
+            self.send(Escalate(self.at(dt), device, call_id, group))
 
     @rule(dt=st.floats(0, 60))
     def tick(self, dt):
@@ -276,3 +324,7 @@ class EngineMachine(RuleBasedStateMachine):
 
 
 TestEngineMachine = EngineMachine.TestCase
+# each example is cheap: run five times the profile's examples, with longer sequences
+TestEngineMachine.settings = settings(
+    max_examples=settings.default.max_examples * 5, stateful_step_count=80
+)
