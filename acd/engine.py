@@ -30,6 +30,7 @@ Data structures (nothing scans all agents or all waiting calls):
 
 from __future__ import annotations
 
+import math
 import random
 from bisect import bisect_left, insort
 from collections import deque
@@ -260,6 +261,7 @@ class Engine:
         self._out: list[Output] = []
         # one FIFO lane of timers per distinct delay: sorted by construction
         self._lanes: dict[float, deque[_Timer]] = {}
+        self._due = math.inf  # no live timer is due before this (cancelling only delays it)
         self._n = 0  # scheduling order of timers and arrival order of calls
         self._idle_n = 0
         self._calls: dict[int, _Call] = {}
@@ -321,7 +323,10 @@ class Engine:
         out = self._out = []
         at = event.at
         if at > self.now:
-            self._fire_due(at)
+            if at >= self._due:
+                self._fire_due(at)
+            else:
+                self.now = at
         handler = self._handlers.get(type(event))
         if handler is None:
             self._refuse(event, "unknown event type")
@@ -338,6 +343,7 @@ class Engine:
     def next_deadline(self) -> float | None:
         """When the next timer falls due (epoch seconds), or None."""
         head = self._head()
+        self._due = head[0].at if head is not None else math.inf
         return head[0].at if head is not None else None
 
     def queue_figures(self, queue_id: str) -> QueueFigures:
@@ -441,6 +447,7 @@ class Engine:
             timer.cancelled = True
             self.now = timer.at
             timer.fire(*timer.args)
+        self._due = head[0].at if head is not None else math.inf
         self.now = at
 
     def _schedule(self, delay: float, fire, *args) -> _Timer:
@@ -450,6 +457,8 @@ class Engine:
         if lane is None:
             lane = self._lanes[delay] = deque()
         lane.append(timer)
+        if timer.at < self._due:
+            self._due = timer.at
         return timer
 
     def _is_open(self, q: _Queue) -> bool:
