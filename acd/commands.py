@@ -136,7 +136,8 @@ class AgentChanged(Notification):
 class QueueFigures:
     """Live figures of one queue (what MQTT ``queue/<id>/stats`` carries).
 
-    ``longest_wait`` is seconds at ``at``; today's counts restart at local midnight.
+    ``longest_wait`` is how long the first caller in line has waited (the longest wait
+    unless callers have priorities), in seconds at ``at``; today's counts restart at local midnight.
     ``offered`` counts the legs that entered the queue while it was open (today), less
     short abandons; calls still in progress are in it but not yet in any outcome.
     """

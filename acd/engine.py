@@ -9,17 +9,17 @@ event older than the engine's time is handled at the engine's time.
 Data structures (nothing scans all agents or all waiting calls):
 
 - ``_agents`` (id → ``_Agent``) and ``_by_device`` (extension → agent): O(1) lookups.
-- Per queue, ``waiting``: a sorted list of ``(seq, call_id)``; ``seq`` is a global
-  arrival counter, so the head is the longest-waiting call, a caller who was rung and not
-  answered goes back to its own place (same ``seq``), and the position announced to a
-  caller is a binary search.
+- Per queue, ``waiting``: a sorted list of ``(-priority, seq, call_id)`` where priority
+  is the queue's plus the caller's and ``seq`` a global arrival counter: the head is the
+  highest-priority, longest-waiting call; a caller who was rung and not answered goes
+  back to its own place (same entry), and the position announced is a binary search.
 - Per queue and tier, a ``Pool`` of available agents (see ``acd.strategies``): an agent
   with skills for k queues sits in k pools while ready, idle and on hook, and is taken out
   of them when it rings. Choosing an agent for a call looks at the pools of that call's
   queue only, best tier first.
 - Fairness across queues: when an agent becomes available it looks at the head of each of
-  its k queues and takes the caller with the highest queue priority, then the lowest
-  ``seq`` (longest wait). O(k).
+  its k queues and takes the smallest entry: the highest priority, then the lowest
+  ``seq`` (longest wait), whatever the queue. O(k).
 - Timers: one FIFO lane per distinct delay (ring timeout, wrap-up, display interval ...).
   Time never goes back, so each lane is sorted as it is filled: scheduling is an append,
   the next timer is the earliest lane head, O(distinct delays in the configuration)
@@ -228,6 +228,7 @@ class _Call:
         "leg",
         "menu",
         "overflow_due",
+        "priority",
         "queue",
         "ring_timer",
         "ringing",
@@ -240,7 +241,9 @@ class _Call:
         self.state = _MENU
         self.queue: _Queue | None = None
         self.leg: LegBuilder | None = None
-        self.entry: tuple[int, int] = (0, call_id)
+        # (-(queue priority + caller priority), arrival seq, call id): the waiting order
+        self.entry: tuple[int, int, int] = (0, 0, call_id)
+        self.priority = 0  # the caller's, added to the queue's
         self.ringing: dict[str, tuple[_Agent, float]] = {}
         self.agent: _Agent | None = None
         self.timers: list[_Timer] = []  # cancelled when the call leaves the queue
@@ -505,7 +508,7 @@ class Engine:
 
     def _figures(self, q: _Queue) -> QueueFigures:
         counts = self._counts(q)
-        head = self._calls[q.waiting[0][1]].leg.queued_at if q.waiting else self.now
+        head = self._calls[q.waiting[0][2]].leg.queued_at if q.waiting else self.now
         return QueueFigures(
             q.id,
             len(q.waiting),
@@ -522,7 +525,7 @@ class Engine:
         q.display_timer = None
         waiting = len(q.waiting)
         if waiting:
-            wait = int(self.now - self._calls[q.waiting[0][1]].leg.queued_at)
+            wait = int(self.now - self._calls[q.waiting[0][2]].leg.queued_at)
             text = f"{q.cfg.name[:12]}: {waiting} wait {wait // 60}:{wait % 60:02d}"
         else:
             text = f"{q.cfg.name[:12]}: 0 wait"
@@ -586,23 +589,21 @@ class Engine:
         """While the agent is available, route the best eligible head of its queues."""
         for _ in range(len(agent.memberships)):
             best: _Call | None = None
-            best_key = None
             now = self.now
             for q, _, _, _, after in agent.memberships:
                 if not q.waiting:
                     continue
-                call = self._calls[q.waiting[0][1]]
+                call = self._calls[q.waiting[0][2]]
                 if now - call.leg.queued_at < after:
                     continue
-                key = (-q.priority, call.entry[0])
-                if best_key is None or key < best_key:
-                    best, best_key = call, key
+                if best is None or call.entry < best.entry:
+                    best = call
             if best is None or not self._route(best) or not agent.available:
                 return
 
     def _dispatch(self, q: _Queue) -> None:
         """Route the queue's head callers while agents are available for them."""
-        while q.waiting and self._route(self._calls[q.waiting[0][1]]):
+        while q.waiting and self._route(self._calls[q.waiting[0][2]]):
             pass
 
     # -- routing ------------------------------------------------------------------------
@@ -721,6 +722,7 @@ class Engine:
             self._refuse(e, f"number {e.dialled} is not served")
             return
         call = _Call(e.call_id)
+        call.priority = e.priority
         self._calls[e.call_id] = call
         leg = LegBuilder(e.call_id, 1, "", e.caller, e.dialled, e.trunk, self.now, self.now)
         call.leg = leg
@@ -764,8 +766,8 @@ class Engine:
             self._overflow(call, Outcome.REJECTED, "queue full")
             return
         self._n += 1
-        call.entry = (self._n, call.id)
-        q.waiting.append(call.entry)  # the newest seq sorts last
+        call.entry = (-(q.priority + call.priority), self._n, call.id)
+        insort(q.waiting, call.entry)  # after every caller of the same priority
         self._out.append(QueueCall(call.id, q.id, self._ann.welcome if cfg.welcome else 0))
         timers = call.timers
         if cfg.max_wait:

@@ -32,12 +32,14 @@ class Tick(Event):
 
 @dataclass(frozen=True, slots=True)
 class CallOffered(Event):
-    """A new call reached a number the ACD serves (a queue's number or a menu's)."""
+    """A new call reached a number the ACD serves (a queue's number or a menu's).
+    ``priority`` is the caller's (e.g. from a CLI lookup), added to the queue's."""
 
     call_id: int
     dialled: str
     caller: str = ""
     trunk: int = 0
+    priority: int = 0
 
 
 @dataclass(frozen=True, slots=True)

@@ -227,6 +227,15 @@ def test_fair_order_serves_longest_wait_at_equal_priority():
     assert run.routes(Cleared(run.at(100), 1)) == [RouteCall(2, "200")]
 
 
+def test_caller_priority_goes_ahead_of_longer_waits():
+    run = Run(site({"q": {}}, {"a": {"q": 1}}))
+    run.call(0, 1)
+    run(Answered(run.at(1), 1, "200"))
+    run.call(10, 2)
+    run(CallOffered(run.at(20), 3, "3000", "vip", priority=5))
+    assert run.routes(Cleared(run.at(30), 1)) == [RouteCall(3, "200")]
+
+
 # -- ring no answer, wrap-up -------------------------------------------------------------
 
 

@@ -131,9 +131,10 @@ class EngineMachine(RuleBasedStateMachine):
         dt=st.floats(0.001, 20),  # after the last event: a reused call id arrives later
         call_id=CALL_IDS,
         number=st.sampled_from(["3000", "3001", "3900", "0"]),
+        priority=st.sampled_from([0, 0, 3]),
     )
-    def offer(self, dt, call_id, number):
-        self.send(CallOffered(self.at(dt), call_id, number, "0600000000", 1))
+    def offer(self, dt, call_id, number, priority):
+        self.send(CallOffered(self.at(dt), call_id, number, "0600000000", 1, priority))
 
     @rule(dt=st.floats(-5, 10), call_id=CALL_IDS, digits=st.sampled_from(["1", "7", ""]))
     def menu(self, dt, call_id, digits):
