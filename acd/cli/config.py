@@ -103,13 +103,20 @@ def _plain(value: Any, key: str = "") -> Any:
         return "***"
     if isinstance(value, dict):
         if key == "hours":
-            return {WEEKDAYS[d]: _plain(v) for d, v in value.items()}
+            return {WEEKDAYS[d]: _spans(v) for d, v in value.items()}
+        if key == "openings":
+            return {d.isoformat(): _spans(v) for d, v in value.items()}
         return {str(k): _plain(v, str(k)) for k, v in value.items()}
     if isinstance(value, list | tuple):
         return [_plain(v) for v in value]
     if isinstance(value, date):
         return value.isoformat()
     return value
+
+
+def _spans(spans: Any) -> list[str]:
+    """Opening spans in minutes as ``"08:00-19:00"`` strings, as written in the file."""
+    return [f"{a // 60:02d}:{a % 60:02d}-{b // 60:02d}:{b % 60:02d}" for a, b in spans]
 
 
 def _echo_flat(path: str, value: Any) -> None:

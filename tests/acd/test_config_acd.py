@@ -122,7 +122,7 @@ def test_cli_show_applies_environment_and_hides_secrets():
     data = json.loads(result.output)
     assert data["mqtt"]["password"] == "***" and "s3cret" not in result.output
     assert data["agents"]["1001"]["pin_hash"] == "***"
-    assert data["calendars"]["town-hall"]["hours"]["sat"] == [[480, 780]]
+    assert data["calendars"]["town-hall"]["hours"]["sat"] == ["08:00-13:00"]
     text = runner.invoke(cli, ["config", "show"], env={"ACD_CONFIG": str(EXAMPLE)})
     assert 'site.id = "town-hall"' in text.output
 
