@@ -11,8 +11,11 @@ before a restart) are offered to it then.
 
 Every entry point takes ``now`` (engine time, epoch seconds) and returns a `Step`: the
 requests to send to the switch, in order, and the notifications for the store, MQTT
-and the logs. The same object serves the live controller (requests go to a ``Link``)
-and a virtual-time what-if run with the simulated switch in process (`run_virtual`).
+and the logs. Among them are `CallStep` notes, the steps of each call (offered,
+queued, ringing, answered, escalated, transferred) for MQTT ``event/call``; the
+record of each leg (``CallEnded``) marks its end. The same object serves the live
+controller (requests go to a ``Link``) and a virtual-time what-if run with the
+simulated switch in process (`run_virtual`).
 
 Conventions of the switch side (docs/cti-protocol.md): ``ConnectionCleared`` with
 device ``""`` is the caller hanging up; for the handset a call is connected at, it is
@@ -39,6 +42,7 @@ from acd import events as ev
 from acd.agents import AgentSession, AgentStatus
 from acd.commands import Notification, Output
 from acd.engine import Engine
+from acd.records import Outcome
 from protocols import messages as m
 
 LAMPS = {"ready": 0, "not-ready": 1, "queue": 2}
@@ -72,6 +76,27 @@ class Resynced(Notification):
     devices: int  # extensions that answered their snapshot
     logged_in: tuple[str, ...]  # agents found logged in at the switch, unknown here
     logged_out: tuple[str, ...]  # agents the switch no longer has at their extension
+
+
+@dataclass(slots=True)
+class CallStep(Notification):
+    """A step of a call (``acd.topics.CallEventKind`` but ``ended``, told by the record):
+    ``device`` is the handset rung, answering or transferred to, ``agent_id`` the agent
+    there (or escalating), ``queue`` the queue entered (or escalated to)."""
+
+    event: str
+    call_id: int
+    offered_at: float  # when the switch offered the call (``at`` if never heard of)
+    caller: str | None = None
+    queue: str | None = None
+    agent_id: str | None = None
+    device: str | None = None
+
+
+@dataclass(slots=True)
+class _Call:
+    caller: str
+    offered_at: float
 
 
 @dataclass(slots=True)
@@ -109,6 +134,9 @@ class Bridge:
         self._escalated: set[int] = set()  # calls an agent escalated, not yet transferred
         self._cancelled: set[tuple[int, str]] = set()  # rings we stopped: their echo is ours
         self._resync: _Resync | None = None
+        self._calls: dict[int, _Call] = {}  # calls in progress: who called, since when
+        self._agents_at: dict[str, str] = {}  # device -> agent logged in there
+        self._gone: list[int] = []  # calls over at the switch, to forget after this message
         self._tracking = True  # requests are tracked (and time out) while the link is up
         self._handlers: dict[type[m.Message], Callable[[m.Message, float], list[ev.Event]]] = {
             m.Offered: lambda x, t: [ev.CallOffered(t, x.call_id, x.called, x.calling, x.trunk)],
@@ -154,7 +182,11 @@ class Bridge:
                 step.notes.append(RequestFailed(now, msg, "unexpected message from the switch"))
             else:
                 for event in handler(msg, now):
-                    self._apply(self.engine.handle(event), now, step)
+                    outputs = self.engine.handle(event)
+                    self._event_step(event, outputs, step)
+                    self._apply(outputs, now, step)
+                while self._gone:
+                    self._calls.pop(self._gone.pop(), None)
         return step
 
     def command(self, event: ev.Event) -> Step:
@@ -215,6 +247,36 @@ class Bridge:
         step.requests.extend(requests)
         return step
 
+    # --- call steps ----------------------------------------------------------------
+
+    def _step(self, step: Step, event: str, call_id: int, at: float, **fields: object) -> None:
+        call = self._calls.get(call_id)
+        caller, offered_at = (call.caller, call.offered_at) if call else (None, at)
+        step.notes.append(CallStep(at, event, call_id, offered_at, caller, **fields))
+
+    def _event_step(self, event: ev.Event, outputs: list[Output], step: Step) -> None:
+        """The call step an accepted switch event is (offered, answered, escalated,
+        transferred by the agent), before the steps of the engine's reaction."""
+        kind = type(event)
+        if kind not in _STEP_EVENTS or any(type(o) is cmd.Refused for o in outputs):
+            return
+        at = event.at
+        if kind is ev.CallOffered:
+            self._calls[event.call_id] = _Call(event.caller, at)
+            self._step(step, "offered", event.call_id, at)
+        elif kind is ev.Answered:
+            agent = self._agents_at.get(event.device)
+            self._step(step, "answered", event.call_id, at, agent_id=agent, device=event.device)
+        elif kind is ev.Escalate:
+            agent = self._agents_at.get(event.device)
+            self._step(step, "escalated", event.call_id, at, queue=event.group, agent_id=agent)
+        else:  # Transferred by the agent: the call leaves the ACD
+            agent = self._agents_at.get(event.device)
+            self._step(
+                step, "transferred", event.call_id, at, agent_id=agent, device=event.to_device
+            )
+            self._calls.pop(event.call_id, None)
+
     # --- switch events --------------------------------------------------------------
 
     def _established(self, x: m.Established, t: float) -> list[ev.Event]:
@@ -231,6 +293,7 @@ class Bridge:
         events: list[ev.Event] = [ev.Cleared(t, x.call_id, x.device)]
         if not x.device or self._connected.get(x.call_id) == x.device:
             self._connected.pop(x.call_id, None)
+            self._gone.append(x.call_id)  # forgotten once the engine has had its say
             self._cancelled = {c for c in self._cancelled if c[0] != x.call_id}
             if x.call_id in self._escalated:  # the call ended before it reached a specialist
                 self._escalated.discard(x.call_id)
@@ -285,6 +348,7 @@ class Bridge:
             self._cancelled.discard((call_id, request.device))
         if error.startswith(m.ErrorCode.invalid_call.name) and call_id is not None:
             self._connected.pop(call_id, None)  # the switch no longer knows the call
+            self._calls.pop(call_id, None)
             self._apply(self.engine.handle(ev.Cleared(now, call_id, "")), now, step)
         for device in pending.ring:
             self._apply(self.engine.handle(ev.RouteFailed(now, call_id, device, error)), now, step)
@@ -303,6 +367,7 @@ class Bridge:
                 offered = ev.CallOffered(now, call.call_id, call.called, call.calling)
                 outputs = engine.handle(offered)
                 if not any(isinstance(o, cmd.Refused) for o in outputs):
+                    self._event_step(offered, outputs, step)
                     self._apply(outputs, now, step)
         here = {s.device: s.agent_id for s in engine.export_sessions()}
         logged_in, logged_out = [], []
@@ -332,9 +397,12 @@ class Bridge:
             kind = type(out)
             if kind is cmd.RouteCall:
                 requests.append(self._route(out.call_id, (out.device,), now))
+                self._ringing(out.call_id, (out.device,), now, step)
             elif kind is cmd.RingDevices:
                 requests.append(self._route(out.call_id, out.devices, now))
+                self._ringing(out.call_id, out.devices, now, step)
             elif kind is cmd.QueueCall:
+                self._step(step, "queued", out.call_id, now, queue=out.queue)
                 if out.call_id not in self._connected:
                     requests.append(
                         self._request(
@@ -362,6 +430,8 @@ class Bridge:
                     )
                 requests.append(self._request(m.ClearConnection, now, (), out.call_id, ""))
             elif kind is cmd.TransferCall:
+                self._step(step, "transferred", out.call_id, now, device=out.device)
+                self._calls.pop(out.call_id, None)
                 at = self._connected.get(out.call_id)
                 if at is None:
                     requests.append(self._request(m.DeflectCall, now, (), out.call_id, out.device))
@@ -378,7 +448,25 @@ class Bridge:
                     )
                 )
             else:
+                if kind is cmd.AgentChanged:
+                    self._agent_moved(out)
+                elif kind is cmd.CallEnded and out.record.outcome in _CALL_OVER:
+                    self._calls.pop(out.record.call_id, None)
                 step.notes.append(out)
+
+    def _ringing(self, call_id: int, devices: tuple[str, ...], now: float, step: Step) -> None:
+        for device in devices:
+            agent = self._agents_at.get(device)
+            self._step(step, "ringing", call_id, now, agent_id=agent, device=device)
+
+    def _agent_moved(self, note: cmd.AgentChanged) -> None:
+        """Keep the device → agent map the call steps name agents by."""
+        if note.status is AgentStatus.LOGGED_OUT or note.device is None:
+            for device, agent in list(self._agents_at.items()):
+                if agent == note.agent_id:
+                    del self._agents_at[device]
+        else:
+            self._agents_at[note.device] = note.agent_id
 
     def _route(self, call_id: int, devices: tuple[str, ...], now: float) -> m.Message:
         at = self._connected.get(call_id)
@@ -401,6 +489,10 @@ class Bridge:
         return request
 
 
+_CALL_OVER = frozenset({Outcome.ABANDONED, Outcome.CLOSED, Outcome.REJECTED, Outcome.FAILED})
+"""Outcomes of a leg after which the call has no further leg (the caller is gone)."""
+_STEP_EVENTS = frozenset({ev.CallOffered, ev.Answered, ev.Escalate, ev.Transferred})
+"""Switch events that are call steps when the engine accepts them."""
 _RESPONSES = (m.PositiveAck, m.NegativeAck, m.SnapshotCallsResult, m.SnapshotDeviceResult)
 _AT_DEVICE = (m.CallState.alerting, m.CallState.connected)
 """Call states in which a snapshot's ``device`` is the handset that rings or talks."""

@@ -2,7 +2,7 @@
 
 Every error names the key (dotted path, e.g. ``queues.front-desk.ring_timeout``) and
 the problem. Sections: ``[site]``, ``[link]`` (the PBX serial link), ``[mqtt]``,
-``[store]`` (call records), and the ACD sections (queues, agents, calendar) added by
+``[store]`` (call records), ``[alarms]``, and the ACD sections (queues, agents, calendar) added by
 the engine.
 """
 
@@ -116,6 +116,23 @@ def read_toml(path: str | os.PathLike[str]) -> dict[str, Any]:
         raise ConfigError("<syntax>", str(exc), str(p)) from None
 
 
+def expand_extensions(items: list[str] | tuple[str, ...]) -> tuple[str, ...]:
+    """``["201-203", "301"]`` → ``("201", "202", "203", "301")``: each item an extension
+    or a range ``FIRST-LAST`` of equal-width numbers (leading zeros kept). A bad item
+    raises ``ValueError`` naming it."""
+    out: list[str] = []
+    for item in items:
+        part = item.strip() if isinstance(item, str) else ""
+        first, dash, last = part.partition("-")
+        if part and not dash:
+            out.append(part)
+        elif first.isdigit() and last.isdigit() and len(first) == len(last) and first <= last:
+            out.extend(str(n).zfill(len(first)) for n in range(int(first), int(last) + 1))
+        else:
+            raise ValueError(f"{item!r} is not EXT or FIRST-LAST")
+    return tuple(out)
+
+
 @dataclass(frozen=True)
 class LinkConfig:
     """The PBX CTI link: a pyserial URL and the link-layer timers."""
@@ -128,9 +145,14 @@ class LinkConfig:
     n2: int = 3  # retries before link down
     heartbeat: float = 5.0  # s of idle line before a heartbeat; 3 missed = link down
     reconnect_max: float = 30.0  # s, cap of the reconnect backoff
+    extensions: tuple[str, ...] = ()  # handsets to snapshot on link up (ranges expanded)
 
     @classmethod
     def from_section(cls, s: Section) -> LinkConfig:
+        try:
+            extensions = expand_extensions(s.get("extensions", list, []))
+        except ValueError as exc:
+            raise s.error("extensions", str(exc)) from None
         cfg = cls(
             url=s.get("url", str, cls.url),
             baudrate=s.get("baudrate", int, cls.baudrate, min=300, max=4_000_000),
@@ -140,6 +162,7 @@ class LinkConfig:
             n2=s.get("n2", int, cls.n2, min=1, max=100),
             heartbeat=s.get("heartbeat", float, cls.heartbeat, min=0.1),
             reconnect_max=s.get("reconnect_max", float, cls.reconnect_max, min=0.1),
+            extensions=extensions,
         )
         s.done()
         return cfg
@@ -205,6 +228,33 @@ class StoreConfig:
         )
         s.done()
         return cfg
+
+
+@dataclass(frozen=True)
+class AlarmsConfig:
+    """When the controller raises alarms besides ``link-down``."""
+
+    answer_rate_window: float = 3600.0  # s of ended legs the answer rate is judged over
+    answer_rate_min_calls: int = 10  # counted legs in the window before it is judged
+    answer_rate_target: float | None = None  # None: each queue's own ``target``
+    waiting_threshold: int = 5  # callers waiting in one queue above which to alarm
+
+    @classmethod
+    def from_section(cls, s: Section) -> AlarmsConfig:
+        cfg = cls(
+            answer_rate_window=s.get("answer_rate_window", float, cls.answer_rate_window, min=1.0),
+            answer_rate_min_calls=s.get(
+                "answer_rate_min_calls", int, cls.answer_rate_min_calls, min=1
+            ),
+            answer_rate_target=s.get("answer_rate_target", float, None, min=0.0, max=1.0),
+            waiting_threshold=s.get("waiting_threshold", int, cls.waiting_threshold, min=0),
+        )
+        s.done()
+        return cfg
+
+    def target(self, queue: QueueConfig) -> float:
+        """The answer-rate target the alarm holds ``queue`` to."""
+        return queue.target if self.answer_rate_target is None else self.answer_rate_target
 
 
 # -- the ACD sections -------------------------------------------------------------------
@@ -546,6 +596,7 @@ class Config:
     link: LinkConfig = field(default_factory=LinkConfig)
     mqtt: MqttConfig = field(default_factory=MqttConfig)
     store: StoreConfig = field(default_factory=StoreConfig)
+    alarms: AlarmsConfig = field(default_factory=AlarmsConfig)
     acd: AcdConfig = field(default_factory=AcdConfig)
     announcements: AnnouncementsConfig = field(default_factory=AnnouncementsConfig)
     calendars: dict[str, CalendarConfig] = field(default_factory=dict)
@@ -566,6 +617,7 @@ class Config:
             link=LinkConfig.from_section(root.section("link")),
             mqtt=MqttConfig.from_section(root.section("mqtt")),
             store=StoreConfig.from_section(root.section("store")),
+            alarms=AlarmsConfig.from_section(root.section("alarms")),
             acd=AcdConfig.from_section(root.section("acd")),
             announcements=AnnouncementsConfig.from_section(root.section("announcements")),
             calendars={

@@ -37,12 +37,12 @@ from collections import deque
 from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
 from datetime import time as dtime
 from zoneinfo import ZoneInfo
 
 from acd.agents import AgentStatus
-from acd.bridge import Bridge, RequestFailed, Resynced, Step
+from acd.bridge import Bridge, CallStep, RequestFailed, Resynced, Step
 from acd.commands import AgentChanged, CallEnded, Notification, QueueChanged, Refused
 from acd.config import Config
 from acd.engine import Engine
@@ -50,12 +50,15 @@ from acd.events import SetAgentStatus
 from acd.records import Outcome
 from acd.store import CallStore
 from acd.topics import (
+    LINK_DOWN_ALARM,
     AgentCommand,
     CommandAction,
     agent_state_payload,
     alarm_payload,
+    answer_rate_alarm,
     call_event_payload,
     queue_stats_payload,
+    waiting_alarm,
 )
 from drivers.mqtt import MqttBridge
 from drivers.serial_link import Capture, SerialPort, open_port
@@ -91,15 +94,6 @@ class EngineClock:
         return self.origin_loop + (engine_time - self.origin) / self.speed
 
 
-@dataclass(frozen=True)
-class AlarmSettings:
-    """When the controller raises alarms besides link down."""
-
-    window: float = 3600.0  # s of ended legs the answer rate is computed over
-    min_calls: int = 10  # offered legs in the window before the answer rate is judged
-    waiting: int = 5  # callers waiting in one queue above which an alarm is raised
-
-
 class Controller:
     """The running ACD (see the module docstring). ``await run(stop)`` until stopped."""
 
@@ -109,11 +103,10 @@ class Controller:
         *,
         url: str | None = None,
         store: CallStore | None = None,
-        extensions: Iterable[str] = (),
+        extensions: Iterable[str] | None = None,
         clock: EngineClock | None = None,
         mqtt: bool = True,
         capture: Capture | None = None,
-        alarms: AlarmSettings = AlarmSettings(),
         reconnect_initial: float = 0.5,
     ) -> None:
         self.config = config
@@ -122,11 +115,13 @@ class Controller:
         self.clock = clock or EngineClock.real_time()
         self.use_mqtt = mqtt and config.mqtt.enabled
         self.capture = capture
-        self.alarms = alarms
+        self.alarms = config.alarms
         self.reconnect_initial = reconnect_initial
         self.engine = Engine(config, self.clock.origin)
         link = config.link
         ack_timeout = 2 * link.t1 * (link.n2 + 1) * self.clock.speed
+        if extensions is None:
+            extensions = link.extensions
         self.bridge = Bridge(self.engine, extensions, ack_timeout=ack_timeout)
         self.bridge.link_down()  # until the first link up
         self.link: Link | None = None
@@ -161,6 +156,9 @@ class Controller:
         self._alarms: dict[str, float] = {}  # active alarm -> raised at
         self._ended: dict[str, deque[tuple[float, bool]]] = {q: deque() for q in config.queues}
         self._tz = ZoneInfo(config.site.timezone)
+        self._day: date | None = None  # the local day calls_today counts
+        self._calls_today: dict[str, int] = {}  # agent -> answered legs that ended today
+        self._agents: dict[str, AgentChanged] = {}  # agent -> latest state published
 
     # --- life cycle -----------------------------------------------------------------
 
@@ -172,6 +170,8 @@ class Controller:
         """Open the port (`AcdError` if impossible), run until ``stop`` is set, shut down."""
         self._loop = asyncio.get_running_loop()
         await self._open()
+        if self.store is not None:
+            self._count_calls_today()
         if self.use_mqtt:
             self.mqtt = MqttBridge(
                 self.config.mqtt, self.config.site.id, on_command=self.command, clock=self.now
@@ -262,7 +262,7 @@ class Controller:
         self.counters["link_downs"] += 1
         self.bridge.link_down()
         log.warning("link down: %s", reason)
-        self._alarm("link-down", True, "critical", f"PBX link down: {reason}")
+        self._alarm(LINK_DOWN_ALARM, True, "critical", f"PBX link down: {reason}")
 
     def _pump(self) -> None:
         """Handle the link's events, write what it has to send, re-arm the timer."""
@@ -278,7 +278,7 @@ class Controller:
                 self.link_is_up = True
                 self.counters["link_ups"] += 1
                 log.info("link up")
-                self._alarm("link-down", False)
+                self._alarm(LINK_DOWN_ALARM, False)
                 self._take(self.bridge.link_up(self.now()))
             elif isinstance(event, LinkDown):
                 self._link_down(event.reason)
@@ -373,9 +373,13 @@ class Controller:
 
     def _report(self, notes: list[Notification], stored: bool) -> None:
         """Log and publish notifications (records only once stored)."""
+        if stored:
+            self._count_answered(notes)
         for note in notes:
             kind = type(note)
-            if kind is CallEnded:
+            if kind is CallStep:
+                self._call_step(note)
+            elif kind is CallEnded:
                 self.counters["records"] += 1
                 self._call_ended(note, stored)
             elif kind is AgentChanged:
@@ -435,10 +439,63 @@ class Controller:
                     mask_caller=self.config.store.mask_callers,
                     queue_id=r.queue,
                     agent_id=r.agent_id,
+                    leg=r.leg,
                     outcome=str(r.outcome),
                     wait_s=round(r.wait, 3),
                 )
             )
+
+    def _call_step(self, note: CallStep) -> None:
+        if self.mqtt is None:
+            return
+        self.mqtt.call_event(
+            call_event_payload(
+                note.event,
+                str(note.call_id),
+                ts=note.at,
+                since=note.offered_at,
+                seq=next(self._seq),
+                caller=note.caller,
+                mask_caller=self.config.store.mask_callers,
+                queue_id=note.queue,
+                agent_id=note.agent_id,
+                device=note.device,
+            )
+        )
+
+    # --- calls answered today, per agent --------------------------------------------
+
+    def _today(self, at: float) -> date:
+        """The local day of engine time ``at``; a new day starts the counts afresh."""
+        day = datetime.fromtimestamp(at, self._tz).date()
+        if day != self._day:
+            self._day = day
+            self._calls_today = {}
+        return day
+
+    def _count_calls_today(self) -> None:
+        """Count the answered legs stored today (the counts survive a restart)."""
+        day = self._today(self.now())
+        midnight = datetime.combine(day, dtime(), self._tz).timestamp()
+        for r in self.store.calls(since=midnight - 86400.0):
+            if r.outcome is Outcome.ANSWERED and r.agent_id and r.ended_at >= midnight:
+                self._calls_today[r.agent_id] = self._calls_today.get(r.agent_id, 0) + 1
+
+    def _count_answered(self, notes: list[Notification]) -> None:
+        """Count the answered legs among stored ``notes``; republish the agents whose
+        count changed and whose state does not change in the same notes."""
+        counted = set()
+        for note in notes:
+            if type(note) is CallEnded and note.record.outcome is Outcome.ANSWERED:
+                agent = note.record.agent_id
+                if agent:
+                    self._today(note.record.ended_at)
+                    self._calls_today[agent] = self._calls_today.get(agent, 0) + 1
+                    counted.add(agent)
+        if counted:
+            counted.difference_update(n.agent_id for n in notes if type(n) is AgentChanged)
+            for agent in sorted(counted & self._agents.keys()):
+                self._publish_agent(self._agents[agent])
 
     # --- MQTT and alarms ------------------------------------------------------------
 
@@ -457,6 +514,8 @@ class Controller:
     def _publish_agent(self, note: AgentChanged) -> None:
         if self.mqtt is None:
             return
+        self._agents[note.agent_id] = note
+        self._today(note.at)  # a new day resets the counts
         payload = agent_state_payload(
             note.agent_id,
             status=str(note.status).replace("-", "_"),
@@ -467,6 +526,7 @@ class Controller:
             reason=note.reason if note.status is AgentStatus.NOT_READY else None,
             device=note.device,
             call_id=None if note.call_id is None else str(note.call_id),
+            calls_today=self._calls_today.get(note.agent_id, 0),
         )
         self.mqtt.set_agent_state(note.agent_id, payload)
 
@@ -495,8 +555,8 @@ class Controller:
                 f.queue,
                 queue_stats_payload(f.queue, figures, ts=note.at, since=since, seq=next(self._seq)),
             )
-        name = f"waiting-{f.queue}"
-        threshold = self.alarms.waiting
+        name = waiting_alarm(f.queue)
+        threshold = self.alarms.waiting_threshold
         if (f.waiting > threshold) != (name in self._alarms):
             message = f"{f.waiting} callers waiting in {f.queue} (threshold {threshold})"
             self._alarm(name, f.waiting > threshold, "warning", message, f.waiting, threshold)
@@ -504,14 +564,18 @@ class Controller:
     def _answer_rate(self, queue: str, at: float, answered: bool) -> None:
         ended = self._ended[queue]
         ended.append((at, answered))
-        while ended and ended[0][0] <= at - self.alarms.window:
+        window = self.alarms.answer_rate_window
+        while ended and ended[0][0] <= at - window:
             ended.popleft()
-        target = self.config.queues[queue].target
+        target = self.alarms.target(self.config.queues[queue])
         rate = sum(a for _, a in ended) / len(ended)
-        low = len(ended) >= self.alarms.min_calls and rate < target
-        name = f"answer-rate-{queue}"
+        low = len(ended) >= self.alarms.answer_rate_min_calls and rate < target
+        name = answer_rate_alarm(queue)
         if low != (name in self._alarms):
-            message = f"answer rate {rate:.1%} over the last hour in {queue} (target {target:.0%})"
+            message = (
+                f"answer rate {rate:.1%} over the last {window / 60:g} min in {queue}"
+                f" (target {target:.0%})"
+            )
             self._alarm(name, low, "warning", message, round(rate, 4), target)
 
     def _alarm(

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, tzinfo
 from typing import Any
 
-from acd.topics import Topics
+from acd.topics import LINK_DOWN_ALARM, Topics
 
 RED, GREEN, YELLOW, BOLD = "31", "32", "33", "1"
 _STATUS_COLOURS = {"ready": GREEN, "not_ready": YELLOW}
@@ -94,7 +94,7 @@ class MonitorState:
         status = self.controller or {}
         if isinstance(status.get("link"), str):
             return status["link"]
-        if "link-down" in self.alarms or "link_down" in self.alarms:
+        if LINK_DOWN_ALARM in self.alarms:
             return "down"
         return "up" if status.get("online") is True else "unknown"
 

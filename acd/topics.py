@@ -51,7 +51,8 @@ class CallEventKind(StrEnum):
     QUEUED = "queued"
     RINGING = "ringing"
     ANSWERED = "answered"
-    TRANSFERRED = "transferred"
+    TRANSFERRED = "transferred"  # out of the ACD (to an extension, by the agent or overflow)
+    ESCALATED = "escalated"  # by the agent to a specialist group (a queue)
     ENDED = "ended"
 
 
@@ -64,6 +65,20 @@ class CallOutcome(StrEnum):
     CLOSED = "closed"
     REJECTED = "rejected"
     FAILED = "failed"
+
+
+LINK_DOWN_ALARM = "link-down"
+"""The alarm raised while the PBX link is down."""
+
+
+def answer_rate_alarm(queue_id: str) -> str:
+    """The alarm of a queue whose answer rate is below its target."""
+    return f"answer-rate-{check_id('queue', queue_id)}"
+
+
+def waiting_alarm(queue_id: str) -> str:
+    """The alarm of a queue with too many callers waiting."""
+    return f"waiting-{check_id('queue', queue_id)}"
 
 
 class Severity(StrEnum):
@@ -230,8 +245,10 @@ def agent_state_payload(
     reason: int | None = None,
     device: str | None = None,
     call_id: str | None = None,
+    calls_today: int | None = None,
 ) -> dict[str, Any]:
-    """``agent/<id>/state``: ``since`` is when the current status/state began."""
+    """``agent/<id>/state``: ``since`` is when the current status/state began;
+    ``calls_today`` counts the calls the agent answered since local midnight."""
     return {
         "agent_id": check_id("agent", agent_id),
         "status": wire_enum(status, AgentStatus),
@@ -239,6 +256,7 @@ def agent_state_payload(
         "reason": reason,
         "device": device,
         "call_id": call_id,
+        "calls_today": calls_today,
         **_stamp(ts, seq, since),
     }
 
@@ -273,12 +291,16 @@ def call_event_payload(
     mask_caller: bool = True,
     queue_id: str | None = None,
     agent_id: str | None = None,
+    device: str | None = None,
+    leg: int | None = None,
     outcome: str | Enum | None = None,
     wait_s: float | None = None,
 ) -> dict[str, Any]:
     """``event/call``: one step of a call; ``since`` is when the call was offered.
 
-    The caller number is masked unless ``mask_caller`` is false (privacy by default).
+    ``device`` is the handset rung, answering or transferred to; ``leg``, ``outcome``
+    and ``wait_s`` are those of the record on ``ended``. The caller number is masked
+    unless ``mask_caller`` is false (privacy by default).
     """
     return {
         "event": wire_enum(event, CallEventKind),
@@ -286,6 +308,8 @@ def call_event_payload(
         "caller": mask_number(caller) if mask_caller else caller,
         "queue_id": queue_id,
         "agent_id": agent_id,
+        "device": device,
+        "leg": leg,
         "outcome": None if outcome is None else wire_enum(outcome, CallOutcome),
         "wait_s": wait_s,
         **_stamp(ts, seq, since),

@@ -88,6 +88,7 @@ class MqttBridge:
         self._outbox = Outbox(max_events)
         self._seq = itertools.count(1)
         self._connected = False
+        self._online_since: float | None = None  # clock time of the first birth
         self._stopping = False
         self._wake = asyncio.Event()
         self._stop = asyncio.Event()
@@ -212,7 +213,11 @@ class MqttBridge:
     async def _session(self, client: aiomqtt.Client) -> None:
         """Birth, snapshot, subscribe; then send and receive until stopped or cut off."""
         now = self.clock()
-        birth = status_payload(True, ts=now, since=now, seq=next(self._seq), version=__version__)
+        if self._online_since is None:
+            self._online_since = now
+        birth = status_payload(
+            True, ts=now, since=self._online_since, seq=next(self._seq), version=__version__
+        )
         await self._publish(client, [Outgoing(self.topics.status, encode(birth), True)])
         loop = asyncio.get_running_loop()
         await self._publish(client, self._outbox.snapshot(loop.time()))

@@ -31,7 +31,6 @@ to an in-process broker (the 'broker' extra, amqtt) on loopback, else is left ou
 
 BROKER = ("127.0.0.1", 1883)
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "town-hall.toml"
-EXTENSIONS = ("201", "202", "203", "204", "205", "206", "301", "302", "303", "304", "305")
 
 
 def _broker_listening() -> bool:
@@ -167,9 +166,7 @@ async def _run_day(config, sc, store, epoch: float) -> str | None:
         async with _broker() as mqtt:
             cfg = dataclasses.replace(config, link=link)
             clock = EngineClock(origin, epoch + sc.start_s, sc.speed)
-            controller = Controller(
-                cfg, store=store, extensions=EXTENSIONS, clock=clock, mqtt=mqtt is not None
-            )
+            controller = Controller(cfg, store=store, clock=clock, mqtt=mqtt is not None)
             stop = asyncio.Event()
             task = asyncio.create_task(controller.run(stop))
             show = is_tty()

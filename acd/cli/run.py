@@ -19,7 +19,7 @@ Examples:
   acd run --config /etc/acd/town-hall.toml
   acd run --config site.toml --link /dev/pts/7 --log-level debug
   acd run --config site.toml --link socket://10.0.0.5:4001 --log-json
-  acd run --config site.toml --extensions 201-206,301-305 --db /var/lib/acd/acd.db
+  acd run --config site.toml --db /var/lib/acd/acd.db --log-json
   acd run --config site.toml --capture /var/log/acd/line.cap
 
 \b
@@ -34,19 +34,13 @@ controller never exits on a line fault. SIGTERM or Ctrl-C stops it cleanly.
 
 
 def parse_extensions(text: str) -> tuple[str, ...]:
-    """``"201-203,301"`` → ``("201", "202", "203", "301")``."""
-    out: list[str] = []
-    for part in filter(None, (p.strip() for p in text.split(","))):
-        first, dash, last = part.partition("-")
-        if not dash:
-            out.append(part)
-        elif first.isdigit() and last.isdigit() and len(first) == len(last) and first <= last:
-            out.extend(str(n).zfill(len(first)) for n in range(int(first), int(last) + 1))
-        else:
-            raise click.BadParameter(
-                f"{part!r} is not EXT or FIRST-LAST", param_hint="--extensions"
-            )
-    return tuple(out)
+    """``"201-203,301"`` → ``("201", "202", "203", "301")`` (as ``link.extensions``)."""
+    from acd.config import expand_extensions
+
+    try:
+        return expand_extensions([p for p in text.split(",") if p.strip()])
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="--extensions") from None
 
 
 @click.command(epilog=EPILOG)
@@ -55,8 +49,8 @@ def parse_extensions(text: str) -> tuple[str, ...]:
 @click.option("--db", "db_path", type=click.Path(dir_okay=False), help="Call-record database.")
 @click.option(
     "--extensions",
-    default="",
-    help="Handsets to snapshot when the link comes up (201-206,301-305).",
+    help="Handsets to snapshot when the link comes up (201-206,301-305), "
+    "overriding link.extensions of the config.",
 )
 @click.option(
     "--capture",
@@ -87,7 +81,7 @@ def run(
     config_path: str | None,
     url: str | None,
     db_path: str | None,
-    extensions: str,
+    extensions: str | None,
     capture_path: str | None,
     no_mqtt: bool,
     log_level: str,
@@ -130,7 +124,7 @@ def run(
         config,
         url=url,
         store=store,
-        extensions=parse_extensions(extensions),
+        extensions=None if extensions is None else parse_extensions(extensions),
         clock=clock,
         mqtt=not no_mqtt,
         capture=capture,

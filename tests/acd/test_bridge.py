@@ -11,7 +11,7 @@ import pytest
 from firmware_sim.scenario import load_scenario
 
 from acd.agents import AgentState, AgentStatus
-from acd.bridge import Bridge, RequestFailed, Resynced, midnight, run_virtual
+from acd.bridge import Bridge, CallStep, RequestFailed, Resynced, midnight, run_virtual
 from acd.commands import AgentChanged, CallEnded
 from acd.config import load_config
 from acd.engine import Engine
@@ -260,3 +260,63 @@ def test_ring_ended_by_the_caller_hanging_up_is_one_abandon_not_a_failed_ring(br
     assert not [r for s in steps for r in s.requests if isinstance(r, m.DeflectCall)]
     records = [n.record for s in steps for n in s.notes if isinstance(n, CallEnded)]
     assert [(r.outcome, r.abandoned_ringing) for r in records] == [(Outcome.ABANDONED, True)]
+
+
+def call_steps(steps) -> list[tuple]:
+    return [
+        (n.event, n.call_id, n.queue, n.agent_id, n.device)
+        for s in steps
+        for n in s.notes
+        if isinstance(n, CallStep)
+    ]
+
+
+def test_call_steps_of_an_escalated_call_name_queues_agents_and_handsets(bridge):
+    login(bridge, "201", "1001", "1111")
+    login(bridge, "301", "2001", "9001")
+    steps = [bridge.from_switch(m.Offered(10, 5, "0612345678", "3000", 1), T0 + 1)]
+    steps.append(bridge.from_switch(m.Established(12, 5, "201", "0612345678"), T0 + 4))
+    steps.append(bridge.from_switch(m.KeyEscalate(13, "201", 5, "civil-status"), T0 + 30))
+    steps.append(bridge.from_switch(m.Transferred(14, 5, "201", "301"), T0 + 30))
+    steps.append(bridge.from_switch(m.Established(15, 5, "301", "0612345678"), T0 + 35))
+    assert call_steps(steps) == [
+        ("offered", 5, None, None, None),
+        ("queued", 5, "front-desk", None, None),
+        ("ringing", 5, None, "1001", "201"),
+        ("answered", 5, None, "1001", "201"),
+        ("escalated", 5, "civil-status", "1001", None),
+        ("queued", 5, "civil-status", None, None),
+        ("ringing", 5, None, "2001", "301"),
+        ("answered", 5, None, "2001", "301"),
+    ]
+    notes = [n for s in steps for n in s.notes if isinstance(n, CallStep)]
+    assert {(n.caller, n.offered_at) for n in notes} == {("0612345678", T0 + 1)}
+    bridge.from_switch(m.ConnectionCleared(16, 5, "301", m.Cause.normal), T0 + 200)
+    assert not bridge._calls  # forgotten once over
+
+
+def test_call_steps_transfer_out_and_refused_events_are_no_steps(bridge):
+    login(bridge, "201", "1001", "1111")
+    steps = [bridge.from_switch(m.Offered(10, 6, "0611", "3000", 1), T0 + 1)]
+    steps.append(bridge.from_switch(m.Established(12, 6, "201", "0611"), T0 + 4))
+    steps.append(bridge.from_switch(m.Transferred(13, 6, "201", "4444"), T0 + 9))
+    assert call_steps(steps)[-1] == ("transferred", 6, None, "1001", "4444")
+    assert 6 not in bridge._calls
+    unknown = bridge.from_switch(m.Established(14, 99, "202", ""), T0 + 10)
+    dialled = bridge.from_switch(m.Offered(15, 7, "0622", "9999", 1), T0 + 11)
+    assert call_steps([unknown, dialled]) == []
+
+
+def test_call_steps_keep_the_call_when_a_due_timer_rings_it_as_its_caller_leaves(bridge):
+    login(bridge, "201", "1001", "1111")
+    bridge.from_switch(m.Offered(10, 5, "0611", "3000", 1), T0 + 1)
+    bridge.from_switch(m.Established(11, 5, "201", "0611"), T0 + 2)
+    bridge.from_switch(m.ConnectionCleared(12, 5, "201", m.Cause.normal), T0 + 60)  # wrap-up
+    bridge.from_switch(m.Offered(13, 6, "0622", "3000", 2), T0 + 61)
+    # the wrap-up is over before the caller's clear: the engine rings, then the call ends
+    step = bridge.from_switch(m.ConnectionCleared(14, 6, "", m.Cause.caller_abandon), T0 + 75)
+    rings = [n for n in step.notes if isinstance(n, CallStep)]
+    assert [(n.event, n.device, n.caller, n.offered_at) for n in rings] == [
+        ("ringing", "201", "0622", T0 + 61)
+    ]
+    assert any(isinstance(n, CallEnded) for n in step.notes) and not bridge._calls

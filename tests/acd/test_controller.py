@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+from pathlib import Path
 
 import click
 import pytest
@@ -11,6 +12,8 @@ import pytest
 from acd.cli.run import parse_extensions
 from acd.controller import EngineClock
 from acd.logs import JsonFormatter
+
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def test_engine_clock_runs_speed_times_faster_and_maps_back():
@@ -43,3 +46,46 @@ def test_json_log_lines_carry_the_event_fields():
     line = json.loads(JsonFormatter().format(record))
     assert line["msg"] == "call 5 ended" and line["level"] == "info"
     assert (line["call_id"], line["outcome"], line["logger"]) == (5, "answered", "acd.controller")
+
+
+def _config(**sections):
+    from acd.config import Config, read_toml
+
+    data = read_toml(ROOT / "examples" / "town-hall.toml")
+    for name, values in sections.items():
+        data[name] = {**data.get(name, {}), **values}
+    return Config.from_dict(data, "site.toml")
+
+
+def test_link_extensions_expand_ranges_and_bad_ones_name_the_key():
+    from acd.errors import ConfigError
+
+    config = _config(link={"extensions": ["201-203", "0098-0099", " 305 "]})
+    assert config.link.extensions == ("201", "202", "203", "0098", "0099", "305")
+    assert _config().link.extensions == tuple(map(str, [*range(201, 207), *range(301, 306)]))
+    for bad in (["205-201"], ["20-301"], [""], [7], "201-206"):
+        with pytest.raises(ConfigError, match=r"link\.extensions"):
+            _config(link={"extensions": bad})
+
+
+def test_alarms_section_replaces_the_defaults_and_names_bad_keys():
+    from acd.config import AlarmsConfig
+    from acd.errors import ConfigError
+
+    default = _config(alarms={}).alarms
+    assert default.target(_config().queues["front-desk"]) == 0.99  # the queue's own target
+    assert default.target(_config().queues["civil-status"]) == 0.95
+    config = _config(alarms={"answer_rate_target": 0.9, "waiting_threshold": 2})
+    assert config.alarms.target(config.queues["front-desk"]) == 0.9
+    assert config.alarms.waiting_threshold == 2
+    assert AlarmsConfig().answer_rate_window == 3600.0
+    cases = {
+        "answer_rate_window": 0,
+        "answer_rate_min_calls": 1.5,
+        "answer_rate_target": 1.2,
+        "waiting_threshold": -1,
+        "window": 60,
+    }
+    for key, value in cases.items():
+        with pytest.raises(ConfigError, match=rf"alarms\.{key}"):
+            _config(alarms={key: value})

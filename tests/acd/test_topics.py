@@ -109,6 +109,7 @@ def test_payloads_carry_ms_times_seq_and_lowercase_enums():
         "reason": 4,
         "device": None,
         "call_id": None,
+        "calls_today": None,
         "ts": 10500,
         "seq": 3,
         "since": 2000,

@@ -7,6 +7,7 @@ import asyncio
 import contextlib
 import dataclasses
 import datetime as dt
+import json
 import socket
 import threading
 import time
@@ -21,14 +22,13 @@ from firmware_sim.scenario import Scenario, load_scenario
 from firmware_sim.traffic import DAY_NAMES, DayPlan, Profile, WeeklyTraffic
 
 from acd.bridge import midnight
-from acd.config import Config, LinkConfig, load_config
+from acd.config import Config, load_config
 from acd.controller import EngineClock
 
 ROOT = Path(__file__).resolve().parents[2]
 CONFIG = ROOT / "examples" / "town-hall.toml"
 DAY = dt.date(2026, 3, 10)  # a Tuesday
 EPOCH = midnight(DAY, "Europe/Paris")
-EXTENSIONS = ("201", "202", "203", "204", "205", "206", "301", "302", "303", "304", "305")
 BROKER = ("127.0.0.1", 1883)
 
 
@@ -123,7 +123,7 @@ def sim_thread():
 def site_config(tmp_path: Path, url: str, broker_port: int = 1883) -> Config:
     """The reference site on ``url``, its own MQTT prefix and database."""
     cfg = load_config(CONFIG)
-    link = LinkConfig(url=url, t1=0.2, n2=5, heartbeat=1.0, reconnect_max=0.5)
+    link = dataclasses.replace(cfg.link, url=url, t1=0.2, n2=5, heartbeat=1.0, reconnect_max=0.5)
     mqtt = dataclasses.replace(
         cfg.mqtt, port=broker_port, prefix=f"test-{uuid.uuid4().hex[:8]}", stats_interval=0.2
     )
@@ -145,14 +145,42 @@ async def retained(config: Config, topic_filter: str, quiet: float = 0.7) -> dic
     return out
 
 
-async def wait_until(predicate, timeout: float, step: float = 0.05) -> None:
-    """Poll ``predicate`` in the running loop until true; fail after ``timeout`` s."""
+async def wait_until(predicate, timeout: float, what: str = "", step: float = 0.05) -> None:
+    """Poll ``predicate`` in the running loop until true; fail after ``timeout`` s
+    saying ``what`` was awaited."""
     loop = asyncio.get_running_loop()
     end = loop.time() + timeout
     while not predicate():
         if loop.time() > end:
-            raise AssertionError(f"timed out after {timeout} s")
+            raise AssertionError(f"timed out after {timeout} s waiting for {what or predicate}")
         await asyncio.sleep(step)
+
+
+def engine_agents(controller) -> dict[str, tuple[str, str, str | None]]:
+    """Agent id → (status, state, device) as the engine has them, in wire spelling."""
+    return {
+        a.agent_id: (str(a.status).replace("-", "_"), str(a.state).replace("-", "_"), a.device)
+        for a in controller.engine.agent_states()
+    }
+
+
+async def settled_agents(config: Config, controller, timeout: float = 15.0) -> dict[str, dict]:
+    """The retained agent states once they equal the engine's and the engine did not
+    change while they were read (calls may still be ending: retried until ``timeout``)."""
+    loop = asyncio.get_running_loop()
+    end = loop.time() + timeout
+    while True:
+        before = engine_agents(controller)
+        states = await retained(config, "agent/+/state")
+        payloads = {t.split("/")[1]: json.loads(v) for t, v in states.items()}
+        published = {a: (p["status"], p["state"], p["device"]) for a, p in payloads.items()}
+        if before == published == engine_agents(controller):
+            return payloads
+        if loop.time() > end:
+            raise AssertionError(
+                f"retained agent states never settled to the engine's in {timeout} s:"
+                f" published {published}, engine {engine_agents(controller)}"
+            )
 
 
 @pytest.fixture
@@ -162,11 +190,12 @@ def kit() -> SimpleNamespace:
         EPOCH=EPOCH,
         DAY=DAY,
         CONFIG=CONFIG,
-        EXTENSIONS=EXTENSIONS,
         hour_scenario=hour_scenario,
         site_config=site_config,
         retained=retained,
         wait_until=wait_until,
+        engine_agents=engine_agents,
+        settled_agents=settled_agents,
         TcpProxy=TcpProxy,
     )
 

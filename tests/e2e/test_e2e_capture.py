@@ -26,7 +26,6 @@ def test_run_with_capture_records_what_replay_decodes(kit, sim_thread, tmp_path)
     command = [
         *(sys.executable, "-m", "acd", "run", "--config", str(config), "--link", sim.url),
         *("--db", str(tmp_path / "acd.db"), "--no-mqtt", "--capture", str(capture)),
-        *("--extensions", "201-206,301-305"),
         *("--speed", "300", "--start", f"{kit.DAY.isoformat()}T08:59:00"),
         *("--origin", repr(sim.origin)),
     ]

@@ -50,7 +50,7 @@ def test_sigkill_and_restart_records_durable_sessions_restored_calls_reconciled(
         "acd",
         "run",
         *("--config", str(config), "--link", sim.url, "--db", str(db), "--no-mqtt"),
-        *("--extensions", "201-206,301-305", "--speed", "400", "--start", start),
+        *("--speed", "400", "--start", start),
         *("--origin", repr(sim.origin)),
     ]
 

@@ -104,10 +104,10 @@ def test_alarm_cleared_by_an_empty_retained_message_and_link_down():
     state = state_with(
         (T.status, encode(status_payload(True, ts=NOW, since=NOW, seq=1))),
         (
-            T.alarm("link_down"),
+            T.alarm("link-down"),
             encode(
                 alarm_payload(
-                    "link_down",
+                    "link-down",
                     severity="critical",
                     message="no RESET-ACK",
                     ts=NOW,
@@ -118,7 +118,7 @@ def test_alarm_cleared_by_an_empty_retained_message_and_link_down():
         ),
     )
     assert state.link() == "down"
-    state.apply(T.alarm("link_down"), b"")
+    state.apply(T.alarm("link-down"), b"")
     assert state.link() == "up" and state.snapshot(NOW)["alarms"] == []
     state.apply(T.status, b'{"online": false, "reason": "connection_lost"}')
     assert state.link() == "unknown"
