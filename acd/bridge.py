@@ -76,6 +76,8 @@ class Resynced(Notification):
     devices: int  # extensions that answered their snapshot
     logged_in: tuple[str, ...]  # agents found logged in at the switch, unknown here
     logged_out: tuple[str, ...]  # agents the switch no longer has at their extension
+    adopted: tuple[int, ...] = ()  # calls found connected at a handset, taken over
+    unadopted: tuple[int, ...] = ()  # calls found connected that the engine cannot take
 
 
 @dataclass(slots=True)
@@ -111,6 +113,7 @@ class _Resync:
     ids: set[int]  # invoke ids still unanswered
     calls: dict[int, str] | None = None
     unanswered: tuple[m.CallInfo, ...] = ()
+    connected: tuple[m.CallInfo, ...] = ()
     devices: dict[str, m.SnapshotDeviceResult] = field(default_factory=dict)
 
 
@@ -324,6 +327,9 @@ class Bridge:
                     c.call_id: c.device if c.state in _AT_DEVICE else "" for c in msg.calls
                 }
                 resync.unanswered = tuple(c for c in msg.calls if c.state in _UNANSWERED)
+                resync.connected = tuple(
+                    c for c in msg.calls if c.state is m.CallState.connected and c.device
+                )
             elif isinstance(msg, m.SnapshotDeviceResult):
                 resync.devices[msg.device] = msg
         if pending is None:
@@ -356,13 +362,18 @@ class Bridge:
     def _finish_resync(self, resync: _Resync, now: float, step: Step) -> None:
         self._resync = None
         engine = self.engine
+        adopted: list[int] = []
+        unadopted: list[int] = []
         if resync.calls is not None:
+            orphans = [c for c in resync.connected if self._connected.get(c.call_id) != c.device]
             self._connected = {
                 call_id: device
                 for call_id, device in self._connected.items()
                 if resync.calls.get(call_id) == device
             }
             self._apply(engine.reconcile(now, resync.calls), now, step)
+            for call in orphans:  # answered while we could not hear (a restart): take them
+                (adopted if self._adopt(call, now, step) else unadopted).append(call.call_id)
             for call in resync.unanswered:  # offered while we could not hear: take them
                 offered = ev.CallOffered(now, call.call_id, call.called, call.calling)
                 outputs = engine.handle(offered)
@@ -385,8 +396,33 @@ class Bridge:
                 session = AgentSession(snap.agent_id, device, status, 0, now)
                 self._apply(engine.import_sessions(now, [session]), now, step)
         calls = len(resync.calls or ())
-        note = Resynced(now, calls, len(resync.devices), tuple(logged_in), tuple(logged_out))
-        step.notes.append(note)
+        step.notes.append(
+            Resynced(
+                now,
+                calls,
+                len(resync.devices),
+                tuple(logged_in),
+                tuple(logged_out),
+                tuple(adopted),
+                tuple(unadopted),
+            )
+        )
+
+    def _adopt(self, call: m.CallInfo, now: float, step: Step) -> bool:
+        """Hand the engine a call the switch has connected at a handset that the bridge
+        never saw answered, so that its end is recorded. Needs ``Engine.adopt_call(at,
+        call_id, dialled, caller, device) -> list[Output]`` (refusing with ``Refused``);
+        an engine without it cannot take the call over (False)."""
+        adopt = getattr(self.engine, "adopt_call", None)
+        if adopt is None:
+            return False
+        outputs = adopt(now, call.call_id, call.called, call.calling, call.device)
+        self._apply(outputs, now, step)
+        if any(type(o) is cmd.Refused for o in outputs):
+            return False
+        self._connected[call.call_id] = call.device
+        self._calls[call.call_id] = _Call(call.calling, now)
+        return True
 
     # --- engine commands -> switch requests ----------------------------------------
 

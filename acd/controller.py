@@ -401,12 +401,20 @@ class Controller:
                 log.warning("request %s failed: %s", note.request, note.error)
             elif kind is Resynced:
                 log.info(
-                    "resynchronised: %d calls, %d extensions, logged in %s, logged out %s",
+                    "resynchronised: %d calls, %d extensions, logged in %s, logged out %s,"
+                    " connected calls taken over %s",
                     note.calls,
                     note.devices,
                     ",".join(note.logged_in) or "-",
                     ",".join(note.logged_out) or "-",
+                    ",".join(map(str, note.adopted)) or "-",
                 )
+                if note.unadopted:
+                    log.warning(
+                        "calls %s are connected at handsets but were never answered here:"
+                        " their ends will not be recorded",
+                        ",".join(map(str, note.unadopted)),
+                    )
 
     def _call_ended(self, note: CallEnded, stored: bool) -> None:
         r = note.record

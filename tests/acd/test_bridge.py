@@ -320,3 +320,30 @@ def test_call_steps_keep_the_call_when_a_due_timer_rings_it_as_its_caller_leaves
         ("ringing", "201", "0622", T0 + 61)
     ]
     assert any(isinstance(n, CallEnded) for n in step.notes) and not bridge._calls
+
+
+def test_resync_after_a_restart_finds_calls_connected_at_handsets(bridge):
+    """Calls answered before a restart: the switch has them connected, nobody here saw
+    them answered. They are left alone on the wire and reported (taken over once the
+    engine can adopt a connected call: see test_e2e_restart)."""
+    step = bridge.link_up(T0)
+    calls = requests_of(step, m.SnapshotCalls)[0]
+    snaps = {r.device: r for r in requests_of(step, m.SnapshotDevice)}
+    connected = m.CallInfo(9, m.CallState.connected, "0612345678", "3000", "201")
+    queued = m.CallInfo(10, m.CallState.queued, "0622", "3000", "")
+    steps = [bridge.from_switch(m.SnapshotCallsResult(calls.invoke_id, (connected, queued)), T0)]
+    steps.append(
+        bridge.from_switch(m.SnapshotDeviceResult(snaps["202"].invoke_id, "202", False, "", ()), T0)
+    )
+    steps.append(
+        bridge.from_switch(
+            m.SnapshotDeviceResult(snaps["201"].invoke_id, "201", True, "1001", ()), T0
+        )
+    )
+    (resynced,) = [n for s in steps for n in s.notes if isinstance(n, Resynced)]
+    assert (resynced.calls, resynced.logged_in) == (2, ("1001",))
+    assert (resynced.adopted, resynced.unadopted) == ((), (9,))
+    about_9 = [r for s in steps for r in s.requests if getattr(r, "call_id", None) == 9]
+    assert about_9 == []  # a connected call is never disturbed
+    taken = [(n.event, n.call_id) for s in steps for n in s.notes if isinstance(n, CallStep)]
+    assert taken[:2] == [("offered", 10), ("queued", 10)]  # the waiting caller is taken over

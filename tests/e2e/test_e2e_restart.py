@@ -1,5 +1,7 @@
 """`acd run` as a process, killed with SIGKILL mid-run and restarted on the same
-database: records durable, agent sessions restored, calls reconciled from the switch."""
+database: records durable, agent sessions restored, calls reconciled from the switch,
+and (once the engine can adopt a connected call) calls connected at the kill recorded
+when they end."""
 
 from __future__ import annotations
 
@@ -12,7 +14,14 @@ import time
 
 import pytest
 
+from acd.engine import Engine
 from protocols import messages as m
+
+ADOPT_REASON = (
+    "the engine cannot adopt a call the switch reports connected at a handset: needs"
+    " Engine.adopt_call(at, call_id, dialled, caller, device) -> list[Output] (the bridge"
+    " calls it on resync; see acd.bridge.Bridge._adopt)"
+)
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -26,11 +35,24 @@ def records(db) -> set[tuple[int, int]]:
         return set()
 
 
-def wait_for(predicate, timeout: float) -> None:
+def wait_for(predicate, timeout: float, what: str) -> None:
     end = time.monotonic() + timeout
     while not predicate():
-        assert time.monotonic() < end, "timed out"
+        assert time.monotonic() < end, f"timed out after {timeout} s waiting for {what}"
         time.sleep(0.05)
+
+
+def connected_calls(sent: list[m.Message]) -> set[int]:
+    """The calls the switch had connected at a handset after sending ``sent``."""
+    at: dict[int, str] = {}
+    for x in sent:
+        if isinstance(x, m.Established):
+            at[x.call_id] = x.device
+        elif isinstance(x, m.Transferred) or (
+            isinstance(x, m.ConnectionCleared) and x.device in ("", at.get(x.call_id))
+        ):
+            at.pop(x.call_id, None)
+    return set(at)
 
 
 def test_sigkill_and_restart_records_durable_sessions_restored_calls_reconciled(
@@ -60,10 +82,11 @@ def test_sigkill_and_restart_records_durable_sessions_restored_calls_reconciled(
     with open(tmp_path / "first.log", "wb") as log:
         first = launch(log)
         try:
-            wait_for(lambda: db.exists() and len(records(db)) >= 6, 30)
+            wait_for(lambda: db.exists() and len(records(db)) >= 6, 30, "6 stored records")
         finally:
             os.kill(first.pid, signal.SIGKILL)
             first.wait(5)
+    connected = connected_calls(list(sim.endpoint.sent))
     before = records(db)
     in_progress = sim.endpoint.switch.active_calls
     time.sleep(0.3)  # callers keep calling while no controller listens
@@ -71,7 +94,10 @@ def test_sigkill_and_restart_records_durable_sessions_restored_calls_reconciled(
     with open(tmp_path / "second.log", "wb") as log:
         second = launch(log)
         try:
-            wait_for(lambda: not sim.thread.is_alive(), 60)
+            second_path = tmp_path / "second.log"
+            wait_for(lambda: "resynchronised" in second_path.read_text(), 30, "the resync")
+            connected &= connected_calls(list(sim.endpoint.sent))  # still connected then
+            wait_for(lambda: not sim.thread.is_alive(), 60, "the end of the run")
             time.sleep(0.5)
         finally:
             second.send_signal(signal.SIGTERM)
@@ -89,3 +115,11 @@ def test_sigkill_and_restart_records_durable_sessions_restored_calls_reconciled(
     # only calls connected to an agent when the controller died can end unrecorded
     assert len(missing) <= in_progress
     assert len(after) > len(before)
+
+    # calls connected to an agent at the kill get their record when they end
+    if not hasattr(Engine, "adopt_call"):
+        # the bridge found them and says their ends will be missing
+        assert not connected or "were never answered here" in second_log
+        pytest.xfail(ADOPT_REASON)
+    assert connected, "no call was connected across the restart: the check proves nothing"
+    assert connected <= set(firsts)
