@@ -74,6 +74,7 @@ from acd.events import (
     Ready,
     RouteFailed,
     SetAgentStatus,
+    SwitchCall,
     Tick,
     Transferred,
     WrapUpDone,
@@ -395,22 +396,46 @@ class Engine:
         self._flush_dirty()
         return self._out
 
-    def reconcile(self, at: float, switch_calls: Mapping[int, str]) -> list[Output]:
-        """Align with the switch's view after a link loss. ``switch_calls`` maps every call
-        the switch still has to the extension it rings or is connected at ("" when it is
-        held in a queue). Calls the switch no longer knows end: unanswered legs as
-        ``failed``, answered ones as released at ``at``. Calls ringing an extension the
-        switch no longer rings go back to their place in the queue."""
+    def reconcile(self, at: float, switch_calls: Mapping[int, str | SwitchCall]) -> list[Output]:
+        """Align with the switch's view after a link loss or a controller restart.
+
+        ``switch_calls`` maps every call the switch still has to where it is: either the
+        extension it rings or is connected at (``""`` when held in a queue), or a
+        ``SwitchCall`` that also says whether it is connected there.
+
+        - Calls the switch no longer knows end: unanswered legs as ``failed``, answered
+          ones as released at ``at`` (the agent wraps up).
+        - Calls ringing an extension the switch no longer rings go back to their place
+          in the queue.
+        - A call the engine has waiting or ringing that the switch reports connected at
+          an agent's extension is answered there (an answer lost with the link).
+        - A call the engine does not know that the switch reports connected (a
+          ``SwitchCall`` with ``connected``) at the extension of a logged-in agent on no
+          other call is adopted: a leg in ``SwitchCall.queue``, else the queue of the
+          dialled number if the agent serves it, else the agent's first queue
+          (configuration order); answered at ``at`` (the real time is unknown), the
+          record's reason ``"adopted after restart"``; the agent is on the call, and
+          wraps up when it clears. Other unknown calls are refused (the caller offers
+          unanswered ones as new calls).
+        """
         self._out = []
         self._set_time(at)
         for call in list(self._calls.values()):
-            device = switch_calls.get(call.id)
-            if device is None:
+            if self._calls.get(call.id) is not call:
+                continue  # ended meanwhile (an overflow on going back to its queue)
+            where = switch_calls.get(call.id)
+            if where is None:
                 if call.state == _CONNECTED:
                     self._release(call, None)
                 else:
                     self._end_unanswered(call, Outcome.FAILED, reason="lost during link outage")
-            elif call.state == _ALERTING:
+                continue
+            device, connected = (
+                (where, False) if isinstance(where, str) else (where.device, where.connected)
+            )
+            if connected and call.state in (_WAITING, _ALERTING) and self._answer(call, device):
+                continue
+            if call.state == _ALERTING:
                 freed = [
                     self._stop_ring(call, dev, RingOutcome.CANCELLED)
                     for dev in list(call.ringing)
@@ -420,8 +445,44 @@ class Engine:
                     self._requeue(call)
                 for agent in freed:
                     self._update_available(agent)
+        for call_id, where in switch_calls.items():
+            if call_id not in self._calls and not isinstance(where, str) and where.connected:
+                self._adopt(call_id, where)
         self._flush_dirty()
         return self._out
+
+    def _adopt(self, call_id: int, sc: SwitchCall) -> None:
+        """Take over a call the switch has connected to an agent (see ``reconcile``)."""
+        agent = self._by_device.get(sc.device)
+        if agent is None or agent.state is _ON_CALL or agent.state is _WRAP_UP:
+            self._refuse(sc, "no agent free at that device to adopt the call")
+            return
+        served = [m[0] for m in agent.memberships]
+        if sc.queue:
+            q = self._queues.get(sc.queue)
+        else:
+            q = self._queues.get(self._numbers.get(sc.dialled, ""))
+            if q not in served:
+                q = served[0] if served else None
+        if q is None:
+            self._refuse(sc, f"no queue to adopt the call at {sc.device} into")
+            return
+        self._take_agent(agent)
+        call = self._calls[call_id] = _Call(call_id)
+        call.queue = q
+        call.leg = LegBuilder(
+            call_id,
+            1,
+            q.id,
+            sc.caller,
+            sc.dialled,
+            0,
+            self.now,
+            self.now,
+            reason="adopted after restart",
+        )
+        self._counts(q)["offered"] += 1
+        self._connect(call, agent, sc.device)
 
     # -- time ---------------------------------------------------------------------------
 
@@ -919,27 +980,89 @@ class Engine:
 
     def _on_answered(self, e: Answered) -> None:
         call = self._calls.get(e.call_id)
-        if call is None or call.state != _ALERTING or e.device not in call.ringing:
+        if call is None or not self._answer(call, e.device):
             self._refuse(e, "call is not ringing at that device")
-            return
-        agent, started = call.ringing.pop(e.device)
+
+    def _answer(self, call: _Call, device: str) -> bool:
+        """The switch connected the call at ``device``: a ring answered, or a late
+        answer (see ``_late_answer``). False when it cannot be taken."""
+        if call.state == _ALERTING and device in call.ringing:
+            agent, started = call.ringing.pop(device)
+            call.leg.rings.append(
+                RingAttempt(agent.id, device, started, self.now, RingOutcome.ANSWERED)
+            )
+        else:
+            agent = self._late_answer(call, device)
+            if agent is None:
+                return False
+        self._connect(call, agent, device)
+        return True
+
+    def _late_answer(self, call: _Call, device: str) -> _Agent | None:
+        """An answer at ``device`` after the engine gave up ringing it (the switch had
+        connected the agent before the cancel reached it): accepted while the call is
+        still in the ACD (waiting, or ringing elsewhere) and the agent is logged in
+        there and on no other call. The missed ring attempt is corrected to answered.
+        Returns the agent, or None when the answer cannot be taken."""
+        if call.state != _WAITING and call.state != _ALERTING:
+            return None
+        agent = self._by_device.get(device)
+        if agent is None or agent.state is _ON_CALL or agent.state is _WRAP_UP:
+            return None
+        rings = call.leg.rings
+        for i in range(len(rings) - 1, -1, -1):
+            ring = rings[i]
+            if ring.device == device and ring.agent_id == agent.id:
+                break
+        else:
+            return None  # never rung there: the switch cannot have connected it
+        if ring.outcome is not RingOutcome.NO_ANSWER and ring.outcome is not RingOutcome.CANCELLED:
+            return None
+        rings[i] = RingAttempt(agent.id, device, ring.started, self.now, RingOutcome.ANSWERED)
+        if (
+            ring.outcome is RingOutcome.NO_ANSWER
+            and agent.status is _NOT_READY
+            and agent.reason == self._acd.no_answer_reason
+            and agent.misses == self._acd.max_misses
+        ):  # that miss made the agent not ready: it was no miss
+            agent.status = _READY
+            agent.reason = 0
+            self._out.append(Lamp(device, "ready", "on"))
+        self._leave_queue(call)  # out of the waiting line before other calls move
+        self._take_agent(agent)
+        return agent
+
+    def _take_agent(self, agent: _Agent) -> None:
+        """Free an idle or ringing agent for a call the switch connected it to: a ring
+        for another call is cancelled and that caller goes back to its place."""
+        if agent.state is _RINGING:
+            other = agent.call
+            self._out.append(CancelRing(other.id, agent.device))
+            self._stop_ring(other, agent.device, RingOutcome.CANCELLED)
+            if not other.ringing:
+                self._requeue(other)
+
+    def _connect(self, call: _Call, agent: _Agent, device: str) -> None:
+        """The call is answered by ``agent`` at ``device``: other rings are cancelled,
+        the agent is on the call, the queue counts an answer."""
+        others = []
+        for ringing in list(call.ringing):
+            self._out.append(CancelRing(call.id, ringing))
+            others.append(self._stop_ring(call, ringing, RingOutcome.CANCELLED))
+        self._cancel_timers(call)
         leg = call.leg
         now = self.now
-        leg.rings.append(RingAttempt(agent.id, e.device, started, now, RingOutcome.ANSWERED))
-        others = []
-        for device in list(call.ringing):
-            self._out.append(CancelRing(call.id, device))
-            others.append(self._stop_ring(call, device, RingOutcome.CANCELLED))
-        self._cancel_timers(call)
         call.state = _CONNECTED
         call.agent = agent
         leg.answered_at = now
         leg.agent_id = agent.id
-        leg.device = e.device
+        leg.device = device
         agent.state = _ON_CALL
+        agent.call = call
         agent.misses = 0
         agent.calls += 1
         self._agent_changed(agent)
+        self._update_available(agent)  # a late answer may find the agent available
         for other in others:
             self._update_available(other)
         q = call.queue

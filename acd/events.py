@@ -165,3 +165,21 @@ class SetAgentStatus(Event):
     agent_id: str
     status: str
     reason: int = 0
+
+
+# -- resynchronisation -------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class SwitchCall:
+    """One call as the switch reports it after a link loss or a restart (a snapshot
+    entry, for ``Engine.reconcile``). ``device`` is the extension it rings or is
+    connected at (``""`` when it is held in a queue); ``connected`` says it is answered
+    there. ``queue`` (optional) names the queue to adopt an unknown connected call into;
+    ``caller`` and ``dialled`` go into the adopted leg's record."""
+
+    device: str = ""
+    connected: bool = False
+    queue: str = ""
+    caller: str = ""
+    dialled: str = ""

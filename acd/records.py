@@ -75,7 +75,7 @@ class CallRecord:
     escalated_to: str | None = None  # next queue (escalation or overflow to a queue)
     transferred_to: str | None = None  # extension outside the ACD
     abandoned_ringing: bool = False  # abandoned while an extension rang
-    reason: str = ""  # free text for failed/overflowed/rejected legs
+    reason: str = ""  # free text: why a leg failed, overflowed, was rejected or adopted
 
     @property
     def wait(self) -> float:
@@ -138,6 +138,7 @@ class LegBuilder:
     rings: list[RingAttempt] = field(default_factory=list)
     escalated_to: str | None = None
     transferred_to: str | None = None
+    reason: str = ""  # kept into the record unless ``finish`` gives one
 
     def finish(
         self,
@@ -170,5 +171,5 @@ class LegBuilder:
             escalated_to=self.escalated_to,
             transferred_to=self.transferred_to,
             abandoned_ringing=abandoned_ringing,
-            reason=reason,
+            reason=reason or self.reason,
         )

@@ -37,6 +37,7 @@ from acd.events import (
     Ready,
     RouteFailed,
     SetAgentStatus,
+    SwitchCall,
     Tick,
     Transferred,
     WrapUpDone,
@@ -458,6 +459,161 @@ def test_reconcile_after_a_link_loss():
     ended = {o.record.call_id: o.record.outcome for o in out if isinstance(o, CallEnded)}
     assert ended == {1: Outcome.FAILED, 3: Outcome.FAILED}
     assert run.call(31, 4) == [RouteCall(4, "200")]
+
+
+# -- late answers, adopted calls ----------------------------------------------------------
+
+
+def last_state(run: Run, agent_id: str) -> AgentChanged:
+    return [n for n in run.notes if isinstance(n, AgentChanged) and n.agent_id == agent_id][-1]
+
+
+def test_late_answer_while_the_call_rings_elsewhere_is_taken():
+    run = Run(site({"q": {"ring_timeout": 10.0}}, {"a": {"q": 1}, "b": {"q": 1}}))
+    assert run.call(1, 1) == [RouteCall(1, "200")]
+    assert run.routes(Tick(run.at(11))) == [CancelRing(1, "200"), RouteCall(1, "201")]
+    # the switch had connected a before the cancel reached it
+    assert run.routes(Answered(run.at(11.2), 1, "200")) == [CancelRing(1, "201")]
+    assert last_state(run, "a").state is AgentState.ON_CALL
+    assert last_state(run, "b").state is AgentState.IDLE
+    assert run.call(12, 2) == [RouteCall(2, "201")]  # b is free again
+    run(Cleared(run.at(40), 1))
+    (record,) = run.records
+    assert (record.outcome, record.agent_id, record.answered_at) == (
+        Outcome.ANSWERED,
+        "a",
+        run.at(11.2),
+    )
+    assert [(r.agent_id, r.ended, r.outcome) for r in record.rings] == [
+        ("a", run.at(11.2), RingOutcome.ANSWERED),
+        ("b", run.at(11.2), RingOutcome.CANCELLED),
+    ]
+    assert run.engine.queue_figures("q").answered == 2 - 1  # call 2 not answered yet
+
+
+def test_late_answer_of_a_waiting_call_undoes_the_miss_that_made_the_agent_not_ready():
+    cfg = site({"q": {"ring_timeout": 10.0}}, {"a": {"q": 1}}, acd={"max_misses": 1})
+    run = Run(cfg)
+    run.call(1, 1)
+    assert run.routes(Tick(run.at(11))) == [CancelRing(1, "200")]
+    assert (last_state(run, "a").status, last_state(run, "a").reason) == (
+        AgentStatus.NOT_READY,
+        9,
+    )
+    assert run(Answered(run.at(11.5), 1, "200")) == []
+    note = last_state(run, "a")
+    assert (note.status, note.state, note.call_id) == (AgentStatus.READY, AgentState.ON_CALL, 1)
+    assert run.engine.queue_figures("q").waiting == 0
+    run(Cleared(run.at(20), 1))
+    assert [r.outcome for r in run.records[0].rings] == [RingOutcome.ANSWERED]
+    assert run.call(21, 2) == [RouteCall(2, "200")]  # ready again, not stuck not-ready
+
+
+def test_late_answer_cancels_the_agents_ring_for_another_call():
+    queues = {"q": {"ring_timeout": 10.0}, "vip": {"priority": 5}}
+    run = Run(site(queues, {"a": {"q": 1, "vip": 1}}))
+    run.call(1, 1, "3000")
+    run.call(2, 2, "3001")  # waits, higher priority
+    assert run.routes(Tick(run.at(11))) == [CancelRing(1, "200"), RouteCall(2, "200")]
+    assert run.routes(Answered(run.at(11.3), 1, "200")) == [CancelRing(2, "200")]
+    assert run.engine.queue_figures("vip").waiting == 1  # call 2 back in its place
+    assert run.routes(Cleared(run.at(30), 1)) == [RouteCall(2, "200")]
+
+
+def test_late_answers_that_cannot_be_taken_are_refused():
+    run = Run(site({"q": {"ring_timeout": 10.0}}, {"a": {"q": 1}, "b": {"q": 1}}))
+    run.call(1, 1)  # rings a
+    run.call(1, 2)  # rings b
+    run(Answered(run.at(2), 2, "201"))
+    for event in (
+        Answered(run.at(3), 1, "201"),  # b never rang for call 1 (and is on call 2)
+        Answered(run.at(3), 1, "299"),  # nobody there
+    ):
+        (refused,) = run.engine.handle(event)
+        assert isinstance(refused, Refused)
+    run(Tick(run.at(11)))  # a misses call 1, which rings a again
+    run(Answered(run.at(12), 1, "200"))
+    run(Cleared(run.at(13), 1))
+    assert isinstance(run.engine.handle(Answered(run.at(14), 1, "200"))[0], Refused)
+
+
+def restarted(cfg: Config, at: float) -> Run:
+    """A fresh engine with a and b logged back in at 200 and 201."""
+    run = Run(cfg, login=[])
+    run.engine = Engine(cfg, at)
+    run.now = at
+    sessions = [AgentSession(a, f"{200 + i}", AgentStatus.READY, 0, T0) for i, a in enumerate("ab")]
+    run.notes += run.engine.import_sessions(at, sessions)
+    return run
+
+
+def test_reconcile_adopts_a_call_connected_before_a_restart():
+    cfg = site({"q": {"wrapup": 5.0}}, {"a": {"q": 1}, "b": {"q": 1}})
+    run = restarted(cfg, T0 + 100)
+    out = run.engine.reconcile(
+        T0 + 100, {7: SwitchCall("200", connected=True, caller="0611", dialled="3000")}
+    )
+    run.notes += out
+    assert not [o for o in out if isinstance(o, Refused)]
+    note = last_state(run, "a")
+    assert (note.state, note.call_id) == (AgentState.ON_CALL, 7)
+    assert run.call(101, 8) == [RouteCall(8, "201")]  # a is busy
+    run(Answered(run.at(102), 8, "201"))
+    assert run.call(103, 9) == []
+    # the adopted call clears: a wraps up, then takes the waiting caller
+    assert run.routes(Cleared(run.at(160), 7)) == []
+    assert last_state(run, "a").state is AgentState.WRAP_UP
+    assert run.routes(Tick(run.at(165))) == [RouteCall(9, "200")]
+    (record,) = run.records
+    assert (record.call_id, record.queue, record.agent_id, record.device) == (7, "q", "a", "200")
+    assert (record.outcome, record.reason) == (Outcome.ANSWERED, "adopted after restart")
+    assert (record.answered_at, record.released_at, record.wrapup_end) == (
+        T0 + 100,
+        run.at(160),
+        run.at(165),
+    )
+    assert (record.caller, record.dialled) == ("0611", "3000")
+    figures = run.engine.queue_figures("q")
+    assert (figures.offered, figures.answered) == (3, 2)
+
+
+def test_adopted_call_goes_to_the_given_queue_the_dialled_one_or_the_agents_first():
+    cfg = site({"x": {}, "y": {}, "z": {}}, {"a": {"y": 1, "z": 1}, "b": {"x": 1, "y": 1}})
+
+    def adopted_into(device: str, **where) -> str:
+        run = restarted(cfg, T0)
+        out = run.engine.reconcile(T0, {1: SwitchCall(device, connected=True, **where)})
+        run(Cleared(T0 + 5, 1))
+        assert not [o for o in out if isinstance(o, Refused)]
+        return run.records[0].queue
+
+    assert adopted_into("200", queue="z") == "z"
+    assert adopted_into("201", dialled="3001") == "y"  # the dialled number's queue
+    assert adopted_into("200", dialled="3000") == "y"  # a does not serve x: its first
+    assert adopted_into("201", dialled="999") == "x"
+
+
+def test_reconcile_refuses_what_it_cannot_adopt_and_answers_a_lost_answer():
+    run = Run(site({"q": {}}, {"a": {"q": 1}, "b": {"q": 1}}))
+    run.call(0, 1)  # rings a
+    run(Answered(run.at(1), 1, "200"))
+    run.call(2, 2)  # rings b
+    out = run.engine.reconcile(
+        run.at(3),
+        {
+            1: "200",
+            2: SwitchCall("201", connected=True),  # b answered while the link was down
+            5: SwitchCall("200", connected=True),  # a is on call 1
+            6: SwitchCall("299", connected=True),  # nobody logged in there
+            7: "201",  # an unknown call in the old form: not adopted
+        },
+    )
+    refused = [o.event for o in out if isinstance(o, Refused)]
+    assert refused == [SwitchCall("200", connected=True), SwitchCall("299", connected=True)]
+    assert set(run.engine._calls) == {1, 2}
+    assert run.engine.queue_figures("q").answered == 2
+    run(Cleared(run.at(9), 2))
+    assert [r.outcome for r in run.records[0].rings] == [RingOutcome.ANSWERED]
 
 
 @pytest.mark.parametrize(

@@ -27,6 +27,7 @@ from acd.events import (
     Ready,
     RouteFailed,
     SetAgentStatus,
+    SwitchCall,
     Tick,
     Transferred,
     WrapUpDone,
@@ -215,15 +216,40 @@ class EngineMachine(RuleBasedStateMachine):
     def tick(self, dt):
         self.send(Tick(self.at(dt)))
 
+    @rule(dt=st.floats(0, 8), data=st.data())
+    def answer_late(self, dt, data):
+        """An answer at a device whose ring the engine already gave up."""
+        missed = [
+            (c.id, r.device)
+            for c in self.engine._calls.values()
+            if c.state in ("waiting", "ringing")
+            for r in c.leg.rings
+            if r.device not in c.ringing
+        ]
+        if missed:
+            call_id, device = data.draw(st.sampled_from(missed))
+            self.send(Answered(self.at(dt), call_id, device))
+
     @rule(dt=st.floats(0, 10), data=st.data())
     def reconcile(self, dt, data):
         calls = list(self.engine._calls)
         kept = data.draw(st.lists(st.sampled_from(calls), unique=True)) if calls else []
-        devices = data.draw(
-            st.lists(st.sampled_from(["", *DEVICES]), min_size=len(kept), max_size=len(kept))
+        where = st.one_of(
+            st.sampled_from(["", *DEVICES]),
+            st.builds(
+                SwitchCall,
+                st.sampled_from(DEVICES),
+                st.booleans(),
+                st.sampled_from(["", *QUEUES]),
+                dialled=st.sampled_from(["", "3000", "3001"]),
+            ),
         )
+        switch_calls = {call_id: data.draw(where) for call_id in kept}
+        for call_id in data.draw(st.lists(CALL_IDS, max_size=2, unique=True)):
+            if call_id not in self.engine._calls:  # connected before a restart: adopt
+                switch_calls[call_id] = data.draw(where)
         self.now = self.at(dt)
-        self.check(self.engine.reconcile(self.now, dict(zip(kept, devices, strict=True))))
+        self.check(self.engine.reconcile(self.now, switch_calls))
 
     # -- handset keys ---------------------------------------------------------------------
 
