@@ -8,7 +8,9 @@ import contextlib
 import dataclasses
 import datetime as dt
 import json
+import signal
 import socket
+import subprocess
 import threading
 import time
 import uuid
@@ -131,18 +133,41 @@ def site_config(tmp_path: Path, url: str, broker_port: int = 1883) -> Config:
     return dataclasses.replace(cfg, link=link, mqtt=mqtt, store=store)
 
 
-async def retained(config: Config, topic_filter: str, quiet: float = 0.7) -> dict[str, bytes]:
-    """The retained messages under ``<prefix>/<site>/<topic_filter>``."""
+async def retained(
+    config: Config, topic_filter: str, quiet: float = 0.7, limit: float = 10.0
+) -> dict[str, bytes]:
+    """The retained messages under ``<prefix>/<site>/<topic_filter>``: read until the
+    broker has been quiet for ``quiet`` s (at most ``limit`` s in all, on a busy machine)."""
     out: dict[str, bytes] = {}
     base = f"{config.mqtt.prefix}/{config.site.id}/"
     async with aiomqtt.Client(*BROKER, identifier=f"t-{uuid.uuid4().hex[:8]}") as client:
         await client.subscribe(base + topic_filter, qos=1)
+        messages = aiter(client.messages)
         with contextlib.suppress(TimeoutError):
-            async with asyncio.timeout(quiet):
-                async for message in client.messages:
+            async with asyncio.timeout(limit):
+                while True:
+                    try:
+                        message = await asyncio.wait_for(anext(messages), quiet)
+                    except TimeoutError:
+                        break
                     if message.payload:
                         out[str(message.topic)[len(base) :]] = bytes(message.payload)
+                    else:  # cleared meanwhile
+                        out.pop(str(message.topic)[len(base) :], None)
     return out
+
+
+def stop_process(proc: subprocess.Popen, timeout: float = 15.0) -> int:
+    """SIGTERM ``proc`` and return its exit code; killed (and the test failed) if it
+    has not exited within ``timeout`` s, so that no process outlives the test."""
+    if proc.poll() is None:
+        proc.send_signal(signal.SIGTERM)
+    try:
+        return proc.wait(timeout)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait(5)
+        raise AssertionError(f"process {proc.pid} ignored SIGTERM for {timeout} s") from None
 
 
 async def wait_until(predicate, timeout: float, what: str = "", step: float = 0.05) -> None:
@@ -196,6 +221,7 @@ def kit() -> SimpleNamespace:
         wait_until=wait_until,
         engine_agents=engine_agents,
         settled_agents=settled_agents,
+        stop_process=stop_process,
         TcpProxy=TcpProxy,
     )
 

@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 import json
-import signal
 import subprocess
 import sys
 import time
@@ -36,8 +35,7 @@ def test_run_with_capture_records_what_replay_decodes(kit, sim_thread, tmp_path)
             assert not sim.thread.is_alive(), "the simulated quarter hour did not end in 60 s"
             time.sleep(0.3)  # the last acknowledgements cross the wire
         finally:
-            proc.send_signal(signal.SIGTERM)
-            code = proc.wait(15)
+            code = kit.stop_process(proc)
     assert code == 0, (tmp_path / "run.log").read_text()[-2000:]
 
     result = CliRunner().invoke(cli, ["replay", str(capture), "--json"])

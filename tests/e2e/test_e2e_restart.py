@@ -5,8 +5,6 @@ when they end."""
 
 from __future__ import annotations
 
-import os
-import signal
 import sqlite3
 import subprocess
 import sys
@@ -84,8 +82,8 @@ def test_sigkill_and_restart_records_durable_sessions_restored_calls_reconciled(
         try:
             wait_for(lambda: db.exists() and len(records(db)) >= 6, 30, "6 stored records")
         finally:
-            os.kill(first.pid, signal.SIGKILL)
-            first.wait(5)
+            first.kill()  # SIGKILL
+            first.wait(10)
     connected = connected_calls(list(sim.endpoint.sent))
     before = records(db)
     in_progress = sim.endpoint.switch.active_calls
@@ -100,8 +98,7 @@ def test_sigkill_and_restart_records_durable_sessions_restored_calls_reconciled(
             wait_for(lambda: not sim.thread.is_alive(), 60, "the end of the run")
             time.sleep(0.5)
         finally:
-            second.send_signal(signal.SIGTERM)
-            assert second.wait(10) == 0
+            assert kit.stop_process(second) == 0
     second_log = (tmp_path / "second.log").read_text()
     assert "restoring" in second_log and "agent sessions" in second_log
     assert "resynchronised" in second_log and "Traceback" not in second_log
