@@ -104,13 +104,16 @@ _KEY_KIND = {
 
 
 class _Timer:
-    __slots__ = ("args", "at", "cancelled", "fire", "n")
+    """``fire(engine, arg)`` at ``at``: an unbound engine method and its one argument
+    (no bound method or argument tuple to allocate and keep alive per timer)."""
 
-    def __init__(self, at: float, n: int, fire, args: tuple) -> None:
+    __slots__ = ("arg", "at", "cancelled", "fire", "n")
+
+    def __init__(self, at: float, n: int, fire, arg) -> None:
         self.at = at
         self.n = n  # scheduling order: ties fire first scheduled first
         self.fire = fire
-        self.args = args
+        self.arg = arg
         self.cancelled = False
 
 
@@ -181,6 +184,7 @@ class _Agent:
         "display",
         "id",
         "idle_seq",
+        "keys",
         "lamp",
         "memberships",
         "misses",
@@ -218,7 +222,8 @@ class _Agent:
         self.display = ""  # text last sent to the handset display
         self.lamp = "off"  # mode last sent to the queue lamp
         # (queue, pool, key kind, position, tier wait) for each queue the agent serves
-        self.memberships: list[tuple[_Queue, Pool, int, int, float]] = []
+        self.memberships: tuple[tuple[_Queue, Pool, int, int, float], ...] = ()
+        self.keys: list[int] = []  # the agent's key in each membership's pool, when in it
 
 
 class _Call:
@@ -308,17 +313,22 @@ class Engine:
         for order, agent in enumerate(self._agents.values()):
             for skill, level in agent.cfg.skills.items():
                 by_skill.setdefault(skill, []).append((agent, level, order))
+        memberships: dict[_Agent, list[tuple[_Queue, Pool, int, int, float]]] = {}
         for q in self._queues.values():
             members = sorted(by_skill.get(q.cfg.skill, ()), key=lambda m: (-m[1], m[2]))
             kind = _KEY_KIND.get(q.cfg.strategy, _BY_POSITION)
             for position, (agent, level, _) in enumerate(members):
                 for tier, pool in zip(q.cfg.tiers, q.pools, strict=True):
                     if level >= tier.min_level:
-                        agent.memberships.append((q, pool, kind, position, tier.after))
+                        membership = (q, pool, kind, position, tier.after)
+                        memberships.setdefault(agent, []).append(membership)
                         if q.cfg.strategy == "weighted-random":
                             pool.weights[agent] = agent.cfg.weight
                             pool.max_weight = max(pool.max_weight, agent.cfg.weight)
                         break
+        for agent, mine in memberships.items():
+            agent.memberships = tuple(mine)
+            agent.keys = [0] * len(mine)
 
     # -- public API ---------------------------------------------------------------------
 
@@ -510,13 +520,14 @@ class Engine:
             lane.popleft()
             timer.cancelled = True
             self.now = timer.at
-            timer.fire(*timer.args)
+            timer.fire(self, timer.arg)
         self._due = head[0].at if head is not None else math.inf
         self.now = at
 
-    def _schedule(self, delay: float, fire, *args) -> _Timer:
+    def _schedule(self, delay: float, fire, arg) -> _Timer:
+        """Call ``fire(self, arg)`` (``fire`` an unbound method) ``delay`` s from now."""
         self._n += 1
-        timer = _Timer(self.now + delay, self._n, fire, args)
+        timer = _Timer(self.now + delay, self._n, fire, arg)
         lane = self._lanes.get(delay)
         if lane is None:
             lane = self._lanes[delay] = deque()
@@ -557,7 +568,7 @@ class Engine:
             self._dirty.append(q)
             if self._acd.display_interval > 0 and q.display_timer is None:
                 q.display_timer = self._schedule(
-                    self._acd.display_interval, self._refresh_display, q
+                    self._acd.display_interval, Engine._refresh_display, q
                 )
 
     def _flush_dirty(self) -> None:
@@ -630,11 +641,12 @@ class Engine:
         if should == agent.available:
             return
         agent.available = should
+        keys = agent.keys
         if not should:
-            for membership in agent.memberships:
-                membership[1].remove(agent)
+            for i, membership in enumerate(agent.memberships):
+                membership[1].remove(agent, keys[i])
             return
-        for _, pool, kind, position, _ in agent.memberships:
+        for i, (_, pool, kind, position, _) in enumerate(agent.memberships):
             if kind == _BY_IDLE:
                 key = agent.idle_seq
             elif kind == _BY_POSITION:
@@ -643,6 +655,7 @@ class Engine:
                 key = agent.calls << 32 | agent.idle_seq & 0xFFFFFFFF
             else:
                 key = min(int(agent.talk * 1000), 1 << 30) << 32 | agent.idle_seq & 0xFFFFFFFF
+            keys[i] = key
             pool.add(agent, key)
         self._serve(agent)
 
@@ -685,7 +698,7 @@ class Engine:
         agents = pool.all() if strategy == "ring-all" else [pool.pick()]
         self._ring(call, agents, single=strategy not in ("ring-all", "ring-progressive"))
         if strategy == "ring-progressive":
-            call.timers.append(self._schedule(q.cfg.progressive_interval, self._ring_next, call))
+            call.timers.append(self._schedule(q.cfg.progressive_interval, Engine._ring_next, call))
         return True
 
     def _ring(self, call: _Call, agents: list[_Agent], single: bool) -> None:
@@ -710,7 +723,7 @@ class Engine:
             self._out.append(RingDevices(call.id, tuple(devices)))
         if call.ring_timer is not None:
             call.ring_timer.cancelled = True
-        call.ring_timer = self._schedule(q.ring_timeout, self._ring_timeout, call)
+        call.ring_timer = self._schedule(q.ring_timeout, Engine._ring_timeout, call)
 
     def _ring_next(self, call: _Call) -> None:
         """Ring-progressive: add the next available agent to a call still ringing."""
@@ -724,7 +737,7 @@ class Engine:
             if pool.members:
                 self._ring(call, [pool.pick()], single=False)
                 break
-        call.timers.append(self._schedule(q.cfg.progressive_interval, self._ring_next, call))
+        call.timers.append(self._schedule(q.cfg.progressive_interval, Engine._ring_next, call))
 
     def _ring_timeout(self, call: _Call) -> None:
         call.ring_timer = None
@@ -760,7 +773,7 @@ class Engine:
             call.ring_timer.cancelled = True
             call.ring_timer = None
         for timer in call.timers:  # progressive ring steps
-            if timer.fire == self._ring_next:
+            if timer.fire is Engine._ring_next:
                 timer.cancelled = True
         call.state = _WAITING
         q = call.queue
@@ -791,7 +804,7 @@ class Engine:
             call.menu = menu
             leg.queue = menu.default
             self._out.append(CollectDigits(e.call_id, menu.announcement))
-            call.timers.append(self._schedule(menu.timeout, self._menu_timeout, call))
+            call.timers.append(self._schedule(menu.timeout, Engine._menu_timeout, call))
             return
         self._enter(call, self._queues[queue_id])
 
@@ -832,20 +845,20 @@ class Engine:
         self._out.append(QueueCall(call.id, q.id, self._ann.welcome if cfg.welcome else 0))
         timers = call.timers
         if cfg.max_wait:
-            timers.append(self._schedule(cfg.max_wait, self._max_wait, call))
+            timers.append(self._schedule(cfg.max_wait, Engine._max_wait, call))
         if cfg.max_wait_no_agent and not q.logged_in:
-            timers.append(self._schedule(cfg.max_wait_no_agent, self._no_agent, call))
+            timers.append(self._schedule(cfg.max_wait_no_agent, Engine._no_agent, call))
         for after in q.afters[1:]:
-            timers.append(self._schedule(after, self._dispatch, q))
+            timers.append(self._schedule(after, Engine._dispatch, q))
         if cfg.periodic and (cfg.announce_position or cfg.announce_wait or self._ann.periodic):
-            timers.append(self._schedule(cfg.periodic, self._announce, call))
+            timers.append(self._schedule(cfg.periodic, Engine._announce, call))
         self._dispatch(q)
 
     def _announce(self, call: _Call) -> None:
         """Periodic announcements to a waiting caller: position, estimated wait, music."""
         q = call.queue
         cfg = q.cfg
-        call.timers.append(self._schedule(cfg.periodic, self._announce, call))
+        call.timers.append(self._schedule(cfg.periodic, Engine._announce, call))
         if call.state != _WAITING:
             return
         position = bisect_left(q.waiting, call.entry) + 1
@@ -1156,7 +1169,7 @@ class Engine:
         else:
             del self._calls[call.id]
         if wrapup > 0:
-            agent.wrapup_timer = self._schedule(wrapup, self._end_wrapup, agent)
+            agent.wrapup_timer = self._schedule(wrapup, Engine._end_wrapup, agent)
         else:
             self._end_wrapup(agent)
 

@@ -1,8 +1,9 @@
 """Pools of available agents, one per (queue, tier), ordered for the queue's strategy.
 
 A pool keeps its agents sorted by an integer key in two parallel sequences: ``keys``, a
-contiguous ``array('q')``, and ``members``, the agents in the same order (plus a dict from
-agent to key; agents hash by identity). Adding or removing an agent is a binary search
+contiguous ``array('q')``, and ``members``, the agents in the same order. The caller
+keeps each agent's key (the engine, on the agent itself) and gives it back to remove the
+agent: no per-pool dict to touch. Adding or removing an agent is a binary search
 over the contiguous keys and one insertion or deletion (a C ``memmove``); picking is O(1)
 (first entry, random index) or O(log n) (round-robin successor): nothing scans the
 members, and a search touches a few cache lines instead of one object per comparison.
@@ -38,14 +39,13 @@ _RANDOM_TRIES = 32  # rejection-sampling rounds before weighted-random takes the
 class Pool(Generic[M]):
     """Available agents of one queue tier, in strategy order."""
 
-    __slots__ = ("entries", "keys", "last", "max_weight", "members", "rng", "strategy", "weights")
+    __slots__ = ("keys", "last", "max_weight", "members", "rng", "strategy", "weights")
 
     def __init__(self, strategy: str, rng: random.Random) -> None:
         self.strategy = strategy
         self.rng = rng
         self.keys = array("q")
         self.members: list[M] = []
-        self.entries: dict[M, int] = {}
         self.last: int | None = None  # round-robin memory: key of the last agent picked
         self.weights: dict[M, int] = {}  # weighted-random only
         self.max_weight = 1
@@ -54,13 +54,13 @@ class Pool(Generic[M]):
         return len(self.members)
 
     def add(self, member: M, key: int) -> None:
-        self.entries[member] = key
+        """Insert ``member`` at its ``key`` (after members with the same key)."""
         i = bisect_right(self.keys, key)
         self.keys.insert(i, key)
         self.members.insert(i, member)
 
-    def remove(self, member: M) -> None:
-        key = self.entries.pop(member)
+    def remove(self, member: M, key: int) -> None:
+        """Take out ``member``, added with ``key``."""
         members = self.members
         i = bisect_left(self.keys, key)
         while members[i] is not member:  # equal keys are rare: at most a short run

@@ -31,6 +31,7 @@ from acd.pins import hash_pin
 
 T0 = 1_796_025_600.0  # a Monday 09:00 in Paris
 TALK, WRAPUP, ANSWER_DELAY = 60.0, 5.0, 2.0
+WARMUP_S = 10 * (ANSWER_DELAY + TALK + WRAPUP)  # virtual time before measuring
 PIN_HASH = hash_pin("1234", n=2, r=1, p=1, salt=b"bench-salt-16byt")
 
 
@@ -116,8 +117,10 @@ class Load:
 def run() -> dict:
     sizes = {100: 10, 1_000: 100, 10_000: 1_000}
     loads = {agents: Load(agents, queues) for agents, queues in sizes.items()}
-    for load in loads.values():
-        load.run(30_000, measure=False)  # reach the steady state
+    for load in loads.values():  # reach the steady state: many talk times, not events
+        load.run(30_000, measure=False)
+        while load.engine.now < T0 + WARMUP_S:
+            load.run(10_000, measure=False)
     gc.collect()
     gc.freeze()  # as a long-running controller would after start-up
     for _ in range(10):  # interleaved: every size sees the same machine load
