@@ -261,8 +261,18 @@ class _Call:
 class Engine:
     """The ACD: events in, commands and notifications out (see the module docstring)."""
 
-    def __init__(self, config: Config, now: float, rng: random.Random | None = None) -> None:
+    def __init__(
+        self,
+        config: Config,
+        now: float,
+        rng: random.Random | None = None,
+        *,
+        queue_notes: bool = True,
+    ) -> None:
+        """``queue_notes=False`` leaves out the ``QueueChanged`` notifications (a what-if
+        run that reads only call records); ``queue_figures`` still answers."""
         self.config = config
+        self._queue_notes = queue_notes
         self.now = now
         self.rng = rng if rng is not None else random.Random(config.site.seed)
         self.tz = ZoneInfo(config.site.timezone)
@@ -271,6 +281,7 @@ class Engine:
         # one FIFO lane of timers per distinct delay: sorted by construction
         self._lanes: dict[float, deque[_Timer]] = {}
         self._due = math.inf  # no live timer is due before this (cancelling only delays it)
+        self._next: _Timer | None = None  # the next timer, if known (see _head)
         self._n = 0  # scheduling order of timers and arrival order of calls
         self._idle_n = 0
         self._calls: dict[int, _Call] = {}
@@ -357,8 +368,11 @@ class Engine:
     def next_deadline(self) -> float | None:
         """When the next timer falls due (epoch seconds), or None."""
         head = self._head()
-        self._due = head[0].at if head is not None else math.inf
-        return head[0].at if head is not None else None
+        if head is None:
+            self._due = math.inf
+            return None
+        self._due = head.at
+        return head.at
 
     def queue_figures(self, queue_id: str) -> QueueFigures:
         """The live figures of a queue now."""
@@ -500,28 +514,31 @@ class Engine:
         if at > self.now:
             self._fire_due(at)
 
-    def _head(self) -> tuple[_Timer, deque[_Timer]] | None:
+    def _head(self) -> _Timer | None:
         """The next timer due, or None. Timers with the same delay are scheduled in time
         order, so each lane is sorted and the next timer is the earliest lane head: O(number
-        of distinct delays in the configuration), whatever the number of timers."""
-        best = best_lane = None
+        of distinct delays in the configuration), whatever the number of timers. The
+        answer is kept until that timer fires or is cancelled, or an earlier one comes."""
+        best = self._next
+        if best is not None and not best.cancelled:
+            return best
+        best = None
         for lane in self._lanes.values():
             while lane and lane[0].cancelled:
                 lane.popleft()
             if lane:
                 timer = lane[0]
                 if best is None or timer.at < best.at or (timer.at == best.at and timer.n < best.n):
-                    best, best_lane = timer, lane
-        return (best, best_lane) if best is not None else None
+                    best = timer
+        self._next = best
+        return best
 
     def _fire_due(self, at: float) -> None:
-        while (head := self._head()) is not None and head[0].at <= at:
-            timer, lane = head
-            lane.popleft()
-            timer.cancelled = True
+        while (timer := self._head()) is not None and timer.at <= at:
+            timer.cancelled = True  # fired: its lane drops it like a cancelled one
             self.now = timer.at
             timer.fire(self, timer.arg)
-        self._due = head[0].at if head is not None else math.inf
+        self._due = timer.at if timer is not None else math.inf
         self.now = at
 
     def _schedule(self, delay: float, fire, arg) -> _Timer:
@@ -534,6 +551,9 @@ class Engine:
         lane.append(timer)
         if timer.at < self._due:
             self._due = timer.at
+        head = self._next
+        if head is not None and timer.at < head.at:
+            self._next = timer
         return timer
 
     def _is_open(self, q: _Queue) -> bool:
@@ -573,9 +593,11 @@ class Engine:
 
     def _flush_dirty(self) -> None:
         out = self._out
+        notes = self._queue_notes
         for q in self._dirty:
             q.dirty = False
-            out.append(QueueChanged(self.now, self._figures(q)))
+            if notes:
+                out.append(QueueChanged(self.now, self._figures(q)))
         self._dirty.clear()
 
     def _figures(self, q: _Queue) -> QueueFigures:

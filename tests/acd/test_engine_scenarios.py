@@ -633,3 +633,15 @@ def test_nonsense_is_refused_with_a_reason(event):
     run = Run(site({"q": {}}, {"a": {"q": 1}}))
     out = run.engine.handle(event)
     assert len(out) >= 1 and isinstance(out[0], Refused) and out[0].reason
+
+
+def test_queue_notes_can_be_left_out_and_figures_still_answer():
+    cfg = site({"q": {}}, {"a": {"q": 1}})
+    quiet = Engine(cfg, T0, queue_notes=False)
+    out = quiet.handle(Login(T0, "200", "a", "1234"))
+    out += quiet.handle(CallOffered(T0 + 1, 1, "3000", "x"))
+    out += quiet.handle(Answered(T0 + 2, 1, "200"))
+    assert RouteCall(1, "200") in out
+    assert not [o for o in out if type(o).__name__ == "QueueChanged"]
+    figures = quiet.queue_figures("q")
+    assert (figures.offered, figures.answered, figures.agents_logged_in) == (1, 1, 1)
