@@ -364,22 +364,7 @@ class Bridge:
         engine = self.engine
         adopted: list[int] = []
         unadopted: list[int] = []
-        if resync.calls is not None:
-            orphans = [c for c in resync.connected if self._connected.get(c.call_id) != c.device]
-            self._connected = {
-                call_id: device
-                for call_id, device in self._connected.items()
-                if resync.calls.get(call_id) == device
-            }
-            self._apply(engine.reconcile(now, resync.calls), now, step)
-            for call in orphans:  # answered while we could not hear (a restart): take them
-                (adopted if self._adopt(call, now, step) else unadopted).append(call.call_id)
-            for call in resync.unanswered:  # offered while we could not hear: take them
-                offered = ev.CallOffered(now, call.call_id, call.called, call.calling)
-                outputs = engine.handle(offered)
-                if not any(isinstance(o, cmd.Refused) for o in outputs):
-                    self._event_step(offered, outputs, step)
-                    self._apply(outputs, now, step)
+        # Handsets first: an adopted call needs its agent logged in.
         here = {s.device: s.agent_id for s in engine.export_sessions()}
         logged_in, logged_out = [], []
         for device, snap in sorted(resync.devices.items()):
@@ -395,6 +380,37 @@ class Bridge:
                 )
                 session = AgentSession(snap.agent_id, device, status, 0, now)
                 self._apply(engine.import_sessions(now, [session]), now, step)
+        if resync.calls is not None:
+            # Connected calls say so: the engine answers the ones it has waiting or ringing
+            # (an answer lost with the link) and adopts those it never saw answered (while
+            # the controller was down), so that their end is recorded.
+            connected = {
+                c.call_id: ev.SwitchCall(c.device, True, caller=c.calling, dialled=c.called)
+                for c in resync.connected
+            }
+            self._connected = {
+                call_id: device
+                for call_id, device in self._connected.items()
+                if resync.calls.get(call_id) == device
+            }
+            outputs = engine.reconcile(now, {**resync.calls, **connected})
+            refused = {id(o.event) for o in outputs if type(o) is cmd.Refused}
+            self._apply(outputs, now, step)
+            for call_id, sc in connected.items():
+                if call_id in self._calls:
+                    self._connected[call_id] = sc.device
+                elif id(sc) in refused:
+                    unadopted.append(call_id)
+                else:
+                    adopted.append(call_id)
+                    self._connected[call_id] = sc.device
+                    self._calls[call_id] = _Call(sc.caller, now)
+            for call in resync.unanswered:  # offered while we could not hear: take them
+                offered = ev.CallOffered(now, call.call_id, call.called, call.calling)
+                outputs = engine.handle(offered)
+                if not any(isinstance(o, cmd.Refused) for o in outputs):
+                    self._event_step(offered, outputs, step)
+                    self._apply(outputs, now, step)
         calls = len(resync.calls or ())
         step.notes.append(
             Resynced(
@@ -407,22 +423,6 @@ class Bridge:
                 tuple(unadopted),
             )
         )
-
-    def _adopt(self, call: m.CallInfo, now: float, step: Step) -> bool:
-        """Hand the engine a call the switch has connected at a handset that the bridge
-        never saw answered, so that its end is recorded. Needs ``Engine.adopt_call(at,
-        call_id, dialled, caller, device) -> list[Output]`` (refusing with ``Refused``);
-        an engine without it cannot take the call over (False)."""
-        adopt = getattr(self.engine, "adopt_call", None)
-        if adopt is None:
-            return False
-        outputs = adopt(now, call.call_id, call.called, call.calling, call.device)
-        self._apply(outputs, now, step)
-        if any(type(o) is cmd.Refused for o in outputs):
-            return False
-        self._connected[call.call_id] = call.device
-        self._calls[call.call_id] = _Call(call.calling, now)
-        return True
 
     # --- engine commands -> switch requests ----------------------------------------
 

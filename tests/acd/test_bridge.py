@@ -324,8 +324,8 @@ def test_call_steps_keep_the_call_when_a_due_timer_rings_it_as_its_caller_leaves
 
 def test_resync_after_a_restart_finds_calls_connected_at_handsets(bridge):
     """Calls answered before a restart: the switch has them connected, nobody here saw
-    them answered. They are left alone on the wire and reported (taken over once the
-    engine can adopt a connected call: see test_e2e_restart)."""
+    them answered. The engine adopts them (the agent is on the call) and they are left
+    alone on the wire."""
     step = bridge.link_up(T0)
     calls = requests_of(step, m.SnapshotCalls)[0]
     snaps = {r.device: r for r in requests_of(step, m.SnapshotDevice)}
@@ -342,7 +342,9 @@ def test_resync_after_a_restart_finds_calls_connected_at_handsets(bridge):
     )
     (resynced,) = [n for s in steps for n in s.notes if isinstance(n, Resynced)]
     assert (resynced.calls, resynced.logged_in) == (2, ("1001",))
-    assert (resynced.adopted, resynced.unadopted) == ((), (9,))
+    assert (resynced.adopted, resynced.unadopted) == ((9,), ())
+    (agent,) = [a for a in bridge.engine.agent_states() if a.agent_id == "1001"]
+    assert (agent.state, agent.call_id) == (AgentState.ON_CALL, 9)
     about_9 = [r for s in steps for r in s.requests if getattr(r, "call_id", None) == 9]
     assert about_9 == []  # a connected call is never disturbed
     taken = [(n.event, n.call_id) for s in steps for n in s.notes if isinstance(n, CallStep)]
