@@ -314,7 +314,7 @@ def test_call_steps_keep_the_call_when_a_due_timer_rings_it_as_its_caller_leaves
     bridge.from_switch(m.ConnectionCleared(12, 5, "201", m.Cause.normal), T0 + 60)  # wrap-up
     bridge.from_switch(m.Offered(13, 6, "0622", "3000", 2), T0 + 61)
     # the wrap-up is over before the caller's clear: the engine rings, then the call ends
-    step = bridge.from_switch(m.ConnectionCleared(14, 6, "", m.Cause.caller_abandon), T0 + 75)
+    step = bridge.from_switch(m.ConnectionCleared(14, 6, "", m.Cause.caller_abandon), T0 + 95)
     rings = [n for n in step.notes if isinstance(n, CallStep)]
     assert [(n.event, n.device, n.caller, n.offered_at) for n in rings] == [
         ("ringing", "201", "0622", T0 + 61)
