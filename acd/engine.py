@@ -91,6 +91,8 @@ _IDLE, _RINGING, _ON_CALL, _WRAP_UP = (
     AgentState.WRAP_UP,
 )
 
+_NO_TIMERS = ()  # a call's timers until it has one: no list per call
+
 # call states
 _MENU, _WAITING, _ALERTING, _CONNECTED = "menu", "waiting", "ringing", "connected"
 
@@ -115,6 +117,12 @@ class _Timer:
         self.fire = fire
         self.arg = arg
         self.cancelled = False
+
+    def cancel(self) -> None:
+        """Never fire; let go of the argument at once (the timer may wait in its lane
+        for up to its delay: an ended call must not be kept alive that long)."""
+        self.cancelled = True
+        self.arg = None
 
 
 class _Queue:
@@ -252,7 +260,8 @@ class _Call:
         self.priority = 0  # the caller's, added to the queue's
         self.ringing: dict[str, tuple[_Agent, float]] = {}
         self.agent: _Agent | None = None
-        self.timers: list[_Timer] = []  # cancelled when the call leaves the queue
+        # cancelled when the call leaves the queue (a list once it has one)
+        self.timers: list[_Timer] | tuple[()] = _NO_TIMERS
         self.ring_timer: _Timer | None = None
         self.menu = None
         self.overflow_due = False
@@ -338,7 +347,8 @@ class Engine:
                             pool.max_weight = max(pool.max_weight, agent.cfg.weight)
                         break
         for agent, mine in memberships.items():
-            agent.memberships = tuple(mine)
+            # copies made one after the other: an agent's memberships share cache lines
+            agent.memberships = tuple([(*m,) for m in mine])
             agent.keys = [0] * len(mine)
 
     # -- public API ---------------------------------------------------------------------
@@ -556,6 +566,14 @@ class Engine:
             self._next = timer
         return timer
 
+    def _call_timer(self, call: _Call, delay: float, fire, arg) -> None:
+        """Schedule a timer that ends when the call leaves its queue (``_cancel_timers``)."""
+        timer = self._schedule(delay, fire, arg)
+        if call.timers:
+            call.timers.append(timer)
+        else:
+            call.timers = [timer]
+
     def _is_open(self, q: _Queue) -> bool:
         if q.calendar is None:
             return True
@@ -720,7 +738,7 @@ class Engine:
         agents = pool.all() if strategy == "ring-all" else [pool.pick()]
         self._ring(call, agents, single=strategy not in ("ring-all", "ring-progressive"))
         if strategy == "ring-progressive":
-            call.timers.append(self._schedule(q.cfg.progressive_interval, Engine._ring_next, call))
+            self._call_timer(call, q.cfg.progressive_interval, Engine._ring_next, call)
         return True
 
     def _ring(self, call: _Call, agents: list[_Agent], single: bool) -> None:
@@ -744,7 +762,7 @@ class Engine:
         else:
             self._out.append(RingDevices(call.id, tuple(devices)))
         if call.ring_timer is not None:
-            call.ring_timer.cancelled = True
+            call.ring_timer.cancel()
         call.ring_timer = self._schedule(q.ring_timeout, Engine._ring_timeout, call)
 
     def _ring_next(self, call: _Call) -> None:
@@ -759,7 +777,7 @@ class Engine:
             if pool.members:
                 self._ring(call, [pool.pick()], single=False)
                 break
-        call.timers.append(self._schedule(q.cfg.progressive_interval, Engine._ring_next, call))
+        self._call_timer(call, q.cfg.progressive_interval, Engine._ring_next, call)
 
     def _ring_timeout(self, call: _Call) -> None:
         call.ring_timer = None
@@ -792,11 +810,11 @@ class Engine:
     def _requeue(self, call: _Call) -> None:
         """A call no longer ringing anywhere goes back to its place in its queue."""
         if call.ring_timer is not None:
-            call.ring_timer.cancelled = True
+            call.ring_timer.cancel()
             call.ring_timer = None
         for timer in call.timers:  # progressive ring steps
             if timer.fire is Engine._ring_next:
-                timer.cancelled = True
+                timer.cancel()
         call.state = _WAITING
         q = call.queue
         insort(q.waiting, call.entry)
@@ -826,7 +844,7 @@ class Engine:
             call.menu = menu
             leg.queue = menu.default
             self._out.append(CollectDigits(e.call_id, menu.announcement))
-            call.timers.append(self._schedule(menu.timeout, Engine._menu_timeout, call))
+            self._call_timer(call, menu.timeout, Engine._menu_timeout, call)
             return
         self._enter(call, self._queues[queue_id])
 
@@ -841,7 +859,7 @@ class Engine:
         self._enter(call, self._queues[queue_id])
 
     def _menu_timeout(self, call: _Call) -> None:
-        call.timers.clear()
+        call.timers = _NO_TIMERS
         self._enter(call, self._queues[call.menu.default])
 
     def _enter(self, call: _Call, q: _Queue) -> None:
@@ -865,22 +883,21 @@ class Engine:
         call.entry = (-(q.priority + call.priority), self._n, call.id)
         insort(q.waiting, call.entry)  # after every caller of the same priority
         self._out.append(QueueCall(call.id, q.id, self._ann.welcome if cfg.welcome else 0))
-        timers = call.timers
         if cfg.max_wait:
-            timers.append(self._schedule(cfg.max_wait, Engine._max_wait, call))
+            self._call_timer(call, cfg.max_wait, Engine._max_wait, call)
         if cfg.max_wait_no_agent and not q.logged_in:
-            timers.append(self._schedule(cfg.max_wait_no_agent, Engine._no_agent, call))
+            self._call_timer(call, cfg.max_wait_no_agent, Engine._no_agent, call)
         for after in q.afters[1:]:
-            timers.append(self._schedule(after, Engine._dispatch, q))
+            self._call_timer(call, after, Engine._dispatch, q)
         if cfg.periodic and (cfg.announce_position or cfg.announce_wait or self._ann.periodic):
-            timers.append(self._schedule(cfg.periodic, Engine._announce, call))
+            self._call_timer(call, cfg.periodic, Engine._announce, call)
         self._dispatch(q)
 
     def _announce(self, call: _Call) -> None:
         """Periodic announcements to a waiting caller: position, estimated wait, music."""
         q = call.queue
         cfg = q.cfg
-        call.timers.append(self._schedule(cfg.periodic, Engine._announce, call))
+        self._call_timer(call, cfg.periodic, Engine._announce, call)
         if call.state != _WAITING:
             return
         position = bisect_left(q.waiting, call.entry) + 1
@@ -953,10 +970,10 @@ class Engine:
 
     def _cancel_timers(self, call: _Call) -> None:
         for timer in call.timers:
-            timer.cancelled = True
-        call.timers.clear()
+            timer.cancel()
+        call.timers = _NO_TIMERS
         if call.ring_timer is not None:
-            call.ring_timer.cancelled = True
+            call.ring_timer.cancel()
             call.ring_timer = None
 
     def _end_unanswered(
@@ -1197,7 +1214,7 @@ class Engine:
 
     def _end_wrapup(self, agent: _Agent) -> None:
         if agent.wrapup_timer is not None:
-            agent.wrapup_timer.cancelled = True
+            agent.wrapup_timer.cancel()
             agent.wrapup_timer = None
         leg, q = agent.pending
         agent.pending = None
