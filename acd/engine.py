@@ -126,25 +126,26 @@ class _Timer:
 
 
 class _Queue:
-    __slots__ = (
+    # hot fields first (see _Agent)
+    __slots__ = (  # noqa: RUF023
+        "waiting",
+        "pools",
         "afters",
-        "calendar",
-        "cfg",
+        "strategy",
+        "ring_timeout",
+        "dirty",
         "counts",
         "day",
-        "dirty",
-        "display_text",
-        "display_timer",
-        "handle_avg",
         "id",
         "logged_in",
-        "pools",
-        "priority",
-        "ring_timeout",
         "sl_threshold",
-        "strategy",
-        "waiting",
         "wrapup",
+        "priority",
+        "display_timer",
+        "display_text",
+        "calendar",
+        "cfg",
+        "handle_avg",
     )
 
     def __init__(self, cfg: QueueConfig, calendar: Calendar | None, rng: random.Random):
@@ -183,28 +184,29 @@ _COUNT_NAMES = (  # the order of the counts in QueueFigures
 
 
 class _Agent:
-    __slots__ = (
+    # hot fields first: the ones every event reads share the object's first cache lines
+    __slots__ = (  # noqa: RUF023
         "available",
-        "call",
-        "calls",
-        "cfg",
-        "device",
-        "display",
-        "id",
-        "idle_seq",
-        "keys",
-        "lamp",
-        "memberships",
-        "misses",
+        "status",
+        "state",
         "off_hook",
-        "pending",
+        "memberships",
+        "keys",
+        "idle_seq",
+        "call",
+        "device",
+        "id",
         "reason",
         "since",
-        "state",
-        "status",
+        "calls",
         "talk",
+        "misses",
         "wrapup",
+        "pending",
         "wrapup_timer",
+        "display",
+        "lamp",
+        "cfg",
         "wrong_pins",
     )
 
@@ -235,19 +237,20 @@ class _Agent:
 
 
 class _Call:
-    __slots__ = (
+    # hot fields first (see _Agent)
+    __slots__ = (  # noqa: RUF023
+        "state",
+        "queue",
+        "leg",
+        "ringing",
         "agent",
         "entry",
-        "id",
-        "leg",
-        "menu",
-        "overflow_due",
-        "priority",
-        "queue",
         "ring_timer",
-        "ringing",
-        "state",
         "timers",
+        "id",
+        "priority",
+        "overflow_due",
+        "menu",
     )
 
     def __init__(self, call_id: int) -> None:

@@ -39,7 +39,8 @@ _RANDOM_TRIES = 32  # rejection-sampling rounds before weighted-random takes the
 class Pool(Generic[M]):
     """Available agents of one queue tier, in strategy order."""
 
-    __slots__ = ("keys", "last", "max_weight", "members", "rng", "strategy", "weights")
+    # hot fields first: they share the object's first cache line
+    __slots__ = ("members", "keys", "strategy", "last", "rng", "weights", "max_weight")  # noqa: RUF023
 
     def __init__(self, strategy: str, rng: random.Random) -> None:
         self.strategy = strategy
