@@ -2,7 +2,8 @@
 
 Status is logged out, ready or not ready with a reason code; state is idle, ringing
 (reserved for a call), on call or wrap-up. An agent is *available* — offered calls —
-only when ready, idle and on hook. Busy can't be requested: it is a state.
+only when ready, idle and on hook. Busy can't be requested: it is a state. The values
+are those of the MQTT payloads and the call-record store (lowercase, joined by ``_``).
 """
 
 from __future__ import annotations
@@ -15,9 +16,9 @@ from typing import Any
 class AgentStatus(enum.StrEnum):
     """What the agent chose."""
 
-    LOGGED_OUT = "logged-out"
+    LOGGED_OUT = "logged_out"
     READY = "ready"
-    NOT_READY = "not-ready"
+    NOT_READY = "not_ready"
 
 
 class AgentState(enum.StrEnum):
@@ -25,8 +26,8 @@ class AgentState(enum.StrEnum):
 
     IDLE = "idle"
     RINGING = "ringing"
-    ON_CALL = "on-call"
-    WRAP_UP = "wrap-up"
+    ON_CALL = "on_call"
+    WRAP_UP = "wrap_up"
 
 
 @dataclass(frozen=True, slots=True)

@@ -375,9 +375,7 @@ class Bridge:
             self._apply(engine.handle(ev.Hook(now, device, snap.hook_off)), now, step)
             if snap.agent_id and known != snap.agent_id:
                 logged_in.append(snap.agent_id)
-                status = AgentStatus(
-                    "ready" if engine.config.acd.login_status == "ready" else "not-ready"
-                )
+                status = AgentStatus(engine.config.acd.login_status)
                 session = AgentSession(snap.agent_id, device, status, 0, now)
                 self._apply(engine.import_sessions(now, [session]), now, step)
         if resync.calls is not None:

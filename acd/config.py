@@ -330,7 +330,7 @@ class AcdConfig:
     reasons: dict[int, str] = field(default_factory=lambda: {9: "no-answer"})
     no_answer_reason: int = 9  # not-ready reason set after max_misses missed rings
     max_misses: int = 2  # consecutive missed rings before the agent goes not ready
-    login_status: str = "ready"  # status right after login: ready or not-ready
+    login_status: str = "ready"  # status right after login: ready or not_ready
     short_abandon: float = 5.0  # s: abandons quicker than this are counted apart
     display_interval: float = 5.0  # s between handset display refreshes (0: never)
 
@@ -350,7 +350,7 @@ class AcdConfig:
             no_answer_reason=no_answer,
             max_misses=s.get("max_misses", int, cls.max_misses, min=1, max=100),
             login_status=s.get(
-                "login_status", str, cls.login_status, choices=("ready", "not-ready")
+                "login_status", str, cls.login_status, choices=("ready", "not_ready")
             ),
             short_abandon=s.get("short_abandon", float, cls.short_abandon, min=0.0),
             display_interval=s.get("display_interval", float, cls.display_interval, min=0.0),

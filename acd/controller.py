@@ -69,8 +69,8 @@ log = logging.getLogger("acd.controller")
 
 _ACTIONS = {
     CommandAction.READY: "ready",
-    CommandAction.NOT_READY: "not-ready",
-    CommandAction.LOGOUT: "logged-out",
+    CommandAction.NOT_READY: AgentStatus.NOT_READY,
+    CommandAction.LOGOUT: AgentStatus.LOGGED_OUT,
 }
 
 

@@ -1358,14 +1358,14 @@ class Engine:
         if agent is None or agent.status is _LOGGED_OUT:
             self._refuse(e, "agent is not logged in")
             return
-        if e.status == "logged-out":
+        if e.status == _LOGGED_OUT:
             if agent.state is _ON_CALL:
                 self._refuse(e, "on a call")
             else:
                 self._log_out(agent)
         elif e.status == "ready":
             self._set_status(agent, _READY, 0)
-        elif e.status == "not-ready" and (e.reason in self._acd.reasons or e.reason == 0):
+        elif e.status == _NOT_READY and (e.reason in self._acd.reasons or e.reason == 0):
             self._set_status(agent, _NOT_READY, e.reason)
         else:
             self._refuse(e, f"cannot set status {e.status!r} reason {e.reason}")

@@ -159,8 +159,8 @@ class Hook(Event):
 
 @dataclass(frozen=True, slots=True)
 class SetAgentStatus(Event):
-    """A supervisor sets an agent's status: ``"ready"``, ``"not-ready"`` (with a reason)
-    or ``"logged-out"``."""
+    """A supervisor sets an agent's status (an ``AgentStatus`` value): ``"ready"``,
+    ``"not_ready"`` (with a reason) or ``"logged_out"``."""
 
     agent_id: str
     status: str

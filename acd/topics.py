@@ -17,6 +17,8 @@ from dataclasses import dataclass
 from enum import Enum, StrEnum
 from typing import Any
 
+from acd.agents import AgentState, AgentStatus
+
 ID_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
 """Agent, queue, site, alarm and request ids: no ``/``, ``+``, ``#`` or spaces."""
 
@@ -24,24 +26,6 @@ REASON_MIN, REASON_MAX = 0, 99
 """Range of not-ready reason codes a supervisor command may carry."""
 
 MAX_COMMAND_BYTES = 4096
-
-
-class AgentStatus(StrEnum):
-    """The agent's choice."""
-
-    LOGGED_OUT = "logged_out"
-    READY = "ready"
-    NOT_READY = "not_ready"
-
-
-class AgentState(StrEnum):
-    """What calls make of the agent."""
-
-    IDLE = "idle"
-    RESERVED = "reserved"
-    RINGING = "ringing"
-    ON_CALL = "on_call"
-    WRAP_UP = "wrap_up"
 
 
 class CallEventKind(StrEnum):

@@ -310,7 +310,7 @@ def test_max_wait_overflows_to_another_queue_and_to_a_device():
 
 
 def test_max_wait_with_no_agent_logged_in():
-    acd = {"login_status": "not-ready"}
+    acd = {"login_status": "not_ready"}
     run = Run(site({"q": {"max_wait_no_agent": 10.0}}, {"a": {"q": 1}}, acd=acd), login=[])
     run.call(0, 1)
     run(Login(run.at(5), "200", "a", "1234"))
@@ -432,7 +432,7 @@ def test_not_ready_reason_must_be_configured_and_supervisor_can_set_status():
     run = Run(site({"q": {}}, {"a": {"q": 1}}))
     out = run.engine.handle(NotReady(run.at(1), "200", 42))
     assert [o.reason for o in out if isinstance(o, Refused)] == ["unknown reason code 42"]
-    run(SetAgentStatus(run.at(2), "a", "not-ready", 1))
+    run(SetAgentStatus(run.at(2), "a", "not_ready", 1))
     assert run.call(3, 1) == []
     assert run.routes(SetAgentStatus(run.at(4), "a", "ready")) == [RouteCall(1, "200")]
 

@@ -67,9 +67,9 @@ RECORDS = [
 CHANGES = [
     note(T8 - 1800, "a1", "ready"),
     note(T8, "b2", "ready"),
-    note(T8 + 1800, "b2", "not-ready"),
-    note(T8 + 1800, "c3", "logged-out"),
-    note(T8 + 2 * 3600, "a1", "logged-out"),
+    note(T8 + 1800, "b2", "not_ready"),
+    note(T8 + 1800, "c3", "logged_out"),
+    note(T8 + 2 * 3600, "a1", "logged_out"),
 ]
 
 

@@ -161,7 +161,7 @@ def test_queue_log_follows_asterisk_events(tmp_path):
     with CallStore(tmp_path / "cdr.db") as store:
         store.record_call(escalated)
         store.record_call(abandoned)
-        for status, reason in [("ready", 0), ("not-ready", 2), ("ready", 0), ("logged-out", 0)]:
+        for status, reason in [("ready", 0), ("not_ready", 2), ("ready", 0), ("logged_out", 0)]:
             at = T0 + 300
             note = AgentChanged(at, "1003", "203", AgentStatus(status), reason, AgentState.IDLE,
                                 None, at)  # fmt: skip

@@ -5,11 +5,10 @@ import pytest
 from hypothesis import example, given
 from hypothesis import strategies as st
 
+from acd.agents import AgentState, AgentStatus
 from acd.topics import (
     MAX_COMMAND_BYTES,
     AgentCommand,
-    AgentState,
-    AgentStatus,
     CommandAction,
     Refusal,
     Topics,
