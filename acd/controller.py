@@ -108,6 +108,7 @@ class Controller:
         mqtt: bool = True,
         capture: Capture | None = None,
         reconnect_initial: float = 0.5,
+        silent_warning: float = 30.0,
     ) -> None:
         self.config = config
         self.url = url or config.link.url
@@ -117,6 +118,7 @@ class Controller:
         self.capture = capture
         self.alarms = config.alarms
         self.reconnect_initial = reconnect_initial
+        self.silent_warning = silent_warning  # s between "no switch answers" alarms
         self.engine = Engine(config, self.clock.origin)
         link = config.link
         ack_timeout = 2 * link.t1 * (link.n2 + 1) * self.clock.speed
@@ -185,10 +187,31 @@ class Controller:
                 log.info("restoring %d agent sessions", len(sessions))
                 self._take(self.bridge.restore(sessions, self.now()))
                 self._pump()
+        watch = asyncio.ensure_future(self._watch_link(stop, self.silent_warning))
         try:
             await self._keep_port(stop)
         finally:
+            watch.cancel()
             await self._shutdown()
+
+    async def _watch_link(self, stop: asyncio.Event, every: float) -> None:
+        """While the port is open but no switch answers, say so every ``every`` s (log
+        line and link-down alarm): a silent line is a wiring or settings problem."""
+        silent = 0.0
+        while not stop.is_set():
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), every)
+            if self.link_is_up or self.link is None:
+                silent = 0.0
+                continue
+            silent += every
+            self._alarm(
+                LINK_DOWN_ALARM,
+                True,
+                "critical",
+                f"no answer from the switch on {self.url} for {silent:.0f} s: check the cable,"
+                f" baud rate and parity (acd port test {self.url})",
+            )
 
     async def _keep_port(self, stop: asyncio.Event) -> None:
         delay = self.reconnect_initial

@@ -1,17 +1,22 @@
-"""Controller parts that need no I/O: the engine clock, extension lists, log lines."""
+"""Controller parts: the engine clock, extension lists, log lines, a silent line."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
+import os
+import tty
 from pathlib import Path
 
 import click
 import pytest
 
 from acd.cli.run import parse_extensions
-from acd.controller import EngineClock
+from acd.config import load_config
+from acd.controller import Controller, EngineClock
 from acd.logs import JsonFormatter
+from acd.topics import LINK_DOWN_ALARM
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -89,3 +94,26 @@ def test_alarms_section_replaces_the_defaults_and_names_bad_keys():
     for key, value in cases.items():
         with pytest.raises(ConfigError, match=rf"alarms\.{key}"):
             _config(alarms={key: value})
+
+
+def test_a_silent_line_raises_the_link_down_alarm_and_says_what_to_check(caplog):
+    """A port that opens but where no switch answers (wrong cable, baud rate, parity)."""
+    master, slave = os.openpty()
+    tty.setraw(master)
+    try:
+        config = load_config(ROOT / "examples" / "town-hall.toml")
+        controller = Controller(config, url=os.ttyname(slave), mqtt=False, silent_warning=0.2)
+
+        async def main() -> None:
+            stop = asyncio.Event()
+            asyncio.get_running_loop().call_later(1.0, stop.set)
+            await controller.run(stop)
+
+        with caplog.at_level(logging.WARNING, logger="acd"):
+            asyncio.run(main())
+    finally:
+        os.close(master)
+        os.close(slave)
+    assert not controller.link_is_up
+    assert LINK_DOWN_ALARM in controller._alarms
+    assert "no answer from the switch" in caplog.text and "acd port test" in caplog.text
