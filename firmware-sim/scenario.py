@@ -20,7 +20,7 @@ from firmware_sim.switch import Switch, SwitchConfig
 from firmware_sim.traffic import DAY_NAMES, DayPlan, Profile, WeeklyTraffic
 
 from acd.config import Section, read_toml
-from acd.errors import AcdError
+from acd.errors import AcdError, ConfigError
 
 SCENARIO_DIR = Path(__file__).resolve().parent / "scenarios"
 """The scenarios shipped with the package."""
@@ -75,7 +75,12 @@ class Scenario:
 def load_scenario(path: str | Path) -> Scenario:
     """Read and validate a scenario file; a bare name finds a shipped scenario."""
     p = Path(path)
-    if not p.exists() and not p.suffix and (SCENARIO_DIR / f"{p.name}.toml").exists():
+    if not p.exists() and not p.suffix:
+        if not (SCENARIO_DIR / f"{p.name}.toml").exists():
+            shipped = ", ".join(shipped_scenarios())
+            raise ConfigError(
+                "<file>", f"no such file or shipped scenario (shipped: {shipped})", str(p)
+            )
         p = SCENARIO_DIR / f"{p.name}.toml"
     return parse_scenario(read_toml(p), str(p), p.parent, default_name=p.stem)
 

@@ -8,6 +8,7 @@ command's heavy dependencies (Construct schemas, plotting) load only when needed
 from __future__ import annotations
 
 import importlib
+import os
 
 import click
 
@@ -57,6 +58,14 @@ class LazyGroup(click.Group):
             return super().invoke(ctx)
         except AcdError as exc:
             raise click.ClickException(str(exc)) from None
+        except (click.ClickException, click.exceptions.Exit, click.Abort, KeyboardInterrupt):
+            raise
+        except Exception as exc:
+            if os.environ.get("ACD_DEBUG"):
+                raise
+            raise click.ClickException(
+                f"internal error: {type(exc).__name__}: {exc} (ACD_DEBUG=1 shows the traceback)"
+            ) from None
 
 
 @click.group(
