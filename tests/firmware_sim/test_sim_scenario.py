@@ -111,7 +111,7 @@ def test_acd_sim_reports_a_bad_scenario_in_one_line(tmp_path):
         (["--pty", "--tcp", "5000"], "choose one transport"),
         (["--pty", "--start", "25:99"], "--start"),
         (["--pty", "--fault", "cable"], "duration: is required"),
-        (["--pty", "--scenario", "no-such-scenario"], "not found"),
+        (["--pty", "--scenario", "no-such-scenario"], "no such file or shipped scenario"),
     ]:
         result = CliRunner().invoke(cli, ["sim", *args])
         assert result.exit_code == 1 and words in result.output, result.output
