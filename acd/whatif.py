@@ -49,7 +49,7 @@ from acd.errors import AcdError
 from acd.figures import compute
 from acd.pins import hash_pin, verify_pin
 from acd.records import CallRecord, Outcome, RingOutcome
-from acd.staffing import Performance, Traffic, evaluate
+from acd.staffing import Traffic, evaluate
 
 CONFIDENCE = 0.95
 METRICS = (
@@ -394,24 +394,86 @@ def replicate(
 # --- the Erlang A expectation ---------------------------------------------------------
 
 
+@dataclass(frozen=True, slots=True)
+class HourExpectation:
+    """Erlang A figures of one hour for its mean team ``agents`` (agents on the phones,
+    averaged over the hour; a fractional team is interpolated, see `fractional_team`)."""
+
+    agents: float
+    answer_rate: float
+    sl_offered: float
+    asa_s: float  # mean wait of answered calls
+    p_wait: float
+    p_abandon: float
+
+
 @dataclass(frozen=True)
 class Expectation:
     """Erlang A (M/M/n+M) figures of the simulated traffic, per hour and overall.
 
-    ``notes`` say what the simulation has that the model leaves out; with none the
-    model is exact (up to the steady-state assumption within each hour).
+    ``agents`` is the team serving the queue; each hour's n (``hours[h].agents``) is the
+    mean number of them on the phones in that hour (shifts and planned breaks).
+    ``notes`` say what the simulation has that the model leaves out; with none the model
+    is exact (up to the steady-state assumption within each hour).
     """
 
     agents: int
     aht_s: float
     patience_s: float
-    hours: dict[int, Performance]
+    hours: dict[int, HourExpectation]
     overall: dict[str, float]
     notes: tuple[str, ...]
 
     @property
     def exact(self) -> bool:
         return not self.notes
+
+
+def on_phones(shift: Shift, start_s: float, end_s: float) -> float:
+    """Seconds of [``start_s``, ``end_s``) an agent of ``shift`` is on the phones: within
+    the shift and on no planned break."""
+
+    def overlap(a: float, b: float) -> float:
+        return max(0.0, min(b, end_s) - max(a, start_s))
+
+    breaks = math.fsum(
+        overlap(max(b.start_s, shift.start_s), min(b.start_s + b.duration_s, shift.end_s))
+        for b in shift.breaks
+    )
+    return max(0.0, overlap(shift.start_s, shift.end_s) - breaks)
+
+
+def staffed_hours(team: Sequence[Agent], hours: Iterable[int]) -> dict[int, float]:
+    """Mean number of ``team`` on the phones over each local hour (shifts minus breaks)."""
+    return {
+        h: round(
+            math.fsum(on_phones(a.shift, 3600.0 * h, 3600.0 * (h + 1)) for a in team) / 3600, 9
+        )
+        for h in hours
+    }
+
+
+def fractional_team(traffic: Traffic, agents: float, threshold_s: float) -> HourExpectation:
+    """Erlang A for a mean team of ``agents``: exact for a whole number, else the linear
+    interpolation between ⌊agents⌋ and ⌈agents⌉ (ASA through the answered calls' total
+    wait); no agent answers no call."""
+    low = math.floor(agents)
+    weight = agents - low
+
+    def whole(n: int) -> tuple[float, float, float, float, float]:
+        if n == 0:
+            return 0.0, 0.0, 0.0, 1.0, 1.0
+        p = evaluate(traffic, n, threshold_s)
+        return p.answer_rate, p.sl_offered, p.answer_rate * p.asa_s, p.p_wait, p.p_abandon
+
+    figures = whole(low)
+    if weight > 0:
+        figures = tuple(
+            (1 - weight) * x + weight * y for x, y in zip(figures, whole(low + 1), strict=True)
+        )
+    answer_rate, sl, waited, p_wait, p_abandon = figures
+    asa = waited / answer_rate if answer_rate > 0 else 0.0
+    return HourExpectation(agents, answer_rate, sl, asa, p_wait, p_abandon)
 
 
 def _serving(spec: WhatIf) -> list[Agent]:
@@ -459,12 +521,17 @@ def expectation(spec: WhatIf) -> tuple[Expectation | None, str]:
         notes.append("handling times are not exponential")
     if any(b.wrap_up.mean > 0 for b in behaviours):
         notes.append("agents wrap up after calls (counted in the AHT)")
+    patience = sc.callers.patience.mean
     if any(b.answer_delay.mean > 0 or b.no_answer > 0 for b in behaviours):
-        notes.append("agents take time to answer or miss rings")
+        delay = math.fsum(b.answer_delay.mean for b in behaviours) / len(team)
+        notes.append(
+            f"agents take time to answer or miss rings: a caller's patience runs while the"
+            f" handset rings, so the answer delay (mean {delay:g} s) counts as waiting; with"
+            f" a mean patience of {patience:g} s it alone makes"
+            f" ~{100 * -math.expm1(-delay / patience):.1f} % hang up"
+        )
     if any(b.escalate > 0 for b in behaviours):
         notes.append("agents escalate calls")
-    if any(a.shift.breaks for a in team):
-        notes.append("agents take breaks")
     dates = spec.dates()
     calls: dict[int, float] = {}
     for day in dates:
@@ -472,12 +539,17 @@ def expectation(spec: WhatIf) -> tuple[Expectation | None, str]:
         for i, fraction in enumerate(plan.profile.hourly_fractions()):
             hour = int(plan.profile.start_s // 3600) + i
             calls[hour] = calls.get(hour, 0.0) + plan.volume * fraction / len(dates)
+    busy = sorted(h for h, c in calls.items() if c > 0)
+    staffed = staffed_hours(team, busy)
+    if any(n != len(team) for n in staffed.values()):
+        notes.append(
+            "agents work shifts and take breaks: n is the mean number on the phones over"
+            " each hour (a fractional n interpolated between the whole teams around it)"
+        )
     threshold = spec.config.queues[spec.queue].sl_threshold
-    patience = sc.callers.patience.mean
     hours = {
-        h: evaluate(Traffic(c, aht, 3600.0, patience), len(team), threshold)
-        for h, c in sorted(calls.items())
-        if c > 0
+        h: fractional_team(Traffic(calls[h], aht, 3600.0, patience), staffed[h], threshold)
+        for h in busy
     }
     total = math.fsum(calls[h] for h in hours)
     answered = math.fsum(calls[h] * p.answer_rate for h, p in hours.items())

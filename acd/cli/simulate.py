@@ -15,7 +15,7 @@ from acd.cli.progress import Progress
 from acd.config import load_config
 from acd.errors import AcdError
 from acd.profile import load_profile
-from acd.whatif import Estimate, Expectation, Flags, Result, WhatIf
+from acd.whatif import Estimate, Expectation, Flags, HourExpectation, Result, WhatIf
 
 _FLAG_NAMES = ("--agents", "--aht", "--sd", "--patience", "--distribution", "--profile", "--day")
 
@@ -235,9 +235,12 @@ def _title(spec: WhatIf, mode: str, volume: bool = True) -> str:
 def _model_line(expected: Expectation | None, why: str) -> str:
     if expected is None:
         return f"Erlang A: {why}."
+    if all(p.agents == expected.agents for p in expected.hours.values()):
+        team = f"{expected.agents} agents"
+    else:
+        team = f"n = agents on the phones in the hour (column n; {expected.agents} in the team)"
     head = (
-        f"Erlang A (M/M/n+M): {expected.agents} agents, AHT {expected.aht_s:g} s,"
-        f" patience {expected.patience_s:g} s"
+        f"Erlang A (M/M/n+M): {team}, AHT {expected.aht_s:g} s, patience {expected.patience_s:g} s"
     )
     if expected.exact:
         return head + "; the simulated system is that model."
@@ -257,6 +260,7 @@ def _expectation_json(expected: Expectation | None, why: str) -> dict[str, Any] 
         "overall": expected.overall,
         "hours": {
             f"{h:02d}": {
+                "agents": p.agents,
                 "answer_rate": p.answer_rate,
                 "sl_offered": p.sl_offered,
                 "asa": p.asa_s,
@@ -317,17 +321,16 @@ def _show_run(
     )
     click.echo("")
     header = (
-        f"{'hour':5}  {'calls/day':>9}  {'answer rate (95 % CI)':28}  {'Erlang A':>8}"
+        f"{'hour':5}  {'calls/day':>9}  {'answer rate (95 % CI)':28}  {'n':>5}  {'Erlang A':>8}"
         f"  {f'SL {threshold:g} s':>8}  {'ASA s':>6}  {'P(wait)':>8}"
     )
     click.echo(header)
     click.echo("-" * len(header))
     model_hours = expected.hours if expected is not None else {}
     for hour, figures in result.hours.items():
-        model = model_hours.get(hour)
-        click.echo(_row(f"{hour:02d}:00", figures, None if model is None else model.answer_rate))
+        click.echo(_row(f"{hour:02d}:00", figures, model_hours.get(hour)))
     overall_model = expected.overall["answer_rate"] if expected is not None else None
-    click.echo(_row("all", result.overall, overall_model))
+    click.echo(_row("all", result.overall, None, overall_model))
     click.echo("")
     click.echo(_model_line(expected, why))
     missed = result.overall["missed_rings"]
@@ -338,9 +341,19 @@ def _show_run(
     click.echo(f"Target: {result.verdict[1]}.")
 
 
-def _row(label: str, f: dict[str, Estimate | None], model: float | None) -> str:
+def _row(
+    label: str,
+    f: dict[str, Estimate | None],
+    hour: HourExpectation | None,
+    model: float | None = None,
+) -> str:
+    """One line of the table: simulated figures, the hour's Erlang A n and answer rate
+    (or, for the overall line, the ``model`` answer rate)."""
+    agents = "-" if hour is None else f"{hour.agents:.2f}".rstrip("0").rstrip(".")
+    model = model if hour is None else hour.answer_rate
     return (
-        f"{label:5}  {_mean(f['offered']):>9}  {_ci(f['answer_rate']):28}  {_pct(model):>8}"
+        f"{label:5}  {_mean(f['offered']):>9}  {_ci(f['answer_rate']):28}  {agents:>5}"
+        f"  {_pct(model):>8}"
         f"  {_pct(_m(f['sl_offered']), 1):>8}  {_mean(f['asa']):>6}  {_pct(_m(f['p_wait']), 1):>8}"
     )
 

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 from firmware_sim.distributions import Exponential, Lognormal
+from firmware_sim.people import Break, Shift
 from firmware_sim.scenario import load_scenario
 
 from acd import whatif
@@ -59,10 +60,15 @@ def test_expectation_of_the_stationary_case_is_exact_and_matches_evaluate():
     spec = stationary(agents=5, per_hour=90.0, hours=range(8, 14))
     expected, why = whatif.expectation(spec)
     assert why == "" and expected.exact and expected.agents == 5
+    assert all(p.agents == 5 for p in expected.hours.values())  # flags: all day on the phones
     exact = evaluate(Traffic(90.0, 180.0, 3600.0, 120.0), 5, threshold_s=20.0)
     assert sorted(expected.hours) == list(range(8, 14))
-    assert expected.hours[10].answer_rate == pytest.approx(exact.answer_rate, rel=1e-12)
-    assert expected.hours[10].asa_s == pytest.approx(exact.asa_s, rel=1e-12)
+    for hour in expected.hours.values():
+        figures = (hour.answer_rate, hour.sl_offered, hour.p_wait, hour.p_abandon, hour.asa_s)
+        assert figures == pytest.approx(
+            (exact.answer_rate, exact.sl_offered, exact.p_wait, exact.p_abandon, exact.asa_s),
+            rel=1e-12,
+        )
     assert abs(expected.overall["answer_rate"] - exact.answer_rate) < 1e-12
     assert abs(expected.overall["offered"] - 6 * 90.0) < 1e-9
 
@@ -76,6 +82,58 @@ def test_expectation_of_the_town_hall_scenario_names_what_erlang_a_leaves_out():
     text = " ".join(expected.notes)
     for words in ("not exponential", "wrap up", "miss rings", "escalate", "breaks"):
         assert words in text
+    assert "(mean 4 s) counts as waiting" in text and "~3.3 % hang up" in text
+
+
+def test_town_hall_expectation_counts_the_agents_on_shift_each_hour():
+    """Early shift 07:55-15:35 (break 10:00-10:15, lunch 12:00-12:40), late shift
+    11:25-19:05 (lunch 14:00-14:40, break 16:45-17:00), three agents each."""
+    spec = whatif.for_scenario(load_scenario("town-hall-weekday-250"), load_config(CONFIG))
+    expected, _ = whatif.expectation(spec)
+    early_only, both = 3.0, 6.0
+    assert {h: p.agents for h, p in expected.hours.items()} == pytest.approx(
+        {
+            8: early_only,
+            9: early_only,
+            10: early_only - 3 * 15 / 60,
+            11: early_only + 3 * 35 / 60,
+            12: both - 3 * 40 / 60,
+            13: both,
+            14: both - 3 * 40 / 60,
+            15: 3 + 3 * 35 / 60,
+            16: 3 - 3 * 15 / 60,
+            17: 3.0,
+            18: 3.0,
+        }
+    )
+    calls_10 = 250 * 0.12  # the 10:00 share of the day
+    traffic = Traffic(calls_10, expected.aht_s, 3600.0, 120.0)
+    two, three = evaluate(traffic, 2, 20.0), evaluate(traffic, 3, 20.0)
+    hour = expected.hours[10]
+    assert hour.answer_rate == pytest.approx(0.75 * two.answer_rate + 0.25 * three.answer_rate)
+    assert two.answer_rate < hour.answer_rate < three.answer_rate
+    assert expected.hours[13].answer_rate == pytest.approx(
+        evaluate(Traffic(250 * 0.07, expected.aht_s, 3600.0, 120.0), 6, 20.0).answer_rate
+    )
+    assert expected.overall["answer_rate"] < 0.96  # not the 99.9 % of six agents all day
+
+
+def test_on_phones_counts_the_shift_less_its_breaks():
+    shift = Shift(3600.0, 7200.0, (Break(4000.0, 600.0, 1), Break(7000.0, 900.0, 2)))
+    assert whatif.on_phones(shift, 0.0, 3600.0) == 0.0
+    assert whatif.on_phones(shift, 3600.0, 7200.0) == 3600.0 - 600.0 - 200.0
+    assert whatif.on_phones(shift, 3900.0, 4300.0) == 100.0
+    assert whatif.on_phones(shift, 7200.0, 10800.0) == 0.0
+
+
+def test_fractional_team_below_one_agent_mixes_in_no_answer():
+    traffic = Traffic(20.0, 180.0, 3600.0, 120.0)
+    half = whatif.fractional_team(traffic, 0.5, 20.0)
+    one = evaluate(traffic, 1, 20.0)
+    assert half.answer_rate == pytest.approx(one.answer_rate / 2)
+    assert half.p_abandon == pytest.approx((1 + one.p_abandon) / 2)
+    assert half.asa_s == pytest.approx(one.asa_s)  # the answered calls are one agent's
+    assert whatif.fractional_team(traffic, 0.0, 20.0).answer_rate == 0.0
 
 
 def test_no_erlang_a_for_lognormal_patience():
