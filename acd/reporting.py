@@ -15,7 +15,7 @@ import csv
 import io
 import itertools
 import math
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from pathlib import Path
@@ -216,19 +216,29 @@ def store_report(
     settings: ReportSettings,
     since: float | None = None,
     until: float | None = None,
+    on_record: Callable[[], object] | None = None,
 ) -> Report:
     """The report of the legs stored in ``store`` that entered their queue in
-    ``[since, until)``."""
+    ``[since, until)``; ``on_record`` is called once per leg read (progress)."""
     changes = store.agent_changes(since=since, until=until)
     if since is not None:  # who was ready or staffed when the window opened
         changes = itertools.chain(store.agent_states_before(since), changes)
+    records = store.calls(since=since, until=until, queue=settings.queue)
+    if on_record is not None:
+        records = _counted(records, on_record)
     return build_report(
-        store.calls(since=since, until=until, queue=settings.queue),
+        records,
         changes,
         settings,
         since,
         until,
     )
+
+
+def _counted(records: Iterable[CallRecord], tick: Callable[[], object]) -> Iterator[CallRecord]:
+    for record in records:
+        tick()
+        yield record
 
 
 def day_window(day: date, tz: ZoneInfo) -> tuple[float, float]:

@@ -9,6 +9,7 @@ from zoneinfo import ZoneInfo
 import click
 
 from acd.cli.common import config_option, emit_json, json_option
+from acd.cli.progress import Progress
 from acd.config import load_config
 from acd.reporting import (
     GROUPINGS,
@@ -88,8 +89,8 @@ def report(
         db_path = config.store.path
     settings = ReportSettings.from_config(config, queue=queue, target=target)
     since, until = _window(day, start, stop, ZoneInfo(settings.timezone))
-    with open_readonly(db_path) as store:
-        result = store_report(store, settings, since, until)
+    with open_readonly(db_path) as store, Progress("call records read") as progress:
+        result = store_report(store, settings, since, until, progress.advance)
     if csv_path is not None:
         with open(csv_path, "w", encoding="utf-8", newline="") as fh:
             fh.write(to_csv(result, by))
