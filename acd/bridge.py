@@ -124,12 +124,20 @@ class Bridge:
     agents logged in at); ``ack_timeout`` is how long (engine seconds) a request may
     wait for its response before it counts as refused. A new bridge behaves as if the
     link were up (in-process use); a live controller calls `link_down` until it is.
+    With ``call_steps=False`` no `CallStep` is noted (a what-if run reads only records).
     """
 
-    def __init__(self, engine: Engine, extensions: Iterable[str] = (), ack_timeout: float = 10.0):
+    def __init__(
+        self,
+        engine: Engine,
+        extensions: Iterable[str] = (),
+        ack_timeout: float = 10.0,
+        call_steps: bool = True,
+    ):
         self.engine = engine
         self.extensions = tuple(extensions)
         self.ack_timeout = ack_timeout
+        self._call_steps = call_steps
         self._invoke = 0
         self._pending: dict[int, _Pending] = {}
         self._deadlines: deque[tuple[float, int]] = deque()  # in send order
@@ -159,6 +167,18 @@ class Bridge:
             m.Queued: lambda x, t: [],
             m.Diverted: lambda x, t: [],
         }
+        self._commands: dict[type[Output], Callable[[Output, float, Step], None]] = {
+            cmd.RouteCall: self._route_call,
+            cmd.RingDevices: self._ring_devices,
+            cmd.QueueCall: self._queue_call,
+            cmd.PlayAnnouncement: self._play,
+            cmd.CollectDigits: self._collect,
+            cmd.CancelRing: self._cancel_ring,
+            cmd.ClearCall: self._clear_call,
+            cmd.TransferCall: self._transfer_call,
+            cmd.Display: self._display,
+            cmd.Lamp: self._lamp,
+        }
 
     # --- public API ---------------------------------------------------------------
 
@@ -175,22 +195,26 @@ class Bridge:
     def from_switch(self, msg: m.Message, now: float) -> Step:
         """Handle one message from the switch (event or response)."""
         step = Step()
-        if isinstance(msg, _RESPONSES):
+        self._from_switch(msg, now, step)
+        return step
+
+    def _from_switch(self, msg: m.Message, now: float, step: Step) -> None:
+        handler = self._handlers.get(type(msg))
+        if handler is not None:
+            handle = self.engine.handle
+            for event in handler(msg, now):
+                outputs = handle(event)
+                self._event_step(event, outputs, step)
+                self._apply(outputs, now, step)
+            gone = self._gone
+            while gone:
+                self._calls.pop(gone.pop(), None)
+        elif type(msg) in _RESPONSES:
             self._response(msg, now, step)
-        elif isinstance(msg, m.SystemStatus):
+        elif type(msg) is m.SystemStatus:
             step.requests.append(m.PositiveAck(msg.invoke_id))
         else:
-            handler = self._handlers.get(type(msg))
-            if handler is None:
-                step.notes.append(RequestFailed(now, msg, "unexpected message from the switch"))
-            else:
-                for event in handler(msg, now):
-                    outputs = self.engine.handle(event)
-                    self._event_step(event, outputs, step)
-                    self._apply(outputs, now, step)
-                while self._gone:
-                    self._calls.pop(self._gone.pop(), None)
-        return step
+            step.notes.append(RequestFailed(now, msg, "unexpected message from the switch"))
 
     def command(self, event: ev.Event) -> Step:
         """Apply an event that does not come from the switch (a supervisor command)."""
@@ -201,6 +225,10 @@ class Bridge:
     def advance(self, now: float) -> Step:
         """Fire the engine's timers and time out unanswered requests due by ``now``."""
         step = Step()
+        self._advance(now, step)
+        return step
+
+    def _advance(self, now: float, step: Step) -> None:
         deadlines = self._deadlines
         while deadlines and deadlines[0][0] <= now:
             _, invoke = deadlines.popleft()
@@ -210,7 +238,6 @@ class Bridge:
                 self._refused(pending, error, now, step)
         if (deadline := self.engine.next_deadline()) is not None and deadline <= now:
             self._apply(self.engine.advance(now), now, step)
-        return step
 
     def next_deadline(self) -> float | None:
         """When `advance` next has work (engine timer or request timeout), or None."""
@@ -253,6 +280,8 @@ class Bridge:
     # --- call steps ----------------------------------------------------------------
 
     def _step(self, step: Step, event: str, call_id: int, at: float, **fields: object) -> None:
+        if not self._call_steps:
+            return
         call = self._calls.get(call_id)
         caller, offered_at = (call.caller, call.offered_at) if call else (None, at)
         step.notes.append(CallStep(at, event, call_id, offered_at, caller, **fields))
@@ -426,69 +455,74 @@ class Bridge:
 
     def _apply(self, outputs: list[Output], now: float, step: Step) -> None:
         """Send the engine's commands; pass its notifications on."""
-        requests = step.requests
+        commands = self._commands
         for out in outputs:
             kind = type(out)
-            if kind is cmd.RouteCall:
-                requests.append(self._route(out.call_id, (out.device,), now))
-                self._ringing(out.call_id, (out.device,), now, step)
-            elif kind is cmd.RingDevices:
-                requests.append(self._route(out.call_id, out.devices, now))
-                self._ringing(out.call_id, out.devices, now, step)
-            elif kind is cmd.QueueCall:
-                self._step(step, "queued", out.call_id, now, queue=out.queue)
-                if out.call_id not in self._connected:
-                    requests.append(
-                        self._request(
-                            m.QueueCall, now, (), out.call_id, out.queue, out.announcement
-                        )
-                    )
-            elif kind is cmd.PlayAnnouncement:
-                if out.call_id not in self._connected:
-                    requests.append(
-                        self._request(
-                            m.PlayAnnouncement, now, (), out.call_id, out.announcement, out.value
-                        )
-                    )
-            elif kind is cmd.CollectDigits:
-                requests.append(
-                    self._request(m.QueueCall, now, (), out.call_id, "", out.announcement)
-                )
-            elif kind is cmd.CancelRing:
-                self._cancelled.add((out.call_id, out.device))
-                requests.append(self._request(m.ClearConnection, now, (), out.call_id, out.device))
-            elif kind is cmd.ClearCall:
-                if out.announcement and out.call_id not in self._connected:
-                    requests.append(
-                        self._request(m.PlayAnnouncement, now, (), out.call_id, out.announcement, 0)
-                    )
-                requests.append(self._request(m.ClearConnection, now, (), out.call_id, ""))
-            elif kind is cmd.TransferCall:
-                self._step(step, "transferred", out.call_id, now, device=out.device)
-                self._calls.pop(out.call_id, None)
-                at = self._connected.get(out.call_id)
-                if at is None:
-                    requests.append(self._request(m.DeflectCall, now, (), out.call_id, out.device))
-                else:
-                    requests.append(
-                        self._request(m.SingleStepTransfer, now, (), out.call_id, at, out.device)
-                    )
-            elif kind is cmd.Display:
-                requests.append(self._request(m.SetDisplay, now, (), out.device, out.text))
-            elif kind is cmd.Lamp:
-                requests.append(
-                    self._request(
-                        m.SetLamp, now, (), out.device, LAMPS[out.lamp], m.LampMode[out.mode]
-                    )
-                )
-            else:
-                if kind is cmd.AgentChanged:
-                    self._agent_moved(out)
-                elif kind is cmd.CallEnded and out.record.outcome in _CALL_OVER:
-                    self._calls.pop(out.record.call_id, None)
-                step.notes.append(out)
+            command = commands.get(kind)
+            if command is not None:
+                command(out, now, step)
+                continue
+            if kind is cmd.AgentChanged:
+                self._agent_moved(out)
+            elif kind is cmd.CallEnded and out.record.outcome in _CALL_OVER:
+                self._calls.pop(out.record.call_id, None)
+            step.notes.append(out)
+
+    def _route_call(self, out: cmd.RouteCall, now: float, step: Step) -> None:
+        step.requests.append(self._route(out.call_id, (out.device,), now))
+        self._ringing(out.call_id, (out.device,), now, step)
+
+    def _ring_devices(self, out: cmd.RingDevices, now: float, step: Step) -> None:
+        step.requests.append(self._route(out.call_id, out.devices, now))
+        self._ringing(out.call_id, out.devices, now, step)
+
+    def _queue_call(self, out: cmd.QueueCall, now: float, step: Step) -> None:
+        self._step(step, "queued", out.call_id, now, queue=out.queue)
+        if out.call_id not in self._connected:
+            step.requests.append(
+                self._request(m.QueueCall, now, (), out.call_id, out.queue, out.announcement)
+            )
+
+    def _play(self, out: cmd.PlayAnnouncement, now: float, step: Step) -> None:
+        if out.call_id not in self._connected:
+            step.requests.append(
+                self._request(m.PlayAnnouncement, now, (), out.call_id, out.announcement, out.value)
+            )
+
+    def _collect(self, out: cmd.CollectDigits, now: float, step: Step) -> None:
+        step.requests.append(self._request(m.QueueCall, now, (), out.call_id, "", out.announcement))
+
+    def _cancel_ring(self, out: cmd.CancelRing, now: float, step: Step) -> None:
+        self._cancelled.add((out.call_id, out.device))
+        step.requests.append(self._request(m.ClearConnection, now, (), out.call_id, out.device))
+
+    def _clear_call(self, out: cmd.ClearCall, now: float, step: Step) -> None:
+        if out.announcement and out.call_id not in self._connected:
+            step.requests.append(
+                self._request(m.PlayAnnouncement, now, (), out.call_id, out.announcement, 0)
+            )
+        step.requests.append(self._request(m.ClearConnection, now, (), out.call_id, ""))
+
+    def _transfer_call(self, out: cmd.TransferCall, now: float, step: Step) -> None:
+        self._step(step, "transferred", out.call_id, now, device=out.device)
+        self._calls.pop(out.call_id, None)
+        at = self._connected.get(out.call_id)
+        if at is None:
+            request = self._request(m.DeflectCall, now, (), out.call_id, out.device)
+        else:
+            request = self._request(m.SingleStepTransfer, now, (), out.call_id, at, out.device)
+        step.requests.append(request)
+
+    def _display(self, out: cmd.Display, now: float, step: Step) -> None:
+        step.requests.append(self._request(m.SetDisplay, now, (), out.device, out.text))
+
+    def _lamp(self, out: cmd.Lamp, now: float, step: Step) -> None:
+        lamp, mode = LAMPS[out.lamp], m.LampMode[out.mode]
+        step.requests.append(self._request(m.SetLamp, now, (), out.device, lamp, mode))
 
     def _ringing(self, call_id: int, devices: tuple[str, ...], now: float, step: Step) -> None:
+        if not self._call_steps:
+            return
         for device in devices:
             agent = self._agents_at.get(device)
             self._step(step, "ringing", call_id, now, agent_id=agent, device=device)
@@ -527,7 +561,9 @@ _CALL_OVER = frozenset({Outcome.ABANDONED, Outcome.CLOSED, Outcome.REJECTED, Out
 """Outcomes of a leg after which the call has no further leg (the caller is gone)."""
 _STEP_EVENTS = frozenset({ev.CallOffered, ev.Answered, ev.Escalate, ev.Transferred})
 """Switch events that are call steps when the engine accepts them."""
-_RESPONSES = (m.PositiveAck, m.NegativeAck, m.SnapshotCallsResult, m.SnapshotDeviceResult)
+_RESPONSES = frozenset(
+    (m.PositiveAck, m.NegativeAck, m.SnapshotCallsResult, m.SnapshotDeviceResult)
+)
 _AT_DEVICE = (m.CallState.alerting, m.CallState.connected)
 """Call states in which a snapshot's ``device`` is the handset that rings or talks."""
 _UNANSWERED = (m.CallState.offered, m.CallState.queued, m.CallState.alerting)
@@ -570,23 +606,38 @@ def run_virtual(
     """
     now = start
     inbox: deque[m.Message] = deque()
+    step = bridge.link_up(epoch + now)
+    notes, requests = step.notes, step.requests
+    handle, feed, pop, extend = switch.handle, bridge._from_switch, inbox.popleft, inbox.extend
 
-    def take(step: Step) -> None:
-        for note in step.notes:
-            on_note(note)
-        for request in step.requests:
-            inbox.extend(switch.handle(request, now))
+    def flush() -> None:
+        """Notes to ``on_note``; requests to the switch, its answers to the inbox."""
+        if notes:
+            for note in notes:
+                on_note(note)
+            notes.clear()
+        if requests:
+            for request in requests:
+                extend(handle(request, now))
+            requests.clear()
 
-    take(bridge.link_up(epoch + now))
+    flush()
     for _ in range(max_steps):
         while inbox:
-            take(bridge.from_switch(inbox.popleft(), epoch + now))
+            feed(pop(), epoch + now, step)
+            flush()
         if now >= end:
             return
-        ours = bridge.next_deadline()
+        due = end
         theirs = switch.next_deadline()
-        due = [t for t in (theirs, None if ours is None else ours - epoch) if t is not None]
-        now = min(max(now, min(due, default=end)), end)
-        inbox.extend(switch.advance(now))
-        take(bridge.advance(epoch + now))
+        if theirs is not None and theirs < due:
+            due = theirs
+        ours = bridge.next_deadline()
+        if ours is not None and ours - epoch < due:
+            due = ours - epoch
+        if due > now:
+            now = due
+        extend(switch.advance(now))
+        bridge._advance(epoch + now, step)
+        flush()
     raise RuntimeError(f"virtual run did not reach {end} in {max_steps} steps")

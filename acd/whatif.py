@@ -250,7 +250,7 @@ def run_day(spec: WhatIf, day: date, seed: int) -> DayRun:
             if record.queue == queue and record.queued_at >= since:
                 records.append(record)
 
-    run_virtual(Bridge(engine), switch, start, end, epoch, on_note)
+    run_virtual(Bridge(engine, call_steps=False), switch, start, end, epoch, on_note)
     unfinished = sum(engine.active_legs().values())
     return DayRun(day, tuple(records), switch.stats.offered, unfinished)
 
