@@ -146,7 +146,7 @@ class Bridge:
         self._cancelled: set[tuple[int, str]] = set()  # rings we stopped: their echo is ours
         self._resync: _Resync | None = None
         self._calls: dict[int, _Call] = {}  # calls in progress: who called, since when
-        self._agents_at: dict[str, str] = {}  # device -> agent logged in there
+        self._agents_at: dict[str, str] = {}  # device -> agent there (kept for call steps)
         self._gone: list[int] = []  # calls over at the switch, to forget after this message
         self._tracking = True  # requests are tracked (and time out) while the link is up
         self._handlers: dict[type[m.Message], Callable[[m.Message, float], list[ev.Event]]] = {
@@ -204,7 +204,8 @@ class Bridge:
             handle = self.engine.handle
             for event in handler(msg, now):
                 outputs = handle(event)
-                self._event_step(event, outputs, step)
+                if type(event) in _STEP_EVENTS:
+                    self._event_step(event, outputs, step)
                 self._apply(outputs, now, step)
             gone = self._gone
             while gone:
@@ -463,7 +464,8 @@ class Bridge:
                 command(out, now, step)
                 continue
             if kind is cmd.AgentChanged:
-                self._agent_moved(out)
+                if self._call_steps:
+                    self._agent_moved(out)
             elif kind is cmd.CallEnded and out.record.outcome in _CALL_OVER:
                 self._calls.pop(out.record.call_id, None)
             step.notes.append(out)
@@ -609,9 +611,8 @@ def run_virtual(
     step = bridge.link_up(epoch + now)
     notes, requests = step.notes, step.requests
     handle, feed, pop, extend = switch.handle, bridge._from_switch, inbox.popleft, inbox.extend
-
-    def flush() -> None:
-        """Notes to ``on_note``; requests to the switch, its answers to the inbox."""
+    steps = 0
+    while True:
         if notes:
             for note in notes:
                 on_note(note)
@@ -620,14 +621,14 @@ def run_virtual(
             for request in requests:
                 extend(handle(request, now))
             requests.clear()
-
-    flush()
-    for _ in range(max_steps):
-        while inbox:
+        if inbox:
             feed(pop(), epoch + now, step)
-            flush()
+            continue
         if now >= end:
             return
+        steps += 1
+        if steps > max_steps:
+            break
         due = end
         theirs = switch.next_deadline()
         if theirs is not None and theirs < due:
@@ -638,6 +639,6 @@ def run_virtual(
         if due > now:
             now = due
         extend(switch.advance(now))
-        bridge._advance(epoch + now, step)
-        flush()
+        if ours is not None and ours <= epoch + now:  # else the bridge has nothing due
+            bridge._advance(epoch + now, step)
     raise RuntimeError(f"virtual run did not reach {end} in {max_steps} steps")

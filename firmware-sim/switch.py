@@ -352,6 +352,8 @@ class Switch:
         self, now: float, call: _Call, cause: Cause, only: str = "", keep: str = ""
     ) -> None:
         """Stop the rings of ``call`` (at ``only``, or all but ``keep``), reporting each."""
+        if not call.ringing:
+            return
         stopping = [e for e in call.ringing if e != keep and (not only or e == only)]
         for ext in stopping:
             h = self._handsets[ext]
