@@ -36,6 +36,7 @@ from bisect import bisect_left, insort
 from collections import deque
 from collections.abc import Iterable, Mapping
 from datetime import datetime, timedelta
+from types import MappingProxyType
 from zoneinfo import ZoneInfo
 
 from acd.agents import AgentSession, AgentState, AgentStatus
@@ -92,6 +93,8 @@ _IDLE, _RINGING, _ON_CALL, _WRAP_UP = (
 )
 
 _NO_TIMERS = ()  # a call's timers until it has one: no list per call
+# a call's rings while it rings nowhere: no dict per call (read-only, never written)
+_NO_RINGING: Mapping[str, tuple[_Agent, float]] = MappingProxyType({})
 
 # call states
 _MENU, _WAITING, _ALERTING, _CONNECTED = "menu", "waiting", "ringing", "connected"
@@ -261,7 +264,8 @@ class _Call:
         # (-(queue priority + caller priority), arrival seq, call id): the waiting order
         self.entry: tuple[int, int, int] = (0, 0, call_id)
         self.priority = 0  # the caller's, added to the queue's
-        self.ringing: dict[str, tuple[_Agent, float]] = {}
+        # device -> (agent, ring start); a dict only while it rings somewhere
+        self.ringing: dict[str, tuple[_Agent, float]] | Mapping = _NO_RINGING
         self.agent: _Agent | None = None
         # cancelled when the call leaves the queue (a list once it has one)
         self.timers: list[_Timer] | tuple[()] = _NO_TIMERS
@@ -753,11 +757,14 @@ class Engine:
             self._touch(q)
         now = self.now
         devices = []
+        ringing = call.ringing
+        if not ringing:
+            ringing = call.ringing = {}
         for agent in agents:
             agent.state = _RINGING
             agent.call = call
             self._update_available(agent)
-            call.ringing[agent.device] = (agent, now)
+            ringing[agent.device] = (agent, now)
             devices.append(agent.device)
             self._agent_changed(agent)
         if single:
@@ -795,7 +802,10 @@ class Engine:
     def _stop_ring(self, call: _Call, device: str, outcome: RingOutcome) -> _Agent:
         """End one ring attempt; a missed ring may make the agent not ready. The caller
         updates the agent's availability once the call is back in its place."""
-        agent, started = call.ringing.pop(device)
+        ringing = call.ringing
+        agent, started = ringing.pop(device)
+        if not ringing:
+            call.ringing = _NO_RINGING
         call.leg.rings.append(RingAttempt(agent.id, device, started, self.now, outcome))
         agent.call = None
         agent.state = _IDLE
@@ -1041,8 +1051,11 @@ class Engine:
     def _answer(self, call: _Call, device: str) -> bool:
         """The switch connected the call at ``device``: a ring answered, or a late
         answer (see ``_late_answer``). False when it cannot be taken."""
-        if call.state == _ALERTING and device in call.ringing:
-            agent, started = call.ringing.pop(device)
+        ringing = call.ringing
+        if call.state == _ALERTING and device in ringing:
+            agent, started = ringing.pop(device)
+            if not ringing:
+                call.ringing = _NO_RINGING
             call.leg.rings.append(
                 RingAttempt(agent.id, device, started, self.now, RingOutcome.ANSWERED)
             )
@@ -1194,7 +1207,7 @@ class Engine:
         self._agent_changed(agent)
         if target is not None:
             call.agent = None
-            call.ringing = {}
+            call.ringing = _NO_RINGING
             call.leg = LegBuilder(
                 call.id,
                 leg.leg + 1,
