@@ -756,7 +756,6 @@ class Engine:
             call.state = _ALERTING
             self._touch(q)
         now = self.now
-        devices = []
         ringing = call.ringing
         if not ringing:
             ringing = call.ringing = {}
@@ -765,12 +764,11 @@ class Engine:
             agent.call = call
             self._update_available(agent)
             ringing[agent.device] = (agent, now)
-            devices.append(agent.device)
             self._agent_changed(agent)
         if single:
-            self._out.append(RouteCall(call.id, devices[0]))
+            self._out.append(RouteCall(call.id, agents[0].device))
         else:
-            self._out.append(RingDevices(call.id, tuple(devices)))
+            self._out.append(RingDevices(call.id, tuple([a.device for a in agents])))
         if call.ring_timer is not None:
             call.ring_timer.cancel()
         call.ring_timer = self._schedule(q.ring_timeout, Engine._ring_timeout, call)
