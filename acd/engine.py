@@ -804,7 +804,7 @@ class Engine:
         agent, started = ringing.pop(device)
         if not ringing:
             call.ringing = _NO_RINGING
-        call.leg.rings.append(RingAttempt(agent.id, device, started, self.now, outcome))
+        call.leg.rings += (RingAttempt(agent.id, device, started, self.now, outcome),)
         agent.call = None
         agent.state = _IDLE
         if outcome in (RingOutcome.NO_ANSWER, RingOutcome.FAILED):
@@ -1054,8 +1054,8 @@ class Engine:
             agent, started = ringing.pop(device)
             if not ringing:
                 call.ringing = _NO_RINGING
-            call.leg.rings.append(
-                RingAttempt(agent.id, device, started, self.now, RingOutcome.ANSWERED)
+            call.leg.rings += (
+                RingAttempt(agent.id, device, started, self.now, RingOutcome.ANSWERED),
             )
         else:
             agent = self._late_answer(call, device)
@@ -1084,7 +1084,8 @@ class Engine:
             return None  # never rung there: the switch cannot have connected it
         if ring.outcome is not RingOutcome.NO_ANSWER and ring.outcome is not RingOutcome.CANCELLED:
             return None
-        rings[i] = RingAttempt(agent.id, device, ring.started, self.now, RingOutcome.ANSWERED)
+        answered = RingAttempt(agent.id, device, ring.started, self.now, RingOutcome.ANSWERED)
+        call.leg.rings = (*rings[:i], answered, *rings[i + 1 :])
         if (
             ring.outcome is RingOutcome.NO_ANSWER
             and agent.status is _NOT_READY

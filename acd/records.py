@@ -8,7 +8,7 @@ specialist leg (``escalated_from`` set). Every leg ends in exactly one ``Outcome
 from __future__ import annotations
 
 import enum
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from typing import Any
 
 
@@ -135,7 +135,7 @@ class LegBuilder:
     released_at: float | None = None
     agent_id: str | None = None
     device: str | None = None
-    rings: list[RingAttempt] = field(default_factory=list)
+    rings: tuple[RingAttempt, ...] = ()  # grown by concatenation: no list per leg
     escalated_to: str | None = None
     transferred_to: str | None = None
     reason: str = ""  # kept into the record unless ``finish`` gives one
@@ -165,7 +165,7 @@ class LegBuilder:
             wrapup_end,
             self.agent_id,
             self.device,
-            tuple(self.rings),
+            self.rings,
             self.menu_choice,
             self.escalated_from,
             self.escalated_to,
