@@ -291,7 +291,7 @@ class Bridge:
         """The call step an accepted switch event is (offered, answered, escalated,
         transferred by the agent), before the steps of the engine's reaction."""
         kind = type(event)
-        if kind not in _STEP_EVENTS or any(type(o) is cmd.Refused for o in outputs):
+        if kind not in _STEP_EVENTS or cmd.Refused in map(type, outputs):
             return
         at = event.at
         if kind is ev.CallOffered:
