@@ -93,6 +93,7 @@ _IDLE, _RINGING, _ON_CALL, _WRAP_UP = (
 )
 
 _NO_TIMERS = ()  # a call's timers until it has one: no list per call
+_NO_ENTRY = (0, 0, 0)  # a call's waiting order until it enters a queue: no tuple per call
 # a call's rings while it rings nowhere: no dict per call (read-only, never written)
 _NO_RINGING: Mapping[str, tuple[_Agent, float]] = MappingProxyType({})
 
@@ -262,7 +263,7 @@ class _Call:
         self.queue: _Queue | None = None
         self.leg: LegBuilder | None = None
         # (-(queue priority + caller priority), arrival seq, call id): the waiting order
-        self.entry: tuple[int, int, int] = (0, 0, call_id)
+        self.entry: tuple[int, int, int] = _NO_ENTRY  # set when it enters a queue
         self.priority = 0  # the caller's, added to the queue's
         # device -> (agent, ring start); a dict only while it rings somewhere
         self.ringing: dict[str, tuple[_Agent, float]] | Mapping = _NO_RINGING
