@@ -86,23 +86,23 @@ def test_expectation_of_the_town_hall_scenario_names_what_erlang_a_leaves_out():
 
 
 def test_town_hall_expectation_counts_the_agents_on_shift_each_hour():
-    """Early shift 07:55-15:35 (break 10:00-10:15, lunch 12:00-12:40), late shift
-    11:25-19:05 (lunch 14:00-14:40, break 16:45-17:00), three agents each."""
+    """Three early agents 07:55-15:35 (breaks 09:45, 10:05, 10:25 for 15 min; lunches
+    12:00, 12:00, 12:45 for 40 min), three late agents 11:25-19:05 (lunches 14:00, 14:00,
+    14:45; breaks 16:15, 16:35, 16:55)."""
     spec = whatif.for_scenario(load_scenario("town-hall-weekday-250"), load_config(CONFIG))
     expected, _ = whatif.expectation(spec)
-    early_only, both = 3.0, 6.0
     assert {h: p.agents for h, p in expected.hours.items()} == pytest.approx(
         {
-            8: early_only,
-            9: early_only,
-            10: early_only - 3 * 15 / 60,
-            11: early_only + 3 * 35 / 60,
-            12: both - 3 * 40 / 60,
-            13: both,
-            14: both - 3 * 40 / 60,
-            15: 3 + 3 * 35 / 60,
-            16: 3 - 3 * 15 / 60,
-            17: 3.0,
+            8: 3.0,
+            9: 3 - 15 / 60,
+            10: 3 - 30 / 60,
+            11: 3 + 3 * 35 / 60,
+            12: 6 - (40 + 40 + 15) / 60,
+            13: 6 - 25 / 60,
+            14: 6 - (40 + 40 + 15) / 60,
+            15: 3 * 35 / 60 + 3 - 25 / 60,
+            16: 3 - (15 + 15 + 5) / 60,
+            17: 3 - 10 / 60,
             18: 3.0,
         }
     )
@@ -110,10 +110,10 @@ def test_town_hall_expectation_counts_the_agents_on_shift_each_hour():
     traffic = Traffic(calls_10, expected.aht_s, 3600.0, 120.0)
     two, three = evaluate(traffic, 2, 20.0), evaluate(traffic, 3, 20.0)
     hour = expected.hours[10]
-    assert hour.answer_rate == pytest.approx(0.75 * two.answer_rate + 0.25 * three.answer_rate)
+    assert hour.answer_rate == pytest.approx(0.5 * two.answer_rate + 0.5 * three.answer_rate)
     assert two.answer_rate < hour.answer_rate < three.answer_rate
-    assert expected.hours[13].answer_rate == pytest.approx(
-        evaluate(Traffic(250 * 0.07, expected.aht_s, 3600.0, 120.0), 6, 20.0).answer_rate
+    assert expected.hours[8].answer_rate == pytest.approx(
+        evaluate(Traffic(250 * 0.07, expected.aht_s, 3600.0, 120.0), 3, 20.0).answer_rate
     )
     assert expected.overall["answer_rate"] < 0.96  # not the 99.9 % of six agents all day
 
