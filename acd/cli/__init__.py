@@ -1,8 +1,8 @@
 """The `acd` command line: a click group whose commands are imported on first use.
 
 Each command lives in its own module of this package; ``COMMANDS`` maps the command
-name to ``module:attribute``. Importing lazily keeps ``acd --help`` fast and lets a
-command's heavy dependencies (Construct schemas, plotting) load only when needed.
+name to ``module:attribute``. Running a command imports only its module, so one
+command's heavy dependencies (Construct schemas, asyncio drivers) never slow another.
 """
 
 from __future__ import annotations
@@ -37,19 +37,14 @@ COMMANDS: dict[str, str] = {
 }
 
 
-def _available(name: str) -> bool:
-    module = COMMANDS[name].partition(":")[0]
-    return importlib.util.find_spec(module) is not None
-
-
 class LazyGroup(click.Group):
     """A group that imports each command's module only when the command is used."""
 
     def list_commands(self, ctx: click.Context) -> list[str]:
-        return sorted(name for name in COMMANDS if _available(name))
+        return sorted(COMMANDS)
 
     def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
-        if cmd_name not in COMMANDS or not _available(cmd_name):
+        if cmd_name not in COMMANDS:
             return None
         module, _, attr = COMMANDS[cmd_name].partition(":")
         return getattr(importlib.import_module(module), attr)
