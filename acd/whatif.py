@@ -604,15 +604,16 @@ def for_scenario(
     return WhatIf(scenario, cheap_pins(config, pins), queue, days)
 
 
-def with_volume(scenario: Scenario, calls_per_day: float) -> Scenario:
-    """``scenario`` with every planned day's volume set to ``calls_per_day``."""
+def with_volume(spec: WhatIf, calls_per_day: float) -> WhatIf:
+    """``spec`` with every planned day's volume set to ``calls_per_day``."""
     if not calls_per_day >= 0:
         raise AcdError(f"calls per day must be zero or more, got {calls_per_day:g}")
+    traffic = spec.scenario.traffic
     week = {
-        name: dataclasses.replace(plan, volume=calls_per_day)
-        for name, plan in scenario.traffic.week.items()
+        name: dataclasses.replace(plan, volume=calls_per_day) for name, plan in traffic.week.items()
     }
-    return dataclasses.replace(scenario, traffic=dataclasses.replace(scenario.traffic, week=week))
+    scenario = dataclasses.replace(spec.scenario, traffic=dataclasses.replace(traffic, week=week))
+    return dataclasses.replace(spec, scenario=scenario)
 
 
 REFERENCE_SITE: dict = {
@@ -777,7 +778,7 @@ def sweep(
     """Simulate ``spec`` at each daily volume (same seeds at every volume)."""
     points = []
     for volume in volumes:
-        point = dataclasses.replace(spec, scenario=with_volume(spec.scenario, volume))
+        point = with_volume(spec, volume)
         result = replicate(point, replications, seed, on_replication, jobs)
         points.append(SweepPoint(volume, result, expectation(point)[0]))
     return points

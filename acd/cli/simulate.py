@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import time
 from typing import Any
 
@@ -123,7 +122,7 @@ def simulate(
                 fail("--scenario needs the site's configuration: --config FILE")
             spec = whatif.for_scenario(load_scenario(scenario_path), config, queue, days)
             if calls_per_day is not None:
-                spec = _with_volume(spec, calls_per_day)
+                spec = whatif.with_volume(spec, calls_per_day)
             mode = "scenario"
         else:
             missing = [
@@ -180,10 +179,6 @@ def simulate(
                     click.echo(f"Warning: {text}.")
     except AcdError as exc:
         fail(str(exc))
-
-
-def _with_volume(spec: WhatIf, calls_per_day: float) -> WhatIf:
-    return dataclasses.replace(spec, scenario=whatif.with_volume(spec.scenario, calls_per_day))
 
 
 def _volumes(text: str) -> list[float]:
