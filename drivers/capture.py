@@ -29,8 +29,6 @@ from acd.errors import AcdError
 
 FORMAT = "acd-cti"
 VERSION = 1
-DIRECTIONS = ("rx", "tx")
-"""``rx``: bytes from the switch; ``tx``: bytes to the switch."""
 _ALIASES = {"rx": "rx", "in": "rx", "tx": "tx", "out": "tx"}
 
 
@@ -82,7 +80,6 @@ class CaptureWriter:
         self.max_bytes = max_bytes
         self.keep = keep
         self.port = port
-        self.chunks = 0
         self.rotations = 0
         self._fh: IO[str] | None = None
         self._size = 0
@@ -106,7 +103,6 @@ class CaptureWriter:
         self._fh.write(line)
         self._fh.flush()
         self._size += len(line)
-        self.chunks += 1
 
     def close(self) -> None:
         """Close the current file (a later write opens it again)."""
