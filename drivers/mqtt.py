@@ -55,6 +55,31 @@ SWEEP_SECONDS = 2.0  # s after connecting during which stale retained topics are
 KEEPALIVE = 15  # s; the broker publishes the Will after 1.5 x keepalive of silence
 
 
+def new_client(
+    config: MqttConfig, identifier: str, *, timeout: float = CLIENT_TIMEOUT, **options: Any
+) -> aiomqtt.Client:
+    """An aiomqtt client (not connected yet) for the broker, credentials and TLS of
+    ``config``; ``options`` go to `aiomqtt.Client` as they are."""
+    return aiomqtt.Client(
+        config.host,
+        config.port,
+        username=config.username,
+        password=config.password,
+        identifier=identifier,
+        tls_params=aiomqtt.TLSParameters(ca_certs=config.ca_file) if config.tls else None,
+        timeout=timeout,
+        **options,
+    )
+
+
+def payload_bytes(message: aiomqtt.Message) -> bytes:
+    """The payload of a received message as bytes (aiomqtt types it loosely)."""
+    payload = message.payload
+    if isinstance(payload, bytes | bytearray):
+        return bytes(payload)
+    return b"" if payload is None else str(payload).encode()
+
+
 class MqttBridge:
     """Publisher of one site's topic tree, run as an asyncio task.
 
@@ -174,16 +199,10 @@ class MqttBridge:
     # -- the background task --------------------------------------------------------
 
     def _client(self) -> aiomqtt.Client:
-        cfg = self.config
-        client = aiomqtt.Client(
-            cfg.host,
-            cfg.port,
-            username=cfg.username,
-            password=cfg.password,
-            identifier=self.client_id,
+        client = new_client(
+            self.config,
+            self.client_id,
             will=aiomqtt.Will(self.topics.status, encode(WILL_PAYLOAD), qos=1, retain=True),
-            tls_params=aiomqtt.TLSParameters(ca_certs=cfg.ca_file) if cfg.tls else None,
-            timeout=CLIENT_TIMEOUT,
             keepalive=KEEPALIVE,
             max_inflight_messages=IN_FLIGHT,
         )
@@ -300,11 +319,8 @@ class MqttBridge:
             if not message.topic.matches(self.topics.agent_command_filter):
                 self._sweep(message)
                 continue
-            payload = message.payload
-            if not isinstance(payload, bytes | bytearray):
-                payload = str(payload).encode()
             result = parse_agent_command(
-                self.topics, str(message.topic), bytes(payload), self.config.cmd_token
+                self.topics, str(message.topic), payload_bytes(message), self.config.cmd_token
             )
             if isinstance(result, AgentCommand) and message.retain:
                 result = Refusal(

@@ -23,6 +23,7 @@ import aiomqtt
 from acd.config import Config, MqttConfig
 from acd.errors import AcdError
 from acd.topics import CommandAction, Topics, check_id, encode
+from drivers.mqtt import new_client, payload_bytes
 
 TIMEOUT = 5.0
 
@@ -82,20 +83,6 @@ def connection(
     return Connection(mqtt, site)
 
 
-def client(conn: Connection, role: str = "tool") -> aiomqtt.Client:
-    """An aiomqtt client for ``conn`` (not connected yet)."""
-    cfg = conn.mqtt
-    return aiomqtt.Client(
-        cfg.host,
-        cfg.port,
-        username=cfg.username,
-        password=cfg.password,
-        identifier=f"acd-{role}-{secrets.token_hex(4)}",
-        tls_params=aiomqtt.TLSParameters(ca_certs=cfg.ca_file) if cfg.tls else None,
-        timeout=TIMEOUT,
-    )
-
-
 def broker_error(conn: Connection, exc: aiomqtt.MqttError) -> BrokerError:
     """Plain words for a failed connection."""
     text = str(exc) or type(exc).__name__
@@ -110,7 +97,9 @@ def broker_error(conn: Connection, exc: aiomqtt.MqttError) -> BrokerError:
 async def connected(conn: Connection, role: str) -> AsyncIterator[aiomqtt.Client]:
     """A connected client; connection failures become `BrokerError`."""
     try:
-        async with client(conn, role) as c:
+        async with new_client(
+            conn.mqtt, f"acd-{role}-{secrets.token_hex(4)}", timeout=TIMEOUT
+        ) as c:
             yield c
     except aiomqtt.MqttError as exc:
         raise broker_error(conn, exc) from None
@@ -141,10 +130,7 @@ async def read_retained(
 async def aiomqtt_messages(c: aiomqtt.Client) -> AsyncIterator[tuple[str, bytes, bool]]:
     """``(topic, payload bytes, retained)`` of every message the client receives."""
     async for message in c.messages:
-        payload = message.payload
-        if not isinstance(payload, bytes | bytearray):
-            payload = b"" if payload is None else str(payload).encode()
-        yield str(message.topic), bytes(payload), bool(message.retain)
+        yield str(message.topic), payload_bytes(message), bool(message.retain)
 
 
 async def send_agent_command(
