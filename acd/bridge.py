@@ -48,9 +48,6 @@ from protocols import messages as m
 LAMPS = {"ready": 0, "not-ready": 1, "queue": 2}
 """Handset lamp numbers of the engine's lamp names."""
 
-ROUTES = (m.DeflectCall, m.RingDevices, m.SingleStepTransfer)
-"""Requests whose refusal puts the caller back in its queue."""
-
 
 @dataclass(slots=True)
 class Step:
