@@ -23,6 +23,7 @@ import math
 import random
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import ProcessPoolExecutor
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from itertools import repeat
@@ -360,18 +361,13 @@ def replicate(
     if jobs < 1:
         raise AcdError(f"jobs must be at least 1, got {jobs}")
     runs: list[Replication] = []
-    if jobs == 1 or replications == 1:
-        for index in range(replications):
-            runs.append(replication(spec, index, seed))
+    parallel = jobs > 1 and replications > 1
+    with ProcessPoolExecutor(min(jobs, replications)) if parallel else nullcontext() as pool:
+        mapper = pool.map if pool is not None else map
+        for run in mapper(replication, repeat(spec), range(replications), repeat(seed)):
+            runs.append(run)
             if on_replication is not None:
-                on_replication(runs[-1])
-    else:
-        with ProcessPoolExecutor(min(jobs, replications)) as pool:
-            indexes = range(replications)
-            for run in pool.map(replication, repeat(spec), indexes, repeat(seed)):
-                runs.append(run)
-                if on_replication is not None:
-                    on_replication(run)
+                on_replication(run)
     hours = sorted({h for run in runs for h in run.hours})
     absent = {m: _absent(m) for m in METRICS}
     return Result(
