@@ -311,11 +311,7 @@ def engine_requests(
     return sent
 
 
-def _key(msg_or_fields: Message | dict[str, Any], op: str | None = None) -> str:
-    if isinstance(msg_or_fields, Message):
-        op, fields = message_name(msg_or_fields), message_to_dict(msg_or_fields)
-    else:
-        fields = msg_or_fields
+def _key(op: str | None, fields: dict[str, Any]) -> str:
     rest = {k: v for k, v in fields.items() if k != "invoke_id"}
     return f"{op} {json.dumps(rest, sort_keys=True)}"
 
@@ -324,8 +320,9 @@ def engine_diff(entries: list[Entry], engine_sent: list[tuple[float, Message]]) 
     """Where the engine's requests differ from the controller's captured ones, in order
     (invoke ids aside): the smallest set of requests only one side sent."""
     captured = [e for e in entries if e.d == "tx" and e.delivered]
-    ours = [_key(e.fields or {}, e.op) for e in captured]
-    theirs = [_key(msg) for _, msg in engine_sent]
+    engine = [(t, message_name(msg), message_to_dict(msg)) for t, msg in engine_sent]
+    ours = [_key(e.op, e.fields or {}) for e in captured]
+    theirs = [_key(op, fields) for _, op, fields in engine]
     matcher = difflib.SequenceMatcher(None, ours, theirs, autojunk=False)
     diffs: list[Difference] = []
     for tag, i1, i2, j1, j2 in matcher.get_opcodes():
@@ -334,7 +331,7 @@ def engine_diff(entries: list[Entry], engine_sent: list[tuple[float, Message]]) 
         for e in captured[i1:i2]:
             assert e.op is not None and e.fields is not None
             diffs.append(Difference(e.t, "captured", e.op, e.fields))
-        for t, msg in engine_sent[j1:j2]:
-            diffs.append(Difference(t, "engine", message_name(msg), message_to_dict(msg)))
+        for t, op, fields in engine[j1:j2]:
+            diffs.append(Difference(t, "engine", op, fields))
     diffs.sort(key=lambda x: x.t)
     return diffs
