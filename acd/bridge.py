@@ -468,12 +468,10 @@ class Bridge:
             step.notes.append(out)
 
     def _route_call(self, out: cmd.RouteCall, now: float, step: Step) -> None:
-        step.requests.append(self._route(out.call_id, (out.device,), now))
-        self._ringing(out.call_id, (out.device,), now, step)
+        self._route(out.call_id, (out.device,), now, step)
 
     def _ring_devices(self, out: cmd.RingDevices, now: float, step: Step) -> None:
-        step.requests.append(self._route(out.call_id, out.devices, now))
-        self._ringing(out.call_id, out.devices, now, step)
+        self._route(out.call_id, out.devices, now, step)
 
     def _queue_call(self, out: cmd.QueueCall, now: float, step: Step) -> None:
         self._step(step, "queued", out.call_id, now, queue=out.queue)
@@ -519,13 +517,6 @@ class Bridge:
         lamp, mode = LAMPS[out.lamp], m.LampMode[out.mode]
         step.requests.append(self._request(m.SetLamp, now, (), out.device, lamp, mode))
 
-    def _ringing(self, call_id: int, devices: tuple[str, ...], now: float, step: Step) -> None:
-        if not self._call_steps:
-            return
-        for device in devices:
-            agent = self._agents_at.get(device)
-            self._step(step, "ringing", call_id, now, agent_id=agent, device=device)
-
     def _agent_moved(self, note: cmd.AgentChanged) -> None:
         """Keep the device → agent map the call steps name agents by."""
         if note.status is AgentStatus.LOGGED_OUT or note.device is None:
@@ -535,13 +526,20 @@ class Bridge:
         else:
             self._agents_at[note.device] = note.agent_id
 
-    def _route(self, call_id: int, devices: tuple[str, ...], now: float) -> m.Message:
+    def _route(self, call_id: int, devices: tuple[str, ...], now: float, step: Step) -> None:
+        """Ring ``devices`` for the call, and note the ringing steps."""
         at = self._connected.get(call_id)
         if at is not None:  # escalated: move the answered call with a transfer
-            return self._request(m.SingleStepTransfer, now, devices[:1], call_id, at, devices[0])
-        if len(devices) == 1:
-            return self._request(m.DeflectCall, now, devices, call_id, devices[0])
-        return self._request(m.RingDevices, now, devices, call_id, devices, 0)
+            request = self._request(m.SingleStepTransfer, now, devices[:1], call_id, at, devices[0])
+        elif len(devices) == 1:
+            request = self._request(m.DeflectCall, now, devices, call_id, devices[0])
+        else:
+            request = self._request(m.RingDevices, now, devices, call_id, devices, 0)
+        step.requests.append(request)
+        if self._call_steps:
+            for device in devices:
+                agent = self._agents_at.get(device)
+                self._step(step, "ringing", call_id, now, agent_id=agent, device=device)
 
     def _request(
         self, cls: type[m.Message], now: float, ring: tuple[str, ...], *fields: object
