@@ -18,6 +18,7 @@ import difflib
 import json
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from operator import attrgetter, sub
 from typing import Any
 
 from acd.config import Config
@@ -60,6 +61,10 @@ class Entry:
         return out
 
 
+_garbage = attrgetter("dropped_bytes", "bad_crc", "bad_length")
+"""A `FrameDecoder`'s counts of what it dropped."""
+
+
 def _ctrl_name(ctrl: int) -> str:
     return Ctrl(ctrl).name if ctrl in Ctrl._value2member_map_ else f"0x{ctrl:02x}"
 
@@ -74,14 +79,9 @@ class Timeline:
     def feed(self, t: float, d: str, data: bytes) -> list[Entry]:
         """Entries for the bytes ``data`` seen at ``t`` in direction ``d`` (rx or tx)."""
         decoder = self._decoders[d]
-        before = (decoder.dropped_bytes, decoder.bad_crc, decoder.bad_length)
+        before = _garbage(decoder)
         frames = decoder.feed(data)
-        dropped, crc, length = (
-            now - then
-            for now, then in zip(
-                (decoder.dropped_bytes, decoder.bad_crc, decoder.bad_length), before, strict=True
-            )
-        )
+        dropped, crc, length = map(sub, _garbage(decoder), before)
         entries: list[Entry] = []
         if dropped:
             entries.append(Entry(t, d, error=f"{dropped} bytes outside frames dropped"))
