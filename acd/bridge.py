@@ -285,11 +285,12 @@ class Bridge:
         step.notes.append(CallStep(at, event, call_id, offered_at, caller, **fields))
 
     def _event_step(self, event: ev.Event, outputs: list[Output], step: Step) -> None:
-        """The call step an accepted switch event is (offered, answered, escalated,
-        transferred by the agent), before the steps of the engine's reaction."""
-        kind = type(event)
-        if kind not in _STEP_EVENTS or cmd.Refused in map(type, outputs):
+        """The call step an accepted switch event of `_STEP_EVENTS` is (offered,
+        answered, escalated, transferred by the agent), before the steps of the engine's
+        reaction."""
+        if cmd.Refused in map(type, outputs):
             return
+        kind = type(event)
         at = event.at
         if kind is ev.CallOffered:
             self._calls[event.call_id] = _Call(event.caller, at)
