@@ -976,18 +976,7 @@ class Engine:
         old = call.leg
         self._leave_queue(call)
         self._emit_record(call.queue, old.finish(self.now, outcome, reason=reason))
-        call.leg = LegBuilder(
-            call.id,
-            old.leg + 1,
-            target.id,
-            old.caller,
-            old.dialled,
-            old.trunk,
-            old.arrived_at,
-            self.now,
-            menu_choice=old.menu_choice,
-            escalated_from=old.queue,
-        )
+        call.leg = old.next_leg(target.id, self.now)
         call.overflow_due = False
         self._enter(call, target)
 
@@ -1229,18 +1218,7 @@ class Engine:
         if target is not None:
             call.agent = None
             call.ringing = _NO_RINGING
-            call.leg = LegBuilder(
-                call.id,
-                leg.leg + 1,
-                target.id,
-                leg.caller,
-                leg.dialled,
-                leg.trunk,
-                leg.arrived_at,
-                self.now,
-                menu_choice=leg.menu_choice,
-                escalated_from=q.id,
-            )
+            call.leg = leg.next_leg(target.id, self.now)
             self._enter(call, target)
         else:
             del self._calls[call.id]

@@ -140,6 +140,22 @@ class LegBuilder:
     transferred_to: str | None = None
     reason: str = ""  # kept into the record unless ``finish`` gives one
 
+    def next_leg(self, queue: str, at: float) -> LegBuilder:
+        """The call's next leg, in ``queue`` from ``at`` (after an escalation or an
+        overflow to a queue)."""
+        return LegBuilder(
+            self.call_id,
+            self.leg + 1,
+            queue,
+            self.caller,
+            self.dialled,
+            self.trunk,
+            self.arrived_at,
+            at,
+            menu_choice=self.menu_choice,
+            escalated_from=self.queue,
+        )
+
     def finish(
         self,
         ended_at: float,
