@@ -197,7 +197,6 @@ class CallStore:
     def __init__(self, path: str | Path, mask_callers: bool = True) -> None:
         self.path = Path(path)
         self.mask_callers = mask_callers
-        self.readonly = False
         self._depth = 0
         self._last_status: dict[str, AgentStatus] = {}
         try:
@@ -461,7 +460,7 @@ def open_readonly(path: str | Path) -> CallStore:
     if not p.is_file():
         raise AcdError(f"{p}: no such call-record database")
     store = CallStore.__new__(CallStore)
-    store.path, store.mask_callers, store.readonly = p, True, True
+    store.path, store.mask_callers = p, True
     store._depth, store._last_status = 0, {}
     uri = f"file:{quote(str(p.resolve()))}?mode=ro"
     conn = sqlite3.connect(uri, uri=True, isolation_level=None, check_same_thread=False)
