@@ -7,6 +7,7 @@ exactly. All values are seconds and never negative.
 from __future__ import annotations
 
 import csv
+import functools
 import math
 import random
 from dataclasses import dataclass
@@ -56,11 +57,11 @@ class Lognormal:
     mean: float
     sd: float
 
-    @property
+    @functools.cached_property
     def sigma(self) -> float:
         return math.sqrt(math.log1p((self.sd / self.mean) ** 2))
 
-    @property
+    @functools.cached_property
     def mu(self) -> float:
         return math.log(self.mean) - self.sigma**2 / 2
 
