@@ -51,8 +51,8 @@ def new_state(config: Config | None, conn: Connection) -> MonitorState:
 
 def read_snapshot(
     config: Config | None, site: str | None, host: str | None, port: int | None, timeout: float
-) -> tuple[MonitorState, dict[str, Any]]:
-    """Connect, take the retained state (waiting up to ``timeout``), return the picture."""
+) -> dict[str, Any]:
+    """Connect, take the retained state (waiting up to ``timeout``), return its snapshot."""
     from drivers.mqtt_client import connection, read_retained
 
     conn = connection(config, site, host, port)
@@ -63,7 +63,7 @@ def read_snapshot(
 
     asyncio.run(read_retained(conn, on_message, timeout=timeout))
     state.broker = "up"
-    return state, state.snapshot(time.time())
+    return state.snapshot(time.time())
 
 
 @click.command(epilog=EPILOG)
@@ -105,7 +105,7 @@ def monitor(
     """
     config = load_site(config_path)
     if once or as_json:
-        _, snap = read_snapshot(config, site, host, port, timeout)
+        snap = read_snapshot(config, site, host, port, timeout)
         if as_json:
             emit_json(snap)
         else:

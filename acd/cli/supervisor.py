@@ -96,7 +96,7 @@ def _since(ms) -> str:
 @_reader("agents", "acd agents --site town-hall --json")
 def agents(config_path, site, host, port, timeout, as_json) -> None:
     """List the agents' status and state (retained agent/<id>/state topics)."""
-    _, snap = read_snapshot(load_site(config_path), site, host, port, timeout)
+    snap = read_snapshot(load_site(config_path), site, host, port, timeout)
     if as_json:
         emit_json(snap["agents"])
         return
@@ -115,7 +115,7 @@ def agents(config_path, site, host, port, timeout, as_json) -> None:
 @_reader("queues", "acd queues --site town-hall --json")
 def queues(config_path, site, host, port, timeout, as_json) -> None:
     """List the queues' figures (retained queue/<id>/stats topics)."""
-    _, snap = read_snapshot(load_site(config_path), site, host, port, timeout)
+    snap = read_snapshot(load_site(config_path), site, host, port, timeout)
     if as_json:
         emit_json(snap["queues"])
         return
@@ -147,7 +147,7 @@ def _pct(value) -> str:
 @_reader("status", "acd status --site town-hall --json")
 def status(config_path, site, host, port, timeout, as_json) -> None:
     """Controller, link and alarms of the site, with agent and queue counts."""
-    _, snap = read_snapshot(load_site(config_path), site, host, port, timeout)
+    snap = read_snapshot(load_site(config_path), site, host, port, timeout)
     ctl = snap["controller"]
     counts: dict[str, int] = {}
     for a in snap["agents"]:
