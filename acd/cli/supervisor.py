@@ -51,6 +51,13 @@ def _send(action: CommandAction, agent_id: str, reason: int | None, opts: dict) 
         click.echo(f"agent {agent_id}: {action.value.replace('_', ' ')}{extra}: accepted")
 
 
+def _broker_options(fn):
+    """The options of every command here: configuration, site, broker, timeout, JSON."""
+    for option in (json_option, timeout_option, port_option, host_option, site_option):
+        fn = option(fn)
+    return config_option(fn)
+
+
 def _agent_command(name: str, action: CommandAction, with_reason: bool, doc: str):
     def command(agent_id: str, reason: int | None = None, **opts) -> None:
         _send(action, agent_id, reason, opts)
@@ -62,9 +69,7 @@ def _agent_command(name: str, action: CommandAction, with_reason: bool, doc: str
         command = click.option(
             "--reason", type=click.IntRange(0, 99), help="Not-ready reason code (0..99)."
         )(command)
-    for option in (json_option, timeout_option, port_option, host_option, site_option):
-        command = option(command)
-    command = config_option(command)
+    command = _broker_options(command)
     epilog = f"\b\nExample:\n  {example} --config site.toml\n"
     return agent.command(name, epilog=epilog)(command)
 
@@ -80,9 +85,7 @@ def _reader(name: str, example: str):
     """Options shared by the commands that read the retained state."""
 
     def wrap(fn):
-        for option in (json_option, timeout_option, port_option, host_option, site_option):
-            fn = option(fn)
-        fn = config_option(fn)
+        fn = _broker_options(fn)
         epilog = f"\b\nExamples:\n  acd {name} --config site.toml\n  {example}\n\n" + CREDENTIALS
         return click.command(name, epilog=epilog)(fn)
 
