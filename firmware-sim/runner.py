@@ -86,8 +86,11 @@ class SwitchEndpoint:
         self.discarded = 0  # switch events dropped while the link was down
         self.link_ups = 0
         self.link_downs = 0
-        self.reboots = 0
         self._old_link_stats: list[dict[str, int]] = []
+
+    @property
+    def reboots(self) -> int:
+        return self.faults.stats.reboots
 
     def _new_link(self) -> Link:
         s = self.scenario.link
@@ -148,7 +151,6 @@ class SwitchEndpoint:
         if spec.kind != "reboot":
             self.faults.activate(spec, now)
             return
-        self.reboots += 1
         self.faults.stats.reboots += 1
         self.switch.reboot()
         self._old_link_stats.append(asdict(self.link.stats))
