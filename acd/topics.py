@@ -18,6 +18,7 @@ from enum import Enum, StrEnum
 from typing import Any
 
 from acd.agents import AgentState, AgentStatus
+from acd.records import Outcome
 
 ID_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
 """Agent, queue, site, alarm and request ids: no ``/``, ``+``, ``#`` or spaces."""
@@ -38,17 +39,6 @@ class CallEventKind(StrEnum):
     TRANSFERRED = "transferred"  # out of the ACD (to an extension, by the agent or overflow)
     ESCALATED = "escalated"  # by the agent to a specialist group (a queue)
     ENDED = "ended"
-
-
-class CallOutcome(StrEnum):
-    """How a call ended: exactly one per offered call."""
-
-    ANSWERED = "answered"
-    ABANDONED = "abandoned"
-    OVERFLOWED = "overflowed"
-    CLOSED = "closed"
-    REJECTED = "rejected"
-    FAILED = "failed"
 
 
 LINK_DOWN_ALARM = "link-down"
@@ -294,7 +284,7 @@ def call_event_payload(
         "agent_id": agent_id,
         "device": device,
         "leg": leg,
-        "outcome": None if outcome is None else wire_enum(outcome, CallOutcome),
+        "outcome": None if outcome is None else wire_enum(outcome, Outcome),
         "wait_s": wait_s,
         **_stamp(ts, seq, since),
     }
