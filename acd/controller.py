@@ -36,14 +36,14 @@ import time
 from collections import deque
 from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from datetime import date, datetime
 from datetime import time as dtime
 from zoneinfo import ZoneInfo
 
 from acd.agents import AgentStatus
 from acd.bridge import Bridge, CallStep, RequestFailed, Resynced, Step
-from acd.commands import AgentChanged, CallEnded, Notification, QueueChanged, Refused
+from acd.commands import AgentChanged, CallEnded, Notification, QueueChanged, QueueFigures, Refused
 from acd.config import Config
 from acd.engine import Engine
 from acd.events import SetAgentStatus
@@ -66,6 +66,9 @@ from protocols.errors import LocalProtocolError
 from protocols.link import BadMessage, Link, LinkDown, LinkUp, MessageReceived, Role
 
 log = logging.getLogger("acd.controller")
+
+_FIGURES = tuple(f.name for f in fields(QueueFigures) if f.name != "queue")
+"""The `QueueFigures` that ``queue/<id>/stats`` carries (the queue is in the topic)."""
 
 _ACTIONS = {
     CommandAction.READY: "ready",
@@ -564,22 +567,9 @@ class Controller:
     def _queue_changed(self, note: QueueChanged) -> None:
         f = note.figures
         if self.mqtt is not None:
-            figures = {
-                "waiting": f.waiting,
-                "longest_wait": round(f.longest_wait, 3),
-                "agents_logged_in": f.agents_logged_in,
-                "agents_available": f.agents_available,
-                "offered": f.offered,
-                "answered": f.answered,
-                "answered_in_sl": f.answered_in_sl,
-                "abandoned": f.abandoned,
-                "short_abandoned": f.short_abandoned,
-                "overflowed": f.overflowed,
-                "closed": f.closed,
-                "rejected": f.rejected,
-                "failed": f.failed,
-                "answer_rate": f.answered / f.offered if f.offered else None,
-            }
+            figures = {name: getattr(f, name) for name in _FIGURES}
+            figures["longest_wait"] = round(f.longest_wait, 3)
+            figures["answer_rate"] = f.answered / f.offered if f.offered else None
             day = datetime.fromtimestamp(note.at, self._tz).date()
             since = datetime.combine(day, dtime(), self._tz).timestamp()
             self.mqtt.set_queue_stats(
