@@ -517,7 +517,7 @@ class Engine:
         if q is None:
             self._refuse(sc, f"no queue to adopt the call at {sc.device} into")
             return
-        self._take_agent(agent)
+        self._unring(agent)
         call = self._calls[call_id] = _Call(call_id)
         call.queue = q
         call.leg = LegBuilder(
@@ -1107,18 +1107,18 @@ class Engine:
             agent.reason = 0
             self._out.append(Lamp(device, "ready", "on"))
         self._leave_queue(call)  # out of the waiting line before other calls move
-        self._take_agent(agent)
+        self._unring(agent)
         return agent
 
-    def _take_agent(self, agent: _Agent) -> None:
-        """Free an idle or ringing agent for a call the switch connected it to: a ring
-        for another call is cancelled and that caller goes back to its place."""
+    def _unring(self, agent: _Agent) -> None:
+        """Free a ringing agent (for a call the switch connected it to, or at logout):
+        the ring is cancelled and that caller goes back to its place. No-op otherwise."""
         if agent.state is _RINGING:
-            other = agent.call
-            self._out.append(CancelRing(other.id, agent.device))
-            self._stop_ring(other, agent.device, RingOutcome.CANCELLED)
-            if not other.ringing:
-                self._requeue(other)
+            call = agent.call
+            self._out.append(CancelRing(call.id, agent.device))
+            self._stop_ring(call, agent.device, RingOutcome.CANCELLED)
+            if not call.ringing:
+                self._requeue(call)
 
     def _connect(self, call: _Call, agent: _Agent, device: str) -> None:
         """The call is answered by ``agent`` at ``device``: other rings are cancelled,
@@ -1309,14 +1309,10 @@ class Engine:
         agent.status = _LOGGED_OUT
         agent.reason = 0
         self._update_available(agent)
-        if agent.state is _RINGING:
-            call = agent.call
-            self._out.append(CancelRing(call.id, agent.device))
-            self._stop_ring(call, agent.device, RingOutcome.CANCELLED)
-            if not call.ringing:
-                self._requeue(call)
-        elif agent.state is _WRAP_UP:
+        if agent.state is _WRAP_UP:
             self._end_wrapup(agent)
+        else:
+            self._unring(agent)
         for q in {m[0] for m in agent.memberships}:
             q.logged_in -= 1
             self._touch(q)
