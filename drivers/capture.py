@@ -119,12 +119,11 @@ class CaptureWriter:
     def _open(self, t: float) -> None:
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
-            exists = self.path.exists() and self.path.stat().st_size > 0
             self._fh = self.path.open("a", encoding="utf-8")
         except OSError as exc:
             raise AcdError(f"capture: cannot write {self.path}: {exc.strerror}") from None
-        self._size = self.path.stat().st_size
-        if not exists:
+        self._size = self._fh.tell()  # opened for appending: at the end
+        if not self._size:
             header = {"capture": FORMAT, "version": VERSION, "started": t, "port": self.port}
             line = json.dumps(header) + "\n"
             self._fh.write(line)
