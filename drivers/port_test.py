@@ -163,14 +163,18 @@ def _loopback(
     errors = sum(a != b for a, b in zip(got, pattern, strict=False))
     lost = max(0, len(pattern) - len(got))
     extra = max(0, len(got) - len(pattern))
-    details = {"sent": len(pattern), "received": len(got), "errors": errors, "lost": lost}
-    details["extra"] = extra
+    details = {
+        "sent": len(pattern),
+        "received": len(got),
+        "errors": errors,
+        "lost": lost,
+        "extra": extra,
+    }
     if not errors and not lost and not extra:
         verdict = f"loopback OK: {len(pattern)} bytes sent and received intact at {settings}"
         return PortTestResult(url, True, "loopback", verdict, settings, details)
-    problems = [f"{n} {what}" for n, what in ((errors, "wrong"), (lost, "lost")) if n]
-    if extra:
-        problems.append(f"{extra} extra")
+    counts = ((errors, "wrong"), (lost, "lost"), (extra, "extra"))
+    problems = [f"{n} {what}" for n, what in counts if n]
     verdict = (
         f"loopback FAILED: {', '.join(problems)} of {len(pattern)} bytes: "
         "check the cable, the plug and the baud rate"
