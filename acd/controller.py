@@ -38,11 +38,10 @@ from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, fields
 from datetime import date, datetime
-from datetime import time as dtime
 from zoneinfo import ZoneInfo
 
 from acd.agents import AgentStatus
-from acd.bridge import Bridge, CallStep, RequestFailed, Resynced, Step
+from acd.bridge import Bridge, CallStep, RequestFailed, Resynced, Step, midnight
 from acd.commands import AgentChanged, CallEnded, Notification, QueueChanged, QueueFigures, Refused
 from acd.config import Config
 from acd.engine import Engine
@@ -509,10 +508,9 @@ class Controller:
 
     def _count_calls_today(self) -> None:
         """Count the answered legs stored today (the counts survive a restart)."""
-        day = self._today(self.now())
-        midnight = datetime.combine(day, dtime(), self._tz).timestamp()
-        for r in self.store.calls(since=midnight - 86400.0):
-            if r.outcome is Outcome.ANSWERED and r.agent_id and r.ended_at >= midnight:
+        start = midnight(self._today(self.now()), self.config.site.timezone)
+        for r in self.store.calls(since=start - 86400.0):
+            if r.outcome is Outcome.ANSWERED and r.agent_id and r.ended_at >= start:
                 self._calls_today[r.agent_id] = self._calls_today.get(r.agent_id, 0) + 1
 
     def _count_answered(self, notes: list[Notification]) -> None:
@@ -571,7 +569,7 @@ class Controller:
             figures["longest_wait"] = round(f.longest_wait, 3)
             figures["answer_rate"] = f.answered / f.offered if f.offered else None
             day = datetime.fromtimestamp(note.at, self._tz).date()
-            since = datetime.combine(day, dtime(), self._tz).timestamp()
+            since = midnight(day, self.config.site.timezone)
             self.mqtt.set_queue_stats(
                 f.queue,
                 queue_stats_payload(f.queue, figures, ts=note.at, since=since, seq=next(self._seq)),
