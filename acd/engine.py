@@ -1005,25 +1005,23 @@ class Engine:
         *,
         announcement: int = 0,
         reason: str = "",
-        abandoned_ringing: bool = False,
     ) -> None:
         """The call leaves the ACD without an agent: record, count, maybe clear it."""
+        abandoned = outcome is Outcome.ABANDONED
         rung = [agent for agent, _ in call.ringing.values()]
+        abandoned_ringing = abandoned and bool(rung)
+        ring_outcome = RingOutcome.ABANDONED if abandoned else RingOutcome.CANCELLED
         for device in list(call.ringing):
-            if outcome is not Outcome.ABANDONED:
+            if not abandoned:
                 self._out.append(CancelRing(call.id, device))
-            ring_outcome = (
-                RingOutcome.ABANDONED if outcome is Outcome.ABANDONED else RingOutcome.CANCELLED
-            )
             self._stop_ring(call, device, ring_outcome)
-            abandoned_ringing = abandoned_ringing or outcome is Outcome.ABANDONED
         q = call.queue
         if call.state == _MENU:  # a menu call counts against the menu's default queue
             q = self._queues[call.menu.default]
             self._counts(q)["offered"] += 1
         self._leave_queue(call)
         del self._calls[call.id]
-        if announcement and outcome is not Outcome.ABANDONED:
+        if announcement and not abandoned:
             self._out.append(ClearCall(call.id, announcement))
         record = call.leg.finish(
             self.now, outcome, abandoned_ringing=abandoned_ringing, reason=reason
@@ -1166,7 +1164,7 @@ class Engine:
                 return
             self._route_failed(call, e.device)  # the agent rejected the ring
         else:
-            self._end_unanswered(call, Outcome.ABANDONED, abandoned_ringing=bool(call.ringing))
+            self._end_unanswered(call, Outcome.ABANDONED)
 
     def _on_route_failed(self, e: RouteFailed) -> None:
         call = self._calls.get(e.call_id)
