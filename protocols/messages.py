@@ -606,7 +606,7 @@ def _to_json(value: Any) -> Any:
 
 def message_to_dict(msg: Message) -> dict[str, Any]:
     """The fields of a message as JSON-ready values (enums by lowercase name)."""
-    return {f.name: _to_json(getattr(msg, f.name)) for f in dataclasses.fields(msg)}
+    return {name: _to_json(getattr(msg, name)) for name in _BY_CLASS[type(msg)].names}
 
 
 def _from_json(hint: Any, value: Any, key: str) -> Any:
