@@ -6,7 +6,7 @@ Usage::
         for chunk in work:
             progress.advance(len(chunk))
 
-The line goes to standard error, redrawn in place at most ``rate`` times a second and
+The line goes to standard error, redrawn in place at most ten times a second and
 erased at the end, so piped or redirected output never contains it.
 """
 
@@ -14,29 +14,21 @@ from __future__ import annotations
 
 import sys
 import time
-from typing import TextIO
 
 from acd.cli.common import is_tty
+
+INTERVAL = 0.1  # s between two redraws at least
 
 
 class Progress:
     """A redrawn ``label: done/total (pct)`` line; silent when stdout is not a terminal."""
 
-    def __init__(
-        self,
-        label: str,
-        total: float | None = None,
-        *,
-        enabled: bool | None = None,
-        stream: TextIO | None = None,
-        rate: float = 10.0,
-    ) -> None:
+    def __init__(self, label: str, total: float | None = None) -> None:
         self.label = label
         self.total = total
         self.done = 0.0
-        self.enabled = is_tty() if enabled is None else enabled
-        self.stream = stream or sys.stderr
-        self._interval = 1.0 / rate
+        self.enabled = is_tty()
+        self.stream = sys.stderr
         self._last = -float("inf")
         self._shown = False
 
@@ -44,7 +36,7 @@ class Progress:
         """Count ``amount`` more units of work done; redraw if it is time."""
         self.done += amount
         now = time.monotonic()
-        if self.enabled and now - self._last >= self._interval:
+        if self.enabled and now - self._last >= INTERVAL:
             self._last = now
             self._draw()
 
