@@ -12,6 +12,7 @@ import tempfile
 import threading
 import time
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import click
 
@@ -105,6 +106,7 @@ def demo(
     from acd.config import load_config
     from acd.reporting import ReportSettings, day_window, render_text, store_report
     from acd.store import CallStore
+    from acd.topics import Topics
 
     config = load_config(config_path or EXAMPLE)
     sc = load_scenario(scenario)
@@ -126,25 +128,13 @@ def demo(
         if mqtt is None:
             click.echo("MQTT: no broker on 127.0.0.1:1883 and no amqtt: ran without MQTT.")
         else:
-            click.echo(f"MQTT: published to {mqtt} on 127.0.0.1:1883, topics {_base(config)}/#")
-        report = store_report(
-            store,
-            ReportSettings.from_config(config),
-            *day_window(sc.day, _tz(config)),
-        )
+            base = Topics(config.mqtt.prefix, config.site.id).base
+            click.echo(f"MQTT: published to {mqtt} on 127.0.0.1:1883, topics {base}/#")
+        window = day_window(sc.day, ZoneInfo(config.site.timezone))
+        report = store_report(store, ReportSettings.from_config(config), *window)
         click.echo(render_text(report, "hour"))
         if keep:
             click.echo(f"Call records kept in {db_path} (acd report --db {db_path}).")
-
-
-def _base(config) -> str:
-    return f"{config.mqtt.prefix}/{config.site.id}"
-
-
-def _tz(config):
-    from zoneinfo import ZoneInfo
-
-    return ZoneInfo(config.site.timezone)
 
 
 async def _run_day(config, sc, store, epoch: float) -> str | None:
