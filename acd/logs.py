@@ -45,9 +45,10 @@ def setup_logging(level: str = "info", as_json: bool = False) -> None:
         handler.setFormatter(JsonFormatter())
     else:
         handler.setFormatter(
-            logging.Formatter("%(asctime)s.%(msecs)03d %(levelname)s %(name)s %(message)s")
+            logging.Formatter(
+                "%(asctime)s.%(msecs)03d %(levelname)s %(name)s %(message)s", "%Y-%m-%d %H:%M:%S"
+            )
         )
-        handler.formatter.datefmt = "%Y-%m-%d %H:%M:%S"
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level.upper())
