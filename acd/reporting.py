@@ -384,9 +384,11 @@ def plot(report: Report, directory: str | Path) -> list[Path]:
     def pct(values: list[float | None]) -> list[float]:
         return [float("nan") if v is None else 100 * v for v in values]
 
-    def finish(fig, ax, name: str) -> None:
+    def finish(fig, ax, name: str, hourly: bool = True) -> None:
         ax.grid(True, alpha=0.3)
-        if hours:
+        if not hourly:
+            fig.autofmt_xdate()
+        elif hours:
             step = max(1, len(labels) // 12)
             ax.set_xticks(list(x)[::step], labels[::step], rotation=45 if not single_day else 0)
         fig.tight_layout()
@@ -434,13 +436,7 @@ def plot(report: Report, directory: str | Path) -> list[Path]:
     ax.set_ylim(bottom=0)
     ax.yaxis.get_major_locator().set_params(integer=True)
     ax.set_title(f"{title}: agents ready over the day")
-    ax.grid(True, alpha=0.3)
-    fig.autofmt_xdate()
-    fig.tight_layout()
-    path = out / "agents-ready.png"
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
-    paths.append(path)
+    finish(fig, ax, "agents-ready.png", hourly=False)
     return paths
 
 
