@@ -39,8 +39,7 @@ from protocols.link import Link, LinkUp, MessageReceived, Role
 
 ROOT = Path(__file__).resolve().parents[1]
 CONFIG = ROOT / "examples" / "town-hall.toml"
-AGENTS = {"201": "1001", "202": "1002", "203": "1003", "204": "1004", "205": "1005"}
-AGENTS["206"] = "1006"
+AGENTS = {f"20{i}": f"100{i}" for i in range(1, 7)}  # handset -> agent logged in there
 RATE = 100.0  # calls per second for the latency figure
 LATENCY_S = 4.0
 SATURATE_S = 3.0
