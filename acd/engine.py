@@ -751,18 +751,25 @@ class Engine:
 
     # -- routing ------------------------------------------------------------------------
 
-    def _route(self, call: _Call) -> bool:
-        """Ring the agent(s) the strategy picks for a waiting call; False if none."""
+    def _pool_for(self, call: _Call) -> Pool | None:
+        """The pool of the best tier with an available agent that the call has waited
+        long enough for, or None."""
         q = call.queue
         wait = self.now - call.leg.queued_at
         afters = q.afters
         for i, pool in enumerate(q.pools):
             if afters[i] > wait:
-                return False
+                return None
             if pool.members:
-                break
-        else:
+                return pool
+        return None
+
+    def _route(self, call: _Call) -> bool:
+        """Ring the agent(s) the strategy picks for a waiting call; False if none."""
+        pool = self._pool_for(call)
+        if pool is None:
             return False
+        q = call.queue
         strategy = q.strategy
         agents = pool.all() if strategy == "ring-all" else [pool.pick()]
         self._ring(call, agents, single=strategy not in ("ring-all", "ring-progressive"))
@@ -799,15 +806,10 @@ class Engine:
         """Ring-progressive: add the next available agent to a call still ringing."""
         if call.state != _ALERTING:
             return
-        q = call.queue
-        wait = self.now - call.leg.queued_at
-        for i, pool in enumerate(q.pools):
-            if q.afters[i] > wait:
-                break
-            if pool.members:
-                self._ring(call, [pool.pick()], single=False)
-                break
-        self._call_timer(call, q.cfg.progressive_interval, Engine._ring_next, call)
+        pool = self._pool_for(call)
+        if pool is not None:
+            self._ring(call, [pool.pick()], single=False)
+        self._call_timer(call, call.queue.cfg.progressive_interval, Engine._ring_next, call)
 
     def _ring_timeout(self, call: _Call) -> None:
         call.ring_timer = None
