@@ -66,8 +66,8 @@ class Calendar:
 
     def closed_reason(self, day: date) -> str | None:
         """Why a whole day is closed apart from weekly hours (holiday, closure)."""
-        if self.config.holidays == "FR" and day in french_holidays(day.year):
-            return french_holidays(day.year)[day]
+        if self.config.holidays == "FR" and (name := french_holidays(day.year).get(day)):
+            return name
         for start, end in self.config.closures:
             if start <= day <= end:
                 return "exceptional closure"
