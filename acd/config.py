@@ -168,6 +168,14 @@ class LinkConfig:
         return cfg
 
 
+def _secret(s: Section, name: str) -> str | None:
+    """``name`` from the file or, overriding it, from the environment variable named by
+    ``<name>_env`` when that is set."""
+    value = s.get(name, str, None)
+    env = s.get(f"{name}_env", str, None)
+    return value if env is None else os.environ.get(env, value)
+
+
 @dataclass(frozen=True)
 class MqttConfig:
     """The MQTT broker and topic tree (``<prefix>/<site>/...``)."""
@@ -187,27 +195,19 @@ class MqttConfig:
 
     @classmethod
     def from_section(cls, s: Section) -> MqttConfig:
-        password = s.get("password", str, None)
-        password_env = s.get("password_env", str, None)
-        if password_env is not None:
-            password = os.environ.get(password_env, password)
-        cmd_token = s.get("cmd_token", str, None)
-        token_env = s.get("cmd_token_env", str, None)
-        if token_env is not None:
-            cmd_token = os.environ.get(token_env, cmd_token)
         cfg = cls(
             enabled=s.get("enabled", bool, cls.enabled),
             host=s.get("host", str, cls.host),
             port=s.get("port", int, cls.port, min=1, max=65535),
             prefix=s.get("prefix", str, cls.prefix).strip("/"),
             username=s.get("username", str, None),
-            password=password,
+            password=_secret(s, "password"),
             tls=s.get("tls", bool, cls.tls),
             ca_file=s.get("ca_file", str, None),
             client_id=s.get("client_id", str, None),
             stats_interval=s.get("stats_interval", float, cls.stats_interval, min=0.0),
             supervisors=tuple(s.get("supervisors", list, [])),
-            cmd_token=cmd_token,
+            cmd_token=_secret(s, "cmd_token"),
         )
         s.done()
         return cfg
@@ -478,7 +478,7 @@ class QueueConfig:
     def from_section(cls, s: Section, queue_id: str) -> QueueConfig:
         tiers_raw = s.get("tiers", list, None)
         if tiers_raw is None:
-            tiers: tuple[Tier, ...] = (Tier(1, 0.0),)
+            tiers = cls.tiers
         else:
             items = []
             for i, item in enumerate(tiers_raw):
