@@ -41,9 +41,11 @@ from acd import commands as cmd
 from acd import events as ev
 from acd.agents import AgentSession, AgentStatus
 from acd.commands import Notification, Output
+from acd.config import LinkConfig
 from acd.engine import Engine
 from acd.records import Outcome
 from protocols import messages as m
+from protocols.link import Link, Role
 
 LAMPS = {"ready": 0, "not-ready": 1, "queue": 2}
 """Handset lamp numbers of the engine's lamp names."""
@@ -114,6 +116,12 @@ class _Resync:
     devices: dict[str, m.SnapshotDeviceResult] = field(default_factory=dict)
 
 
+def controller_link(cfg: LinkConfig) -> Link:
+    """The controller's end of the PBX link with the configured timers (it sends RESET
+    every T1 until the switch answers)."""
+    return Link(Role.CONTROLLER, cfg.window, cfg.t1, cfg.n2, cfg.heartbeat, cfg.t1)
+
+
 class Bridge:
     """The engine behind the CTI protocol (see the module docstring).
 
@@ -178,6 +186,17 @@ class Bridge:
         }
 
     # --- public API ---------------------------------------------------------------
+
+    @classmethod
+    def for_link(
+        cls, engine: Engine, cfg: LinkConfig, extensions: Iterable[str], speed: float = 1.0
+    ) -> Bridge:
+        """A bridge behind a real link: requests wait for their response as long as the
+        link retries a frame (2·T1·(N2+1), in engine seconds at ``speed``), and nothing
+        is sent until the first link up."""
+        bridge = cls(engine, extensions, ack_timeout=2 * cfg.t1 * (cfg.n2 + 1) * speed)
+        bridge.link_down()
+        return bridge
 
     @property
     def outstanding(self) -> int:

@@ -41,7 +41,7 @@ from datetime import date, datetime
 from zoneinfo import ZoneInfo
 
 from acd.agents import AgentStatus
-from acd.bridge import Bridge, CallStep, RequestFailed, Resynced, Step, midnight
+from acd.bridge import Bridge, CallStep, RequestFailed, Resynced, Step, controller_link, midnight
 from acd.commands import AgentChanged, CallEnded, Notification, QueueChanged, QueueFigures, Refused
 from acd.config import Config
 from acd.engine import Engine
@@ -62,7 +62,7 @@ from acd.topics import (
 from drivers.mqtt import MqttBridge
 from drivers.serial_link import Capture, SerialPort, open_port
 from protocols.errors import LocalProtocolError
-from protocols.link import BadMessage, Link, LinkDown, LinkUp, MessageReceived, Role
+from protocols.link import BadMessage, Link, LinkDown, LinkUp, MessageReceived
 
 log = logging.getLogger("acd.controller")
 
@@ -122,12 +122,9 @@ class Controller:
         self.reconnect_initial = reconnect_initial
         self.silent_warning = silent_warning  # s between "no switch answers" alarms
         self.engine = Engine(config, self.clock.origin)
-        link = config.link
-        ack_timeout = 2 * link.t1 * (link.n2 + 1) * self.clock.speed
         if extensions is None:
-            extensions = link.extensions
-        self.bridge = Bridge(self.engine, extensions, ack_timeout=ack_timeout)
-        self.bridge.link_down()  # until the first link up
+            extensions = config.link.extensions
+        self.bridge = Bridge.for_link(self.engine, config.link, extensions, self.clock.speed)
         self.link: Link | None = None
         self.port: SerialPort | None = None
         self.mqtt: MqttBridge | None = None
@@ -242,7 +239,7 @@ class Controller:
         self.counters["port_opens"] += 1
         log.info("PBX port %s open (%d baud, parity %s)", self.url, cfg.baudrate, cfg.parity)
         now = self._loop.time()
-        self.link = Link(Role.CONTROLLER, cfg.window, cfg.t1, cfg.n2, cfg.heartbeat, cfg.t1)
+        self.link = controller_link(cfg)
         self.link.start(now)
         self._pump()
 

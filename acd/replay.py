@@ -24,7 +24,7 @@ from typing import Any
 from acd.config import Config
 from protocols.errors import ProtocolError
 from protocols.framing import Ctrl, Frame, FrameDecoder
-from protocols.link import Link, LinkDown, LinkUp, MessageReceived, Role
+from protocols.link import Link, LinkDown, LinkUp, MessageReceived
 from protocols.messages import Message, decode_message, message_name, message_to_dict
 
 SOURCES = {"rx": "switch", "tx": "controller"}
@@ -259,7 +259,7 @@ def engine_requests(
     `Bridge` and its `Engine`; engine and request timers fire at their deadlines between
     chunks. Engine time is the capture's time (a controller run at ``--speed 1``).
     """
-    from acd.bridge import Bridge, Step
+    from acd.bridge import Bridge, Step, controller_link
     from acd.engine import Engine
 
     cfg = config.link
@@ -298,11 +298,8 @@ def engine_requests(
 
     for t, d, data in chunks:
         if link is None or bridge is None:
-            # as acd.controller.Controller sets them up
-            link = Link(Role.CONTROLLER, cfg.window, cfg.t1, cfg.n2, cfg.heartbeat, cfg.t1)
-            ack_timeout = 2 * cfg.t1 * (cfg.n2 + 1)
-            bridge = Bridge(Engine(config, t), extensions, ack_timeout=ack_timeout)
-            bridge.link_down()  # until the first link up
+            link = controller_link(cfg)  # as the controller sets them up
+            bridge = Bridge.for_link(Engine(config, t), cfg, extensions)
             link.start(t)
         run_timers(t)
         if d == "rx":
