@@ -30,12 +30,10 @@ SingleStepTransfer, not deflected; announcements are not played to it.
 
 from __future__ import annotations
 
-import datetime as dt
 from collections import deque
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Protocol
-from zoneinfo import ZoneInfo
 
 from acd import commands as cmd
 from acd import events as ev
@@ -598,11 +596,6 @@ class SwitchModel(Protocol):
     def advance(self, now: float) -> list[m.Message]: ...
 
     def next_deadline(self) -> float | None: ...
-
-
-def midnight(day: dt.date, timezone: str) -> float:
-    """Epoch seconds of local midnight starting ``day`` in ``timezone``."""
-    return dt.datetime.combine(day, dt.time(), ZoneInfo(timezone)).timestamp()
 
 
 def run_virtual(

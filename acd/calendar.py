@@ -9,10 +9,16 @@ O(1) amortised (one local-time conversion per opening-hours boundary, not per ca
 from __future__ import annotations
 
 import functools
-from datetime import date, datetime, timedelta
+from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 from acd.config import CalendarConfig
+
+
+def midnight(day: date, timezone: str | ZoneInfo) -> float:
+    """Epoch seconds of local midnight starting ``day`` in ``timezone``."""
+    tz = timezone if isinstance(timezone, ZoneInfo) else ZoneInfo(timezone)
+    return datetime.combine(day, time(), tz).timestamp()
 
 
 def easter(year: int) -> date:

@@ -41,7 +41,8 @@ from datetime import date, datetime
 from zoneinfo import ZoneInfo
 
 from acd.agents import AgentStatus
-from acd.bridge import Bridge, CallStep, RequestFailed, Resynced, Step, controller_link, midnight
+from acd.bridge import Bridge, CallStep, RequestFailed, Resynced, Step, controller_link
+from acd.calendar import midnight
 from acd.commands import AgentChanged, CallEnded, Notification, QueueChanged, QueueFigures, Refused
 from acd.config import Config
 from acd.engine import Engine

@@ -17,11 +17,12 @@ import itertools
 import math
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
-from datetime import date, datetime, time, timedelta
+from datetime import date, datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
 from acd.agents import AgentStatus
+from acd.calendar import midnight
 from acd.commands import AgentChanged
 from acd.config import Config
 from acd.errors import AcdError
@@ -243,9 +244,7 @@ def _counted(records: Iterable[CallRecord], tick: Callable[[], object]) -> Itera
 
 def day_window(day: date, tz: ZoneInfo) -> tuple[float, float]:
     """Epoch seconds of local midnight of ``day`` and of the next day."""
-    start = datetime.combine(day, time(), tz)
-    end = datetime.combine(day + timedelta(days=1), time(), tz)
-    return start.timestamp(), end.timestamp()
+    return midnight(day, tz), midnight(day + timedelta(days=1), tz)
 
 
 # -- text, CSV --------------------------------------------------------------------------

@@ -42,7 +42,8 @@ from firmware_sim.traffic import (
     WeeklyTraffic,
 )
 
-from acd.bridge import Bridge, midnight, run_virtual
+from acd.bridge import Bridge, run_virtual
+from acd.calendar import midnight
 from acd.commands import CallEnded, Notification
 from acd.config import AgentConfig, Config
 from acd.engine import Engine

@@ -25,7 +25,8 @@ from pathlib import Path
 from firmware_sim.runner import Clock, SwitchEndpoint
 from firmware_sim.scenario import load_scenario
 
-from acd.bridge import Bridge, midnight
+from acd.bridge import Bridge
+from acd.calendar import midnight
 from acd.config import load_config
 from acd.engine import Engine
 from acd.replay import Timeline, captured_extensions, engine_requests

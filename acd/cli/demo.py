@@ -102,7 +102,7 @@ def demo(
     from firmware_sim.scenario import load_scenario
     from firmware_sim.traffic import DayPlan
 
-    from acd.bridge import midnight
+    from acd.calendar import midnight
     from acd.config import load_config
     from acd.reporting import ReportSettings, day_window, render_text, store_report
     from acd.store import CallStore

@@ -11,7 +11,8 @@ import pytest
 from firmware_sim.scenario import load_scenario
 
 from acd.agents import AgentState, AgentStatus
-from acd.bridge import Bridge, CallStep, RequestFailed, Resynced, midnight, run_virtual
+from acd.bridge import Bridge, CallStep, RequestFailed, Resynced, run_virtual
+from acd.calendar import midnight
 from acd.commands import AgentChanged, CallEnded
 from acd.config import load_config
 from acd.engine import Engine

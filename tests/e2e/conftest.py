@@ -23,7 +23,7 @@ from firmware_sim.runner import Clock, PtyTransport, SwitchEndpoint, TcpTranspor
 from firmware_sim.scenario import Scenario, load_scenario
 from firmware_sim.traffic import DAY_NAMES, DayPlan, Profile, WeeklyTraffic
 
-from acd.bridge import midnight
+from acd.calendar import midnight
 from acd.config import Config, load_config
 from acd.controller import EngineClock
 

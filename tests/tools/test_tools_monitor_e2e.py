@@ -17,7 +17,7 @@ from click.testing import CliRunner
 from firmware_sim.runner import Clock, PtyTransport, SwitchEndpoint, serve
 from firmware_sim.scenario import load_scenario
 
-from acd.bridge import midnight
+from acd.calendar import midnight
 from acd.cli import cli
 from acd.config import load_config
 from acd.controller import Controller, EngineClock
