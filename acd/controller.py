@@ -453,10 +453,7 @@ class Controller:
         )
         if not stored:
             return
-        counts = r.outcome is not Outcome.CLOSED and not (
-            r.outcome is Outcome.ABANDONED and r.wait < self.config.acd.short_abandon
-        )
-        if counts and r.queue in self._ended:
+        if r.offered(self.config.acd.short_abandon) and r.queue in self._ended:
             self._answer_rate(r.queue, r.ended_at, r.outcome is Outcome.ANSWERED)
         if self.mqtt is not None:
             self.mqtt.call_event(

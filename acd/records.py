@@ -83,6 +83,14 @@ class CallRecord:
         end = self.answered_at if self.answered_at is not None else self.ended_at
         return end - self.queued_at
 
+    def offered(self, short_abandon: float) -> bool:
+        """Whether the leg counts as offered: neither closed nor a short abandon (caller
+        gone within ``short_abandon`` s), as the figures count it (DESIGN §5)."""
+        outcome = self.outcome
+        return outcome is not Outcome.CLOSED and not (
+            outcome is Outcome.ABANDONED and self.wait < short_abandon
+        )
+
     @property
     def talk(self) -> float:
         """Seconds connected to the agent (0 for unanswered legs)."""

@@ -50,7 +50,7 @@ from acd.engine import Engine
 from acd.errors import AcdError
 from acd.figures import compute
 from acd.pins import hash_pin, verify_pin
-from acd.records import CallRecord, Outcome, RingOutcome
+from acd.records import CallRecord, RingOutcome
 from acd.staffing import Traffic, evaluate
 
 CONFIDENCE = 0.95
@@ -276,8 +276,7 @@ def summary(
     waited = 0  # legs that found no agent free: they waited before any ring
     missed = sum(ring.outcome in _MISSED for r in records for ring in r.rings)
     for r in records:
-        outcome = r.outcome
-        if outcome is Outcome.CLOSED or (outcome is Outcome.ABANDONED and r.wait < short_abandon):
+        if not r.offered(short_abandon):
             continue
         rung = r.rings[0].started if r.rings else r.queued_at + r.wait
         waited += rung - r.queued_at > _WAITED
