@@ -158,6 +158,23 @@ def grouped(
     }
 
 
+def add_by_period(
+    totals: dict[str, float],
+    start: float,
+    stop: float,
+    by: str,
+    tz: ZoneInfo,
+    weight: float = 1.0,
+) -> None:
+    """Add ``weight`` × the seconds of ``[start, stop)`` to ``totals``, split by local
+    hour or day (cut at hour boundaries, which every time zone's days also fall on)."""
+    while start < stop:
+        boundary = min(stop, (start // 3600 + 1) * 3600)
+        k = period_key(start, by, tz)
+        totals[k] = totals.get(k, 0.0) + weight * (boundary - start)
+        start = boundary
+
+
 def staffed_seconds(
     changes: Iterable[AgentChanged], end: float, by: str, tz: ZoneInfo
 ) -> dict[str, float]:
@@ -166,23 +183,15 @@ def staffed_seconds(
     in not-ready. Intervals still open are closed at ``end``."""
     since: dict[str, float] = {}
     totals: dict[str, float] = {}
-
-    def add(start: float, stop: float) -> None:
-        while start < stop:
-            boundary = min(stop, (start // 3600 + 1) * 3600)  # hour boundaries (UTC)
-            k = period_key(start, by, tz)
-            totals[k] = totals.get(k, 0.0) + boundary - start
-            start = boundary
-
     for c in changes:
         staffed = c.status is AgentStatus.READY or (
             c.status is AgentStatus.NOT_READY and c.state is not AgentState.IDLE
         )
         start = since.pop(c.agent_id, None)
         if start is not None:
-            add(start, c.at)
+            add_by_period(totals, start, c.at, by, tz)
         if staffed:
             since[c.agent_id] = c.at
     for start in since.values():
-        add(start, end)
+        add_by_period(totals, start, end, by, tz)
     return dict(sorted(totals.items()))

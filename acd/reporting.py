@@ -26,7 +26,7 @@ from acd.calendar import midnight
 from acd.commands import AgentChanged
 from acd.config import Config
 from acd.errors import AcdError
-from acd.figures import Figures, compute, grouped, period_key, staffed_seconds
+from acd.figures import Figures, add_by_period, compute, grouped, period_key, staffed_seconds
 from acd.records import CallRecord
 from acd.store import CallStore
 
@@ -465,9 +465,6 @@ def _ready_seconds(
     totals: dict[str, float] = {}
     points = [*series, (max(end, series[-1][0]), 0)] if series else []
     for (start, count), (stop, _) in itertools.pairwise(points):
-        while count and start < stop:
-            boundary = min(stop, (start // 3600 + 1) * 3600)
-            k = period_key(start, by, tz)
-            totals[k] = totals.get(k, 0.0) + count * (boundary - start)
-            start = boundary
+        if count:
+            add_by_period(totals, start, stop, by, tz, count)
     return totals
