@@ -1,11 +1,14 @@
-"""Shared test set-up: hypothesis profiles and helpers.
+"""Shared test set-up: hypothesis profiles and a broker proxy.
 
 Profiles: ``ci`` (quick, the default under CI), ``dev`` (default elsewhere) and
 ``deep`` (on demand: ``HYPOTHESIS_PROFILE=deep make test``).
 """
 
+import asyncio
+import contextlib
 import os
 
+import pytest
 from hypothesis import HealthCheck, settings
 
 settings.register_profile(
@@ -15,3 +18,55 @@ settings.register_profile("dev", max_examples=100, deadline=None)
 settings.register_profile("deep", max_examples=2000, deadline=None)
 default = "ci" if os.environ.get("CI") else "dev"
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE") or default)
+
+
+BROKER = ("127.0.0.1", 1883)
+
+
+class BrokerProxy:
+    """A TCP proxy in front of the Mosquitto broker: ``stop`` cuts every connection
+    abruptly (the broker is gone, no DISCONNECT reaches it), ``start`` serves again on
+    the same port."""
+
+    def __init__(self) -> None:
+        self.port = 0
+        self._server: asyncio.Server | None = None
+        self._writers: list[asyncio.StreamWriter] = []
+        self._pumps: set[asyncio.Task] = set()
+
+    async def start(self) -> None:
+        self._server = await asyncio.start_server(self._handle, BROKER[0], self.port)
+        self.port = self._server.sockets[0].getsockname()[1]
+
+    async def stop(self) -> None:
+        self._server.close()
+        for writer in self._writers:
+            writer.transport.abort()
+        self._writers.clear()
+        await self._server.wait_closed()
+
+    async def _handle(self, reader, writer) -> None:
+        try:
+            up_reader, up_writer = await asyncio.open_connection(*BROKER)
+        except OSError:
+            writer.transport.abort()
+            return
+        self._writers += [writer, up_writer]
+        for src, dst in ((reader, up_writer), (up_reader, writer)):
+            task = asyncio.create_task(self._pump(src, dst))
+            self._pumps.add(task)
+            task.add_done_callback(self._pumps.discard)
+
+    @staticmethod
+    async def _pump(src: asyncio.StreamReader, dst: asyncio.StreamWriter) -> None:
+        with contextlib.suppress(OSError):
+            while data := await src.read(65536):
+                dst.write(data)
+                await dst.drain()
+        dst.transport.abort()
+
+
+@pytest.fixture
+def broker_proxy() -> BrokerProxy:
+    """A proxy to the broker, not yet started (``await broker_proxy.start()``)."""
+    return BrokerProxy()

@@ -109,47 +109,6 @@ class Watcher:
         await self._client.publish(f"{self.base}/{suffix}", payload, qos=1, retain=retain)
 
 
-class TcpProxy:
-    """Forwards a local port to the broker; ``stop`` cuts every connection abruptly."""
-
-    def __init__(self) -> None:
-        self.port = 0
-        self._server: asyncio.Server | None = None
-        self._writers: list[asyncio.StreamWriter] = []
-        self._pumps: set[asyncio.Task] = set()
-
-    async def start(self) -> None:
-        self._server = await asyncio.start_server(self._handle, HOST, self.port)
-        self.port = self._server.sockets[0].getsockname()[1]
-
-    async def stop(self) -> None:
-        self._server.close()
-        for writer in self._writers:
-            writer.transport.abort()
-        self._writers.clear()
-        await self._server.wait_closed()
-
-    async def _handle(self, reader, writer) -> None:
-        try:
-            up_reader, up_writer = await asyncio.open_connection(HOST, PORT)
-        except OSError:
-            writer.transport.abort()
-            return
-        self._writers += [writer, up_writer]
-        for src, dst in ((reader, up_writer), (up_reader, writer)):
-            task = asyncio.create_task(self._pump(src, dst))
-            self._pumps.add(task)
-            task.add_done_callback(self._pumps.discard)
-
-    @staticmethod
-    async def _pump(src: asyncio.StreamReader, dst: asyncio.StreamWriter) -> None:
-        with contextlib.suppress(OSError):
-            while data := await src.read(65536):
-                dst.write(data)
-                await dst.drain()
-        dst.transport.abort()
-
-
 def bridge(site: str, port: int = PORT, **kwargs) -> MqttBridge:
     options = {k: kwargs.pop(k) for k in ("stats_interval", "cmd_token") if k in kwargs}
     return MqttBridge(
@@ -190,8 +149,8 @@ async def test_birth_snapshot_alarms_and_clean_stop(site):
 
 
 @run_async
-async def test_will_announces_offline_when_the_connection_is_cut(site):
-    proxy = TcpProxy()
+async def test_will_announces_offline_when_the_connection_is_cut(site, broker_proxy):
+    proxy = broker_proxy
     await proxy.start()
     mqtt = bridge(site, proxy.port)
     async with Watcher(mqtt.topics.base) as watch, mqtt:
@@ -207,8 +166,8 @@ async def test_will_announces_offline_when_the_connection_is_cut(site):
 
 
 @run_async
-async def test_full_retained_snapshot_after_reconnect(site):
-    proxy = TcpProxy()
+async def test_full_retained_snapshot_after_reconnect(site, broker_proxy):
+    proxy = broker_proxy
     await proxy.start()
     mqtt = bridge(site, proxy.port)
     async with Watcher(mqtt.topics.base) as watch, mqtt:

@@ -222,40 +222,4 @@ def kit() -> SimpleNamespace:
         engine_agents=engine_agents,
         settled_agents=settled_agents,
         stop_process=stop_process,
-        TcpProxy=TcpProxy,
     )
-
-
-class TcpProxy:
-    """A TCP proxy in front of the broker that a test stops (the broker is gone, every
-    connection cut) and starts again on the same port."""
-
-    def __init__(self, target: tuple[str, int] = BROKER) -> None:
-        self.target = target
-        self.port = 0
-        self._server: asyncio.base_events.Server | None = None
-        self._writers: set[asyncio.StreamWriter] = set()
-
-    async def start(self) -> None:
-        self._server = await asyncio.start_server(self._serve, "127.0.0.1", self.port)
-        self.port = self._server.sockets[0].getsockname()[1]
-
-    async def stop(self) -> None:
-        self._server.close()
-        for writer in list(self._writers):
-            writer.transport.abort()
-        await self._server.wait_closed()
-
-    async def _serve(self, reader, writer) -> None:
-        up_reader, up_writer = await asyncio.open_connection(*self.target)
-        self._writers |= {writer, up_writer}
-
-        async def pipe(src, dst) -> None:
-            with contextlib.suppress(OSError, asyncio.CancelledError):
-                while data := await src.read(65536):
-                    dst.write(data)
-                    await dst.drain()
-            dst.transport.abort()
-
-        await asyncio.gather(pipe(reader, up_writer), pipe(up_reader, writer))
-        self._writers -= {writer, up_writer}

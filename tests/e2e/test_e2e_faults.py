@@ -71,12 +71,12 @@ async def command(config, agent: str, payload: bytes) -> dict:
 
 
 def test_broker_down_and_back_routing_unaffected_state_restored_bad_commands_refused(
-    broker, kit, sim_thread, tmp_path
+    broker, kit, sim_thread, tmp_path, broker_proxy
 ):
     sim = sim_thread(kit.hour_scenario(volume=30, end="10:15", speed=400))
 
     async def main():
-        proxy = kit.TcpProxy()
+        proxy = broker_proxy
         await proxy.start()
         config = kit.site_config(tmp_path, sim.url, broker_port=proxy.port)
         store = CallStore(config.store.path)

@@ -24,43 +24,6 @@ ANSI = re.compile(r"\x1b\[[0-9;]*m")
 HOST, PORT = "127.0.0.1", 1883
 
 
-class Proxy:
-    """Forwards a local port to the broker; ``stop`` cuts every connection."""
-
-    def __init__(self) -> None:
-        self.port = 0
-        self.server: asyncio.Server | None = None
-        self.writers: list[asyncio.StreamWriter] = []
-        self.pumps: set[asyncio.Task] = set()
-
-    async def start(self) -> None:
-        self.server = await asyncio.start_server(self._handle, HOST, self.port)
-        self.port = self.server.sockets[0].getsockname()[1]
-
-    async def stop(self) -> None:
-        self.server.close()
-        for writer in self.writers:
-            writer.transport.abort()
-        self.writers.clear()
-        await self.server.wait_closed()
-
-    async def _handle(self, reader, writer) -> None:
-        up_reader, up_writer = await asyncio.open_connection(HOST, PORT)
-        self.writers += [writer, up_writer]
-        for src, dst in ((reader, up_writer), (up_reader, writer)):
-            task = asyncio.create_task(self._pump(src, dst))
-            self.pumps.add(task)
-            task.add_done_callback(self.pumps.discard)
-
-    @staticmethod
-    async def _pump(src, dst) -> None:
-        with contextlib.suppress(OSError):
-            while data := await src.read(65536):
-                dst.write(data)
-                await dst.drain()
-        dst.transport.abort()
-
-
 async def _until(predicate, what: str, timeout: float = 8.0) -> None:
     end = time.monotonic() + timeout
     while not predicate():
@@ -81,10 +44,9 @@ async def _retain(site: str, agent_id: str, present: bool = True) -> None:
         await client.publish(topic, payload, qos=1, retain=True)
 
 
-async def _scenario(site: str) -> list[str]:
+async def _scenario(site: str, proxy) -> list[str]:
     await _retain(site, "1001")
     await _retain(site, "1002")
-    proxy = Proxy()
     await proxy.start()
     conn = connection(None, site, HOST, proxy.port, env={})
     state = MonitorState(conn.topics)
@@ -112,11 +74,11 @@ async def _scenario(site: str) -> list[str]:
     return seen
 
 
-def test_monitor_reconnects_and_redraws_in_place(monkeypatch):
+def test_monitor_reconnects_and_redraws_in_place(monkeypatch, broker_proxy):
     screen = io.StringIO()
     monkeypatch.setattr(sys, "stdout", screen)
     site = f"test-{secrets.token_hex(4)}"
-    seen = asyncio.run(asyncio.wait_for(_scenario(site), 30))
+    seen = asyncio.run(asyncio.wait_for(_scenario(site, broker_proxy), 30))
     assert seen == ["up", "down", "up"]
     frames = [ANSI.sub("", f) for f in screen.getvalue().split("\x1b[H")[1:]]
     assert len(frames) >= 3
