@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import math
 import random
+from array import array
 from bisect import bisect_left, insort
 from collections import deque
 from collections.abc import Iterable, Mapping
@@ -81,7 +82,7 @@ from acd.events import (
     WrapUpDone,
 )
 from acd.pins import verify_pin
-from acd.records import CallRecord, LegBuilder, Outcome, RingAttempt, RingOutcome
+from acd.records import CallRecord, Outcome, RingAttempt, RingOutcome
 from acd.strategies import Pool
 
 _READY, _NOT_READY, _LOGGED_OUT = AgentStatus.READY, AgentStatus.NOT_READY, AgentStatus.LOGGED_OUT
@@ -174,14 +175,16 @@ class _Queue:
         self.waiting: list[tuple[int, int]] = []
         self.logged_in = 0
         self.day = 0.0  # local midnight of the day the counts belong to
-        self.counts = dict.fromkeys(_COUNT_NAMES, 0)
+        self.counts = _no_counts()
         self.handle_avg = 180.0  # s, moving average of talk + wrap-up for wait estimates
         self.dirty = False
         self.display_timer: _Timer | None = None
         self.display_text = ""
 
 
-_COUNT_NAMES = (  # the order of the counts in QueueFigures
+# a queue's counts of the day: one contiguous array, in QueueFigures order (no int object
+# per count to touch, no dict to hash into)
+_COUNT_NAMES = (
     "offered",
     "answered",
     "answered_in_sl",
@@ -192,6 +195,12 @@ _COUNT_NAMES = (  # the order of the counts in QueueFigures
     "rejected",
     "failed",
 )
+_OFFERED, _ANSWERED, _ANSWERED_IN_SL, _ABANDONED, _SHORT_ABANDONED = range(5)
+_ENDED = {o: _COUNT_NAMES.index(str(o)) for o in Outcome if str(o) in _COUNT_NAMES[5:]}
+
+
+def _no_counts() -> array:
+    return array("q", bytes(8 * len(_COUNT_NAMES)))
 
 
 class _Agent:
@@ -230,7 +239,7 @@ class _Agent:
         self.device: str | None = None
         self.since = 0.0
         self.call: _Call | None = None
-        self.pending: tuple[LegBuilder, _Queue] | None = None  # leg in wrap-up
+        self.pending: _Call | None = None  # the leg in wrap-up
         self.wrapup_timer: _Timer | None = None
         self.wrapup = cfg.wrapup  # None: the queue's
         self.available = False
@@ -248,27 +257,57 @@ class _Agent:
 
 
 class _Call:
+    """A call in the ACD and its current leg (one visit to a queue) in progress: the
+    routing state and the fields of the leg's `CallRecord` in one object. An agent in
+    wrap-up keeps the object of the leg it took (``_Agent.pending``)."""
+
     # hot fields first (see _Agent)
     __slots__ = (  # noqa: RUF023
         "state",
         "queue",
-        "leg",
         "ringing",
         "agent",
+        "queued_at",
         "entry",
         "ring_timer",
         "timers",
         "id",
+        "rings",
+        "answered_at",
+        "released_at",
         "priority",
         "overflow_due",
         "menu",
+        # the rest of the leg's record
+        "leg",
+        "queue_id",
+        "caller",
+        "dialled",
+        "trunk",
+        "arrived_at",
+        "menu_choice",
+        "escalated_from",
+        "agent_id",
+        "device",
+        "escalated_to",
+        "transferred_to",
+        "reason",
     )
 
-    def __init__(self, call_id: int) -> None:
+    def __init__(
+        self,
+        call_id: int,
+        caller: str,
+        dialled: str,
+        trunk: int,
+        at: float,
+        leg: int = 1,
+        queue_id: str = "",
+        escalated_from: str | None = None,
+    ) -> None:
         self.id = call_id
         self.state = _MENU
         self.queue: _Queue | None = None
-        self.leg: LegBuilder | None = None
         # (-(queue priority + caller priority), arrival seq, call id): the waiting order
         self.entry: tuple[int, int, int] = _NO_ENTRY  # set when it enters a queue
         self.priority = 0  # the caller's, added to the queue's
@@ -280,6 +319,76 @@ class _Call:
         self.ring_timer: _Timer | None = None
         self.menu = None
         self.overflow_due = False
+        self.leg = leg
+        self.queue_id = queue_id  # the record's queue (a menu's default before a choice)
+        self.caller = caller
+        self.dialled = dialled
+        self.trunk = trunk
+        self.arrived_at = at
+        self.queued_at = at
+        self.menu_choice: str | None = None
+        self.escalated_from = escalated_from
+        self.answered_at: float | None = None
+        self.released_at: float | None = None
+        self.agent_id: str | None = None
+        self.device: str | None = None
+        self.rings: tuple[RingAttempt, ...] = ()  # grown by concatenation: no list per leg
+        self.escalated_to: str | None = None
+        self.transferred_to: str | None = None
+        self.reason = ""  # kept into the record unless ``record`` gives one
+
+    def next_leg(self, queue_id: str, at: float) -> _Call:
+        """The call's next leg, in ``queue_id`` from ``at`` (after an escalation or an
+        overflow to a queue); this object keeps the leg that ends."""
+        nxt = _Call(
+            self.id,
+            self.caller,
+            self.dialled,
+            self.trunk,
+            self.arrived_at,
+            self.leg + 1,
+            queue_id,
+            self.queue_id,
+        )
+        nxt.queued_at = at
+        nxt.priority = self.priority
+        nxt.menu_choice = self.menu_choice
+        return nxt
+
+    def record(
+        self,
+        ended_at: float,
+        outcome: Outcome,
+        *,
+        wrapup_end: float | None = None,
+        abandoned_ringing: bool = False,
+        reason: str = "",
+    ) -> CallRecord:
+        """The finished leg's record."""
+        return CallRecord(  # positional, in field order: cheaper than keywords
+            self.id,
+            self.leg,
+            self.queue_id,
+            self.caller,
+            self.dialled,
+            self.trunk,
+            self.arrived_at,
+            self.queued_at,
+            ended_at,
+            outcome,
+            self.answered_at,
+            self.released_at,
+            wrapup_end,
+            self.agent_id,
+            self.device,
+            self.rings,
+            self.menu_choice,
+            self.escalated_from,
+            self.escalated_to,
+            self.transferred_to,
+            abandoned_ringing,
+            reason or self.reason,
+        )
 
 
 class Engine:
@@ -417,7 +526,7 @@ class Engine:
                 counts[call.queue.id] += 1
         for agent in self._agents.values():
             if agent.pending is not None:
-                counts[agent.pending[1].id] += 1
+                counts[agent.pending.queue.id] += 1
         return counts
 
     def wrong_pins(self, agent_id: str) -> int:
@@ -518,20 +627,10 @@ class Engine:
             self._refuse(sc, f"no queue to adopt the call at {sc.device} into")
             return
         self._unring(agent)
-        call = self._calls[call_id] = _Call(call_id)
+        call = self._calls[call_id] = _Call(call_id, sc.caller, sc.dialled, 0, self.now, 1, q.id)
         call.queue = q
-        call.leg = LegBuilder(
-            call_id,
-            1,
-            q.id,
-            sc.caller,
-            sc.dialled,
-            0,
-            self.now,
-            self.now,
-            reason="adopted after restart",
-        )
-        self._counts(q)["offered"] += 1
+        call.reason = "adopted after restart"
+        self._counts(q)[_OFFERED] += 1
         self._connect(call, agent, sc.device)
 
     # -- time ---------------------------------------------------------------------------
@@ -611,7 +710,7 @@ class Engine:
             cached = self._cal_cache[id(q.calendar)] = q.calendar.state(self.now)
         return cached[0]
 
-    def _counts(self, q: _Queue) -> dict[str, int]:
+    def _counts(self, q: _Queue) -> array:
         """Today's counts of a queue, restarted at local midnight."""
         if self.now >= self._day_end or self.now < self._day:
             local = datetime.fromtimestamp(self.now, self.tz)
@@ -620,7 +719,7 @@ class Engine:
             self._day_end = (midnight + timedelta(days=1)).replace(tzinfo=self.tz).timestamp()
         if q.day != self._day:
             q.day = self._day
-            q.counts = dict.fromkeys(_COUNT_NAMES, 0)
+            q.counts = _no_counts()
         return q.counts
 
     # -- outputs ------------------------------------------------------------------------
@@ -649,14 +748,14 @@ class Engine:
 
     def _figures(self, q: _Queue) -> QueueFigures:
         counts = self._counts(q)
-        head = self._calls[q.waiting[0][2]].leg.queued_at if q.waiting else self.now
+        head = self._calls[q.waiting[0][2]].queued_at if q.waiting else self.now
         return QueueFigures(
             q.id,
             len(q.waiting),
             self.now - head,
             q.logged_in,
             sum(map(len, q.pools)),
-            *counts.values(),  # in QueueFigures order (see _COUNT_NAMES)
+            *counts,  # in QueueFigures order (see _COUNT_NAMES)
         )
 
     def _refresh_display(self, q: _Queue) -> None:
@@ -666,7 +765,7 @@ class Engine:
         q.display_timer = None
         waiting = len(q.waiting)
         if waiting:
-            wait = int(self.now - self._calls[q.waiting[0][2]].leg.queued_at)
+            wait = int(self.now - self._calls[q.waiting[0][2]].queued_at)
             text = f"{q.cfg.name[:12]}: {waiting} wait {wait // 60}:{wait % 60:02d}"
         else:
             text = f"{q.cfg.name[:12]}: 0 wait"
@@ -737,7 +836,7 @@ class Engine:
                 if not q.waiting:
                     continue
                 call = self._calls[q.waiting[0][2]]
-                if now - call.leg.queued_at < after:
+                if now - call.queued_at < after:
                     continue
                 if best is None or call.entry < best.entry:
                     best = call
@@ -755,7 +854,7 @@ class Engine:
         """The pool of the best tier with an available agent that the call has waited
         long enough for, or None."""
         q = call.queue
-        wait = self.now - call.leg.queued_at
+        wait = self.now - call.queued_at
         afters = q.afters
         for i, pool in enumerate(q.pools):
             if afters[i] > wait:
@@ -828,7 +927,7 @@ class Engine:
         agent, started = ringing.pop(device)
         if not ringing:
             call.ringing = _NO_RINGING
-        call.leg.rings += (RingAttempt(agent.id, device, started, self.now, outcome),)
+        call.rings += (RingAttempt(agent.id, device, started, self.now, outcome),)
         agent.call = None
         agent.state = _IDLE
         if outcome in (RingOutcome.NO_ANSWER, RingOutcome.FAILED):
@@ -870,14 +969,12 @@ class Engine:
         if queue_id is None and menu is None:
             self._refuse(e, f"number {e.dialled} is not served")
             return
-        call = _Call(e.call_id)
+        call = _Call(e.call_id, e.caller, e.dialled, e.trunk, self.now)
         call.priority = e.priority
         self._calls[e.call_id] = call
-        leg = LegBuilder(e.call_id, 1, "", e.caller, e.dialled, e.trunk, self.now, self.now)
-        call.leg = leg
         if menu is not None:
             call.menu = menu
-            leg.queue = menu.default
+            call.queue_id = menu.default
             self._out.append(CollectDigits(e.call_id, menu.announcement))
             self._call_timer(call, menu.timeout, Engine._menu_timeout, call)
             return
@@ -889,7 +986,7 @@ class Engine:
             self._refuse(e, "no call waiting at a menu")
             return
         self._cancel_timers(call)
-        call.leg.menu_choice = e.digits
+        call.menu_choice = e.digits
         queue_id = call.menu.choices.get(e.digits, call.menu.default)
         self._enter(call, self._queues[queue_id])
 
@@ -899,9 +996,8 @@ class Engine:
 
     def _enter(self, call: _Call, q: _Queue) -> None:
         """A leg starts in a queue: closed, rejected (full) or queued and routed."""
-        leg = call.leg
-        leg.queue = q.id
-        leg.queued_at = self.now
+        call.queue_id = q.id
+        call.queued_at = self.now
         call.queue = q
         call.state = _WAITING
         counts = self._counts(q)
@@ -910,7 +1006,7 @@ class Engine:
         if not self._is_open(q):
             self._end_unanswered(call, Outcome.CLOSED, announcement=self._ann.closed)
             return
-        counts["offered"] += 1
+        counts[_OFFERED] += 1
         if cfg.max_length and len(q.waiting) >= cfg.max_length:
             self._overflow(call, Outcome.REJECTED, "queue full")
             return
@@ -964,10 +1060,10 @@ class Engine:
         q = call.queue
         kind, _, target = q.cfg.overflow.partition(":")
         if kind == "queue":
-            call.leg.escalated_to = target
+            call.escalated_to = target
             self._next_leg(call, outcome, reason, self._queues[target])
         elif kind == "device":
-            call.leg.transferred_to = target
+            call.transferred_to = target
             self._out.append(TransferCall(call.id, target))
             self._end_unanswered(call, outcome, reason=reason)
         else:
@@ -975,12 +1071,10 @@ class Engine:
 
     def _next_leg(self, call: _Call, outcome: Outcome, reason: str, target: _Queue) -> None:
         """End the current leg and start the call's next one in ``target``."""
-        old = call.leg
         self._leave_queue(call)
-        self._emit_record(call.queue, old.finish(self.now, outcome, reason=reason))
-        call.leg = old.next_leg(target.id, self.now)
-        call.overflow_due = False
-        self._enter(call, target)
+        self._emit_record(call.queue, call.record(self.now, outcome, reason=reason))
+        nxt = self._calls[call.id] = call.next_leg(target.id, self.now)
+        self._enter(nxt, target)
 
     def _leave_queue(self, call: _Call) -> None:
         """Take a call out of its queue's waiting list and cancel its timers."""
@@ -1020,14 +1114,12 @@ class Engine:
         q = call.queue
         if call.state == _MENU:  # a menu call counts against the menu's default queue
             q = self._queues[call.menu.default]
-            self._counts(q)["offered"] += 1
+            self._counts(q)[_OFFERED] += 1
         self._leave_queue(call)
         del self._calls[call.id]
         if announcement and not abandoned:
             self._out.append(ClearCall(call.id, announcement))
-        record = call.leg.finish(
-            self.now, outcome, abandoned_ringing=abandoned_ringing, reason=reason
-        )
+        record = call.record(self.now, outcome, abandoned_ringing=abandoned_ringing, reason=reason)
         self._emit_record(q, record)
         for agent in rung:  # free only now: they must not be offered this call again
             self._update_available(agent)
@@ -1038,12 +1130,12 @@ class Engine:
             outcome = record.outcome
             if outcome is Outcome.ABANDONED:
                 if record.wait < self._acd.short_abandon:
-                    counts["short_abandoned"] += 1
-                    counts["offered"] -= 1
+                    counts[_SHORT_ABANDONED] += 1
+                    counts[_OFFERED] -= 1
                 else:
-                    counts["abandoned"] += 1
+                    counts[_ABANDONED] += 1
             else:
-                counts[str(outcome)] += 1
+                counts[_ENDED[outcome]] += 1
             self._touch(q)
         self._out.append(CallEnded(self.now, record))
 
@@ -1065,9 +1157,7 @@ class Engine:
             agent, started = ringing.pop(device)
             if not ringing:
                 call.ringing = _NO_RINGING
-            call.leg.rings += (
-                RingAttempt(agent.id, device, started, self.now, RingOutcome.ANSWERED),
-            )
+            call.rings += (RingAttempt(agent.id, device, started, self.now, RingOutcome.ANSWERED),)
         else:
             agent = self._late_answer(call, device)
             if agent is None:
@@ -1086,7 +1176,7 @@ class Engine:
         agent = self._by_device.get(device)
         if agent is None or agent.state is _ON_CALL or agent.state is _WRAP_UP:
             return None
-        rings = call.leg.rings
+        rings = call.rings
         for i in range(len(rings) - 1, -1, -1):
             ring = rings[i]
             if ring.device == device and ring.agent_id == agent.id:
@@ -1096,7 +1186,7 @@ class Engine:
         if ring.outcome is not RingOutcome.NO_ANSWER and ring.outcome is not RingOutcome.CANCELLED:
             return None
         answered = RingAttempt(agent.id, device, ring.started, self.now, RingOutcome.ANSWERED)
-        call.leg.rings = (*rings[:i], answered, *rings[i + 1 :])
+        call.rings = (*rings[:i], answered, *rings[i + 1 :])
         if (
             ring.outcome is RingOutcome.NO_ANSWER
             and agent.status is _NOT_READY
@@ -1128,13 +1218,12 @@ class Engine:
             self._out.append(CancelRing(call.id, ringing))
             others.append(self._stop_ring(call, ringing, RingOutcome.CANCELLED))
         self._cancel_timers(call)
-        leg = call.leg
         now = self.now
         call.state = _CONNECTED
         call.agent = agent
-        leg.answered_at = now
-        leg.agent_id = agent.id
-        leg.device = device
+        call.answered_at = now
+        call.agent_id = agent.id
+        call.device = device
         agent.state = _ON_CALL
         agent.call = call
         agent.misses = 0
@@ -1145,9 +1234,9 @@ class Engine:
             self._update_available(other)
         q = call.queue
         counts = self._counts(q)
-        counts["answered"] += 1
-        if now - leg.queued_at <= q.sl_threshold:
-            counts["answered_in_sl"] += 1
+        counts[_ANSWERED] += 1
+        if now - call.queued_at <= q.sl_threshold:
+            counts[_ANSWERED_IN_SL] += 1
         self._touch(q)
 
     def _on_cleared(self, e: Cleared) -> None:
@@ -1186,7 +1275,7 @@ class Engine:
         if call is None or call.state != _CONNECTED or call.agent.device != e.device:
             self._refuse(e, "call is not connected at that device")
             return
-        call.leg.transferred_to = e.to_device
+        call.transferred_to = e.to_device
         self._release(call, None)
 
     def _on_escalate(self, e: Escalate) -> None:
@@ -1199,27 +1288,24 @@ class Engine:
         if target is None or target is call.queue:
             self._refuse(e, f"no other group {e.group!r}")
             return
-        call.leg.escalated_to = target.id
+        call.escalated_to = target.id
         self._release(call, target)
 
     def _release(self, call: _Call, target: _Queue | None) -> None:
         """The connected call leaves the agent (cleared, transferred, escalated to
         ``target``); the agent wraps up and the leg's record waits for the wrap-up."""
         agent = call.agent
-        leg = call.leg
         q = call.queue
-        leg.released_at = self.now
-        agent.talk += self.now - leg.answered_at
+        call.released_at = self.now
+        agent.talk += self.now - call.answered_at
         agent.call = None
         agent.state = _WRAP_UP
-        agent.pending = (leg, q)
+        agent.pending = call
         wrapup = agent.wrapup if agent.wrapup is not None else q.wrapup
         self._agent_changed(agent)
         if target is not None:
-            call.agent = None
-            call.ringing = _NO_RINGING
-            call.leg = leg.next_leg(target.id, self.now)
-            self._enter(call, target)
+            nxt = self._calls[call.id] = call.next_leg(target.id, self.now)
+            self._enter(nxt, target)
         else:
             del self._calls[call.id]
         if wrapup > 0:
@@ -1231,9 +1317,10 @@ class Engine:
         if agent.wrapup_timer is not None:
             agent.wrapup_timer.cancel()
             agent.wrapup_timer = None
-        leg, q = agent.pending
+        leg = agent.pending
+        q = leg.queue
         agent.pending = None
-        record = leg.finish(leg.released_at, Outcome.ANSWERED, wrapup_end=self.now)
+        record = leg.record(leg.released_at, Outcome.ANSWERED, wrapup_end=self.now)
         q.handle_avg += 0.1 * (record.talk + record.wrapup - q.handle_avg)
         self._emit_record(q, record)
         self._idle_n += 1

@@ -223,7 +223,7 @@ class EngineMachine(RuleBasedStateMachine):
             (c.id, r.device)
             for c in self.engine._calls.values()
             if c.state in ("waiting", "ringing")
-            for r in c.leg.rings
+            for r in c.rings
             if r.device not in c.ringing
         ]
         if missed:
@@ -325,7 +325,7 @@ class EngineMachine(RuleBasedStateMachine):
             ) + sum(
                 1
                 for a in self.engine._agents.values()
-                if a.pending is not None and a.pending[1].id == queue
+                if a.pending is not None and a.pending.queue.id == queue
             )
             assert live.offered == recomputed.offered + active[queue]
             assert live.answered == recomputed.answered + in_progress_answered
