@@ -14,13 +14,19 @@ Two parts, both in virtual time:
   (a general-purpose queueing simulator, the ``bench`` extra) simulating the same model
   for the same time. Rounds alternate ours and ciw's; each side's figure is its median
   round; both sides' abandon rates are reported beside exact Erlang A's, to show they
-  simulate the same model. ``sim_calls_per_s_2_jobs`` is the same run with replications in two
-  processes (``acd simulate --jobs 2``); ``sim_town_hall_calls_per_s`` runs the shipped
-  town-hall weekday scenario (breaks, escalations, announcements) in one process.
+  simulate the same model. ``sim_engine_calls_per_s`` times the engine alone on the same
+  days: every call the what-if run made to it (events, timer checks) is recorded, then
+  replayed into a fresh engine with the same seed, and only that replay is timed;
+  ``sim_engine_vs_ciw`` is that rate over ciw's: the ceiling of ``sim_vs_ciw`` for any
+  what-if run built on the real engine, however cheap its switch side.
+  ``sim_calls_per_s_2_jobs`` is the same run with replications in two processes
+  (``acd simulate --jobs 2``); ``sim_town_hall_calls_per_s`` runs the shipped town-hall
+  weekday scenario (breaks, escalations, announcements) in one process.
 """
 
 from __future__ import annotations
 
+import random
 import statistics
 import time
 from collections import OrderedDict
@@ -31,6 +37,7 @@ from firmware_sim.scenario import load_scenario
 
 from acd import whatif
 from acd.config import load_config
+from acd.engine import Engine
 from acd.staffing import Traffic, evaluate
 from protocols import messages as m
 from protocols.link import Link, MessageReceived, Role
@@ -143,6 +150,49 @@ def ours(days: int, seed: int, jobs: int = 1) -> tuple[int, float, float]:
     return result.calls, time.perf_counter() - started, result.overall["abandon_rate"].mean
 
 
+class _Recording(Engine):
+    """The engine, logging every call made to it (method name and arguments)."""
+
+    runs: list[tuple[tuple, dict, list[tuple[str, tuple]]]] = []  # noqa: RUF012
+
+    def __init__(self, config, now, rng, **options) -> None:
+        log: list[tuple[str, tuple]] = []
+        _Recording.runs.append(((config, now, rng.getstate()), options, log))
+        self.log = log
+        super().__init__(config, now, rng, **options)
+
+
+for _name in ("handle", "next_deadline", "reconcile", "import_sessions"):
+
+    def _logged(self, *args, _name=_name):
+        self.log.append((_name, args))
+        return getattr(Engine, _name)(self, *args)
+
+    setattr(_Recording, _name, _logged)
+
+
+def engine_alone(days: int, seed: int) -> tuple[int, float]:
+    """Calls and the engine's own seconds in ``ours(days, seed)``: the run's calls to
+    the engine are recorded, then replayed into fresh engines and only those timed."""
+    _Recording.runs = []
+    whatif.Engine = _Recording
+    try:
+        calls, _, _ = ours(days, seed)
+    finally:
+        whatif.Engine = Engine
+    wall = 0.0
+    for (config, now, state), options, log in _Recording.runs:
+        rng = random.Random()
+        rng.setstate(state)
+        engine = Engine(config, now, rng, **options)
+        calls_made = [(getattr(engine, name), args) for name, args in log]
+        started = time.perf_counter()
+        for method, args in calls_made:
+            method(*args)
+        wall += time.perf_counter() - started
+    return calls, wall
+
+
 def ciw_run(days: int, seed: int) -> tuple[int, float, float]:
     """The same model in ciw for the same simulated time: customers, wall seconds and
     the fraction that reneged (abandoned)."""
@@ -178,16 +228,19 @@ def what_if() -> dict[str, float | str | None]:
         reason: str | None = f"ciw cannot be imported ({exc}): pip install ciw (bench extra)"
     else:
         reason = None
-    rates, theirs, abandons, their_abandons = [], [], [], []
+    rates, engine_rates, theirs, abandons, their_abandons = [], [], [], [], []
     for r in range(ROUNDS):
         calls, wall, abandon = ours(DAYS, seed=r + 1)
         rates.append(calls / wall)
         abandons.append(abandon)
+        calls, wall = engine_alone(DAYS, seed=r + 1)
+        engine_rates.append(calls / wall)
         if reason is None:
             customers, wall, abandon = ciw_run(DAYS, seed=r + 1)
             theirs.append(customers / wall)
             their_abandons.append(abandon)
     ours_rate = statistics.median(rates)
+    engine_rate = statistics.median(engine_rates)
     exact = evaluate(Traffic(PER_HOUR, AHT, 3600.0, PATIENCE), AGENTS)
     parallel, parallel_wall, _ = ours(DAYS, seed=1, jobs=2)
     calls, wall = town_hall(5)
@@ -197,6 +250,8 @@ def what_if() -> dict[str, float | str | None]:
         "sim_town_hall_calls_per_s": round(calls / wall),
         "sim_ciw_calls_per_s": round(statistics.median(theirs)) if theirs else None,
         "sim_vs_ciw": round(ours_rate / statistics.median(theirs), 2) if theirs else None,
+        "sim_engine_calls_per_s": round(engine_rate),
+        "sim_engine_vs_ciw": round(engine_rate / statistics.median(theirs), 2) if theirs else None,
         "sim_abandon_rate": round(statistics.fmean(abandons), 4),
         "sim_ciw_abandon_rate": round(statistics.fmean(their_abandons), 4) if theirs else None,
         "sim_erlang_a_abandon_rate": round(exact.p_abandon, 4),
