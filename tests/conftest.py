@@ -1,7 +1,8 @@
 """Shared test set-up: hypothesis profiles and a broker proxy.
 
 Profiles: ``ci`` (quick, the default under CI), ``dev`` (default elsewhere) and
-``deep`` (on demand: ``HYPOTHESIS_PROFILE=deep make test``).
+``deep`` (on demand: ``HYPOTHESIS_PROFILE=deep make test``; it runs the stateful
+machines for minutes, so the per-test timeout is off unless ``--timeout`` is given).
 """
 
 import asyncio
@@ -17,7 +18,14 @@ settings.register_profile(
 settings.register_profile("dev", max_examples=100, deadline=None)
 settings.register_profile("deep", max_examples=2000, deadline=None)
 default = "ci" if os.environ.get("CI") else "dev"
-settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE") or default)
+PROFILE = os.environ.get("HYPOTHESIS_PROFILE") or default
+settings.load_profile(PROFILE)
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_configure(config: pytest.Config) -> None:
+    if PROFILE == "deep" and config.getoption("timeout", None) is None:
+        config.option.timeout = 0  # before pytest-timeout reads it
 
 
 BROKER = ("127.0.0.1", 1883)
