@@ -153,12 +153,12 @@ def ours(days: int, seed: int, jobs: int = 1) -> tuple[int, float, float]:
 class _Recording(Engine):
     """The engine, logging every call made to it (method name and arguments)."""
 
-    runs: list[tuple[tuple, dict, list[tuple[str, tuple]]]] = []  # noqa: RUF012
+    runs: list[_Recording] = []  # noqa: RUF012
 
     def __init__(self, config, now, rng, **options) -> None:
-        log: list[tuple[str, tuple]] = []
-        _Recording.runs.append(((config, now, rng.getstate()), options, log))
-        self.log = log
+        self.log: list[tuple[str, tuple]] = []
+        self.made = (config, now, rng.getstate(), options)
+        _Recording.runs.append(self)
         super().__init__(config, now, rng, **options)
 
 
@@ -181,15 +181,20 @@ def engine_alone(days: int, seed: int) -> tuple[int, float]:
     finally:
         whatif.Engine = Engine
     wall = 0.0
-    for (config, now, state), options, log in _Recording.runs:
+    for recorded in _Recording.runs:
+        config, now, state, options = recorded.made
         rng = random.Random()
         rng.setstate(state)
         engine = Engine(config, now, rng, **options)
-        calls_made = [(getattr(engine, name), args) for name, args in log]
+        calls_made = [(getattr(engine, name), args) for name, args in recorded.log]
         started = time.perf_counter()
         for method, args in calls_made:
             method(*args)
         wall += time.perf_counter() - started
+        # the same run: as many timers scheduled and events refused, the same calls left
+        same = (engine._n, engine.refused, len(engine._calls))
+        if same != (recorded._n, recorded.refused, len(recorded._calls)):
+            raise RuntimeError("the engine's replay diverged from the what-if run")
     return calls, wall
 
 
