@@ -12,7 +12,6 @@ from acd import whatif
 from acd.cli.common import config_option, emit_json, fail, json_option
 from acd.cli.progress import Progress
 from acd.config import load_config
-from acd.errors import AcdError
 from acd.profile import load_profile
 from acd.whatif import Estimate, Expectation, Flags, HourExpectation, Result, WhatIf
 
@@ -103,82 +102,79 @@ def simulate(
       acd simulate --scenario town-hall-weekday-700 --config examples/town-hall.toml \\
                    --days 5 --replications 20 --json
     """
-    try:
-        config = load_config(config_path) if config_path is not None else None
-        volumes = _volumes(sweep_calls) if sweep_calls is not None else None
-        if scenario_path is not None:
-            given = [
-                name
-                for name, value in zip(
-                    _FLAG_NAMES,
-                    (agents, aht, sd, patience, distribution, profile_path, day),
-                    strict=True,
-                )
-                if value is not None
-            ]
-            if given:
-                fail(f"{', '.join(given)}: not with --scenario (the scenario file says that)")
-            if config is None:
-                fail("--scenario needs the site's configuration: --config FILE")
-            spec = whatif.for_scenario(load_scenario(scenario_path), config, queue, days)
-            if calls_per_day is not None:
-                spec = whatif.with_volume(spec, calls_per_day)
-            mode = "scenario"
-        else:
-            missing = [
-                name
-                for name, value in (
-                    ("--agents", agents),
-                    ("--aht", aht),
-                    ("--patience", patience),
-                    (
-                        "--calls-per-day or --sweep-calls",
-                        calls_per_day if calls_per_day is not None else volumes,
-                    ),
-                )
-                if value is None
-            ]
-            if missing:
-                fail(f"give {', '.join(missing)} (or --scenario FILE)")
-            flags = Flags(
-                agents=agents,
-                calls_per_day=calls_per_day if calls_per_day is not None else volumes[0],
-                aht_s=aht,
-                patience_s=patience,
-                distribution=distribution or "exponential",
-                aht_sd=sd,
-                profile=load_profile(profile_path) if profile_path is not None else None,
-                day=day or "weekday",
+    config = load_config(config_path) if config_path is not None else None
+    volumes = _volumes(sweep_calls) if sweep_calls is not None else None
+    if scenario_path is not None:
+        given = [
+            name
+            for name, value in zip(
+                _FLAG_NAMES,
+                (agents, aht, sd, patience, distribution, profile_path, day),
+                strict=True,
             )
-            if sd is not None and flags.distribution != "lognormal":
-                fail("--sd is for --distribution lognormal")
-            spec = whatif.for_flags(flags, config, queue, days)
-            mode = "flags"
-        if replications < 1:
-            fail(f"--replications must be at least 1, got {replications}")
-        if jobs < 1:
-            fail(f"--jobs must be at least 1, got {jobs}")
-        total_days = days * replications * (len(volumes) if volumes else 1)
-        started = time.perf_counter()
-        with Progress("simulated days", total=total_days) as progress:
+            if value is not None
+        ]
+        if given:
+            fail(f"{', '.join(given)}: not with --scenario (the scenario file says that)")
+        if config is None:
+            fail("--scenario needs the site's configuration: --config FILE")
+        spec = whatif.for_scenario(load_scenario(scenario_path), config, queue, days)
+        if calls_per_day is not None:
+            spec = whatif.with_volume(spec, calls_per_day)
+        mode = "scenario"
+    else:
+        missing = [
+            name
+            for name, value in (
+                ("--agents", agents),
+                ("--aht", aht),
+                ("--patience", patience),
+                (
+                    "--calls-per-day or --sweep-calls",
+                    calls_per_day if calls_per_day is not None else volumes,
+                ),
+            )
+            if value is None
+        ]
+        if missing:
+            fail(f"give {', '.join(missing)} (or --scenario FILE)")
+        flags = Flags(
+            agents=agents,
+            calls_per_day=calls_per_day if calls_per_day is not None else volumes[0],
+            aht_s=aht,
+            patience_s=patience,
+            distribution=distribution or "exponential",
+            aht_sd=sd,
+            profile=load_profile(profile_path) if profile_path is not None else None,
+            day=day or "weekday",
+        )
+        if sd is not None and flags.distribution != "lognormal":
+            fail("--sd is for --distribution lognormal")
+        spec = whatif.for_flags(flags, config, queue, days)
+        mode = "flags"
+    if replications < 1:
+        fail(f"--replications must be at least 1, got {replications}")
+    if jobs < 1:
+        fail(f"--jobs must be at least 1, got {jobs}")
+    total_days = days * replications * (len(volumes) if volumes else 1)
+    started = time.perf_counter()
+    with Progress("simulated days", total=total_days) as progress:
 
-            def on_replication(run: whatif.Replication) -> None:
-                progress.advance(run.days)
+        def on_replication(run: whatif.Replication) -> None:
+            progress.advance(run.days)
 
-            if volumes is not None:
-                points = whatif.sweep(spec, volumes, replications, seed, on_replication, jobs)
-                wall = time.perf_counter() - started
-                _show_sweep(spec, mode, points, seed, wall, as_json)
-            else:
-                result = whatif.replicate(spec, replications, seed, on_replication, jobs)
-                wall = time.perf_counter() - started
-                expected, why = whatif.expectation(spec)
-                _show_run(spec, mode, result, expected, why, seed, wall, as_json)
-            if not as_json:
-                for text in whatif.warnings(spec):
-                    click.echo(f"Warning: {text}.")
-    except AcdError as exc:
-        fail(str(exc))
+        if volumes is not None:
+            points = whatif.sweep(spec, volumes, replications, seed, on_replication, jobs)
+            wall = time.perf_counter() - started
+            _show_sweep(spec, mode, points, seed, wall, as_json)
+        else:
+            result = whatif.replicate(spec, replications, seed, on_replication, jobs)
+            wall = time.perf_counter() - started
+            expected, why = whatif.expectation(spec)
+            _show_run(spec, mode, result, expected, why, seed, wall, as_json)
+        if not as_json:
+            for text in whatif.warnings(spec):
+                click.echo(f"Warning: {text}.")
 
 
 def _volumes(text: str) -> list[float]:

@@ -8,7 +8,6 @@ import click
 
 from acd.cli.common import config_option, emit_json, fail, json_option
 from acd.config import load_config
-from acd.errors import AcdError
 from acd.profile import REFERENCE_HOURS, OpeningHours, load_profile, plan_week
 from acd.staffing import (
     Performance,
@@ -91,44 +90,39 @@ def staffing(
       acd staffing --profile examples/profile-weekday.csv --per-day 700 \\
                    --aht 240 --patience 60 --min-answer-rate 0.99
     """
-    try:
-        targets = Targets(
-            sl=sl,
-            threshold_s=threshold,
-            sl_metric=f"sl_{sl_kind}",
-            max_abandon=max_abandon,
-            min_answer_rate=min_answer_rate,
-            max_asa_s=max_asa,
-            max_occupancy=max_occupancy,
-        )
-        scheduled_agents(0, shrinkage)  # validates the shrinkage before any work
-        if agents is None and not targets.goals():
-            fail(f"give a target ({_TARGET_OPTIONS}) or --agents to evaluate a team")
-        if profile_path is not None:
-            if calls is not None:
-                fail("--calls and --profile exclude each other: give --per-day with --profile")
-            if per_day is None:
-                fail("--profile needs --per-day (calls on a full day)")
-            hours = _opening_hours(config_path, calendar)
-            _per_hour(
-                load_profile(profile_path), per_day, aht, patience, targets, shrinkage,
-                hours, agents, as_json,
-            )  # fmt: skip
-            return
-        if per_day is not None:
-            fail("--per-day needs --profile (a time-of-day profile file)")
-        if calls is None:
-            fail("give --calls (per --interval), or --profile with --per-day")
-        traffic = Traffic(calls=calls, interval_s=interval, aht_s=aht, patience_s=patience)
-        if agents is None:
-            perf = required_agents(traffic, targets)
-        else:
-            perf = evaluate(traffic, agents, threshold)
-        _single(
-            traffic, targets, perf, scheduled_agents(perf.agents, shrinkage), shrinkage, as_json
-        )
-    except AcdError as exc:
-        fail(str(exc))
+    targets = Targets(
+        sl=sl,
+        threshold_s=threshold,
+        sl_metric=f"sl_{sl_kind}",
+        max_abandon=max_abandon,
+        min_answer_rate=min_answer_rate,
+        max_asa_s=max_asa,
+        max_occupancy=max_occupancy,
+    )
+    scheduled_agents(0, shrinkage)  # validates the shrinkage before any work
+    if agents is None and not targets.goals():
+        fail(f"give a target ({_TARGET_OPTIONS}) or --agents to evaluate a team")
+    if profile_path is not None:
+        if calls is not None:
+            fail("--calls and --profile exclude each other: give --per-day with --profile")
+        if per_day is None:
+            fail("--profile needs --per-day (calls on a full day)")
+        hours = _opening_hours(config_path, calendar)
+        _per_hour(
+            load_profile(profile_path), per_day, aht, patience, targets, shrinkage,
+            hours, agents, as_json,
+        )  # fmt: skip
+        return
+    if per_day is not None:
+        fail("--per-day needs --profile (a time-of-day profile file)")
+    if calls is None:
+        fail("give --calls (per --interval), or --profile with --per-day")
+    traffic = Traffic(calls=calls, interval_s=interval, aht_s=aht, patience_s=patience)
+    if agents is None:
+        perf = required_agents(traffic, targets)
+    else:
+        perf = evaluate(traffic, agents, threshold)
+    _single(traffic, targets, perf, scheduled_agents(perf.agents, shrinkage), shrinkage, as_json)
 
 
 def _opening_hours(config_path: str | None, calendar: str | None) -> OpeningHours:
