@@ -182,6 +182,7 @@ def build_report(
         figures = grouped(legs, by, tz, staffed=staffed, **options)
         keys = sorted(set(figures) | set(staffed) | set(ready))
         if by == "day":  # mean of the day's hours shown
+            staffed_total = sum(staffed.values())
             hours_per_day: dict[str, int] = {}
             for row in rows["hour"]:
                 hours_per_day[row.key[:10]] = hours_per_day.get(row.key[:10], 0) + 1
@@ -201,9 +202,6 @@ def build_report(
         Row(k, f, None, check(f, settings.queue_targets.get(k, settings.target)))
         for k, f in grouped(legs, "queue", tz, **options).items()
     ]
-    staffed_total = sum(
-        v for k, v in staffed_seconds(notes, end, "day", tz).items() if inside(k, "day")
-    )
     total = compute(legs, staffed=staffed_total if notes else None, **options)
     in_window = [p for p in series if since is None or p[0] >= since]
     before = [n for at, n in series if since is not None and at < since]
