@@ -19,7 +19,6 @@ import serial
 import serial.tools.list_ports
 
 from acd.errors import AcdError
-from protocols.framing import FrameDecoder
 from protocols.link import Link, LinkUp, MessageReceived, Role
 from protocols.messages import SystemStatus, SystemStatusCode, message_name
 
@@ -187,11 +186,10 @@ def _handshake(
 ) -> PortTestResult:
     """Bring the CTI link up and send one SystemStatus; report what the peer did."""
     link = Link(Role.CONTROLLER, t1=0.5, n2=3, heartbeat=2.0, reset_interval=0.5)
-    decoder = FrameDecoder()  # counts what arrives, intact or not
-    decoder.feed(heard)
-    received = len(heard)
     start = time.monotonic()
     link.start(start)
+    link.receive_data(heard, start)  # its counters cover what answered the probe too
+    received = len(heard)
     up_after: float | None = None
     answer: str | None = None
     end = start + timeout
@@ -206,7 +204,6 @@ def _handshake(
             if ready:
                 data = port.read(4096)
                 received += len(data)
-                decoder.feed(data)
                 link.receive_data(data, time.monotonic())
             while (event := link.next_event()) is not None:
                 if isinstance(event, LinkUp) and up_after is None:
@@ -218,12 +215,13 @@ def _handshake(
         port.write(link.data_to_send())  # the acknowledgement of the answer
     except (OSError, serial.SerialException) as exc:
         raise _read_fail(url, exc) from None
+    stats = link.stats
     details = {
         "bytes_received": received,
-        "frames": decoder.frames,
-        "bad_crc": decoder.bad_crc,
-        "bad_length": decoder.bad_length,
-        "dropped_bytes": decoder.dropped_bytes,
+        "frames": stats.frames_in,
+        "bad_crc": stats.crc_errors,
+        "bad_length": stats.length_errors,
+        "dropped_bytes": stats.dropped_bytes,
         "link_up_s": None if up_after is None else round(up_after, 3),
         "answer": answer,
     }
@@ -236,14 +234,14 @@ def _handshake(
             "nothing received: no echo (is the loopback plug fitted?) and no switch answered "
             "(check the cable, a null-modem if needed, and that the switch's CTI port is on)"
         )
-    elif decoder.frames == 0 or decoder.bad_crc + decoder.bad_length > decoder.frames:
+    elif stats.frames_in == 0 or stats.crc_errors + stats.length_errors > stats.frames_in:
         verdict = (
             f"garbage: {received} bytes received but no intact frame: "
             f"check baud rate and parity (this port: {settings})"
         )
     else:
         verdict = (
-            f"the peer sends frames ({decoder.frames} intact) but the link did not come up: "
+            f"the peer sends frames ({stats.frames_in} intact) but the link did not come up: "
             "is it a CTI link of this protocol?"
         )
     return PortTestResult(url, False, "handshake", verdict, settings, details)
