@@ -41,7 +41,7 @@ from types import MappingProxyType
 from zoneinfo import ZoneInfo
 
 from acd.agents import AgentSession, AgentState, AgentStatus
-from acd.calendar import Calendar
+from acd.calendar import Calendar, midnight
 from acd.commands import (
     AgentChanged,
     CallEnded,
@@ -713,10 +713,9 @@ class Engine:
     def _counts(self, q: _Queue) -> array:
         """Today's counts of a queue, restarted at local midnight."""
         if self.now >= self._day_end or self.now < self._day:
-            local = datetime.fromtimestamp(self.now, self.tz)
-            midnight = datetime(local.year, local.month, local.day)
-            self._day = midnight.replace(tzinfo=self.tz).timestamp()
-            self._day_end = (midnight + timedelta(days=1)).replace(tzinfo=self.tz).timestamp()
+            day = datetime.fromtimestamp(self.now, self.tz).date()
+            self._day = midnight(day, self.tz)
+            self._day_end = midnight(day + timedelta(days=1), self.tz)
         if q.day != self._day:
             q.day = self._day
             q.counts = _no_counts()
