@@ -22,6 +22,13 @@ config_option = click.option(
 )
 
 
+def timeout_option(help: str):
+    """``--timeout`` seconds (0.5 to 60, default 5) with the command's own ``help``."""
+    return click.option(
+        "--timeout", type=click.FloatRange(0.5, 60), default=5.0, show_default=True, help=help
+    )
+
+
 def emit_json(data: Any) -> None:
     """Print one JSON document on standard output."""
     click.echo(json.dumps(data, ensure_ascii=False, default=str))

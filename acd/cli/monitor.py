@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from acd.cli.common import config_option, emit_json, is_tty, json_option
+from acd.cli.common import config_option, emit_json, is_tty, json_option, timeout_option
 from acd.config import Config, load_config
 from acd.monitor_view import MonitorState, render
 
@@ -72,13 +72,7 @@ def read_snapshot(
 @host_option
 @port_option
 @click.option("--once", is_flag=True, help="Print one snapshot and exit.")
-@click.option(
-    "--timeout",
-    type=click.FloatRange(0.5, 60),
-    default=5.0,
-    show_default=True,
-    help="--once: seconds to wait for the retained state.",
-)
+@timeout_option("--once: seconds to wait for the retained state.")
 @click.option(
     "--interval",
     type=click.FloatRange(0.1, 60),

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from acd.cli.common import config_option, emit_json, fail, json_option
+from acd.cli.common import config_option, emit_json, fail, json_option, timeout_option
 
 
 @click.command(
@@ -54,13 +54,7 @@ Examples:
 @click.argument("url", required=False)
 @click.option("--baud", "baudrate", type=click.IntRange(50, 4_000_000), help="Baud rate.")
 @click.option("--parity", type=click.Choice(["N", "E", "O"]), help="Parity (default N).")
-@click.option(
-    "--timeout",
-    type=click.FloatRange(0.5, 60),
-    default=5.0,
-    show_default=True,
-    help="Seconds to wait for a switch to answer.",
-)
+@timeout_option("Seconds to wait for a switch to answer.")
 @config_option
 @json_option
 def test(

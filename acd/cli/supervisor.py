@@ -8,7 +8,7 @@ from datetime import datetime
 
 import click
 
-from acd.cli.common import config_option, emit_json, json_option
+from acd.cli.common import config_option, emit_json, json_option, timeout_option
 from acd.cli.monitor import host_option, load_site, port_option, read_snapshot, site_option
 from acd.topics import CommandAction
 
@@ -16,14 +16,6 @@ CREDENTIALS = """\b
 Credentials: [mqtt] of the configuration, or the environment: ACD_MQTT_USERNAME,
 ACD_MQTT_PASSWORD, ACD_MQTT_TOKEN (the command token). Never on the command line.
 """
-
-timeout_option = click.option(
-    "--timeout",
-    type=click.FloatRange(0.5, 60),
-    default=5.0,
-    show_default=True,
-    help="Seconds to wait for the controller's reply (or the retained state).",
-)
 
 
 @click.group(
@@ -53,7 +45,8 @@ def _send(action: CommandAction, agent_id: str, reason: int | None, opts: dict) 
 
 def _broker_options(fn):
     """The options of every command here: configuration, site, broker, timeout, JSON."""
-    for option in (json_option, timeout_option, port_option, host_option, site_option):
+    timeout = timeout_option("Seconds to wait for the controller's reply (or the retained state).")
+    for option in (json_option, timeout, port_option, host_option, site_option):
         fn = option(fn)
     return config_option(fn)
 
