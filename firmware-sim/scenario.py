@@ -301,19 +301,19 @@ def _shift(s: Section) -> Shift:
     end = _clock(s, "end", "19:00")
     if end <= start:
         raise s.error("end", "must be after start")
-    breaks = []
-    for i, item in enumerate(s.get("breaks", list, [])):
-        b = Section(item, f"{s.key('breaks')}[{i}]", s.source)
-        breaks.append(
-            Break(
-                _clock(b, "at"),
-                60.0 * b.get("minutes", float, min=0.0),
-                b.get("reason", int, 1, min=0, max=255),
-            )
-        )
-        b.done()
+    breaks = tuple(_break(b) for b in _array(s, "breaks"))
     s.done()
-    return Shift(start, end, tuple(breaks))
+    return Shift(start, end, breaks)
+
+
+def _break(s: Section) -> Break:
+    pause = Break(
+        _clock(s, "at"),
+        60.0 * s.get("minutes", float, min=0.0),
+        s.get("reason", int, 1, min=0, max=255),
+    )
+    s.done()
+    return pause
 
 
 def _agents(
