@@ -75,12 +75,15 @@ _agent_command("logout", CommandAction.LOGOUT, False, "Ask the controller to log
 
 
 def _reader(name: str, example: str):
-    """Options shared by the commands that read the retained state."""
+    """A command that reads the retained state and hands its snapshot to ``show``."""
 
-    def wrap(fn):
-        fn = _broker_options(fn)
+    def wrap(show):
+        def command(config_path, site, host, port, timeout, as_json) -> None:
+            show(read_snapshot(load_site(config_path), site, host, port, timeout), as_json)
+
+        command.__doc__ = show.__doc__
         epilog = f"\b\nExamples:\n  acd {name} --config site.toml\n  {example}\n\n" + CREDENTIALS
-        return click.command(name, epilog=epilog)(fn)
+        return click.command(name, epilog=epilog)(_broker_options(command))
 
     return wrap
 
@@ -90,9 +93,8 @@ def _since(ms) -> str:
 
 
 @_reader("agents", "acd agents --site town-hall --json")
-def agents(config_path, site, host, port, timeout, as_json) -> None:
+def agents(snap: dict, as_json: bool) -> None:
     """List the agents' status and state (retained agent/<id>/state topics)."""
-    snap = read_snapshot(load_site(config_path), site, host, port, timeout)
     if as_json:
         emit_json(snap["agents"])
         return
@@ -109,9 +111,8 @@ def agents(config_path, site, host, port, timeout, as_json) -> None:
 
 
 @_reader("queues", "acd queues --site town-hall --json")
-def queues(config_path, site, host, port, timeout, as_json) -> None:
+def queues(snap: dict, as_json: bool) -> None:
     """List the queues' figures (retained queue/<id>/stats topics)."""
-    snap = read_snapshot(load_site(config_path), site, host, port, timeout)
     if as_json:
         emit_json(snap["queues"])
         return
@@ -141,9 +142,8 @@ def _pct(value) -> str:
 
 
 @_reader("status", "acd status --site town-hall --json")
-def status(config_path, site, host, port, timeout, as_json) -> None:
+def status(snap: dict, as_json: bool) -> None:
     """Controller, link and alarms of the site, with agent and queue counts."""
-    snap = read_snapshot(load_site(config_path), site, host, port, timeout)
     ctl = snap["controller"]
     counts: dict[str, int] = {}
     for a in snap["agents"]:
