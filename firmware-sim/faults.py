@@ -77,10 +77,10 @@ def fault_from_section(s: Section) -> FaultSpec:
         kind=kind,
         at=clock_key(s, "at", None),
         duration=s.get("duration", float, None, min=0.0),
-        rate=s.get("rate", float, 0.0, min=0.0, max=1.0),
-        size=s.get("size", int, 32, min=1, max=65536),
+        rate=s.get("rate", float, FaultSpec.rate, min=0.0, max=1.0),
+        size=s.get("size", int, FaultSpec.size, min=1, max=65536),
         every=s.get("every", float, None, min=0.01),
-        delay=s.get("delay", float, 2.0, min=0.0),
+        delay=s.get("delay", float, FaultSpec.delay, min=0.0),
     )
     s.done()
     if kind in ("bit-errors", "drop", "ack-loss") and spec.rate <= 0:

@@ -268,8 +268,8 @@ def _callers(s: Section, base: Path) -> CallerModel:
     model = CallerModel(
         patience=_distribution(s.section("patience", required=True), base),
         menu=weights,
-        menu_delay=s.get("menu_delay", float, 8.0, min=0.0),
-        calling_prefix=s.get("calling_prefix", str, "06"),
+        menu_delay=s.get("menu_delay", float, CallerModel.menu_delay, min=0.0),
+        calling_prefix=s.get("calling_prefix", str, CallerModel.calling_prefix),
     )
     if not model.calling_prefix.isdigit() or len(model.calling_prefix) > 8:
         raise s.error("calling_prefix", "must be 1 to 8 digits")
@@ -286,9 +286,9 @@ def _behaviour(s: Section, base: Path) -> Behaviour:
         no_answer=s.get("no_answer", float, 0.0, min=0.0, max=1.0),
         handling=_distribution(s.section("handling", required=True), base),
         wrap_up=_distribution(s.section("wrap_up", required=True), base),
-        escalate=s.get("escalate", float, 0.0, min=0.0, max=1.0),
+        escalate=s.get("escalate", float, Behaviour.escalate, min=0.0, max=1.0),
         escalate_to=groups,
-        ready_after_miss=s.get("ready_after_miss", float, 30.0, min=0.0),
+        ready_after_miss=s.get("ready_after_miss", float, Behaviour.ready_after_miss, min=0.0),
     )
     if behaviour.escalate > 0 and not groups:
         raise s.error("escalate_to", "is required when escalate > 0")
