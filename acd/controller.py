@@ -455,41 +455,48 @@ class Controller:
             return
         if r.offered(self.config.acd.short_abandon) and r.queue in self._ended:
             self._answer_rate(r.queue, r.ended_at, r.outcome is Outcome.ANSWERED)
+        self._call_event(
+            "ended",
+            r.call_id,
+            r.ended_at,
+            r.arrived_at,
+            r.caller,
+            queue_id=r.queue,
+            agent_id=r.agent_id,
+            leg=r.leg,
+            outcome=r.outcome,
+            wait_s=round(r.wait, 3),
+        )
+
+    def _call_step(self, note: CallStep) -> None:
+        self._call_event(
+            note.event,
+            note.call_id,
+            note.at,
+            note.offered_at,
+            note.caller,
+            queue_id=note.queue,
+            agent_id=note.agent_id,
+            device=note.device,
+        )
+
+    def _call_event(
+        self, event: str, call_id: int, at: float, since: float, caller: str | None, **fields
+    ) -> None:
+        """Publish a call step on ``event/call``, the caller masked per ``store.mask_callers``."""
         if self.mqtt is not None:
             self.mqtt.call_event(
                 call_event_payload(
-                    "ended",
-                    str(r.call_id),
-                    ts=r.ended_at,
-                    since=r.arrived_at,
+                    event,
+                    str(call_id),
+                    ts=at,
+                    since=since,
                     seq=next(self._seq),
-                    caller=r.caller,
+                    caller=caller,
                     mask_caller=self.config.store.mask_callers,
-                    queue_id=r.queue,
-                    agent_id=r.agent_id,
-                    leg=r.leg,
-                    outcome=str(r.outcome),
-                    wait_s=round(r.wait, 3),
+                    **fields,
                 )
             )
-
-    def _call_step(self, note: CallStep) -> None:
-        if self.mqtt is None:
-            return
-        self.mqtt.call_event(
-            call_event_payload(
-                note.event,
-                str(note.call_id),
-                ts=note.at,
-                since=note.offered_at,
-                seq=next(self._seq),
-                caller=note.caller,
-                mask_caller=self.config.store.mask_callers,
-                queue_id=note.queue,
-                agent_id=note.agent_id,
-                device=note.device,
-            )
-        )
 
     # --- calls answered today, per agent --------------------------------------------
 
