@@ -9,6 +9,7 @@ from click.testing import CliRunner
 from acd.cli import cli
 
 EXAMPLE_PROFILE = Path(__file__).resolve().parents[2] / "examples" / "profile-weekday.csv"
+ERLANG_A = ["--calls", "84", "--aht", "240", "--patience", "60"]  # 84 calls an hour, patient 60 s
 
 
 def run(*args: str):
@@ -66,43 +67,16 @@ def test_json_has_the_documented_keys():
 
 
 def test_erlang_a_staffing_for_the_answer_rate_target():
-    args = [
-        "--calls",
-        "84",
-        "--aht",
-        "240",
-        "--patience",
-        "60",
-        "--min-answer-rate",
-        "0.99",
-        "--json",
-    ]
-    data = json.loads(run(*args).output)
+    data = json.loads(run(*ERLANG_A, "--min-answer-rate", "0.99", "--json").output)
     assert data["model"] == "erlang_a"
     assert data["answer_rate"] >= 0.99
-    fewer = json.loads(
-        run(
-            *["--calls", "84", "--aht", "240", "--patience", "60", "--json", "--agents"],
-            str(data["agents"] - 1),
-        ).output
-    )
+    fewer = json.loads(run(*ERLANG_A, "--json", "--agents", str(data["agents"] - 1)).output)
     assert fewer["answer_rate"] < 0.99
     assert data["p_abandon"] == pytest.approx(data["mean_wait_s"] / 60)
 
 
 def test_evaluating_a_team_reports_missed_targets():
-    args = [
-        "--calls",
-        "84",
-        "--aht",
-        "240",
-        "--patience",
-        "60",
-        "--agents",
-        "6",
-        "--min-answer-rate",
-        "0.99",
-    ]
+    args = [*ERLANG_A, "--agents", "6", "--min-answer-rate", "0.99"]
     result = run(*args)
     assert result.exit_code == 0, result.output
     assert "MISSED: answer_rate >= 0.99" in result.output
