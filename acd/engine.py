@@ -337,9 +337,10 @@ class _Call:
         self.transferred_to: str | None = None
         self.reason = ""  # kept into the record unless ``record`` gives one
 
-    def next_leg(self, queue_id: str, at: float) -> _Call:
-        """The call's next leg, in ``queue_id`` from ``at`` (after an escalation or an
-        overflow to a queue); this object keeps the leg that ends."""
+    def next_leg(self) -> _Call:
+        """The call's next leg (after an escalation or an overflow to a queue), to enter
+        its queue (``Engine._enter`` sets its queue and time); this object keeps the leg
+        that ends."""
         nxt = _Call(
             self.id,
             self.caller,
@@ -347,10 +348,8 @@ class _Call:
             self.trunk,
             self.arrived_at,
             self.leg + 1,
-            queue_id,
-            self.queue_id,
+            escalated_from=self.queue_id,
         )
-        nxt.queued_at = at
         nxt.priority = self.priority
         nxt.menu_choice = self.menu_choice
         return nxt
@@ -1060,7 +1059,9 @@ class Engine:
         kind, _, target = q.cfg.overflow.partition(":")
         if kind == "queue":
             call.escalated_to = target
-            self._next_leg(call, outcome, reason, self._queues[target])
+            self._leave_queue(call)
+            self._emit_record(q, call.record(self.now, outcome, reason=reason))
+            self._next_leg(call, self._queues[target])
         elif kind == "device":
             call.transferred_to = target
             self._out.append(TransferCall(call.id, target))
@@ -1068,11 +1069,10 @@ class Engine:
         else:
             self._end_unanswered(call, outcome, announcement=self._ann.busy, reason=reason)
 
-    def _next_leg(self, call: _Call, outcome: Outcome, reason: str, target: _Queue) -> None:
-        """End the current leg and start the call's next one in ``target``."""
-        self._leave_queue(call)
-        self._emit_record(call.queue, call.record(self.now, outcome, reason=reason))
-        nxt = self._calls[call.id] = call.next_leg(target.id, self.now)
+    def _next_leg(self, call: _Call, target: _Queue) -> None:
+        """Start the call's next leg in ``target`` (its current leg has ended, or waits
+        for the agent's wrap-up)."""
+        nxt = self._calls[call.id] = call.next_leg()
         self._enter(nxt, target)
 
     def _leave_queue(self, call: _Call) -> None:
@@ -1303,8 +1303,7 @@ class Engine:
         wrapup = agent.wrapup if agent.wrapup is not None else q.wrapup
         self._agent_changed(agent)
         if target is not None:
-            nxt = self._calls[call.id] = call.next_leg(target.id, self.now)
-            self._enter(nxt, target)
+            self._next_leg(call, target)
         else:
             del self._calls[call.id]
         if wrapup > 0:
