@@ -114,7 +114,6 @@ class MqttBridge:
         self._seq = itertools.count(1)
         self._connected = False
         self._online_since: float | None = None  # clock time of the first birth
-        self._stopping = False
         self._wake = asyncio.Event()
         self._stop = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
@@ -173,7 +172,6 @@ class MqttBridge:
 
     async def stop(self, timeout: float = 3.0) -> None:
         """Flush, publish offline and disconnect; give up after ``timeout`` seconds."""
-        self._stopping = True
         self._stop.set()
         self._wake.set()
         task, self._task = self._task, None
@@ -211,7 +209,7 @@ class MqttBridge:
 
     async def _run(self) -> None:
         delay = self.reconnect_initial
-        while not self._stopping:
+        while not self._stop.is_set():
             try:
                 async with self._client() as client:
                     self.connects += 1
@@ -223,7 +221,7 @@ class MqttBridge:
                 log.warning("mqtt: %s (retry in %.1f s)", self.last_error, delay)
             finally:
                 self._connected = False
-            if self._stopping:
+            if self._stop.is_set():
                 break
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._stop.wait(), delay)
@@ -264,7 +262,7 @@ class MqttBridge:
             if batch:
                 await self._publish(client, batch)
                 continue
-            if self._stopping:
+            if self._stop.is_set():
                 now = self.clock()
                 offline = status_payload(False, ts=now, since=now, seq=next(self._seq))
                 await self._publish(client, [Outgoing(self.topics.status, encode(offline), True)])
