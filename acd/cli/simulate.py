@@ -267,8 +267,8 @@ def _figures_json(figures: dict[str, Estimate | None]) -> dict[str, Any]:
     return {name: None if e is None else e.to_dict() for name, e in figures.items()}
 
 
-def _run_json(spec: WhatIf, mode: str, result: Result, seed: int) -> dict[str, Any]:
-    verdict, text = result.verdict
+def _head_json(spec: WhatIf, mode: str, result: Result, seed: int) -> dict[str, Any]:
+    """What was simulated, how often, from which seed (a run's or a sweep's first keys)."""
     return {
         "mode": mode,
         "scenario": spec.scenario.name,
@@ -277,6 +277,13 @@ def _run_json(spec: WhatIf, mode: str, result: Result, seed: int) -> dict[str, A
         "replications": result.replications,
         "seed": seed,
         "confidence": whatif.CONFIDENCE,
+    }
+
+
+def _run_json(spec: WhatIf, mode: str, result: Result, seed: int) -> dict[str, Any]:
+    verdict, text = result.verdict
+    return {
+        **_head_json(spec, mode, result, seed),
         "calls_simulated": result.calls,
         "unfinished_legs": result.unfinished,
         "target": result.target,
@@ -366,13 +373,7 @@ def _show_sweep(
     if as_json:
         emit_json(
             {
-                "mode": mode,
-                "scenario": spec.scenario.name,
-                "queue": spec.queue,
-                "days": [d.isoformat() for d in points[0].result.days],
-                "replications": points[0].result.replications,
-                "seed": seed,
-                "confidence": whatif.CONFIDENCE,
+                **_head_json(spec, mode, points[0].result, seed),
                 "target": target,
                 "wall_s": round(wall, 3),
                 "calls_simulated": sum(p.result.calls for p in points),
