@@ -552,8 +552,8 @@ class Controller:
         self._today(note.at)  # a new day resets the counts
         payload = agent_state_payload(
             note.agent_id,
-            status=str(note.status).replace("-", "_"),
-            state=str(note.state).replace("-", "_"),
+            status=note.status,
+            state=note.state,
             ts=note.at,
             since=note.since,
             seq=next(self._seq),
