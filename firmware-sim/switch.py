@@ -127,7 +127,8 @@ class _Handset:
     off_hook: bool = False
     call_id: int = 0  # ringing or connected call, 0 if none
     ring_token: int = 0  # bumped on every new ring, so stale answer timers are ignored
-    pending: list[str] = field(default_factory=list)  # "break:<reason>:<s>", "logout"
+    breaks_due: list[tuple[int, float]] = field(default_factory=list)  # (reason, s), held
+    logout_due: bool = False  # the shift ended while the agent was busy
     display: str = ""
     lamps: dict[int, LampMode] = field(default_factory=dict)
 
@@ -446,19 +447,18 @@ class Switch:
         return h.status == "ready" and not h.busy
 
     def _run_pending(self, now: float, h: _Handset) -> None:
-        while h.pending and self._idle(h):
-            task = h.pending.pop(0)
-            if task == "logout":
+        """Once idle: log out if the shift is over, else take the breaks held back."""
+        while self._idle(h) and (h.logout_due or h.breaks_due):
+            if h.logout_due:
                 self._logout(now, h)
             else:
-                _, reason, seconds = task.split(":")
-                self._break_due(now, h, int(reason), float(seconds))
+                self._break_due(now, h, *h.breaks_due.pop(0))
 
     def _break_due(self, now: float, h: _Handset, reason: int, seconds: float) -> None:
         if h.status == "out":
             return
         if not self._idle(h):
-            h.pending.append(f"break:{reason}:{seconds}")
+            h.breaks_due.append((reason, seconds))
             return
         h.status = "break"
         self._event(h.extension, KeyNotReady, h.extension, reason)
@@ -477,11 +477,12 @@ class Switch:
         if self._idle(h):
             self._logout(now, h)
         elif h.status != "out":
-            h.pending = ["logout"]
+            h.logout_due = True
 
     def _logout(self, now: float, h: _Handset) -> None:
         h.status = "out"
-        h.pending = []
+        h.breaks_due = []
+        h.logout_due = False
         self._event(h.extension, KeyLogout, h.extension)
 
     # --- requests -------------------------------------------------------------------
