@@ -101,7 +101,6 @@ class _Call:
 @dataclass(slots=True)
 class _Pending:
     request: m.Message
-    deadline: float
     ring: tuple[str, ...]  # devices rung by a route request (else empty)
 
 
@@ -567,7 +566,7 @@ class Bridge:
         if not self._tracking:
             return request
         deadline = now + self.ack_timeout
-        self._pending[self._invoke] = _Pending(request, deadline, ring)
+        self._pending[self._invoke] = _Pending(request, ring)
         self._deadlines.append((deadline, self._invoke))
         return request
 
