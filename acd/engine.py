@@ -251,7 +251,8 @@ class _Agent:
         self.wrong_pins = 0
         self.display = ""  # text last sent to the handset display
         self.lamp = "off"  # mode last sent to the queue lamp
-        # (queue, pool, key kind, position, tier wait) for each queue the agent serves
+        # (queue, pool, key kind, position, tier wait) for each queue the agent serves,
+        # one per queue (the best tier the agent's level reaches)
         self.memberships: tuple[tuple[_Queue, Pool, int, int, float], ...] = ()
         self.keys: list[int] = []  # the agent's key in each membership's pool, when in it
 
@@ -1373,7 +1374,7 @@ class Engine:
         self._by_device[device] = agent
         self._idle_n += 1
         agent.idle_seq = self._idle_n
-        for q in {m[0] for m in agent.memberships}:
+        for q, _, _, _, _ in agent.memberships:
             q.logged_in += 1
             self._touch(q)
         self._out.append(Lamp(device, "ready", "on" if status is _READY else "off"))
@@ -1398,7 +1399,7 @@ class Engine:
             self._end_wrapup(agent)
         else:
             self._unring(agent)
-        for q in {m[0] for m in agent.memberships}:
+        for q, _, _, _, _ in agent.memberships:
             q.logged_in -= 1
             self._touch(q)
         self._out.append(Lamp(agent.device, "ready", "off"))
