@@ -35,8 +35,7 @@ class Progress:
     def advance(self, amount: float = 1.0) -> None:
         """Count ``amount`` more units of work done; redraw if it is time."""
         self.done += amount
-        now = time.monotonic()
-        if self.enabled and now - self._last >= INTERVAL:
+        if self.enabled and (now := time.monotonic()) - self._last >= INTERVAL:
             self._last = now
             self._draw()
 
