@@ -134,7 +134,8 @@ class Targets:
     min_answer_rate: float | None = None
     max_asa_s: float | None = None
     max_occupancy: float | None = None
-    _checks: tuple[tuple[str, bool, float], ...] = field(init=False, repr=False, compare=False)
+    # (metric, at least?, goal, as text) per goal given
+    _checks: tuple[tuple[str, bool, float, str], ...] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         if self.sl_metric not in SL_METRICS:
@@ -149,18 +150,20 @@ class Targets:
             top = 1.0 if allowed.startswith("]0, 1") else math.inf
             if not (0 < goal < top or (goal == top and allowed.endswith("]"))):
                 raise StaffingError(f"{option} must be in {allowed}, got {goal:g}")
-            checks.append((metric or self.sl_metric, at_least, goal))
+            name = metric or self.sl_metric
+            text = f"{name} {'>=' if at_least else '<='} {goal:g}"
+            checks.append((name, at_least, goal, text))
         object.__setattr__(self, "_checks", tuple(checks))
 
     def goals(self) -> list[str]:
         """Every goal as text, e.g. ``["sl_offered >= 0.8", "answer_rate >= 0.99"]``."""
-        return [f"{metric} {'>=' if up else '<='} {goal:g}" for metric, up, goal in self._checks]
+        return [text for *_, text in self._checks]
 
     def unmet(self, perf: Performance) -> list[str]:
         """The goals ``perf`` misses, e.g. ``["answer_rate >= 0.99"]``; empty when all met."""
         return [
-            f"{metric} {'>=' if up else '<='} {goal:g}"
-            for metric, up, goal in self._checks
+            text
+            for metric, up, goal, text in self._checks
             if not (getattr(perf, metric) >= goal if up else getattr(perf, metric) <= goal)
         ]
 
