@@ -1078,7 +1078,7 @@ class Engine:
 
     def _leave_queue(self, call: _Call) -> None:
         """Take a call out of its queue's waiting list and cancel its timers."""
-        if call.state == _WAITING and call.queue is not None:
+        if call.state == _WAITING:
             waiting = call.queue.waiting
             i = bisect_left(waiting, call.entry)
             if i < len(waiting) and waiting[i] == call.entry:
@@ -1124,10 +1124,10 @@ class Engine:
         for agent in rung:  # free only now: they must not be offered this call again
             self._update_available(agent)
 
-    def _emit_record(self, q: _Queue | None, record: CallRecord) -> None:
-        if q is not None and record.outcome is not Outcome.ANSWERED:
+    def _emit_record(self, q: _Queue, record: CallRecord) -> None:
+        outcome = record.outcome
+        if outcome is not Outcome.ANSWERED:
             counts = self._counts(q)
-            outcome = record.outcome
             if outcome is Outcome.ABANDONED:
                 if record.wait < self._acd.short_abandon:
                     counts[_SHORT_ABANDONED] += 1
