@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from firmware_sim.distributions import Exponential, Lognormal
 from firmware_sim.people import Break, Shift
-from firmware_sim.scenario import load_scenario
+from firmware_sim.scenario import Scenario, load_scenario
 
 from acd import whatif
 from acd.config import load_config
@@ -31,6 +31,12 @@ def stationary(agents: int, per_hour: float, hours: range) -> whatif.WhatIf:
         trunks=1000,
     )
     return dataclasses.replace(whatif.for_flags(flags), warmup_s=2400.0)
+
+
+def town_hall(scenario: Scenario | None = None) -> whatif.WhatIf:
+    """The weekday at 250 calls (or a variant of it) against the reference site."""
+    scenario = scenario or load_scenario("town-hall-weekday-250")
+    return whatif.for_scenario(scenario, load_config(CONFIG))
 
 
 def test_stationary_mmn_m_agrees_with_exact_erlang_a_within_its_confidence_intervals():
@@ -74,7 +80,7 @@ def test_expectation_of_the_stationary_case_is_exact_and_matches_evaluate():
 
 
 def test_expectation_of_the_town_hall_scenario_names_what_erlang_a_leaves_out():
-    spec = whatif.for_scenario(load_scenario("town-hall-weekday-250"), load_config(CONFIG))
+    spec = town_hall()
     expected, _ = whatif.expectation(spec)
     assert expected.agents == 6  # the front desk; specialists serve other queues
     assert expected.aht_s == 180.0 + 15.0  # talk + wrap-up means
@@ -89,7 +95,7 @@ def test_town_hall_expectation_counts_the_agents_on_shift_each_hour():
     """Three early agents 07:55-15:35 (breaks 09:45, 10:05, 10:25 for 15 min; lunches
     12:00, 12:00, 12:45 for 40 min), three late agents 11:25-19:05 (lunches 14:00, 14:00,
     14:45; breaks 16:15, 16:35, 16:55)."""
-    spec = whatif.for_scenario(load_scenario("town-hall-weekday-250"), load_config(CONFIG))
+    spec = town_hall()
     expected, _ = whatif.expectation(spec)
     assert {h: p.agents for h, p in expected.hours.items()} == pytest.approx(
         {
@@ -139,15 +145,14 @@ def test_fractional_team_below_one_agent_mixes_in_no_answer():
 def test_no_erlang_a_for_lognormal_patience():
     scenario = load_scenario("town-hall-weekday-250")
     callers = dataclasses.replace(scenario.callers, patience=Lognormal(120.0, 60.0))
-    spec = whatif.for_scenario(dataclasses.replace(scenario, callers=callers), load_config(CONFIG))
+    spec = town_hall(dataclasses.replace(scenario, callers=callers))
     expected, why = whatif.expectation(spec)
     assert expected is None and "not exponential" in why
 
 
 def test_warnings_name_agents_whose_wrap_up_outlasts_the_acds():
     scenario = load_scenario("town-hall-weekday-250")
-    spec = whatif.for_scenario(scenario, load_config(CONFIG))
-    assert whatif.warnings(spec) == []  # the shipped scenario fits the site's wrap-up
+    assert whatif.warnings(town_hall(scenario)) == []  # the shipped one fits the site's wrap-up
     slow = tuple(
         dataclasses.replace(
             a, behaviour=dataclasses.replace(a.behaviour, wrap_up=Exponential(60.0))
@@ -156,8 +161,7 @@ def test_warnings_name_agents_whose_wrap_up_outlasts_the_acds():
         else a
         for a in scenario.agents
     )
-    spec = whatif.for_scenario(dataclasses.replace(scenario, agents=slow), load_config(CONFIG))
-    assert whatif.warnings(spec) == [
+    assert whatif.warnings(town_hall(dataclasses.replace(scenario, agents=slow))) == [
         "agents 1001, 1002, 1003, 1004, 1005, 1006 wrap up 60 s on average, the ACD allows"
         " 30 s: rung while still wrapping up, they do not answer"
     ]
