@@ -97,9 +97,6 @@ class SimThread:
         """The controller's clock, aligned with the simulated one."""
         return EngineClock(self.origin, EPOCH + self.clock.start_s, self.clock.speed)
 
-    def sim_now(self) -> float:
-        return self.clock.sim(time.monotonic())
-
     def stop(self) -> None:
         self._stop.set()
         self.thread.join(timeout=5)
@@ -219,7 +216,6 @@ def kit() -> SimpleNamespace:
         site_config=site_config,
         retained=retained,
         wait_until=wait_until,
-        engine_agents=engine_agents,
         settled_agents=settled_agents,
         stop_process=stop_process,
     )
