@@ -166,10 +166,15 @@ def build_report(
     series = _ready_series(notes)
     options = {"sl_threshold": settings.sl_threshold, "short_abandon": settings.short_abandon}
 
-    def inside(key: str, by: str) -> bool:
-        return (since is None or key >= period_key(since, by, tz)) and (
-            until is None or key <= period_key(until - 1e-6, by, tz)
-        )
+    def inside(totals: dict[str, float], by: str) -> dict[str, float]:
+        """The periods of ``totals`` that overlap ``[since, until)``."""
+        first = None if since is None else period_key(since, by, tz)
+        last = None if until is None else period_key(until - 1e-6, by, tz)
+        return {
+            k: v
+            for k, v in totals.items()
+            if (first is None or k >= first) and (last is None or k <= last)
+        }
 
     def check(figures: Figures, target: float = settings.target) -> bool | None:
         rate = figures.answer_rate
@@ -177,8 +182,8 @@ def build_report(
 
     rows: dict[str, list[Row]] = {}
     for by in ("hour", "day"):
-        staffed = {k: v for k, v in staffed_seconds(notes, end, by, tz).items() if inside(k, by)}
-        ready = {k: v for k, v in _ready_seconds(series, end, by, tz).items() if inside(k, by)}
+        staffed = inside(staffed_seconds(notes, end, by, tz), by)
+        ready = inside(_ready_seconds(series, end, by, tz), by)
         figures = grouped(legs, by, tz, staffed=staffed, **options)
         keys = sorted(set(figures) | set(staffed) | set(ready))
         if by == "day":  # mean of the day's hours shown
