@@ -24,7 +24,7 @@ import random
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from contextlib import nullcontext
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from itertools import repeat
 from zoneinfo import ZoneInfo
@@ -653,7 +653,6 @@ class Flags:
     profile: Mapping[int, float] | None = None  # hour → share of a full day
     day: str = "weekday"  # weekday (Mon–Fri) or saturday
     trunks: int = 30
-    shares: dict[int, float] = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
         for name, value, low in (
@@ -670,13 +669,14 @@ class Flags:
             )
         if self.day not in ("weekday", "saturday"):
             raise AcdError(f"day must be weekday or saturday, not {self.day}")
+
+    def hour_shares(self) -> dict[int, float]:
+        """Hour → share of a full day's calls: the profile's, else the day's default."""
         if self.profile is not None:
             total = math.fsum(self.profile.values())
-            shares = {h: s / total for h, s in self.profile.items()}
-        else:
-            default = WEEKDAY_SHARES if self.day == "weekday" else SATURDAY_SHARES
-            shares = {8 + i: s / sum(default) for i, s in enumerate(default)}
-        object.__setattr__(self, "shares", shares)
+            return {h: s / total for h, s in self.profile.items()}
+        default = WEEKDAY_SHARES if self.day == "weekday" else SATURDAY_SHARES
+        return {8 + i: s / sum(default) for i, s in enumerate(default)}
 
     def handling(self) -> Distribution:
         if self.distribution == "exponential":
@@ -714,11 +714,12 @@ def for_flags(
         if not spans:
             raise AcdError(f"queue {queue!r} is closed on {DAY_NAMES[first.weekday()]}")
     open_s, close_s = 60.0 * spans[0][0], 60.0 * spans[-1][1]
-    hours = [h for h in sorted(flags.shares) if open_s <= 3600 * h < close_s]
-    if not hours or not any(flags.shares[h] for h in hours):
+    day_shares = flags.hour_shares()
+    hours = [h for h in sorted(day_shares) if open_s <= 3600 * h < close_s]
+    if not hours or not any(day_shares[h] for h in hours):
         raise AcdError("the profile gives no call within the opening hours")
     first_hour = hours[0]
-    shares = tuple(flags.shares.get(h, 0.0) for h in range(first_hour, hours[-1] + 1))
+    shares = tuple(day_shares.get(h, 0.0) for h in range(first_hour, hours[-1] + 1))
     profile = Profile(3600.0 * first_hour, shares)
     names = DAY_NAMES[:5] if flags.day == "weekday" else ("sat",)
     traffic = WeeklyTraffic({n: DayPlan(flags.calls_per_day, profile) for n in names})
