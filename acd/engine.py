@@ -1416,10 +1416,15 @@ class Engine:
         agent = self._agent_at(e, e.device)
         if agent is None:
             return
-        if e.reason not in self._acd.reasons and e.reason != 0:
+        if not self._known_reason(e.reason):
             self._refuse(e, f"unknown reason code {e.reason}")
             return
         self._set_status(agent, _NOT_READY, e.reason)
+
+    def _known_reason(self, reason: int) -> bool:
+        """A not-ready reason an agent or a supervisor may give: 0 or one of
+        ``[acd.reasons]``."""
+        return reason == 0 or reason in self._acd.reasons
 
     def _set_status(self, agent: _Agent, status: AgentStatus, reason: int) -> None:
         if agent.status is status and agent.reason == reason:
@@ -1459,7 +1464,7 @@ class Engine:
                 self._log_out(agent)
         elif e.status == "ready":
             self._set_status(agent, _READY, 0)
-        elif e.status == _NOT_READY and (e.reason in self._acd.reasons or e.reason == 0):
+        elif e.status == _NOT_READY and self._known_reason(e.reason):
             self._set_status(agent, _NOT_READY, e.reason)
         else:
             self._refuse(e, f"cannot set status {e.status!r} reason {e.reason}")

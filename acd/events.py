@@ -123,7 +123,7 @@ class Ready(Event):
 
 @dataclass(frozen=True, slots=True)
 class NotReady(Event):
-    """Not-ready key at ``device`` with a reason code (site ``[reasons]``)."""
+    """Not-ready key at ``device`` with a reason code (site ``[acd.reasons]``)."""
 
     device: str
     reason: int = 0
