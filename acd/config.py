@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import os
 import tomllib
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from datetime import date
 from itertools import pairwise
 from pathlib import Path
@@ -315,10 +315,7 @@ class AnnouncementsConfig:
 
     @classmethod
     def from_section(cls, s: Section) -> AnnouncementsConfig:
-        values = {
-            name: s.get(name, int, getattr(cls, name), min=0, max=65535)
-            for name in ("welcome", "position", "estimated_wait", "periodic", "closed", "busy")
-        }
+        values = {f.name: s.get(f.name, int, f.default, min=0, max=65535) for f in fields(cls)}
         s.done()
         return cls(**values)
 
