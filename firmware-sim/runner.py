@@ -7,11 +7,11 @@ every few seconds until the controller answers (its link has the bringing-up rol
 Events the switch produces while the link is down are discarded and counted, as a real
 PBX does; the controller resynchronises with snapshots.
 
-The transports do the I/O: `PtyTransport` (``os.openpty`` in raw mode; the controller
-opens `PtyTransport.path` with pyserial), `TcpTransport` (one client at a time, as a
-serial device server; the controller opens ``socket://host:port``) and `serve`, the
-selector loop that drives an endpoint over either in real or scaled time. In-process
-runs drive an endpoint directly with virtual time.
+The transports do the I/O: `PtyTransport` (``os.openpty`` in raw mode),
+`TcpTransport` (one client at a time, as a serial device server; ``socket://host:port``),
+each with the ``url`` the controller opens with pyserial, and `serve`, the selector
+loop that drives an endpoint over either in real or scaled time. In-process runs drive
+an endpoint directly with virtual time.
 """
 
 from __future__ import annotations
@@ -244,6 +244,7 @@ class PtyTransport:
         tty.setraw(self.master)
         os.set_blocking(self.master, False)
         self.path = os.ttyname(self._slave)
+        self.url = self.path  # what the controller opens (pyserial)
         self.overflow = 0  # bytes lost because nobody read the slave side
 
     def fds(self) -> list[int]:
@@ -275,6 +276,7 @@ class TcpTransport:
         self.server = socket.create_server((host, port))
         self.server.setblocking(False)
         self.port = self.server.getsockname()[1]
+        self.url = f"socket://{host}:{self.port}"  # what the controller opens (pyserial)
         self.client: socket.socket | None = None
 
     def fds(self) -> list[int]:

@@ -202,7 +202,7 @@ class SimThread:
 
     def __init__(self, scenario: Scenario, faults=(), tcp: bool = False) -> None:
         self.transport = TcpTransport(0) if tcp else PtyTransport()
-        self.path = f"socket://127.0.0.1:{self.transport.port}" if tcp else self.transport.path
+        self.path = self.transport.url
         origin = time.monotonic()
         self.endpoint = SwitchEndpoint(
             scenario, Clock(scenario.start_s, origin, scenario.speed), faults
