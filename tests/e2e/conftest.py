@@ -26,6 +26,7 @@ from firmware_sim.traffic import DAY_NAMES, DayPlan, Profile, WeeklyTraffic
 from acd.calendar import midnight
 from acd.config import Config, load_config
 from acd.controller import EngineClock
+from protocols import messages as m
 
 ROOT = Path(__file__).resolve().parents[2]
 CONFIG = ROOT / "examples" / "town-hall.toml"
@@ -117,6 +118,11 @@ def sim_thread():
     for sim in started:
         if sim.thread.is_alive():
             sim.stop()
+
+
+def offered_ids(sim: SimThread) -> set[int]:
+    """The calls the simulated switch offered so far."""
+    return {x.call_id for x in sim.endpoint.sent if isinstance(x, m.Offered)}
 
 
 def site_config(tmp_path: Path, url: str, broker_port: int = 1883) -> Config:
@@ -213,6 +219,7 @@ def kit() -> SimpleNamespace:
         DAY=DAY,
         CONFIG=CONFIG,
         hour_scenario=hour_scenario,
+        offered_ids=offered_ids,
         site_config=site_config,
         retained=retained,
         wait_until=wait_until,

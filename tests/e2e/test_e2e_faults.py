@@ -15,13 +15,8 @@ from firmware_sim.faults import FaultSpec
 from acd.cli import cli
 from acd.controller import Controller
 from acd.store import CallStore
-from protocols import messages as m
 
 pytestmark = pytest.mark.timeout(120)
-
-
-def offered_ids(sim) -> set[int]:
-    return {x.call_id for x in sim.endpoint.sent if isinstance(x, m.Offered)}
 
 
 def test_noise_and_pulled_cable_over_tcp_link_recovers_nothing_lost(kit, sim_thread, tmp_path):
@@ -53,7 +48,7 @@ def test_noise_and_pulled_cable_over_tcp_link_recovers_nothing_lost(kit, sim_thr
     records = list(store.calls())
     firsts = [r.call_id for r in records if r.leg == 1]
     assert len(firsts) == len(set(firsts))  # never two records for one leg
-    assert offered_ids(sim) <= set(firsts)  # every call we heard of has its record
+    assert kit.offered_ids(sim) <= set(firsts)  # every call we heard of has its record
     assert len({(r.call_id, r.leg) for r in records}) == len(records)
     store.close()
 

@@ -15,15 +15,10 @@ import pytest
 from acd.controller import Controller
 from acd.figures import compute
 from acd.store import CallStore
-from protocols import messages as m
 
 BROKER = ("127.0.0.1", 1883)
 
 pytestmark = [pytest.mark.mqtt, pytest.mark.timeout(120)]
-
-
-def offered_ids(sim) -> set[int]:
-    return {x.call_id for x in sim.endpoint.sent if isinstance(x, m.Offered)}
 
 
 async def collect(config, topic: str, into: list[dict], subscribed: asyncio.Event) -> None:
@@ -73,7 +68,7 @@ def test_an_hour_every_call_one_record_mqtt_equals_engine_and_database(
         run_hour(kit, sim, config)
     )
 
-    offered = offered_ids(sim)
+    offered = kit.offered_ids(sim)
     assert len(offered) >= 25
     records = list(store.calls())
     firsts = sorted(r.call_id for r in records if r.leg == 1)

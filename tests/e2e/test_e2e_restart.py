@@ -116,7 +116,7 @@ def test_sigkill_and_restart_records_durable_sessions_restored_calls_reconciled(
     assert before <= after  # nothing the killed controller had stored was lost
     firsts = [c for c, leg in after if leg == 1]
     assert len(firsts) == len(set(firsts))
-    offered = {x.call_id for x in sim.endpoint.sent if isinstance(x, m.Offered)}
+    offered = kit.offered_ids(sim)
     missing = offered - set(firsts)
     # only calls connected to an agent when the controller died can end unrecorded
     assert len(missing) <= in_progress
