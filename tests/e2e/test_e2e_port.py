@@ -16,15 +16,6 @@ from acd.errors import AcdError
 from drivers.serial_link import open_port
 
 
-async def _wait_for(predicate, what: str, timeout: float = 10.0) -> None:
-    loop = asyncio.get_running_loop()
-    end = loop.time() + timeout
-    while not predicate():
-        if loop.time() > end:
-            raise AssertionError(f"timed out after {timeout} s waiting for {what}")
-        await asyncio.sleep(0.01)
-
-
 def _reader(fd: int) -> Callable[[], bytearray]:
     """Bytes read so far from non-blocking ``fd``: call ``read()`` to read more."""
     os.set_blocking(fd, False)
@@ -38,7 +29,7 @@ def _reader(fd: int) -> Callable[[], bytearray]:
     return read
 
 
-def test_pty_bytes_both_ways_with_capture_and_loss_when_the_other_end_closes():
+def test_pty_bytes_both_ways_with_capture_and_loss_when_the_other_end_closes(kit):
     async def main() -> None:
         master, slave = os.openpty()
         tty.setraw(master)
@@ -56,13 +47,15 @@ def test_pty_bytes_both_ways_with_capture_and_loss_when_the_other_end_closes():
         os.close(slave)
         port.write(b"\x10\x02hello")
         read = _reader(master)
-        await _wait_for(lambda: read() == b"\x10\x02hello", "the bytes at the switch end")
+        await kit.wait_until(lambda: read() == b"\x10\x02hello", 10, "the bytes at the switch end")
         os.write(master, b"from the switch")
-        await _wait_for(lambda: bytes(received) == b"from the switch", "the bytes from the switch")
+        await kit.wait_until(
+            lambda: bytes(received) == b"from the switch", 10, "the bytes from the switch"
+        )
         assert ("tx", b"\x10\x02hello") in captured and ("rx", b"from the switch") in captured
         assert (port.bytes_in, port.bytes_out) == (15, 7)
         os.close(master)  # the cable is pulled
-        await _wait_for(lambda: lost, "the port lost")
+        await kit.wait_until(lambda: lost, 10, "the port lost")
         assert not port.is_open
         port.write(b"ignored")  # writing to a lost port is a no-op, not a crash
         await port.close()
@@ -70,7 +63,7 @@ def test_pty_bytes_both_ways_with_capture_and_loss_when_the_other_end_closes():
     asyncio.run(main())
 
 
-def test_socket_url_talks_to_a_serial_device_server():
+def test_socket_url_talks_to_a_serial_device_server(kit):
     async def main() -> None:
         server = socket.create_server(("127.0.0.1", 0))
         server.settimeout(10)
@@ -81,11 +74,13 @@ def test_socket_url_talks_to_a_serial_device_server():
         conn, _ = await asyncio.get_running_loop().run_in_executor(None, server.accept)
         port.write(b"ping")
         read = _reader(conn.fileno())
-        await _wait_for(lambda: read() == b"ping", "the bytes at the device server")
+        await kit.wait_until(lambda: read() == b"ping", 10, "the bytes at the device server")
         conn.sendall(b"pong")
-        await _wait_for(lambda: bytes(received) == b"pong", "the bytes from the device server")
+        await kit.wait_until(
+            lambda: bytes(received) == b"pong", 10, "the bytes from the device server"
+        )
         conn.close()
-        await _wait_for(lambda: lost, "the connection lost")
+        await kit.wait_until(lambda: lost, 10, "the connection lost")
         await port.close()
         server.close()
 
