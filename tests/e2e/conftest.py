@@ -83,7 +83,7 @@ class SimThread:
 
     def __init__(self, scenario: Scenario, tcp: bool = False, faults=()) -> None:
         self.transport = TcpTransport(0) if tcp else PtyTransport()
-        self.url = f"socket://127.0.0.1:{self.transport.port}" if tcp else self.transport.path
+        self.url = self.transport.url
         self.origin = time.monotonic()
         self.clock = Clock(scenario.start_s, self.origin, scenario.speed)
         self.endpoint = SwitchEndpoint(scenario, self.clock, faults)
