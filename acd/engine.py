@@ -281,7 +281,6 @@ class _Call:
         "menu",
         # the rest of the leg's record
         "leg",
-        "queue_id",
         "caller",
         "dialled",
         "trunk",
@@ -303,12 +302,11 @@ class _Call:
         trunk: int,
         at: float,
         leg: int = 1,
-        queue_id: str = "",
         escalated_from: str | None = None,
     ) -> None:
         self.id = call_id
         self.state = _MENU
-        self.queue: _Queue | None = None
+        self.queue: _Queue | None = None  # the record's queue (None at a menu)
         # (-(queue priority + caller priority), arrival seq, call id): the waiting order
         self.entry: tuple[int, int, int] = _NO_ENTRY  # set when it enters a queue
         self.priority = 0  # the caller's, added to the queue's
@@ -321,7 +319,6 @@ class _Call:
         self.menu = None
         self.overflow_due = False
         self.leg = leg
-        self.queue_id = queue_id  # the record's queue (a menu's default before a choice)
         self.caller = caller
         self.dialled = dialled
         self.trunk = trunk
@@ -349,7 +346,7 @@ class _Call:
             self.trunk,
             self.arrived_at,
             self.leg + 1,
-            escalated_from=self.queue_id,
+            self.queue.id,
         )
         nxt.priority = self.priority
         nxt.menu_choice = self.menu_choice
@@ -368,7 +365,7 @@ class _Call:
         return CallRecord(  # positional, in field order: cheaper than keywords
             self.id,
             self.leg,
-            self.queue_id,
+            self.queue.id,
             self.caller,
             self.dialled,
             self.trunk,
@@ -627,7 +624,7 @@ class Engine:
             self._refuse(sc, f"no queue to adopt the call at {sc.device} into")
             return
         self._unring(agent)
-        call = self._calls[call_id] = _Call(call_id, sc.caller, sc.dialled, 0, self.now, 1, q.id)
+        call = self._calls[call_id] = _Call(call_id, sc.caller, sc.dialled, 0, self.now)
         call.queue = q
         call.reason = "adopted after restart"
         self._counts(q)[_OFFERED] += 1
@@ -973,7 +970,6 @@ class Engine:
         self._calls[e.call_id] = call
         if menu is not None:
             call.menu = menu
-            call.queue_id = menu.default
             self._out.append(CollectDigits(e.call_id, menu.announcement))
             self._call_timer(call, menu.timeout, Engine._menu_timeout, call)
             return
@@ -995,7 +991,6 @@ class Engine:
 
     def _enter(self, call: _Call, q: _Queue) -> None:
         """A leg starts in a queue: closed, rejected (full) or queued and routed."""
-        call.queue_id = q.id
         call.queued_at = self.now
         call.queue = q
         call.state = _WAITING
@@ -1113,7 +1108,7 @@ class Engine:
             self._stop_ring(call, device, ring_outcome)
         q = call.queue
         if call.state == _MENU:  # a menu call counts against the menu's default queue
-            q = self._queues[call.menu.default]
+            q = call.queue = self._queues[call.menu.default]
             self._counts(q)[_OFFERED] += 1
         self._leave_queue(call)
         del self._calls[call.id]
