@@ -22,7 +22,7 @@ import time
 import aiomqtt
 
 from acd.config import MqttConfig
-from acd.topics import agent_state_payload
+from acd.topics import Topics, agent_state_payload
 from drivers.mqtt import MqttBridge
 
 HOST, PORT = "127.0.0.1", 1883
@@ -51,7 +51,6 @@ async def _wait(predicate, timeout: float = 30.0) -> None:
 
 
 async def _main(site: str) -> dict:
-    base = f"acd/v1/{site}"
     agents_seen = set()
 
     async def count(c: aiomqtt.Client) -> None:
@@ -69,7 +68,7 @@ async def _main(site: str) -> dict:
     for i in range(1000):
         mqtt.set_agent_state(f"s{i}", _payload(f"s{i}", i))
     async with aiomqtt.Client(HOST, PORT) as sub:
-        await sub.subscribe(base + "/agent/+/state", qos=1)
+        await sub.subscribe(f"{mqtt.topics.base}/agent/+/state", qos=1)
         reader = asyncio.create_task(count(sub))
         start = time.perf_counter()
         async with mqtt:
@@ -107,10 +106,11 @@ async def _main(site: str) -> dict:
 
 async def _clear(site: str) -> None:
     """Remove the retained messages the benchmark left on the broker."""
-    topics = [f"agent/{i}/state" for i in range(100)] + [f"agent/s{i}/state" for i in range(1000)]
+    topics = Topics(MqttConfig.prefix, site)
+    agents = [*map(str, range(100)), *(f"s{i}" for i in range(1000))]
     async with aiomqtt.Client(HOST, PORT) as client:
-        for topic in [*topics, "controller/status"]:
-            await client.publish(f"acd/v1/{site}/{topic}", b"", qos=1, retain=True)
+        for topic in [*map(topics.agent_state, agents), topics.status]:
+            await client.publish(topic, b"", qos=1, retain=True)
 
 
 def run() -> dict:
