@@ -11,6 +11,7 @@ import json
 import signal
 import socket
 import subprocess
+import sys
 import threading
 import time
 import uuid
@@ -97,6 +98,15 @@ class SimThread:
     def engine_clock(self) -> EngineClock:
         """The controller's clock, aligned with the simulated one."""
         return EngineClock(self.origin, EPOCH + self.clock.start_s, self.clock.speed)
+
+    def run_command(self, config: Path, db: Path, *options: str) -> list[str]:
+        """`acd run` on this switch without MQTT, its clock aligned with the simulated one."""
+        start = dt.datetime.combine(DAY, dt.time()) + dt.timedelta(seconds=self.clock.start_s)
+        return [
+            *(sys.executable, "-m", "acd", "run", "--config", str(config), "--link", self.url),
+            *("--db", str(db), "--no-mqtt", "--speed", f"{self.clock.speed:g}"),
+            *("--start", start.isoformat(), "--origin", repr(self.origin), *options),
+        ]
 
     def stop(self) -> None:
         self._stop.set()

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import subprocess
-import sys
 import time
 
 import pytest
@@ -22,12 +21,7 @@ def test_run_with_capture_records_what_replay_decodes(kit, sim_thread, tmp_path)
     capture = tmp_path / "logs" / "line.cap"
     config = tmp_path / "site.toml"
     config.write_text(kit.CONFIG.read_text().replace("t1 = 1.0", "t1 = 0.2"))
-    command = [
-        *(sys.executable, "-m", "acd", "run", "--config", str(config), "--link", sim.url),
-        *("--db", str(tmp_path / "acd.db"), "--no-mqtt", "--capture", str(capture)),
-        *("--speed", "300", "--start", f"{kit.DAY.isoformat()}T08:59:00"),
-        *("--origin", repr(sim.origin)),
-    ]
+    command = sim.run_command(config, tmp_path / "acd.db", "--capture", str(capture))
     with open(tmp_path / "run.log", "wb") as log:
         proc = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=log)
         try:

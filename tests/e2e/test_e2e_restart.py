@@ -7,7 +7,6 @@ from __future__ import annotations
 import dataclasses
 import sqlite3
 import subprocess
-import sys
 import time
 
 import pytest
@@ -64,16 +63,7 @@ def test_sigkill_and_restart_records_durable_sessions_restored_calls_reconciled(
         text.replace("t1 = 1.0", "t1 = 0.2").replace("heartbeat = 5.0", "heartbeat = 1.0")
     )
     db = tmp_path / "acd.db"
-    start = f"{kit.DAY.isoformat()}T08:55:00"
-    command = [
-        sys.executable,
-        "-m",
-        "acd",
-        "run",
-        *("--config", str(config), "--link", sim.url, "--db", str(db), "--no-mqtt"),
-        *("--speed", "200", "--start", start),
-        *("--origin", repr(sim.origin)),
-    ]
+    command = sim.run_command(config, db)
 
     def launch(log):
         return subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=log)
