@@ -25,18 +25,17 @@ from pathlib import Path
 from firmware_sim.runner import Clock, SwitchEndpoint
 from firmware_sim.scenario import load_scenario
 
-from acd.bridge import Bridge
+from acd.bridge import Bridge, controller_link
 from acd.calendar import midnight
 from acd.config import load_config
 from acd.engine import Engine
 from acd.replay import Timeline, captured_extensions, engine_requests
 from drivers.capture import CaptureWriter, read_capture
 from protocols.framing import Ctrl, FrameDecoder
-from protocols.link import Link, LinkDown, LinkUp, MessageReceived, Role
+from protocols.link import LinkDown, LinkUp, MessageReceived
 from protocols.messages import decode_message
 
 CONFIG = Path(__file__).resolve().parents[1] / "examples" / "town-hall.toml"
-EXTENSIONS = tuple(str(n) for n in (*range(201, 207), *range(301, 306)))
 
 
 def capture_hour(path: Path) -> list[tuple[float, str, bytes]]:
@@ -44,12 +43,11 @@ def capture_hour(path: Path) -> list[tuple[float, str, bytes]]:
     sc = load_scenario("town-hall-weekday-250")
     start = 7.95 * 3600
     sc = dataclasses.replace(sc, start_s=start, speed=1.0)
-    base = midnight(sc.day, "Europe/Paris") + start
     config = load_config(CONFIG)
+    base = midnight(sc.day, config.site.timezone) + start
     ep = SwitchEndpoint(sc, Clock(start, 0.0, 1.0))
-    link = Link(Role.CONTROLLER, config.link.window, config.link.t1, config.link.n2)
-    bridge = Bridge(Engine(config, base), EXTENSIONS, ack_timeout=8.0)
-    bridge.link_down()
+    link = controller_link(config.link)  # as the controller sets them up
+    bridge = Bridge.for_link(Engine(config, base), config.link, config.link.extensions)
     chunks: list[tuple[float, str, bytes]] = []
     with CaptureWriter(path, max_bytes=100_000_000) as writer:
 
