@@ -246,6 +246,7 @@ def what_if() -> dict[str, float | str | None]:
             their_abandons.append(abandon)
     ours_rate = statistics.median(rates)
     engine_rate = statistics.median(engine_rates)
+    ciw_rate = statistics.median(theirs) if theirs else None
     exact = evaluate(Traffic(PER_HOUR, AHT, 3600.0, PATIENCE), AGENTS)
     parallel, parallel_wall, _ = ours(DAYS, seed=1, jobs=2)
     calls, wall = town_hall(5)
@@ -253,10 +254,10 @@ def what_if() -> dict[str, float | str | None]:
         "sim_calls_per_s": round(ours_rate),
         "sim_calls_per_s_2_jobs": round(parallel / parallel_wall),
         "sim_town_hall_calls_per_s": round(calls / wall),
-        "sim_ciw_calls_per_s": round(statistics.median(theirs)) if theirs else None,
-        "sim_vs_ciw": round(ours_rate / statistics.median(theirs), 2) if theirs else None,
+        "sim_ciw_calls_per_s": round(ciw_rate) if ciw_rate else None,
+        "sim_vs_ciw": round(ours_rate / ciw_rate, 2) if ciw_rate else None,
         "sim_engine_calls_per_s": round(engine_rate),
-        "sim_engine_vs_ciw": round(engine_rate / statistics.median(theirs), 2) if theirs else None,
+        "sim_engine_vs_ciw": round(engine_rate / ciw_rate, 2) if ciw_rate else None,
         "sim_abandon_rate": round(statistics.fmean(abandons), 4),
         "sim_ciw_abandon_rate": round(statistics.fmean(their_abandons), 4) if theirs else None,
         "sim_erlang_a_abandon_rate": round(exact.p_abandon, 4),
