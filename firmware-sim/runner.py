@@ -10,8 +10,9 @@ PBX does; the controller resynchronises with snapshots.
 The transports do the I/O: `PtyTransport` (``os.openpty`` in raw mode),
 `TcpTransport` (one client at a time, as a serial device server; ``socket://host:port``),
 each with the ``url`` the controller opens with pyserial, and `serve`, the selector
-loop that drives an endpoint over either in real or scaled time. In-process runs drive
-an endpoint directly with virtual time.
+loop that drives an endpoint over either in real or scaled time; `ServedSwitch` runs
+`serve` in a background thread (the demo, the tests). In-process runs drive an endpoint
+directly with virtual time.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ import os
 import random
 import selectors
 import socket
+import threading
 import time
 import tty
 from collections.abc import Callable
@@ -358,3 +360,33 @@ def serve(
                     transport.write(endpoint.data_to_send(now()))
     finally:
         sel.close()
+
+
+class ServedSwitch:
+    """A scenario's switch served on a fresh pty (or TCP port) from a background thread,
+    in scaled wall time from now, until its day ends or `stop`."""
+
+    def __init__(self, scenario: Scenario, faults: tuple[FaultSpec, ...] = (), tcp: bool = False):
+        self.transport: Transport = TcpTransport(0) if tcp else PtyTransport()
+        self.url = self.transport.url
+        self.origin = time.monotonic()
+        self.endpoint = SwitchEndpoint(
+            scenario, Clock(scenario.start_s, self.origin, scenario.speed), faults
+        )
+        self.endpoint.start(self.origin)
+        self._halt = threading.Event()
+        self.thread = threading.Thread(
+            target=serve, args=(self.endpoint, self.transport, self._halt.is_set), daemon=True
+        )
+        self.thread.start()
+
+    @property
+    def clock(self) -> Clock:
+        return self.endpoint.clock
+
+    def stop(self, timeout: float = 5.0) -> bool:
+        """Stop serving and close the transport; True if the thread ended in time."""
+        self._halt.set()
+        self.thread.join(timeout)
+        self.transport.close()
+        return not self.thread.is_alive()

@@ -9,7 +9,6 @@ import logging
 import socket
 import sys
 import tempfile
-import threading
 import time
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -140,29 +139,23 @@ def demo(
 async def _run_day(config, sc, store, epoch: float) -> str | None:
     """Serve the simulated switch on a pty from a thread and run the controller on it
     until the simulated day is over; return how MQTT was served."""
-    from firmware_sim.runner import Clock, PtyTransport, SwitchEndpoint, serve
+    from firmware_sim.runner import ServedSwitch
 
     from acd.controller import Controller, EngineClock
 
-    transport = PtyTransport()
-    origin = time.monotonic()
-    endpoint = SwitchEndpoint(sc, Clock(sc.start_s, origin, sc.speed))
-    endpoint.start(origin)
-    halt = threading.Event()
-    thread = threading.Thread(target=serve, args=(endpoint, transport, halt.is_set), daemon=True)
-    thread.start()
-    link = dataclasses.replace(config.link, url=transport.path, t1=0.2, heartbeat=1.0)
+    switch = ServedSwitch(sc)
+    link = dataclasses.replace(config.link, url=switch.url, t1=0.2, heartbeat=1.0)
     try:
         async with _broker() as mqtt:
             cfg = dataclasses.replace(config, link=link)
-            clock = EngineClock(origin, epoch + sc.start_s, sc.speed)
+            clock = EngineClock(switch.origin, epoch + sc.start_s, sc.speed)
             controller = Controller(cfg, store=store, clock=clock, mqtt=mqtt is not None)
             stop = asyncio.Event()
             task = asyncio.create_task(controller.run(stop))
             show = is_tty()
-            while thread.is_alive() and not task.done():
+            while switch.thread.is_alive() and not task.done():
                 if show:
-                    _progress(controller, endpoint.clock.sim(time.monotonic()))
+                    _progress(controller, switch.clock.sim(time.monotonic()))
                 await asyncio.sleep(0.25)
             await _drain(controller)
             stop.set()
@@ -170,9 +163,7 @@ async def _run_day(config, sc, store, epoch: float) -> str | None:
             if show:
                 sys.stdout.write("\n")
     finally:
-        halt.set()
-        thread.join(timeout=5)
-        transport.close()
+        switch.stop()
     return mqtt
 
 

@@ -12,15 +12,13 @@ import signal
 import socket
 import subprocess
 import sys
-import threading
-import time
 import uuid
 from pathlib import Path
 from types import SimpleNamespace
 
 import aiomqtt
 import pytest
-from firmware_sim.runner import Clock, PtyTransport, SwitchEndpoint, TcpTransport, serve
+from firmware_sim.runner import ServedSwitch
 from firmware_sim.scenario import Scenario, load_scenario
 from firmware_sim.traffic import DAY_NAMES, DayPlan, Profile, WeeklyTraffic
 
@@ -79,21 +77,9 @@ def hour_scenario(
     )
 
 
-class SimThread:
-    """The simulated switch serving a pty (or a TCP port) from a background thread."""
-
-    def __init__(self, scenario: Scenario, tcp: bool = False, faults=()) -> None:
-        self.transport = TcpTransport(0) if tcp else PtyTransport()
-        self.url = self.transport.url
-        self.origin = time.monotonic()
-        self.clock = Clock(scenario.start_s, self.origin, scenario.speed)
-        self.endpoint = SwitchEndpoint(scenario, self.clock, faults)
-        self.endpoint.start(self.origin)
-        self._stop = threading.Event()
-        self.thread = threading.Thread(
-            target=serve, args=(self.endpoint, self.transport, self._stop.is_set), daemon=True
-        )
-        self.thread.start()
+class SimThread(ServedSwitch):
+    """The simulated switch served from a background thread, with the controller's side
+    of its clock."""
 
     def engine_clock(self) -> EngineClock:
         """The controller's clock, aligned with the simulated one."""
@@ -108,12 +94,6 @@ class SimThread:
             *("--start", start.isoformat(), "--origin", repr(self.origin), *options),
         ]
 
-    def stop(self) -> None:
-        self._stop.set()
-        self.thread.join(timeout=5)
-        assert not self.thread.is_alive()
-        self.transport.close()
-
 
 @pytest.fixture
 def sim_thread():
@@ -127,7 +107,7 @@ def sim_thread():
     yield start
     for sim in started:
         if sim.thread.is_alive():
-            sim.stop()
+            assert sim.stop()
 
 
 def offered_ids(sim: SimThread) -> set[int]:

@@ -4,14 +4,17 @@ from __future__ import annotations
 
 import dataclasses
 import select
-import threading
 import time
 from collections import OrderedDict
 from pathlib import Path
 
 import pytest
 import serial
-from firmware_sim.runner import Clock, PtyTransport, SwitchEndpoint, TcpTransport, serve
+from firmware_sim.runner import (
+    Clock,
+    ServedSwitch,
+    SwitchEndpoint,
+)
 from firmware_sim.scenario import Scenario, load_scenario
 
 from protocols import messages as m
@@ -197,30 +200,6 @@ class SerialPeer:
         self.port.close()
 
 
-class SimThread:
-    """The simulator serving a pty (or TCP) in a background thread, stopped by `stop`."""
-
-    def __init__(self, scenario: Scenario, faults=(), tcp: bool = False) -> None:
-        self.transport = TcpTransport(0) if tcp else PtyTransport()
-        self.path = self.transport.url
-        origin = time.monotonic()
-        self.endpoint = SwitchEndpoint(
-            scenario, Clock(scenario.start_s, origin, scenario.speed), faults
-        )
-        self.endpoint.start(origin)
-        self._stop = threading.Event()
-        self.thread = threading.Thread(
-            target=serve, args=(self.endpoint, self.transport, self._stop.is_set), daemon=True
-        )
-        self.thread.start()
-
-    def stop(self) -> None:
-        self._stop.set()
-        self.thread.join(timeout=5)
-        assert not self.thread.is_alive()
-        self.transport.close()
-
-
 HERE = Path(__file__).resolve().parent
 
 SCRIPTED = """
@@ -292,17 +271,17 @@ def scripted(tmp_path: Path):
 
 @pytest.fixture
 def sim_thread():
-    started: list[SimThread] = []
+    started: list[ServedSwitch] = []
 
-    def start(scenario: Scenario, faults=(), tcp: bool = False) -> SimThread:
-        sim = SimThread(scenario, faults, tcp)
+    def start(scenario: Scenario, faults=(), tcp: bool = False) -> ServedSwitch:
+        sim = ServedSwitch(scenario, faults, tcp)
         started.append(sim)
         return sim
 
     yield start
     for sim in started:
         if sim.thread.is_alive():
-            sim.stop()
+            assert sim.stop()
 
 
 @pytest.fixture

@@ -39,7 +39,7 @@ def test_call_life_abandon_busy_transfer_and_snapshot_after_reconnect(
 ):
     sc = scripted(CALLS)
     sim = sim_thread(sc)
-    peer = serial_peer(sim.path)
+    peer = serial_peer(sim.url)
     peer.pump(0.5)
     assert peer.up
     # the agents logged in before the link came up: a snapshot tells who is there
@@ -88,7 +88,7 @@ def test_call_life_abandon_busy_transfer_and_snapshot_after_reconnect(
 
     # the controller restarts: a new port and link, then a snapshot resynchronises it
     peer.close()
-    again = serial_peer(sim.path)
+    again = serial_peer(sim.url)
     again.pump(0.5)
     assert again.up
     calls = again.request(m.SnapshotCalls).calls
@@ -99,7 +99,7 @@ def test_call_life_abandon_busy_transfer_and_snapshot_after_reconnect(
     snap = again.request(m.SnapshotDevice, "301")
     assert (snap.hook_off, snap.agent_id, [i.call_id for i in snap.calls]) == (True, "2001", [c])
     assert isinstance(again.request(m.ClearConnection, d, ""), m.PositiveAck)
-    sim.stop()
+    assert sim.stop()
 
     calls_stats = sim.endpoint.switch.stats
     assert (calls_stats.offered, calls_stats.busy, calls_stats.abandoned) == (4, 1, 1)
@@ -108,7 +108,7 @@ def test_call_life_abandon_busy_transfer_and_snapshot_after_reconnect(
 
 def test_undecodable_request_gets_a_negative_ack(scripted, sim_thread, serial_peer):
     sim = sim_thread(scripted())
-    peer = serial_peer(sim.path)
+    peer = serial_peer(sim.url)
     peer.pump(0.5)
     assert peer.up
     peer.link.send(bytes([0xEE, 0x12, 0x34, 0x01]), time.monotonic())
@@ -117,13 +117,13 @@ def test_undecodable_request_gets_a_negative_ack(scripted, sim_thread, serial_pe
     assert "opcode" in nak.detail
     unknown = peer.request(m.SetDisplay, "999", "hello")
     assert isinstance(unknown, m.NegativeAck) and unknown.error == m.ErrorCode.invalid_device
-    sim.stop()
+    assert sim.stop()
 
 
 def test_tcp_serves_one_client_at_a_time_like_a_device_server(scripted, sim_thread, serial_peer):
     sim = sim_thread(scripted(CALLS), tcp=True)
-    assert sim.path.startswith("socket://127.0.0.1:")
-    peer = serial_peer(sim.path)
+    assert sim.url.startswith("socket://127.0.0.1:")
+    peer = serial_peer(sim.url)
     peer.pump(0.5)
     assert peer.up
     intruder = socket.create_connection(("127.0.0.1", sim.transport.port), timeout=2)
@@ -134,7 +134,7 @@ def test_tcp_serves_one_client_at_a_time_like_a_device_server(scripted, sim_thre
     assert offered.calling == "0611111111"
     snap = peer.request(m.SnapshotCalls)
     assert [c.call_id for c in snap.calls] == [offered.call_id]
-    sim.stop()
+    assert sim.stop()
 
 
 def test_acd_sim_pty_prints_the_path_first_and_stops_on_sigterm_with_a_summary(tmp_path):
