@@ -115,8 +115,7 @@ def sim(
         transport = PtyTransport() if use_pty else TcpTransport(tcp_port, host)
     except OSError as exc:
         raise AcdError(f"cannot open the transport: {exc}") from None
-    where = transport.path if use_pty else f"socket://{host}:{transport.port}"
-    click.echo(where)
+    click.echo(transport.url)
     sys.stdout.flush()
 
     handler = logging.StreamHandler(sys.stdout)
@@ -142,7 +141,7 @@ def sim(
         clock_text(sc.start_s),
         sc.speed,
         sc.seed,
-        where,
+        transport.url,
     )
     endpoint.start(origin)
     try:
