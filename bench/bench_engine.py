@@ -15,7 +15,10 @@ collections do not also walk the generator's memory.
 - ``engine_decision_p99_us``: 99th percentile of ``handle(CallOffered)`` when it routes
   the call (call offered → route command, in process).
 - ``engine_scaling_ratio``: mean cost of an event with 10,000 agents / with 100 agents
-  (10 queues), same load per agent.
+  (10 queues), same load per agent (target ≤ 1.8: the part above the algorithm's own
+  growth is CPython's cache misses on a state ~100× larger, accepted as such).
+- ``engine_scaling_ratio_1000_vs_100``: the same with 1,000 agents (100 queues) / 100
+  agents (target ≤ 1.2: what the algorithm itself costs as the floor grows).
 """
 
 from __future__ import annotations
@@ -140,7 +143,7 @@ def run() -> dict:
         "engine_events_per_s": round(1 / cost[10_000]),
         "engine_decision_p99_us": round(decisions[int(0.99 * (len(decisions) - 1))] * 1e6, 1),
         "engine_scaling_ratio": round(cost[10_000] / cost[100], 3),
-        "engine_scaling_ratio_1000_agents": round(cost[10_000] / cost[1_000], 3),
+        "engine_scaling_ratio_1000_vs_100": round(cost[1_000] / cost[100], 3),
         "engine_event_us_100_agents": round(cost[100] * 1e6, 2),
         "engine_event_us_1000_agents": round(cost[1_000] * 1e6, 2),
         "engine_event_us_10000_agents": round(cost[10_000] * 1e6, 2),
