@@ -108,10 +108,22 @@ def read_toml(path: str | os.PathLike[str]) -> dict[str, Any]:
     """Read a TOML file; a missing file or bad syntax is a ``ConfigError``."""
     p = Path(path)
     try:
-        with p.open("rb") as fh:
-            return tomllib.load(fh)
+        data = p.read_bytes()
     except FileNotFoundError:
         raise ConfigError("<file>", "not found", str(p)) from None
+    except OSError as exc:  # a directory, no permission ...
+        raise ConfigError("<file>", f"cannot be read: {exc.strerror}", str(p)) from None
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = data.count(b"\n", 0, exc.start) + 1
+        problem = (
+            f"not UTF-8 text: byte 0x{data[exc.start]:02x} at offset {exc.start} (line {line});"
+            " save the file as UTF-8"
+        )
+        raise ConfigError("<file>", problem, str(p)) from None
+    try:
+        return tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError("<syntax>", str(exc), str(p)) from None
 
@@ -287,8 +299,9 @@ class SiteConfig:
         tz = s.get("timezone", str, cls.timezone)
         try:
             ZoneInfo(tz)
-        except (ZoneInfoNotFoundError, ValueError):
-            raise s.error("timezone", f"unknown time zone {tz!r}") from None
+        except (ZoneInfoNotFoundError, ValueError, OSError):  # OSError: a name too long
+            shown = tz if len(tz) <= 64 else f"{tz[:40]}... ({len(tz)} characters)"
+            raise s.error("timezone", f"unknown time zone {shown!r}") from None
         site_id = s.get("id", str, cls.id)
         if not site_id or any(ch in site_id for ch in "/+#"):
             raise s.error("id", f"must be a non-empty MQTT topic level, got {site_id!r}")
