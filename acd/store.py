@@ -199,6 +199,7 @@ class CallStore:
         self.mask_callers = mask_callers
         self._depth = 0
         self._last_status: dict[str, AgentStatus] = {}
+        created = not self.path.exists()
         try:
             conn = sqlite3.connect(
                 self.path, isolation_level=None, check_same_thread=False, timeout=5.0
@@ -211,12 +212,14 @@ class CallStore:
             conn.execute("PRAGMA synchronous = FULL")
             conn.execute("PRAGMA foreign_keys = ON")
             migrate(conn)
-        except sqlite3.DatabaseError as exc:
+        except (sqlite3.DatabaseError, AcdError) as exc:
             conn.close()
-            raise AcdError(f"{self.path}: not a call-record database ({exc})") from None
-        except AcdError as exc:
-            conn.close()
-            raise AcdError(f"{self.path}: {exc}") from None
+            if created:  # a half-made database (full disk ...) is not left behind
+                for suffix in ("", "-wal", "-shm", "-journal"):
+                    Path(f"{self.path}{suffix}").unlink(missing_ok=True)
+            if isinstance(exc, AcdError):
+                raise AcdError(f"{self.path}: {exc}") from None
+            raise _problem(self.path, exc, "cannot write the call-record database") from None
 
     # -- writing --------------------------------------------------------------------
 
@@ -463,14 +466,21 @@ def open_readonly(path: str | Path) -> CallStore:
     store.path, store.mask_callers = p, True
     store._depth, store._last_status = 0, {}
     uri = f"file:{quote(str(p.resolve()))}?mode=ro"
-    conn = sqlite3.connect(uri, uri=True, isolation_level=None, check_same_thread=False)
-    store._conn = conn
     try:
-        version = conn.execute("PRAGMA user_version").fetchone()[0]
-        conn.execute("SELECT count(*) FROM sqlite_schema").fetchone()
-    except sqlite3.DatabaseError:
-        conn.close()
-        raise AcdError(f"{p}: not a call-record database (not an SQLite file)") from None
+        conn = _read_only(uri)
+    except sqlite3.OperationalError as exc:
+        # A WAL database on read-only media: SQLite cannot make its -shm file there.
+        # With no write-ahead log left to apply, the file alone is the whole database.
+        if exc.sqlite_errorname != "SQLITE_CANTOPEN" or Path(f"{p}-wal").exists():
+            raise _problem(p, exc, "cannot read the call-record database") from None
+        try:
+            conn = _read_only(uri + "&immutable=1")
+        except sqlite3.DatabaseError as exc:
+            raise _problem(p, exc, "cannot read the call-record database") from None
+    except sqlite3.DatabaseError as exc:
+        raise _problem(p, exc, "cannot read the call-record database") from None
+    version = conn.execute("PRAGMA user_version").fetchone()[0]
+    store._conn = conn
     if version != SCHEMA_VERSION:
         conn.close()
         if version == 0:
@@ -484,6 +494,25 @@ def open_readonly(path: str | Path) -> CallStore:
             )
         )
     return store
+
+
+def _read_only(uri: str) -> sqlite3.Connection:
+    """Open ``uri`` and read its schema (where a file that is not SQLite fails)."""
+    conn = sqlite3.connect(uri, uri=True, isolation_level=None, check_same_thread=False)
+    try:
+        conn.execute("SELECT count(*) FROM sqlite_schema").fetchone()
+    except sqlite3.DatabaseError:
+        conn.close()
+        raise
+    return conn
+
+
+def _problem(path: Path, exc: sqlite3.DatabaseError, doing: str) -> AcdError:
+    """The one-line error of an SQLite failure on ``path``: a file that is not SQLite,
+    or what went wrong (``doing``: database or disk is full, unable to open ...)."""
+    if getattr(exc, "sqlite_errorname", None) in ("SQLITE_NOTADB", "SQLITE_CORRUPT"):
+        return AcdError(f"{path}: not a call-record database (not an SQLite file)")
+    return AcdError(f"{path}: {doing}: {exc}")
 
 
 def _window(column: str, since: float | None, until: float | None) -> tuple[list[str], list]:

@@ -37,8 +37,39 @@ COMMANDS: dict[str, str] = {
 }
 
 
+class OneLineUsageError(click.UsageError):
+    """A usage error shown as one line naming the problem and the help to read (exit 2)."""
+
+    def __init__(self, exc: click.UsageError) -> None:
+        super().__init__(" ".join(exc.format_message().split()).removesuffix("."), exc.ctx)
+
+    def format_message(self) -> str:
+        return self.message
+
+    def show(self, file=None) -> None:
+        hint = f" (see '{self.ctx.command_path} -h')." if self.ctx is not None else "."
+        click.echo(f"Error: {self.message}{hint}", file=file, err=True)
+
+
+def _one_line(exc: click.UsageError) -> click.UsageError:
+    """``exc`` as a one-line usage error; "no arguments: show the help" stays as it is."""
+    if isinstance(exc, (OneLineUsageError, click.exceptions.NoArgsIsHelpError)):
+        return exc
+    return OneLineUsageError(exc)
+
+
+def _os_problem(exc: OSError) -> str:
+    """``path: reason`` of a failed file operation (no Errno, no exception name)."""
+    reason = exc.strerror or str(exc)
+    names = [n for n in (exc.filename, exc.filename2) if n is not None]
+    return f"{' -> '.join(map(str, names))}: {reason}" if names else reason
+
+
 class LazyGroup(click.Group):
-    """A group that imports each command's module only when the command is used."""
+    """A group that imports each command's module only when the command is used.
+
+    Errors leave it as one line on stderr: usage errors exit 2, the errors a user can
+    fix (``AcdError``, a file that cannot be read or written) exit 1."""
 
     def list_commands(self, ctx: click.Context) -> list[str]:
         return sorted(COMMANDS)
@@ -49,9 +80,17 @@ class LazyGroup(click.Group):
         module, _, attr = COMMANDS[cmd_name].partition(":")
         return getattr(importlib.import_module(module), attr)
 
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        try:
+            return super().parse_args(ctx, args)
+        except click.UsageError as exc:
+            raise _one_line(exc) from None
+
     def invoke(self, ctx: click.Context):
         try:
             return super().invoke(ctx)
+        except click.UsageError as exc:
+            raise _one_line(exc) from None
         except AcdError as exc:
             raise click.ClickException(str(exc)) from None
         except (click.ClickException, click.exceptions.Exit, click.Abort):
@@ -59,6 +98,10 @@ class LazyGroup(click.Group):
         except BrokenPipeError:  # the reader went away (acd ... | head): stop quietly
             os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
             sys.exit(1)
+        except OSError as exc:  # a missing directory, a read-only or full disk ...
+            if os.environ.get("ACD_DEBUG"):
+                raise
+            raise click.ClickException(_os_problem(exc)) from None
         except Exception as exc:
             if os.environ.get("ACD_DEBUG"):
                 raise

@@ -1,0 +1,47 @@
+"""Errors of the `acd` command line: one plain line on stderr; exit 2 for usage errors,
+1 for everything else a user can cause or fix (no "internal error", no Python repr)."""
+
+from __future__ import annotations
+
+import pytest
+from click.testing import CliRunner
+
+from acd.cli import cli
+from acd.store import CallStore
+
+from .test_store import answered
+
+
+def run(*args: str):
+    result = CliRunner().invoke(cli, list(args), prog_name="acd")
+    return result.exit_code, result.stdout, result.stderr
+
+
+@pytest.fixture
+def db(tmp_path):
+    path = tmp_path / "day.db"
+    with CallStore(path) as store:
+        store.record_call(answered(1))
+    return path
+
+
+@pytest.mark.parametrize(
+    ("args", "line"),
+    [
+        (
+            ["staffing", "--calls", "x"],
+            "Error: Invalid value for '--calls': 'x' is not a valid float (see 'acd staffing -h').",
+        ),
+        (["--bogus"], "Error: No such option '--bogus' (see 'acd -h')."),
+        (["no-such-command"], "Error: No such command 'no-such-command' (see 'acd -h')."),
+        (["config", "check"], "Error: Missing argument 'FILE' (see 'acd config check -h')."),
+    ],
+)
+def test_usage_errors_are_one_line_exit_2(args, line):
+    assert run(*args) == (2, "", line + "\n")
+
+
+def test_a_csv_into_a_missing_directory_is_one_line(db, tmp_path):
+    target = tmp_path / "nodir" / "day.csv"
+    code, _, err = run("report", "--db", str(db), "--csv", str(target))
+    assert (code, err) == (1, f"Error: {target}: No such file or directory\n")
