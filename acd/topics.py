@@ -27,6 +27,8 @@ REASON_MIN, REASON_MAX = 0, 99
 """Range of not-ready reason codes a supervisor command may carry."""
 
 MAX_COMMAND_BYTES = 4096
+MAX_COMMAND_DEPTH = 16
+"""Deepest nesting of arrays and objects accepted in a command (a valid one has 1)."""
 
 
 class CallEventKind(StrEnum):
@@ -343,24 +345,54 @@ class Refusal:
 
 
 _COMMAND_KEYS = frozenset({"action", "reason", "request_id", "token", "reply_to"})
+_BRACKETS = re.compile(rb'"(?:[^"\\]|\\.)*+(?:"|\\?\Z)|[][{}]', re.S)  # linear time
+
+
+def nesting_depth(payload: bytes) -> int:
+    """The deepest nesting of JSON arrays and objects in ``payload``, without parsing it
+    (brackets inside strings do not count; malformed input gives some finite number)."""
+    depth = deepest = 0
+    for token in _BRACKETS.findall(payload):
+        if token in (b"[", b"{"):
+            depth += 1
+            deepest = max(deepest, depth)
+        elif token in (b"]", b"}"):
+            depth -= 1
+    return deepest
+
+
+def _no_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not JSON")
+
+
+def _show(value: object, limit: int = 40) -> str:
+    """``repr(value)`` cut to ``limit`` characters, for refusal messages."""
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 def parse_agent_command(
     topics: Topics, topic: str, payload: bytes, token: str | None = None
 ) -> AgentCommand | Refusal:
-    """Validate a message received on ``cmd/agent/<id>/set``.
+    """Validate a message received on ``cmd/agent/<id>/set``; never raises.
 
-    Checks, in order: size, JSON object, ``request_id``, ``reply_to``, unknown keys,
-    token (when one is configured), agent id, action, reason. The first failure is the
-    refusal's ``error``; the refusal goes to the reply topic when one is known, else to
-    ``cmd/error``.
+    Checks, in order: size, UTF-8, nesting depth, JSON object, ``request_id``,
+    ``reply_to``, unknown keys, token (when one is configured), agent id, action, reason.
+    The first failure is the refusal's ``error``; the refusal goes to the reply topic
+    when one is known, else to ``cmd/error``.
     """
     reply_topic = topics.command_error
     if len(payload) > MAX_COMMAND_BYTES:
         return Refusal(f"payload larger than {MAX_COMMAND_BYTES} bytes", None, reply_topic)
     try:
-        data = json.loads(payload)
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        text = payload.decode()
+    except UnicodeDecodeError as exc:
+        return Refusal(f"malformed JSON: not UTF-8 at byte {exc.start}", None, reply_topic)
+    if nesting_depth(payload) > MAX_COMMAND_DEPTH:
+        return Refusal(f"JSON nested deeper than {MAX_COMMAND_DEPTH} levels", None, reply_topic)
+    try:
+        data = json.loads(text, parse_constant=_no_constant)
+    except (ValueError, RecursionError) as exc:
         return Refusal(f"malformed JSON: {exc}", None, reply_topic)
     if not isinstance(data, dict):
         return Refusal("payload must be a JSON object", None, reply_topic)
@@ -386,10 +418,12 @@ def parse_agent_command(
 
     unknown = sorted(set(data) - _COMMAND_KEYS)
     if unknown:
-        return refuse(f"unknown key {unknown[0]!r}")
+        return refuse(f"unknown key {_show(unknown[0])}")
     if token is not None:
         given = data.get("token")
-        if not isinstance(given, str) or not hmac.compare_digest(given.encode(), token.encode()):
+        if not isinstance(given, str) or not hmac.compare_digest(
+            given.encode(errors="surrogatepass"), token.encode()
+        ):
             return refuse("bad or missing token")
 
     parts = topic.split("/")
@@ -399,15 +433,15 @@ def parse_agent_command(
         or len(parts) != base_len + 4
         or parts[-1] != "set"
     ):
-        return refuse(f"not an agent command topic: {topic!r}")
+        return refuse(f"not an agent command topic: {_show(topic, 200)}")
     agent_id = parts[base_len + 2]
     if not ID_PATTERN.fullmatch(agent_id):
-        return refuse(f"bad agent id {agent_id!r}")
+        return refuse(f"bad agent id {_show(agent_id)}")
 
     action = data.get("action")
-    if action not in CommandAction._value2member_map_:
+    if not isinstance(action, str) or action not in CommandAction._value2member_map_:
         allowed = ", ".join(a.value for a in CommandAction)
-        return refuse(f"action must be one of {allowed}, got {action!r}")
+        return refuse(f"action must be one of {allowed}, got {_show(action)}")
     action = CommandAction(action)
 
     reason = data.get("reason")
@@ -415,7 +449,7 @@ def parse_agent_command(
         if action is not CommandAction.NOT_READY:
             return refuse("reason applies only to not_ready")
         if isinstance(reason, bool) or not isinstance(reason, int):
-            return refuse(f"reason must be an integer, got {reason!r}")
+            return refuse(f"reason must be an integer, got {_show(reason)}")
         if not REASON_MIN <= reason <= REASON_MAX:
-            return refuse(f"reason must be within {REASON_MIN}..{REASON_MAX}, got {reason}")
+            return refuse(f"reason must be within {REASON_MIN}..{REASON_MAX}, got {_show(reason)}")
     return AgentCommand(agent_id, action, reason, request_id, reply_topic)

@@ -40,6 +40,7 @@ from acd.topics import (
     reply_payload,
     status_payload,
 )
+from drivers.log_limit import RateLimitedLog
 from drivers.mqtt_outbox import Outbox, Outgoing
 
 log = logging.getLogger("acd.mqtt")
@@ -117,6 +118,7 @@ class MqttBridge:
         self._wake = asyncio.Event()
         self._stop = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
+        self._bug_log = RateLimitedLog(log, logging.ERROR)
 
     # -- the controller's side: synchronous, never blocks ---------------------------
 
@@ -172,6 +174,7 @@ class MqttBridge:
 
     async def stop(self, timeout: float = 3.0) -> None:
         """Flush, publish offline and disconnect; give up after ``timeout`` seconds."""
+        self._bug_log.flush()
         self._stop.set()
         self._wake.set()
         task, self._task = self._task, None
@@ -219,6 +222,11 @@ class MqttBridge:
             except aiomqtt.MqttError as exc:
                 self.last_error = str(exc) or type(exc).__name__
                 log.warning("mqtt: %s (retry in %.1f s)", self.last_error, delay)
+            except Exception as exc:  # a bug: start a new session rather than go silent
+                self.last_error = f"internal error: {type(exc).__name__}"
+                self._bug_log(
+                    "mqtt: session ended by an error (retry in %.1f s)", delay, exc_info=exc
+                )
             finally:
                 self._connected = False
             if self._stop.is_set():
@@ -312,28 +320,40 @@ class MqttBridge:
             self._wake.set()
 
     async def _receive(self, client: aiomqtt.Client) -> None:
-        """Handle commands and the sweep; also ends the session when the connection drops."""
+        """Handle commands and the sweep; also ends the session when the connection drops.
+
+        A bug met while handling one message is logged (at most one line per interval)
+        and the message refused; the next messages are handled as usual."""
         async for message in client.messages:
-            if not message.topic.matches(self.topics.agent_command_filter):
-                self._sweep(message)
-                continue
-            result = parse_agent_command(
-                self.topics, str(message.topic), payload_bytes(message), self.config.cmd_token
+            try:
+                await self._handle(message)
+            except Exception as exc:
+                self.refused += 1
+                self._bug_log("mqtt: error handling a message on %s", message.topic, exc_info=exc)
+                if message.topic.matches(self.topics.agent_command_filter):
+                    self._reply(self.topics.command_error, None, "internal error")
+
+    async def _handle(self, message: aiomqtt.Message) -> None:
+        if not message.topic.matches(self.topics.agent_command_filter):
+            self._sweep(message)
+            return
+        result = parse_agent_command(
+            self.topics, str(message.topic), payload_bytes(message), self.config.cmd_token
+        )
+        if isinstance(result, AgentCommand) and message.retain:
+            result = Refusal(
+                "retained commands are not accepted", result.request_id, result.reply_topic
             )
-            if isinstance(result, AgentCommand) and message.retain:
-                result = Refusal(
-                    "retained commands are not accepted", result.request_id, result.reply_topic
-                )
-            if isinstance(result, Refusal):
-                self.refused += 1
-                log.warning("mqtt: command refused: %s", result.error)
-                self._reply(result.reply_topic, result.request_id, result.error)
-                continue
-            self.commands += 1
-            error = await self._apply(result)
-            if error is not None:
-                self.refused += 1
-            self._reply(result.reply_topic, result.request_id, error)
+        if isinstance(result, Refusal):
+            self.refused += 1
+            log.warning("mqtt: command refused: %s", result.error)
+            self._reply(result.reply_topic, result.request_id, result.error)
+            return
+        self.commands += 1
+        error = await self._apply(result)
+        if error is not None:
+            self.refused += 1
+        self._reply(result.reply_topic, result.request_id, error)
 
     async def _apply(self, command: AgentCommand) -> str | None:
         """Run the controller's handler; its failures become refusals, never crashes."""

@@ -18,6 +18,7 @@ from acd.topics import (
     check_id,
     encode,
     mask_number,
+    nesting_depth,
     parse_agent_command,
     queue_stats_payload,
     reply_payload,
@@ -223,3 +224,55 @@ def test_objects_of_nulls_are_refused(data):
 
 def test_check_id_returns_the_id():
     assert check_id("queue", "q.1") == "q.1"
+
+
+DEEP = b"[" * 1500 + b"]" * 1500  # 3,000 bytes: within the size limit
+
+
+@pytest.mark.parametrize(
+    ("payload", "error"),
+    [
+        (b'{"action": [], "request_id": "x", "token": "tok"}', "action must be one of"),
+        (b'{"action": {}, "request_id": "x", "token": "tok"}', "action must be one of"),
+        (b'{"action": "ready", "request_id": "x", "reason": NaN}', "malformed JSON"),
+        (b'{"action": "ready", "request_id": "x", "token": "\\ud800"}', "token"),
+        (b'{"action": "ready", "request_id": "x", "reply_to": [[]]}', "reply_to"),
+        (b'{"action": "ready", "request_id": "x", "x": ' + DEEP[:40] + DEEP[-40:] + b"}", "deeper"),
+    ],
+)
+def test_hostile_fields_are_refused_not_raised(payload, error):
+    r = parse_agent_command(T, CMD7, payload, "tok")
+    assert isinstance(r, Refusal) and error in r.error
+    assert r.request_id == ("x" if "deeper" not in error and "JSON" not in error else None)
+
+
+@pytest.mark.parametrize("payload", [DEEP, b'{"a":' * 600 + b"1" + b"}" * 600, b'["' * 1300])
+def test_deep_nesting_is_refused_before_parsing(payload):
+    r = parse_agent_command(T, CMD7, payload)
+    assert isinstance(r, Refusal) and r.reply_topic == T.command_error
+    assert "nested deeper than" in r.error or "malformed JSON" in r.error
+
+
+def test_brackets_inside_strings_do_not_count_as_nesting():
+    text = "[" * 100 + '\\"{' * 50
+    r = cmd(action="ready", request_id="r", reply_to=T.reply("r") + "/" + "x" * 10, token=text)
+    assert isinstance(r, AgentCommand)
+    assert nesting_depth(json.dumps({"a": [text, {"b": [1]}]}).encode()) == 4
+
+
+JSON = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats() | st.text(),
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(), inner, max_size=3),
+    max_leaves=8,
+)
+FIELDS = ["action", "reason", "request_id", "token", "reply_to", "other"]
+
+
+@given(st.dictionaries(st.sampled_from(FIELDS), JSON), st.integers(0, 40))
+def test_any_json_in_any_field_gives_a_command_or_a_refusal(data, extra_depth):
+    payload = json.dumps(data).encode()
+    payload = b"[" * extra_depth + payload + b"]" * extra_depth if extra_depth > 1 else payload
+    r = parse_agent_command(T, CMD7, payload, "tok")
+    assert isinstance(r, AgentCommand | Refusal)
+    if isinstance(r, AgentCommand):
+        assert data["token"] == "tok" and data["action"] in ("ready", "not_ready", "logout")

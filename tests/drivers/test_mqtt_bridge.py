@@ -18,6 +18,7 @@ import time
 import aiomqtt
 import pytest
 
+import drivers.mqtt
 from acd.config import MqttConfig
 from acd.topics import AgentCommand, Topics, agent_state_payload, encode
 from drivers.mqtt import MqttBridge
@@ -374,3 +375,49 @@ async def test_stale_retained_topics_of_a_previous_run_are_cleared(site):
         "alarm/answer_rate_low.info",
     }
     assert json.loads(held[mqtt.topics.agent_state("1")]) == agent("1", "ready", 1)
+
+
+@run_async
+async def test_hostile_commands_are_refused_and_the_bridge_goes_on(site):
+    calls: list[AgentCommand] = []
+    mqtt = bridge(site, on_command=lambda command: calls.append(command))
+    deep = b'{"request_id": "deep", "x": ' + b"[" * 1500 + b"]" * 1500 + b"}"
+    async with Watcher(mqtt.topics.base) as watch, mqtt:
+        await wait_until(lambda: mqtt.connected, what="connection")
+        await watch.publish("cmd/agent/7/set", b'{"action": [], "request_id": "x"}')
+        await watch.publish("cmd/agent/7/set", deep)
+        await watch.publish("cmd/agent/7/set", encode({"action": "ready", "request_id": "ok"}))
+        await wait_until(lambda: watch.on("cmd/reply/ok"), what="the reply after them")
+        assert mqtt.connected and mqtt.counters["connects"] == 1
+    assert "action must be one of" in watch.json_on("cmd/reply/x")[0]["error"]
+    assert "nested deeper than" in watch.json_on("cmd/error")[0]["error"]
+    assert watch.json_on("cmd/reply/ok")[0]["ok"] is True
+    assert [c.request_id for c in calls] == ["ok"]
+
+
+@run_async
+async def test_a_bug_handling_one_message_refuses_it_and_the_loop_goes_on(
+    site, monkeypatch, caplog
+):
+    real = drivers.mqtt.parse_agent_command
+
+    def buggy(topics, topic, payload, token):
+        if b"boom" in payload:
+            raise KeyError("a bug")
+        return real(topics, topic, payload, token)
+
+    monkeypatch.setattr(drivers.mqtt, "parse_agent_command", buggy)
+    mqtt = bridge(site, on_command=lambda command: None)
+    async with Watcher(mqtt.topics.base) as watch, mqtt:
+        await wait_until(lambda: mqtt.connected, what="connection")
+        for n in range(3):
+            await watch.publish("cmd/agent/7/set", b'{"request_id": "boom%d"}' % n)
+        await watch.publish("cmd/agent/7/set", encode({"action": "ready", "request_id": "ok"}))
+        await wait_until(lambda: watch.on("cmd/reply/ok"), what="the reply after it")
+        assert mqtt.connected and mqtt.counters["connects"] == 1
+    assert [r["error"] for r in watch.json_on("cmd/error")] == ["internal error"] * 3
+    assert mqtt.counters["refused"] == 3
+    lines = [r for r in caplog.records if "error handling a message" in r.getMessage()]
+    assert len(lines) == 2  # rate-limited: the first, with its traceback, then a summary
+    assert lines[0].exc_info[0] is KeyError
+    assert "and 2 more like it in" in lines[1].getMessage()  # summarised when stopping
