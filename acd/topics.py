@@ -29,6 +29,8 @@ REASON_MIN, REASON_MAX = 0, 99
 MAX_COMMAND_BYTES = 4096
 MAX_COMMAND_DEPTH = 16
 """Deepest nesting of arrays and objects accepted in a command (a valid one has 1)."""
+MAX_TOPIC_BYTES = 65535
+"""The MQTT limit on a topic name, in UTF-8 bytes."""
 
 
 class CallEventKind(StrEnum):
@@ -143,10 +145,27 @@ class Topics:
             isinstance(topic, str)
             and topic.startswith(root)
             and len(topic) > len(root)
-            and not any(c in topic for c in "+#\0")
+            and valid_topic_name(topic)
             and "//" not in topic
             and not topic.endswith("/")
         )
+
+
+_NOT_IN_TOPICS = re.compile("[+#\x00-\x1f\x7f-\x9f\ud800-\udfff\ufdd0-\ufdef]")
+
+
+def valid_topic_name(topic: object) -> bool:
+    """Whether ``topic`` may be published to: a non-empty string of at most 65,535 UTF-8
+    bytes without wildcards (``+``, ``#``), lone surrogates, control characters or
+    non-characters (MQTT 3.1.1 §1.5.3 and §4.7.3; a broker may disconnect a client that
+    publishes to such a topic, and paho raises before sending one)."""
+    return (
+        isinstance(topic, str)
+        and 0 < len(topic) <= MAX_TOPIC_BYTES
+        and _NOT_IN_TOPICS.search(topic) is None
+        and not any((ord(c) & 0xFFFE) == 0xFFFE for c in topic)  # U+FFFE, U+1FFFF...
+        and len(topic.encode()) <= MAX_TOPIC_BYTES
+    )
 
 
 def ms(seconds: float) -> int:
@@ -407,7 +426,7 @@ def parse_agent_command(
     if "reply_to" in data:
         if not topics.reply_to_allowed(data["reply_to"]):
             return Refusal(
-                f"reply_to must be a topic under {topics.base}/cmd/reply/",
+                f"reply_to must be a valid topic under {topics.base}/cmd/reply/",
                 request_id,
                 reply_topic,
             )

@@ -39,6 +39,7 @@ from acd.topics import (
     parse_agent_command,
     reply_payload,
     status_payload,
+    valid_topic_name,
 )
 from drivers.log_limit import RateLimitedLog
 from drivers.mqtt_outbox import Outbox, Outgoing
@@ -54,6 +55,10 @@ CLIENT_TIMEOUT = 5.0  # s for connect and for each acknowledgement from the brok
 IN_FLIGHT = 100  # publications awaiting their PUBACK at a time
 SWEEP_SECONDS = 2.0  # s after connecting during which stale retained topics are cleared
 KEEPALIVE = 15  # s; the broker publishes the Will after 1.5 x keepalive of silence
+
+
+_CONNECTION_ERRORS = (aiomqtt.MqttError, OSError)
+"""Publication failures that say the connection is gone, not that the message is bad."""
 
 
 def new_client(
@@ -110,6 +115,7 @@ class MqttBridge:
         self.publishes = 0
         self.commands = 0
         self.refused = 0
+        self.unpublishable = 0  # messages dropped because no broker would take them
         self.last_error: str | None = None
         self._outbox = Outbox(max_events)
         self._seq = itertools.count(1)
@@ -119,6 +125,7 @@ class MqttBridge:
         self._stop = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._bug_log = RateLimitedLog(log, logging.ERROR)
+        self._drop_log = RateLimitedLog(log, logging.WARNING)
 
     # -- the controller's side: synchronous, never blocks ---------------------------
 
@@ -152,7 +159,8 @@ class MqttBridge:
 
     @property
     def counters(self) -> dict[str, Any]:
-        """Connects, publishes, dropped events, commands, refusals, backlog, last error."""
+        """Connects, publishes, dropped events, commands, refusals, unpublishable
+        messages, backlog, last error."""
         return {
             "connected": self._connected,
             "connects": self.connects,
@@ -160,6 +168,7 @@ class MqttBridge:
             "dropped_events": self._outbox.dropped,
             "commands": self.commands,
             "refused": self.refused,
+            "unpublishable": self.unpublishable,
             "pending": self._outbox.pending,
             "last_error": self.last_error,
         }
@@ -175,6 +184,7 @@ class MqttBridge:
     async def stop(self, timeout: float = 3.0) -> None:
         """Flush, publish offline and disconnect; give up after ``timeout`` seconds."""
         self._bug_log.flush()
+        self._drop_log.flush()
         self._stop.set()
         self._wake.set()
         task, self._task = self._task, None
@@ -281,8 +291,11 @@ class MqttBridge:
                 await asyncio.wait_for(self._wake.wait(), wait)
 
     async def _publish(self, client: aiomqtt.Client, batch: list[Outgoing]) -> None:
-        """Publish (QoS 1) with at most ``IN_FLIGHT`` awaiting their acknowledgement;
-        failures go back to the outbox and raise."""
+        """Publish (QoS 1) with at most ``IN_FLIGHT`` awaiting their acknowledgement.
+
+        Failures of the connection go back to the outbox and raise (a new session will
+        send them); a message that cannot be published at all (the client refuses its
+        topic or payload) is dropped and counted, so it never blocks the ones after it."""
         window = asyncio.Semaphore(IN_FLIGHT)
 
         async def publish(message: Outgoing) -> None:
@@ -292,7 +305,9 @@ class MqttBridge:
         results = await asyncio.gather(*map(publish, batch), return_exceptions=True)
         failed, error = [], None
         for message, result in zip(batch, results, strict=True):
-            if isinstance(result, BaseException):
+            if isinstance(result, Exception) and not isinstance(result, _CONNECTION_ERRORS):
+                self._unpublishable(message.topic, repr(result))
+            elif isinstance(result, BaseException):
                 failed.append(message)
                 error = result
             else:
@@ -373,11 +388,18 @@ class MqttBridge:
         return result
 
     def _reply(self, topic: str, request_id: str | None, error: str | None) -> None:
+        if not valid_topic_name(topic):  # the broker would cut us off: never send it
+            self._unpublishable(topic, "not a valid topic name")
+            return
         payload = reply_payload(
             request_id, error is None, error, ts=self.clock(), seq=next(self._seq)
         )
         self._outbox.put_event(topic, encode(payload))
         self._wake.set()
+
+    def _unpublishable(self, topic: str, why: str) -> None:
+        self.unpublishable += 1
+        self._drop_log("mqtt: dropped a message to %.80r: %s", topic, why)
 
 
 def _report_crash(task: asyncio.Task[None]) -> None:

@@ -23,6 +23,7 @@ from acd.topics import (
     queue_stats_payload,
     reply_payload,
     status_payload,
+    valid_topic_name,
     wire_enum,
 )
 
@@ -276,3 +277,24 @@ def test_any_json_in_any_field_gives_a_command_or_a_refusal(data, extra_depth):
     assert isinstance(r, AgentCommand | Refusal)
     if isinstance(r, AgentCommand):
         assert data["token"] == "tok" and data["action"] in ("ready", "not_ready", "logout")
+
+
+UNPUBLISHABLE = ["", "a/+", "a/#", "a/\0", "a/\x01", "a/\x7f", "a/\x85", "a/\ud800"]
+UNPUBLISHABLE += ["a/\ufdd0", "a/\uffff", "a/\U0001fffe", "a/\U0010ffff"]
+
+
+@pytest.mark.parametrize("topic", UNPUBLISHABLE)
+def test_a_reply_to_no_broker_would_take_is_refused(topic):
+    assert not valid_topic_name(topic)
+    r = cmd(action="ready", request_id="r", reply_to=T.reply("r") + "/" + topic)
+    assert isinstance(r, Refusal) and "reply_to must be a valid topic" in r.error
+
+
+def test_topic_names_are_limited_to_65535_bytes():
+    assert valid_topic_name("x" * 65535) and not valid_topic_name("x" * 65536)
+    assert not valid_topic_name("é" * 32768)
+
+
+@pytest.mark.parametrize("topic", ["a", "a/b c/é/\u00a0/\U0001f600/\ufffd", "/"])
+def test_valid_topic_names(topic):
+    assert valid_topic_name(topic)

@@ -421,3 +421,39 @@ async def test_a_bug_handling_one_message_refuses_it_and_the_loop_goes_on(
     assert len(lines) == 2  # rate-limited: the first, with its traceback, then a summary
     assert lines[0].exc_info[0] is KeyError
     assert "and 2 more like it in" in lines[1].getMessage()  # summarised when stopping
+
+
+@run_async
+async def test_a_reply_to_no_broker_would_take_is_refused_and_never_sent(site):
+    mqtt = bridge(site, on_command=lambda command: None)
+    root = f"{mqtt.topics.base}/cmd/reply/"
+    # paho cannot encode a lone surrogate; Mosquitto disconnects a client that publishes
+    # to a topic with a control character or a non-character.
+    bad = {"s": root + "\ud800", "c": root + "a\u0001b", "n": root + "\uffff", "w": root + "+"}
+    async with Watcher(mqtt.topics.base) as watch, mqtt:
+        await wait_until(lambda: mqtt.connected, what="connection")
+        for request_id, reply_to in bad.items():
+            command = {"action": "ready", "request_id": request_id, "reply_to": reply_to}
+            await watch.publish("cmd/agent/7/set", json.dumps(command).encode())
+        await watch.publish("cmd/agent/7/set", encode({"action": "ready", "request_id": "ok"}))
+        await wait_until(lambda: watch.on("cmd/reply/ok"), what="the reply after them")
+        await asyncio.sleep(0.2)
+        assert mqtt.connected and mqtt.counters["connects"] == 1
+    for request_id in bad:
+        [reply] = watch.json_on(f"cmd/reply/{request_id}")
+        assert "reply_to must be a valid topic" in reply["error"]
+
+
+@run_async
+async def test_a_message_the_client_cannot_publish_is_dropped_not_retried(site, caplog):
+    mqtt = bridge(site)
+    async with Watcher(mqtt.topics.base) as watch, mqtt:
+        await wait_until(lambda: mqtt.connected, what="connection")
+        # Defence in depth: were an unpublishable topic to reach the outbox anyway.
+        mqtt._outbox.put_event(f"{mqtt.topics.base}/cmd/reply/\ud800", b"{}")
+        mqtt._outbox.put_event(f"{mqtt.topics.base}/cmd/reply/#", b"{}")
+        mqtt.call_event({"event": "offered", "call_id": "c1"})
+        await wait_until(lambda: watch.on("event/call"), what="the event after them")
+        assert mqtt.connected and mqtt.counters["connects"] == 1
+        assert mqtt.counters["unpublishable"] == 2 and mqtt.counters["pending"] == 0
+    assert "dropped a message to" in caplog.text
