@@ -173,6 +173,15 @@ class CallEnded(Notification):
 
 
 @dataclass(slots=True)
+class LegReleased(Notification):
+    """An answered leg left its agent, who now wraps up: its record so far (outcome,
+    talk, rings known; ``wrapup_end`` None), to be stored at once. The leg's
+    ``CallEnded`` follows at the end of the wrap-up."""
+
+    record: CallRecord
+
+
+@dataclass(slots=True)
 class Refused(Notification):
     """An event was ignored because it made no sense in the current state (unknown
     call or agent, wrong PIN, key at a device with no agent ...). State is unchanged."""

@@ -123,3 +123,23 @@ class CallRecord:
             RingAttempt(**dict(r, outcome=RingOutcome(r["outcome"]))) for r in data["rings"]
         )
         return cls(**data)
+
+
+@dataclass(slots=True, frozen=True)
+class LiveLeg:
+    """What a restarted controller needs to continue a call's leg in progress (waiting,
+    ringing or connected): its number, times and where it is. The caller and the
+    dialled number come back from the switch; the rings so far are not kept."""
+
+    call_id: int
+    leg: int
+    queue: str | None  # None while the call is at a menu
+    trunk: int
+    arrived_at: float
+    queued_at: float
+    answered_at: float | None = None
+    agent_id: str | None = None
+    device: str | None = None
+    menu_choice: str | None = None
+    escalated_from: str | None = None
+    priority: int = 0

@@ -8,6 +8,13 @@ a list of engine outputs.
 Tables (schema version in ``PRAGMA user_version``, upgraded by ``MIGRATIONS`` in order):
 
 - ``calls``: one row per ``CallRecord`` leg, every field; ``ring_attempts``: its rings.
+  A call is its switch ``call_id`` and its ``arrived_at`` (a switch may reuse ids, e.g.
+  after a reboot): ``(call_id, arrived_at, leg)`` is unique, a second record of a leg is
+  refused (``DuplicateLeg``). An answered leg is stored when the agent releases it
+  (``wrapup_end`` NULL: wrap-up running, or cut by a crash) and completed when the
+  wrap-up ends.
+- ``live_legs``: the legs in progress (``save_legs`` / ``load_legs``), so that a
+  restarted controller continues a call with its leg number and times.
 - ``agent_changes``: every ``AgentChanged`` notification.
 - ``queue_log``: an Asterisk ``queue_log`` style event table (time, call id, queue,
   agent, event, data1..data5), derived from the records and agent changes, plus any
@@ -22,16 +29,17 @@ false. Reports open the file read-only with ``open_readonly``.
 from __future__ import annotations
 
 import contextlib
+import logging
 import sqlite3
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import fields
 from pathlib import Path
 from urllib.parse import quote
 
 from acd.agents import AgentSession, AgentState, AgentStatus
-from acd.commands import AgentChanged, CallEnded
+from acd.commands import AgentChanged, CallEnded, LegReleased
 from acd.errors import AcdError
-from acd.records import CallRecord, Outcome, RingAttempt, RingOutcome
+from acd.records import CallRecord, LiveLeg, Outcome, RingAttempt, RingOutcome
 from acd.topics import mask_number
 
 MIGRATIONS: tuple[str, ...] = (
@@ -113,15 +121,73 @@ MIGRATIONS: tuple[str, ...] = (
     """
     CREATE INDEX agent_changes_agent_at ON agent_changes (agent_id, at);
     """,
+    # 4: one row per (call, leg), a call being its switch id and its arrival time; the
+    # legs in progress, so that a restarted controller continues them
+    """
+    CREATE TEMP TABLE _moved AS
+    SELECT r.id AS id, r.leg AS old_leg, e.leg + 1 AS leg, e.arrived_at AS arrived_at,
+           e.queue AS came_from
+    FROM calls r JOIN calls e ON e.id = (
+        SELECT max(x.id) FROM calls x
+        WHERE x.call_id = r.call_id AND x.id < r.id AND x.leg = r.leg
+          AND x.escalated_to IS NOT NULL AND x.ended_at <= r.arrived_at)
+    WHERE r.reason = 'adopted after restart'
+      AND NOT EXISTS (SELECT 1 FROM calls y WHERE y.call_id = r.call_id
+                      AND y.arrived_at = e.arrived_at AND y.leg = e.leg + 1);
+    UPDATE calls SET leg = m.leg, arrived_at = m.arrived_at,
+        escalated_from = coalesce(calls.escalated_from, m.came_from),
+        reason = calls.reason || '; recorded as leg ' || m.old_leg || ', renumbered by upgrade 4'
+    FROM _moved m WHERE calls.id = m.id;
+    DROP TABLE _moved;
+    CREATE TEMP TABLE _twice AS
+    WITH d AS (
+        SELECT id, call_id, arrived_at, leg FROM (
+            SELECT id, call_id, arrived_at, leg, row_number() OVER
+                (PARTITION BY call_id, arrived_at, leg ORDER BY id) AS n FROM calls)
+        WHERE n > 1)
+    SELECT d.id AS id, d.leg AS old_leg,
+        (SELECT max(x.leg) FROM calls x
+         WHERE x.call_id = d.call_id AND x.arrived_at = d.arrived_at)
+        + row_number() OVER (PARTITION BY d.call_id, d.arrived_at ORDER BY d.id) AS leg
+    FROM d;
+    UPDATE calls SET leg = t.leg,
+        reason = calls.reason || CASE calls.reason WHEN '' THEN '' ELSE '; ' END
+            || 'leg ' || t.old_leg || ' stored twice, renumbered by upgrade 4'
+    FROM _twice t WHERE calls.id = t.id;
+    DROP TABLE _twice;
+    CREATE UNIQUE INDEX calls_call_leg ON calls (call_id, arrived_at, leg);
+    CREATE TABLE live_legs (
+        call_id INTEGER PRIMARY KEY,
+        leg INTEGER NOT NULL,
+        queue TEXT,
+        trunk INTEGER NOT NULL,
+        arrived_at REAL NOT NULL,
+        queued_at REAL NOT NULL,
+        answered_at REAL,
+        agent_id TEXT,
+        device TEXT,
+        menu_choice TEXT,
+        escalated_from TEXT,
+        priority INTEGER NOT NULL
+    );
+    """,
 )
 """SQL scripts in order: script ``i`` takes ``user_version`` from ``i`` to ``i + 1``."""
 
 SCHEMA_VERSION = len(MIGRATIONS)
 
+log = logging.getLogger("acd.store")
+
+
+class DuplicateLeg(AcdError):
+    """A record of a leg already stored (same call id, arrival and leg number)."""
+
+
 _CALL_COLUMNS = tuple(f.name for f in fields(CallRecord) if f.name != "rings")
 _INSERT_CALL = (
     f"INSERT INTO calls ({', '.join(_CALL_COLUMNS)}) VALUES ({', '.join('?' * len(_CALL_COLUMNS))})"
 )
+_LEG_COLUMNS = tuple(f.name for f in fields(LiveLeg))
 _CHANGE_COLUMNS = ("at", "agent_id", "device", "status", "reason", "state", "call_id", "since")
 _NONE = "NONE"  # queue_log placeholder, as Asterisk writes it
 
@@ -151,7 +217,8 @@ def queue_log_events(record: CallRecord, caller: str) -> list[tuple]:
     one leg (``caller`` as stored), in time order: ENTERQUEUE, RINGNOANSWER per
     unanswered ring, CONNECT (wait, ring time), then COMPLETE (wait, talk, wrap-up)
     or TRANSFER (target, wait, talk) for answered legs, else ABANDON (wait),
-    EXITWITHTIMEOUT (overflowed), CLOSED, FULL (rejected) or FAILED, with the reason."""
+    EXITWITHTIMEOUT (overflowed), CLOSED, FULL (rejected) or FAILED, with the reason.
+    The wrap-up of a leg stored at its release is empty until the wrap-up ends."""
     cid, queue = str(record.call_id), record.queue
     rows: list[tuple] = [
         (record.queued_at, cid, queue, _NONE, "ENTERQUEUE", "", caller, record.dialled)
@@ -176,7 +243,7 @@ def queue_log_events(record: CallRecord, caller: str) -> list[tuple]:
         if target is not None:
             rows.append((end, cid, queue, agent, "TRANSFER", target, wait, talk))
         else:
-            rows.append((end, cid, queue, agent, "COMPLETE", wait, talk, str(round(record.wrapup))))
+            rows.append((end, cid, queue, agent, "COMPLETE", wait, talk, _wrapup(record)))
     else:
         event = {
             Outcome.ABANDONED: "ABANDON",
@@ -248,13 +315,21 @@ class CallStore:
             self._depth = 0
 
     def record_call(self, record: CallRecord) -> None:
-        """Store a finished leg, its rings and its queue-log events; durable on return."""
+        """Store a leg, its rings and its queue-log events; durable on return. An
+        answered leg stored at its release (``wrapup_end`` None) is completed by its
+        final record; any other record of a leg already stored is a ``DuplicateLeg``."""
         caller = (mask_number(record.caller) or "") if self.mask_callers else record.caller
         values = [getattr(record, name) for name in _CALL_COLUMNS]
         values[_CALL_COLUMNS.index("caller")] = caller
         values[_CALL_COLUMNS.index("outcome")] = str(record.outcome)
         with self.transaction():
-            row = self._conn.execute(_INSERT_CALL, values).lastrowid
+            try:
+                row = self._conn.execute(_INSERT_CALL, values).lastrowid
+            except sqlite3.IntegrityError as exc:
+                if "UNIQUE" not in str(exc):
+                    raise
+                self._complete(record)
+                return
             self._conn.executemany(
                 "INSERT INTO ring_attempts VALUES (?, ?, ?, ?, ?, ?, ?)",
                 [
@@ -267,6 +342,59 @@ class CallStore:
                 " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
                 queue_log_events(record, caller),
             )
+
+    def _complete(self, record: CallRecord) -> None:
+        """Complete the row of ``record``'s leg stored at its release with the end of
+        its wrap-up (and its end and reason); else the leg is a ``DuplicateLeg``."""
+        done = self._conn.execute(
+            "UPDATE calls SET wrapup_end = ?, ended_at = ?, reason = ?"
+            " WHERE call_id = ? AND arrived_at = ?"
+            " AND leg = ? AND outcome = 'answered' AND wrapup_end IS NULL AND released_at = ?"
+            " AND ? = 'answered' AND ? IS NOT NULL",
+            (
+                record.wrapup_end,
+                record.ended_at,
+                record.reason,
+                record.call_id,
+                record.arrived_at,
+                record.leg,
+                record.released_at,
+                str(record.outcome),
+                record.wrapup_end,
+            ),
+        ).rowcount
+        if not done:
+            raise DuplicateLeg(f"call {record.call_id} leg {record.leg} is already stored")
+        if record.transferred_to is None and record.escalated_to is None:
+            self._conn.execute(
+                "UPDATE queue_log SET data3 = ? WHERE call_id = ? AND queue = ? AND at = ?"
+                " AND event = 'COMPLETE' AND data3 = ''",
+                (_wrapup(record), str(record.call_id), record.queue, record.released_at),
+            )
+
+    def save_legs(self, legs: Mapping[int, LiveLeg | None]) -> None:
+        """Save the legs in progress that changed, by call id (None: the call left)."""
+        with self.transaction():
+            self._conn.executemany(
+                "DELETE FROM live_legs WHERE call_id = ?",
+                [(call_id,) for call_id, leg in legs.items() if leg is None],
+            )
+            self._conn.executemany(
+                f"INSERT OR REPLACE INTO live_legs ({', '.join(_LEG_COLUMNS)})"
+                f" VALUES ({', '.join('?' * len(_LEG_COLUMNS))})",
+                [
+                    tuple(getattr(leg, name) for name in _LEG_COLUMNS)
+                    for leg in legs.values()
+                    if leg is not None
+                ],
+            )
+
+    def load_legs(self) -> list[LiveLeg]:
+        """The legs in progress when the controller last stopped or died."""
+        rows = self._conn.execute(
+            f"SELECT {', '.join(_LEG_COLUMNS)} FROM live_legs ORDER BY call_id"
+        )
+        return [LiveLeg(*row) for row in rows]
 
     def record_agent_change(self, note: AgentChanged) -> None:
         """Store an agent notification; a change of status is also logged in the queue
@@ -293,13 +421,18 @@ class CallStore:
                     self.log_event(note.at, event, agent=note.agent_id, data=data)
 
     def record_outputs(self, outputs: Iterable[object]) -> int:
-        """Store the ``CallEnded`` and ``AgentChanged`` notifications among one engine
-        step's outputs in one commit; return how many were stored."""
+        """Store the ``CallEnded``, ``LegReleased`` and ``AgentChanged`` notifications
+        among one engine step's outputs in one commit; return how many were stored (a
+        duplicate record is refused and logged, the others stored)."""
         stored = 0
         with self.transaction():
             for out in outputs:
-                if isinstance(out, CallEnded):
-                    self.record_call(out.record)
+                if isinstance(out, CallEnded | LegReleased):
+                    try:
+                        self.record_call(out.record)
+                    except DuplicateLeg as exc:
+                        log.error("record refused: %s", exc)
+                        continue
                 elif isinstance(out, AgentChanged):
                     self.record_agent_change(out)
                 else:
@@ -513,6 +646,11 @@ def _problem(path: Path, exc: sqlite3.DatabaseError, doing: str) -> AcdError:
     if getattr(exc, "sqlite_errorname", None) in ("SQLITE_NOTADB", "SQLITE_CORRUPT"):
         return AcdError(f"{path}: not a call-record database (not an SQLite file)")
     return AcdError(f"{path}: {doing}: {exc}")
+
+
+def _wrapup(record: CallRecord) -> str:
+    """The queue log's wrap-up field: whole seconds, empty while it is unknown."""
+    return "" if record.wrapup_end is None else str(round(record.wrapup))
 
 
 def _window(column: str, since: float | None, until: float | None) -> tuple[list[str], list]:

@@ -18,10 +18,10 @@ from hypothesis import example, given
 from hypothesis import strategies as st
 
 from acd.agents import AgentSession, AgentState, AgentStatus
-from acd.commands import AgentChanged, CallEnded, ClearCall
+from acd.commands import AgentChanged, CallEnded, ClearCall, LegReleased
 from acd.errors import AcdError
-from acd.records import CallRecord, Outcome, RingAttempt, RingOutcome
-from acd.store import SCHEMA_VERSION, CallStore, migrate, open_readonly
+from acd.records import CallRecord, LiveLeg, Outcome, RingAttempt, RingOutcome
+from acd.store import SCHEMA_VERSION, CallStore, DuplicateLeg, migrate, open_readonly
 
 T0 = 1_773_126_000.0  # 2026-03-10 08:00 Europe/Paris
 
@@ -93,7 +93,10 @@ def answered(call_id: int, caller: str = "0612345678", at: float = T0) -> CallRe
     )
 
 
-@given(st.lists(records, max_size=8), st.lists(changes, max_size=8))
+@given(
+    st.lists(records, max_size=8, unique_by=lambda r: (r.call_id, r.arrived_at, r.leg)),
+    st.lists(changes, max_size=8),
+)
 @example([answered(1, caller="+33 6 12\x0034 56 78")], [])
 def test_round_trip_is_exact(legs, notes):
     with tempfile.TemporaryDirectory() as tmp:
@@ -314,3 +317,99 @@ def test_a_report_reads_while_the_controller_writes(tmp_path):
             assert [r.call_id for r in reader.calls()] == [1, 2]
             with pytest.raises(sqlite3.OperationalError, match="readonly"):
                 reader.record_call(answered(3))
+
+
+def test_a_leg_is_stored_once_and_a_reused_call_id_is_another_call(tmp_path, caplog):
+    with CallStore(tmp_path / "cdr.db") as store:
+        store.record_call(answered(7))
+        with pytest.raises(DuplicateLeg, match="call 7 leg 1 is already stored"):
+            store.record_call(answered(7))
+        again = answered(7)
+        again.reason = "a second record of the same leg"
+        note = AgentChanged(T0, "1001", "201", AgentStatus.READY, 0, AgentState.IDLE, None, T0)
+        # the duplicate is refused alone: the rest of the step is stored
+        assert store.record_outputs([CallEnded(T0, again), note]) == 1
+        assert "record refused: call 7 leg 1 is already stored" in caplog.text
+        assert list(store.agent_changes()) == [note]
+        store.record_call(answered(7, at=T0 + 86400))  # the switch reused the id next day
+        assert [(r.call_id, r.leg, r.arrived_at) for r in store.calls()] == [
+            (7, 1, T0),
+            (7, 1, T0 + 86400),
+        ]
+        assert [r.reason for r in store.calls()] == ["", ""]
+
+
+def test_a_leg_stored_at_its_release_is_completed_when_the_wrapup_ends(tmp_path):
+    final = answered(8)
+    released = CallRecord.from_dict(dict(final.to_dict(), wrapup_end=None))
+    with CallStore(tmp_path / "cdr.db", mask_callers=False) as store:
+        assert store.record_outputs([LegReleased(final.released_at, released)]) == 1
+        assert list(store.calls()) == [released]  # durable from the release on
+        complete = [row for row in store.queue_log() if row[4] == "COMPLETE"]
+        assert [row[5:8] for row in complete] == [("12", "183", "")]  # wrap-up not over
+        store.record_call(final)
+        assert list(store.calls()) == [final]
+        complete = [row for row in store.queue_log() if row[4] == "COMPLETE"]
+        assert [row[5:8] for row in complete] == [("12", "183", "20")]
+        assert len(store.queue_log()) == 4  # ENTERQUEUE RINGNOANSWER CONNECT COMPLETE
+        with pytest.raises(DuplicateLeg):
+            store.record_call(final)  # completed once
+        with pytest.raises(DuplicateLeg):
+            store.record_call(released)
+
+
+def test_live_legs_are_saved_changed_ones_only_and_loaded(tmp_path):
+    waiting = LiveLeg(11, 2, "urbanisme", 3, T0, T0 + 60, escalated_from="front-desk")
+    menu = LiveLeg(12, 1, None, 4, T0 + 5, T0 + 5)
+    with CallStore(tmp_path / "cdr.db") as store:
+        store.save_legs({11: waiting, 12: menu})
+        connected = LiveLeg(11, 2, "urbanisme", 3, T0, T0 + 60, T0 + 90, "1004", "204",
+                            None, "front-desk", 1)  # fmt: skip
+        store.save_legs({11: connected, 13: None})
+    with CallStore(tmp_path / "cdr.db") as store:
+        assert store.load_legs() == [connected, menu]
+        store.save_legs({12: None})
+        assert store.load_legs() == [connected]
+
+
+def _legacy_row(conn, call_id, leg, arrived, ended, *, queue="front-desk", to=None,
+                reason=""):  # fmt: skip
+    conn.execute(
+        "INSERT INTO calls (call_id, leg, queue, caller, dialled, trunk, arrived_at,"
+        " queued_at, ended_at, outcome, answered_at, released_at, escalated_to,"
+        " abandoned_ringing, reason)"
+        " VALUES (?, ?, ?, '******78', '3000', 2, ?, ?, ?, 'answered', ?, ?, ?, 0, ?)",
+        (call_id, leg, queue, arrived, arrived, ended, arrived + 5, ended, to, reason),
+    )
+
+
+def test_upgrade_4_renumbers_legs_taken_over_after_a_restart_and_legs_stored_twice(tmp_path):
+    db = tmp_path / "old.db"
+    conn = sqlite3.connect(db, isolation_level=None)
+    assert migrate(conn, upto=3) == 3
+    # call 1: escalated to urbanisme, the controller restarted, the specialist leg was
+    # taken over and recorded as leg 1 again (the fault of issue 11 item 7)
+    _legacy_row(conn, 1, 1, T0, T0 + 100, to="urbanisme")
+    _legacy_row(conn, 1, 1, T0 + 400, T0 + 700, queue="urbanisme",
+                reason="adopted after restart")  # fmt: skip
+    # call 2: the same leg stored twice (same arrival); call 3: an id the switch reused
+    # after a reboot (another call: another arrival), taken over after a restart too
+    _legacy_row(conn, 2, 1, T0 + 50, T0 + 90)
+    _legacy_row(conn, 2, 1, T0 + 50, T0 + 90)
+    _legacy_row(conn, 3, 1, T0, T0 + 30)
+    _legacy_row(conn, 3, 1, T0 + 9000, T0 + 9100, reason="adopted after restart")
+    conn.close()
+    with CallStore(db) as store:
+        legs = sorted((r.call_id, r.leg, r.arrived_at - T0, r.escalated_from, r.reason)
+                      for r in store.calls())  # fmt: skip
+        with pytest.raises(DuplicateLeg):
+            store.record_call(next(r for r in store.calls() if r.call_id == 2))
+    taken_over = "adopted after restart; recorded as leg 1, renumbered by upgrade 4"
+    assert legs == [
+        (1, 1, 0.0, None, ""),
+        (1, 2, 0.0, "front-desk", taken_over),
+        (2, 1, 50.0, None, ""),
+        (2, 2, 50.0, None, "leg 1 stored twice, renumbered by upgrade 4"),
+        (3, 1, 0.0, None, ""),
+        (3, 1, 9000.0, None, "adopted after restart"),
+    ]
