@@ -29,7 +29,7 @@ from dataclasses import dataclass, field
 from itertools import pairwise
 from typing import NamedTuple
 
-from acd.errors import AcdError
+from acd.errors import AcdError, must_be
 
 MAX_AGENTS = 100_000
 SL_METRICS = ("sl_offered", "sl_answered", "sl_wait")
@@ -81,13 +81,13 @@ class Traffic:
 
     def __post_init__(self) -> None:
         if not 0 <= self.calls < math.inf:
-            raise StaffingError(f"calls must be zero or more, got {self.calls:g}")
+            raise StaffingError(must_be("calls", "zero or more", self.calls))
         if not 0 < self.aht_s < math.inf:
-            raise StaffingError(f"AHT must be a positive number of seconds, got {self.aht_s:g}")
+            raise StaffingError(must_be("AHT", "a positive number of seconds", self.aht_s))
         if not 0 < self.interval_s < math.inf:
-            raise StaffingError(f"interval must be positive, got {self.interval_s:g}")
+            raise StaffingError(must_be("interval", "positive", self.interval_s))
         if self.patience_s is not None and not 0 < self.patience_s < math.inf:
-            raise StaffingError(f"patience must be positive, got {self.patience_s:g}")
+            raise StaffingError(must_be("patience", "positive", self.patience_s))
         object.__setattr__(self, "arrival_rate", self.calls / self.interval_s)
         object.__setattr__(self, "erlangs", self.arrival_rate * self.aht_s)
 
@@ -141,7 +141,7 @@ class Targets:
         if self.sl_metric not in SL_METRICS:
             raise StaffingError(f"service level must be one of {', '.join(SL_METRICS)}")
         if not 0 <= self.threshold_s < math.inf:
-            raise StaffingError(f"threshold must be zero or more seconds, got {self.threshold_s}")
+            raise StaffingError(must_be("threshold", "zero or more seconds", self.threshold_s))
         checks = []
         for option, metric, at_least, allowed in _GOALS:
             goal = getattr(self, option)

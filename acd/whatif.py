@@ -47,7 +47,7 @@ from acd.calendar import midnight
 from acd.commands import CallEnded, Notification
 from acd.config import AgentConfig, Config
 from acd.engine import Engine
-from acd.errors import AcdError
+from acd.errors import AcdError, must_be
 from acd.figures import compute
 from acd.pins import hash_pin, verify_pin
 from acd.records import CallRecord, RingOutcome
@@ -602,8 +602,8 @@ def for_scenario(
 
 def with_volume(spec: WhatIf, calls_per_day: float) -> WhatIf:
     """``spec`` with every planned day's volume set to ``calls_per_day``."""
-    if not calls_per_day >= 0:
-        raise AcdError(f"calls per day must be zero or more, got {calls_per_day:g}")
+    if not 0 <= calls_per_day < math.inf:
+        raise AcdError(must_be("calls per day", "zero or more", calls_per_day))
     traffic = spec.scenario.traffic
     week = {
         name: dataclasses.replace(plan, volume=calls_per_day) for name, plan in traffic.week.items()
@@ -662,7 +662,11 @@ class Flags:
             ("trunks", self.trunks, 1),
         ):
             if not low <= value < math.inf:
-                raise AcdError(f"{name} must be positive, got {value:g}")
+                raise AcdError(must_be(name, "positive", value))
+        if not 0 <= self.calls_per_day < math.inf:
+            raise AcdError(must_be("calls per day", "zero or more", self.calls_per_day))
+        if self.aht_sd is not None and not 0 < self.aht_sd < math.inf:
+            raise AcdError(must_be("standard deviation of handling times", "positive", self.aht_sd))
         if self.distribution not in ("exponential", "lognormal"):
             raise AcdError(
                 f"distribution must be exponential or lognormal, not {self.distribution}"

@@ -100,6 +100,12 @@ def staffing(
         max_occupancy=max_occupancy,
     )
     scheduled_agents(0, shrinkage)  # validates the shrinkage before any work
+    for option, goal in (("--max-abandon", max_abandon), ("--min-answer-rate", min_answer_rate)):
+        if goal is not None and patience is None:
+            fail(
+                f"{option} needs --patience (Erlang A): without it (Erlang C) no caller"
+                " hangs up, so every call is answered and the target is always met"
+            )
     if agents is None and not targets.goals():
         fail(f"give a target ({_TARGET_OPTIONS}) or --agents to evaluate a team")
     if profile_path is not None:

@@ -45,3 +45,43 @@ def test_a_csv_into_a_missing_directory_is_one_line(db, tmp_path):
     target = tmp_path / "nodir" / "day.csv"
     code, _, err = run("report", "--db", str(db), "--csv", str(target))
     assert (code, err) == (1, f"Error: {target}: No such file or directory\n")
+
+
+@pytest.mark.parametrize(
+    ("args", "line"),
+    [
+        (
+            "staffing --calls inf --aht 180 --sl 0.8",
+            "calls must be a finite number, got inf",
+        ),
+        (
+            "staffing --calls 100 --aht nan --sl 0.8",
+            "AHT must be a finite number, got nan",
+        ),
+        (
+            "staffing --calls 100 --interval 1800 --aht 180 --min-answer-rate 0.99",
+            "--min-answer-rate needs --patience (Erlang A): without it (Erlang C) no caller"
+            " hangs up, so every call is answered and the target is always met",
+        ),
+        (
+            "staffing --calls 100 --aht 180 --max-abandon 0.05",
+            "--max-abandon needs --patience (Erlang A): without it (Erlang C) no caller"
+            " hangs up, so every call is answered and the target is always met",
+        ),
+        (
+            "simulate --agents 3 --aht 200 --patience 100 --calls-per-day -5",
+            "calls per day must be zero or more, got -5",
+        ),
+        (
+            "simulate --agents 3 --aht 200 --patience 100 --calls-per-day inf",
+            "calls per day must be a finite number, got inf",
+        ),
+        (
+            "simulate --agents 3 --aht 200 --patience 100 --calls-per-day 100"
+            " --distribution lognormal --sd -5",
+            "standard deviation of handling times must be positive, got -5",
+        ),
+    ],
+)
+def test_bad_numbers_are_one_line_exit_1(args, line):
+    assert run(*args.split()) == (1, "", f"Error: {line}\n")
