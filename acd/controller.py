@@ -542,7 +542,8 @@ class Controller:
         refusals = [n for n in step.notes if isinstance(n, Refused)]
         self._take(step)
         self._pump()
-        log.info("supervisor command %s %s: %s", cmd.action, cmd.agent_id, refusals or "done")
+        outcome = f"refused: {refusals[0].reason}" if refusals else "done"
+        log.info("supervisor command %s %s: %s", cmd.action, cmd.agent_id, outcome)
         return refusals[0].reason if refusals else None
 
     def _publish_agent(self, note: AgentChanged) -> None:

@@ -1412,7 +1412,7 @@ class Engine:
         if agent is None:
             return
         if not self._known_reason(e.reason):
-            self._refuse(e, f"unknown reason code {e.reason}")
+            self._refuse(e, self._unknown_reason(e.reason))
             return
         self._set_status(agent, _NOT_READY, e.reason)
 
@@ -1420,6 +1420,11 @@ class Engine:
         """A not-ready reason an agent or a supervisor may give: 0 or one of
         ``[acd.reasons]``."""
         return reason == 0 or reason in self._acd.reasons
+
+    def _unknown_reason(self, reason: int) -> str:
+        """Why ``reason`` is refused, with the codes the site knows."""
+        known = ", ".join(f"{c} {label}" for c, label in sorted(self._acd.reasons.items()))
+        return f"unknown reason code {reason} (known: 0, {known})"
 
     def _set_status(self, agent: _Agent, status: AgentStatus, reason: int) -> None:
         if agent.status is status and agent.reason == reason:
@@ -1459,7 +1464,9 @@ class Engine:
                 self._log_out(agent)
         elif e.status == "ready":
             self._set_status(agent, _READY, 0)
-        elif e.status == _NOT_READY and self._known_reason(e.reason):
+        elif e.status != _NOT_READY:
+            self._refuse(e, f"unknown status {e.status}")
+        elif self._known_reason(e.reason):
             self._set_status(agent, _NOT_READY, e.reason)
         else:
-            self._refuse(e, f"cannot set status {e.status!r} reason {e.reason}")
+            self._refuse(e, self._unknown_reason(e.reason))

@@ -12,7 +12,8 @@ negative acknowledgement of a route → ``RouteFailed``, ``KeyLogin`` → ``Logi
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
+from functools import cache
 
 
 @dataclass(frozen=True, slots=True)
@@ -20,6 +21,11 @@ class Event:
     """Base class: something that happened at time ``at`` (epoch seconds, UTC)."""
 
     at: float
+
+    def __str__(self) -> str:
+        """``SetAgentStatus agent_id=1002 status=not_ready reason=5`` (for logs)."""
+        values = " ".join(f"{name}={getattr(self, name)}" for name in _field_names(type(self)))
+        return f"{type(self).__name__} {values}".rstrip()
 
 
 @dataclass(frozen=True, slots=True)
@@ -183,3 +189,9 @@ class SwitchCall:
     queue: str = ""
     caller: str = ""
     dialled: str = ""
+
+
+@cache
+def _field_names(kind: type) -> tuple[str, ...]:
+    """The fields shown by ``Event.__str__``: those with ``repr=False`` (a PIN) are not."""
+    return tuple(f.name for f in fields(kind) if f.repr and f.name != "at")

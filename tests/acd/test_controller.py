@@ -117,3 +117,29 @@ def test_a_silent_line_raises_the_link_down_alarm_and_says_what_to_check(caplog)
     assert not controller.link_is_up
     assert LINK_DOWN_ALARM in controller._alarms
     assert "no answer from the switch" in caplog.text and "acd port test" in caplog.text
+
+
+def test_a_refused_supervisor_command_says_why_in_plain_words(caplog):
+    """`acd agent not-ready 1002 --reason 5` with no reason 5: the reply and the log say
+    so (no enum repr, no dataclass repr)."""
+    from acd.agents import AgentSession, AgentStatus
+    from acd.topics import AgentCommand, CommandAction
+
+    controller = Controller(load_config(ROOT / "examples" / "town-hall.toml"), url="", mqtt=False)
+
+    async def main() -> str | None:
+        controller._loop = asyncio.get_running_loop()
+        session = AgentSession("1002", "202", AgentStatus.READY, 0, controller.now())
+        controller._take(controller.bridge.restore([session], controller.now()))
+        reply = controller.command(AgentCommand("1002", CommandAction.NOT_READY, 5, "r", "t"))
+        await asyncio.sleep(0.01)  # the notifications are reported on the next loop turn
+        return reply
+
+    with caplog.at_level(logging.INFO, logger="acd"):
+        reply = asyncio.run(main())
+    why = "unknown reason code 5 (known: 0, 1 break, 2 lunch, 3 back-office, 9 no-answer)"
+    assert reply == why
+    assert f"supervisor command not_ready 1002: refused: {why}" in caplog.messages
+    assert f"engine refused SetAgentStatus agent_id=1002 status=not_ready reason=5: {why}" in (
+        caplog.messages
+    )

@@ -431,7 +431,13 @@ def test_logout_refused_on_a_call_and_moves_desks_when_idle():
 def test_not_ready_reason_must_be_configured_and_supervisor_can_set_status():
     run = Run(site({"q": {}}, {"a": {"q": 1}}))
     out = run.engine.handle(NotReady(run.at(1), "200", 42))
-    assert [o.reason for o in out if isinstance(o, Refused)] == ["unknown reason code 42"]
+    assert [o.reason for o in out if isinstance(o, Refused)] == [
+        "unknown reason code 42 (known: 0, 1 break, 9 no-answer)"
+    ]
+    out = run.engine.handle(SetAgentStatus(run.at(2), "a", "not_ready", 5))  # a supervisor
+    assert [o.reason for o in out if isinstance(o, Refused)] == [
+        "unknown reason code 5 (known: 0, 1 break, 9 no-answer)"
+    ]
     run(SetAgentStatus(run.at(2), "a", "not_ready", 1))
     assert run.call(3, 1) == []
     assert run.routes(SetAgentStatus(run.at(4), "a", "ready")) == [RouteCall(1, "200")]
