@@ -62,6 +62,7 @@ from acd.topics import (
 )
 from drivers.mqtt import MqttBridge
 from drivers.serial_link import Capture, SerialPort, open_port
+from drivers.systemd import Notifier
 from protocols.errors import LocalProtocolError
 from protocols.link import BadMessage, Link, LinkDown, LinkUp, MessageReceived
 
@@ -112,6 +113,7 @@ class Controller:
         capture: Capture | None = None,
         reconnect_initial: float = 0.5,
         silent_warning: float = 30.0,
+        notifier: Notifier | None = None,
     ) -> None:
         self.config = config
         self.url = url or config.link.url
@@ -122,6 +124,8 @@ class Controller:
         self.alarms = config.alarms
         self.reconnect_initial = reconnect_initial
         self.silent_warning = silent_warning  # s between "no switch answers" alarms
+        self.notifier = notifier or Notifier()
+        self.stall_limit = 2.0  # s a deadline may be overdue before the watchdog starves
         self.engine = Engine(config, self.clock.origin)
         if extensions is None:
             extensions = config.link.extensions
@@ -188,11 +192,50 @@ class Controller:
                 self._take(self.bridge.restore(sessions, self.now()))
                 self._pump()
         watch = asyncio.ensure_future(self._watch_link(stop, self.silent_warning))
+        dog = asyncio.ensure_future(self._feed_watchdog(stop))
+        self.notifier.notify(READY=1, STATUS=self._status())
         try:
             await self._keep_port(stop)
         finally:
             watch.cancel()
+            dog.cancel()
+            self.notifier.notify(STOPPING=1, STATUS="stopping")
             await self._shutdown()
+            self.notifier.close()
+
+    def health(self) -> str | None:
+        """None while the link pump keeps up, else what is wrong: a deadline of the link
+        (heartbeat, retry, reset) or of the engine passed ``stall_limit`` s ago unhandled."""
+        due = self._next_due()
+        late = self._loop.time() - due if due is not None else 0.0
+        if late > self.stall_limit:
+            return f"link pump stalled: a deadline is {late:.1f} s overdue"
+        return None
+
+    async def _feed_watchdog(self, stop: asyncio.Event) -> None:
+        """``WATCHDOG=1`` every half ``WATCHDOG_USEC`` while `health` is good: a hung event
+        loop or link pump stops the feeding, and systemd restarts the service."""
+        every = self.notifier.watchdog_interval
+        if every is None:
+            return
+        sick = False
+        while not stop.is_set():
+            problem = self.health()
+            if problem is None:
+                self.notifier.notify(WATCHDOG=1)
+            elif not sick:
+                log.error("watchdog not fed: %s", problem)
+            sick = problem is not None
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), every)
+
+    def _status(self) -> str:
+        """The one-line state systemd shows (``systemctl status``)."""
+        if self.link_is_up:
+            return f"link up on {self.url}"
+        if self.link is None:
+            return f"PBX port {self.url} not open"
+        return f"waiting for the switch on {self.url}"
 
     async def _watch_link(self, stop: asyncio.Event, every: float) -> None:
         """While the port is open but no switch answers, say so every ``every`` s (log
@@ -285,6 +328,7 @@ class Controller:
         self.counters["link_downs"] += 1
         self.bridge.link_down()
         log.warning("link down: %s", reason)
+        self.notifier.notify(STATUS=f"link down: {reason}")
         self._alarm(LINK_DOWN_ALARM, True, "critical", f"PBX link down: {reason}")
 
     def _pump(self) -> None:
@@ -301,6 +345,7 @@ class Controller:
                 self.link_is_up = True
                 self.counters["link_ups"] += 1
                 log.info("link up")
+                self.notifier.notify(STATUS=self._status())
                 self._alarm(LINK_DOWN_ALARM, False)
                 self._take(self.bridge.link_up(self.now()))
             elif isinstance(event, LinkDown):
@@ -313,13 +358,17 @@ class Controller:
             self.port.write(data)
         self._reschedule()
 
-    def _reschedule(self) -> None:
+    def _next_due(self) -> float | None:
+        """Event-loop time of the next link or engine deadline (None: none)."""
         due = []
         if self.link is not None and (d := self.link.next_deadline()) is not None:
             due.append(d)
         if self.link_is_up and (d := self.bridge.next_deadline()) is not None:
             due.append(self.clock.loop_time(d))  # engine timers wait while the link is down
-        when = min(due) if due else None
+        return min(due) if due else None
+
+    def _reschedule(self) -> None:
+        when = self._next_due()
         if self._timer is not None:
             if when is not None and self._timer.when() == when:
                 return

@@ -143,3 +143,53 @@ def test_a_refused_supervisor_command_says_why_in_plain_words(caplog):
     assert f"engine refused SetAgentStatus agent_id=1002 status=not_ready reason=5: {why}" in (
         caplog.messages
     )
+
+
+def test_the_watchdog_is_fed_only_while_the_link_pump_keeps_up(tmp_path, caplog):
+    """A link timer that fails (the pump stalls: its deadline stays overdue) starves the
+    watchdog, so that systemd restarts the controller; before that it is fed."""
+    import socket
+
+    from drivers.systemd import Notifier
+
+    path = str(tmp_path / "notify")
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    sock.bind(path)
+    sock.setblocking(False)
+    master, slave = os.openpty()
+    tty.setraw(master)
+    notifier = Notifier({"NOTIFY_SOCKET": path, "WATCHDOG_USEC": "100000"})
+    config = load_config(ROOT / "examples" / "town-hall.toml")
+    controller = Controller(config, url=os.ttyname(slave), mqtt=False, notifier=notifier)
+    controller.stall_limit = 0.3
+    fed: list[float] = []  # loop times a WATCHDOG=1 was received
+    broke_at = interval = 0.0
+
+    def broken(now: float) -> None:
+        raise RuntimeError("pump bug")
+
+    async def main() -> None:
+        nonlocal broke_at, interval
+        loop = asyncio.get_running_loop()
+        loop.add_reader(sock, lambda: sock.recv(4096) == b"WATCHDOG=1" and fed.append(loop.time()))
+        stop = asyncio.Event()
+        task = asyncio.ensure_future(controller.run(stop))
+        await asyncio.sleep(0.6)
+        broke_at, interval = loop.time(), controller.link.reset_interval
+        controller.link.handle_timer = broken  # the link's resets are never handled again
+        await asyncio.sleep(2.5)
+        stop.set()
+        await task
+        loop.remove_reader(sock)
+
+    try:
+        with caplog.at_level(logging.ERROR, logger="acd"):
+            asyncio.run(main())
+    finally:
+        os.close(master)
+        os.close(slave)
+        sock.close()
+    assert len([t for t in fed if t < broke_at]) >= 4
+    # the link's next reset falls due within its interval; stall_limit later, no more food
+    assert fed[-1] < broke_at + interval + controller.stall_limit + 0.2 < broke_at + 2.5
+    assert caplog.text.count("watchdog not fed: link pump stalled") == 1
