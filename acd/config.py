@@ -180,12 +180,12 @@ class LinkConfig:
         return cfg
 
 
-def _secret(s: Section, name: str) -> str | None:
-    """``name`` from the file or, overriding it, from the environment variable named by
-    ``<name>_env`` when that is set."""
+def _secret(s: Section, name: str) -> tuple[str | None, str | None]:
+    """``(value, env)``: ``name`` from the file or, overriding it, from the environment
+    variable named by ``<name>_env`` when that is set and not empty; ``env`` is that name."""
     value = s.get(name, str, None)
     env = s.get(f"{name}_env", str, None)
-    return value if env is None else os.environ.get(env, value)
+    return (os.environ.get(env) or value if env is not None else value), env
 
 
 @dataclass(frozen=True)
@@ -198,31 +198,66 @@ class MqttConfig:
     prefix: str = "acd/v1"
     username: str | None = None
     password: str | None = None  # from the file or the env var named by password_env
+    password_env: str | None = None
     tls: bool = False
     ca_file: str | None = None
+    cert_file: str | None = None  # client certificate (PEM), for brokers that require one
+    key_file: str | None = None  # its private key (PEM)
     client_id: str | None = None
     stats_interval: float = 1.0  # s, min interval between two queue-stats publications
     supervisors: tuple[str, ...] = ()  # MQTT usernames allowed to send cmd/... (informative)
     cmd_token: str | None = None  # shared secret supervisor commands must carry, if set
+    cmd_token_env: str | None = None
 
     @classmethod
     def from_section(cls, s: Section) -> MqttConfig:
+        password, password_env = _secret(s, "password")
+        cmd_token, cmd_token_env = _secret(s, "cmd_token")
         cfg = cls(
             enabled=s.get("enabled", bool, cls.enabled),
             host=s.get("host", str, cls.host),
             port=s.get("port", int, cls.port, min=1, max=65535),
             prefix=s.get("prefix", str, cls.prefix).strip("/"),
             username=s.get("username", str, None),
-            password=_secret(s, "password"),
+            password=password,
+            password_env=password_env,
             tls=s.get("tls", bool, cls.tls),
             ca_file=s.get("ca_file", str, None),
+            cert_file=s.get("cert_file", str, None),
+            key_file=s.get("key_file", str, None),
             client_id=s.get("client_id", str, None),
             stats_interval=s.get("stats_interval", float, cls.stats_interval, min=0.0),
             supervisors=tuple(s.get("supervisors", list, [])),
-            cmd_token=_secret(s, "cmd_token"),
+            cmd_token=cmd_token,
+            cmd_token_env=cmd_token_env,
         )
         s.done()
+        for name in ("password", "password_env"):
+            if cfg.username is None and name in s.data:
+                raise s.error(name, "is set but mqtt.username is not (a password needs one)")
+        if cfg.key_file is not None and cfg.cert_file is None:
+            raise s.error("key_file", "is set but mqtt.cert_file is not: set both")
+        if cfg.cert_file is not None and not cfg.tls:
+            raise s.error("cert_file", "a client certificate needs mqtt.tls = true")
         return cfg
+
+    @property
+    def authenticated(self) -> bool:
+        """True when the controller proves who it is to the broker: a user name with a
+        password, or a client certificate."""
+        return bool(self.username and self.password) or self.cert_file is not None
+
+    def unset_env(self) -> list[tuple[str, str]]:
+        """``(key, problem)`` for each ``*_env`` key naming an unset or empty variable
+        (with no value in the file to fall back on)."""
+        return [
+            (f"mqtt.{name}_env", f"{env} is not set (or empty) in the environment")
+            for name, env, value in (
+                ("password", self.password_env, self.password),
+                ("cmd_token", self.cmd_token_env, self.cmd_token),
+            )
+            if env is not None and value is None
+        ]
 
 
 @dataclass(frozen=True)

@@ -43,6 +43,8 @@ def check(file: str, as_json: bool) -> None:
     if as_json:
         emit_json(summary)
         return
+    for warning in summary["warnings"]:
+        click.echo(f"warning: {warning}", err=True)
     click.echo(f"{file}: OK")
     click.echo(f"site {cfg.site.id} ({cfg.site.name}), time zone {cfg.site.timezone}")
     click.echo(
@@ -74,7 +76,16 @@ def _summary(cfg: Config) -> dict[str, Any]:
         "agents": len(cfg.agents),
         "calendars": sorted(cfg.calendars),
         "menus": sorted(cfg.menus),
+        "warnings": _warnings(cfg),
     }
+
+
+def _warnings(cfg: Config) -> list[str]:
+    """What `acd run` would stop on or refuse with this file in this environment."""
+    mqtt = cfg.mqtt
+    if not mqtt.enabled:
+        return []
+    return [f"{key}: {problem} (acd run stops on this)" for key, problem in mqtt.unset_env()]
 
 
 @config.command()

@@ -12,6 +12,8 @@ from zoneinfo import ZoneInfo
 import click
 
 from acd.cli.common import config_option, fail
+from acd.config import MqttConfig
+from acd.errors import ConfigError
 from acd.logs import LEVELS
 
 EPILOG = """\b
@@ -41,6 +43,13 @@ def parse_extensions(text: str) -> tuple[str, ...]:
         return expand_extensions([p for p in text.split(",") if p.strip()])
     except ValueError as exc:
         raise click.BadParameter(str(exc), param_hint="--extensions") from None
+
+
+def check_mqtt(mqtt: MqttConfig, source: str) -> None:
+    """Stop at start-up (`ConfigError` naming the key) on a secret whose environment
+    variable is unset."""
+    for key, problem in mqtt.unset_env():
+        raise ConfigError(key, problem, source)
 
 
 @click.command(epilog=EPILOG)
@@ -105,6 +114,8 @@ def run(
     if config_path is None:
         fail("no configuration: give --config FILE or set ACD_CONFIG")
     config = load_config(config_path)
+    if config.mqtt.enabled and not no_mqtt:
+        check_mqtt(config.mqtt, config_path)
     setup_logging(log_level, log_json)
     clock = None
     if start is not None or speed != 1.0 or origin is not None:
