@@ -43,6 +43,7 @@ from acd.topics import (
 )
 from drivers.log_limit import RateLimitedLog
 from drivers.mqtt_outbox import Outbox, Outgoing
+from drivers.tls import tls_context
 
 log = logging.getLogger("acd.mqtt")
 
@@ -65,14 +66,14 @@ def new_client(
     config: MqttConfig, identifier: str, *, timeout: float = CLIENT_TIMEOUT, **options: Any
 ) -> aiomqtt.Client:
     """An aiomqtt client (not connected yet) for the broker, credentials and TLS of
-    ``config``; ``options`` go to `aiomqtt.Client` as they are."""
+    ``config`` (`drivers.tls`); ``options`` go to `aiomqtt.Client` as they are."""
     return aiomqtt.Client(
         config.host,
         config.port,
         username=config.username,
         password=config.password,
         identifier=identifier,
-        tls_params=aiomqtt.TLSParameters(ca_certs=config.ca_file) if config.tls else None,
+        tls_context=tls_context(config),
         timeout=timeout,
         **options,
     )

@@ -47,9 +47,15 @@ def parse_extensions(text: str) -> tuple[str, ...]:
 
 def check_mqtt(mqtt: MqttConfig, source: str) -> None:
     """Stop at start-up (`ConfigError` naming the key) on a secret whose environment
-    variable is unset."""
+    variable is unset, or on a TLS file that cannot be used."""
+    from drivers.tls import tls_context
+
     for key, problem in mqtt.unset_env():
         raise ConfigError(key, problem, source)
+    try:
+        tls_context(mqtt)
+    except ConfigError as exc:
+        raise ConfigError(exc.key, exc.problem, source) from None
 
 
 @click.command(epilog=EPILOG)
