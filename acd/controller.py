@@ -490,14 +490,16 @@ class Controller:
 
     def _call_ended(self, note: CallEnded, stored: bool) -> None:
         r = note.record
-        log.info(
-            "call %d leg %d in %s: %s after %.0f s%s",
+        log.log(
+            logging.INFO if stored else logging.WARNING,
+            "call %d leg %d in %s: %s after %.0f s%s%s",
             r.call_id,
             r.leg,
             r.queue,
             r.outcome,
             r.wait,
             f" with {r.agent_id}" if r.agent_id else "",
+            "" if stored else " (record NOT stored)",
             extra={"call_id": r.call_id, "queue": r.queue, "outcome": str(r.outcome)},
         )
         if not stored:

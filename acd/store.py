@@ -559,6 +559,10 @@ class CallStore:
             params,
         ).fetchall()
 
+    def queues(self) -> list[str]:
+        """The queues named by any stored leg, sorted."""
+        return [q for (q,) in self._conn.execute("SELECT DISTINCT queue FROM calls ORDER BY 1")]
+
     def time_span(self) -> tuple[float, float] | None:
         """The first and last time of any stored leg or agent change, or None if empty."""
         first, last = self._conn.execute(

@@ -8,7 +8,7 @@ from zoneinfo import ZoneInfo
 
 import click
 
-from acd.cli.common import config_option, emit_json, json_option
+from acd.cli.common import config_option, emit_json, fail, json_option
 from acd.cli.progress import Progress
 from acd.config import load_config
 from acd.reporting import (
@@ -90,6 +90,8 @@ def report(
     settings = ReportSettings.from_config(config, queue=queue, target=target)
     since, until = _window(day, start, stop, ZoneInfo(settings.timezone))
     with open_readonly(db_path) as store, Progress("call records read") as progress:
+        if config is None and queue is not None and queue not in (known := store.queues()):
+            fail(f"{db_path}: no call in queue {queue!r} (queues: {', '.join(known) or 'none'})")
         result = store_report(store, settings, since, until, progress.advance)
     if csv_path is not None:
         with open(csv_path, "w", encoding="utf-8", newline="") as fh:

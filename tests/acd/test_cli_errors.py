@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 from click.testing import CliRunner
 
@@ -85,3 +87,10 @@ def test_a_csv_into_a_missing_directory_is_one_line(db, tmp_path):
 )
 def test_bad_numbers_are_one_line_exit_1(args, line):
     assert run(*args.split()) == (1, "", f"Error: {line}\n")
+
+
+def test_a_report_of_a_queue_with_no_call_is_refused(db):
+    code, _, err = run("report", "--db", str(db), "--queue", "nope")
+    assert (code, err) == (1, f"Error: {db}: no call in queue 'nope' (queues: front-desk)\n")
+    code, out, _ = run("report", "--db", str(db), "--queue", "front-desk", "--json")
+    assert code == 0 and json.loads(out)["total"]["answered"] == 1

@@ -193,3 +193,40 @@ def test_the_watchdog_is_fed_only_while_the_link_pump_keeps_up(tmp_path, caplog)
     # the link's next reset falls due within its interval; stall_limit later, no more food
     assert fed[-1] < broke_at + interval + controller.stall_limit + 0.2 < broke_at + 2.5
     assert caplog.text.count("watchdog not fed: link pump stalled") == 1
+
+
+def test_a_record_the_store_refused_is_not_logged_as_if_kept(tmp_path, caplog):
+    """A failed commit (here SQLite refusing writes, as on a full disk): the leg's log
+    line says the record was not stored, after the error naming the cause."""
+    from acd.bridge import Step
+    from acd.commands import CallEnded
+    from acd.store import CallStore
+
+    from .test_store import answered
+
+    store = CallStore(tmp_path / "cdr.db")
+    store._conn.execute("PRAGMA query_only = ON")  # every write now fails in SQLite
+    controller = Controller(
+        load_config(ROOT / "examples" / "town-hall.toml"), url="", mqtt=False, store=store
+    )
+
+    async def main() -> None:
+        controller._loop = asyncio.get_running_loop()
+        controller._take(Step(notes=[CallEnded(0.0, answered(7))]))
+        for _ in range(200):
+            await asyncio.sleep(0.01)
+            if controller.counters["records"]:
+                break
+        controller._writer.shutdown(wait=True)
+
+    with caplog.at_level(logging.INFO, logger="acd"):
+        asyncio.run(main())
+    store.close()
+    assert controller.counters["store_errors"] == 1
+    assert [(r.levelname, r.getMessage()) for r in caplog.records] == [
+        ("ERROR", "call records NOT stored: attempt to write a readonly database"),
+        (
+            "WARNING",
+            "call 7 leg 1 in front-desk: answered after 12 s with 1001 (record NOT stored)",
+        ),
+    ]
