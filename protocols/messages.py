@@ -508,9 +508,26 @@ def _call_infos(parsed: Any) -> tuple[CallInfo, ...]:
     return tuple(_call_info(item) for item in parsed)
 
 
-_SENTINEL = b"\xa5"
-"""Appended before parsing: compiled Construct reads past the end of a string silently,
-so a truncated payload shows up as the parser consuming the sentinel."""
+class _Truncated(Exception):
+    """A field runs past the end of the payload."""
+
+
+class _Payload(BytesIO):
+    """A payload as the stream the compiled parsers read: a read of more bytes than
+    are left raises `_Truncated` (a compiled string parser would otherwise take the
+    short read silently), so parsing never looks beyond the payload."""
+
+    __slots__ = ()
+
+    def read(self, size: int | None = -1, /) -> bytes:
+        data = _read(self, size)
+        if len(data) != size and size is not None and size >= 0:
+            raise _Truncated
+        return data
+
+
+_read = BytesIO.read
+
 _CONTEXT = c.Container(_params=c.Container())
 """The (read-only) outer context compiled parsers expect."""
 
@@ -546,23 +563,29 @@ OPCODES: dict[str, int] = {name: cls.OPCODE for name, cls in MESSAGE_TYPES.items
 
 
 def decode_message(payload: bytes) -> Message:
-    """Parse one payload into its message; raise `DecodeError` if it is not exactly one."""
+    """Parse one payload into its message; raise `DecodeError` if it is not exactly one:
+    a field running past the end is ``truncated`` (never read from beyond it), bytes
+    left over are ``N extra bytes``, then values out of range are named."""
     if not payload:
         raise DecodeError("empty payload")
     codec = _BY_OPCODE.get(payload[0])
     if codec is None:
         raise DecodeError(f"unknown opcode {payload[0]}")
-    stream = BytesIO(payload + _SENTINEL)
+    stream = _Payload(payload)
     try:
         parsed = codec.parse(stream, _CONTEXT)
+    except _Truncated:
+        raise DecodeError(f"{codec.cls.__name__}: truncated") from None
+    except Exception as exc:  # compiled parsers raise UnicodeDecodeError, ConstError...
+        raise DecodeError(f"{codec.cls.__name__}: {exc}".splitlines()[0]) from None
+    extra = len(payload) - stream.tell()
+    if extra:
+        raise DecodeError(f"{codec.cls.__name__}: {extra} extra bytes")
+    try:
         for name, conv in codec.converters:
             parsed[name] = conv(parsed[name])
-    except Exception as exc:  # compiled parsers raise struct.error, ValueError, ConstError...
+    except ValueError as exc:  # a value out of its enumeration
         raise DecodeError(f"{codec.cls.__name__}: {exc}".splitlines()[0]) from None
-    end = stream.tell()
-    if end != len(payload):
-        problem = "truncated" if end > len(payload) else f"{len(payload) - end} extra bytes"
-        raise DecodeError(f"{codec.cls.__name__}: {problem}")
     return codec.cls(*[parsed[n] for n in codec.names])
 
 

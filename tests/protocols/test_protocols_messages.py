@@ -74,14 +74,30 @@ def test_json_round_trip(msg):
     assert message_from_dict(message_name(msg), message_to_dict(msg)) == msg
 
 
-@given(messages, st.data())
-def test_truncated_or_extended_payload_is_a_decode_error(msg, data):
+@given(messages, st.binary(min_size=1, max_size=8))
+@example(sample("ConnectionCleared"), b"\xa5")
+@example(sample("SnapshotCallsResult"), b"\x00")
+def test_every_strict_prefix_is_truncated_and_more_bytes_are_extra(msg, more):
     payload = encode_message(msg)
-    cut = data.draw(st.integers(0, len(payload) - 1))
-    with pytest.raises(DecodeError):
-        decode_message(payload[:cut])
-    with pytest.raises(DecodeError):
-        decode_message(payload + data.draw(st.binary(min_size=1, max_size=8)))
+    name = message_name(msg)
+    with pytest.raises(DecodeError, match=r"^empty payload$"):
+        decode_message(payload[:0])
+    for cut in range(1, len(payload)):  # whatever the field the cut falls in
+        with pytest.raises(DecodeError, match=rf"^{name}: truncated$"):
+            decode_message(payload[:cut])
+    with pytest.raises(DecodeError, match=rf"^{name}: {len(more)} extra bytes$"):
+        decode_message(payload + more)
+
+
+def test_a_payload_cut_before_a_field_is_truncated_not_a_bad_value():
+    # ConnectionCleared without its cause, a string cut in the middle of a character:
+    # decoding never looks beyond the payload, so nothing there is taken for a value
+    with pytest.raises(DecodeError, match=r"^ConnectionCleared: truncated$"):
+        decode_message(bytes.fromhex("83 00 01 00 00 04 12 00"))
+    with pytest.raises(DecodeError, match=r"^DeflectCall: truncated$"):
+        decode_message(encode_message(DeflectCall(1, 2, "é"))[:-1])
+    with pytest.raises(DecodeError, match=r"^ConnectionCleared: 200 is not a valid Cause$"):
+        decode_message(bytes.fromhex("83 00 01 00 00 04 12 00 c8"))
 
 
 @given(st.binary(max_size=64))
