@@ -216,13 +216,20 @@ def _stamp(ts: float, seq: int, since: float | None) -> dict[str, Any]:
 
 
 def status_payload(
-    online: bool, *, ts: float, since: float, seq: int, version: str | None = None
+    online: bool,
+    *,
+    ts: float,
+    since: float,
+    seq: int,
+    version: str | None = None,
+    counts: Mapping[str, int] | None = None,
 ) -> dict[str, Any]:
-    """``controller/status``: ``since`` is when the controller came online (or went off)."""
+    """``controller/status``: ``since`` is when the controller came online (or went off);
+    ``counts``: what the bridge had to drop this run (``dropped_events``...)."""
     out: dict[str, Any] = {"online": online, **_stamp(ts, seq, since)}
     if version is not None:
         out["version"] = version
-    return out
+    return {**out, **(counts or {})}
 
 
 WILL_PAYLOAD: dict[str, Any] = {"online": False, "reason": "connection_lost"}

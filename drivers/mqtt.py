@@ -56,6 +56,10 @@ CLIENT_TIMEOUT = 5.0  # s for connect and for each acknowledgement from the brok
 IN_FLIGHT = 100  # publications awaiting their PUBACK at a time
 SWEEP_SECONDS = 2.0  # s after connecting during which stale retained topics are cleared
 KEEPALIVE = 15  # s; the broker publishes the Will after 1.5 x keepalive of silence
+RECONNECT_INITIAL, RECONNECT_MAX = 0.5, 2.0
+"""Reconnection backoff, s: doubling from the first to the cap (Mosquitto's clients retry
+every second), so a broker restart is over for the wallboards within about 2 s."""
+STATUS_INTERVAL = 5.0  # s between two controller/status updates announcing drops
 
 
 _CONNECTION_ERRORS = (aiomqtt.MqttError, OSError)
@@ -101,8 +105,10 @@ class MqttBridge:
         *,
         on_command: CommandHandler | None = None,
         max_events: int = 1000,
-        reconnect_initial: float = 0.5,
-        reconnect_max: float = 30.0,
+        max_replies: int = 100,
+        reconnect_initial: float = RECONNECT_INITIAL,
+        reconnect_max: float = RECONNECT_MAX,
+        status_interval: float = STATUS_INTERVAL,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self.config = config
@@ -110,6 +116,7 @@ class MqttBridge:
         self.on_command = on_command
         self.reconnect_initial = reconnect_initial
         self.reconnect_max = reconnect_max
+        self.status_interval = status_interval
         self.clock = clock
         self.client_id = config.client_id or f"acd-{site}-{secrets.token_hex(3)}"
         self.connects = 0
@@ -118,15 +125,19 @@ class MqttBridge:
         self.refused = 0
         self.unpublishable = 0  # messages dropped because no broker would take them
         self.last_error: str | None = None
-        self._outbox = Outbox(max_events)
+        self._outbox = Outbox(max_events, max_replies)
         self._seq = itertools.count(1)
         self._connected = False
         self._online_since: float | None = None  # clock time of the first birth
         self._wake = asyncio.Event()
         self._stop = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
-        self._bug_log = RateLimitedLog(log, logging.ERROR)
-        self._drop_log = RateLimitedLog(log, logging.WARNING)
+        self._logs = {  # problems a remote party can repeat: one line per interval each
+            kind: RateLimitedLog(log, logging.ERROR if kind == "bug" else logging.WARNING)
+            for kind in ("bug", "refused", "event dropped", "reply dropped", "unpublishable")
+        }
+        self._status_counts: dict[str, int] | None = None  # as last published
+        self._status_at = float("-inf")  # loop time of that publication
 
     # -- the controller's side: synchronous, never blocks ---------------------------
 
@@ -143,7 +154,10 @@ class MqttBridge:
 
     def call_event(self, payload: Mapping[str, Any]) -> None:
         """Publish (not retained) a call event; when too many wait, the oldest is dropped."""
+        dropped = self._outbox.dropped
         self._outbox.put_event(self.topics.call_event, encode(payload))
+        if self._outbox.dropped > dropped:
+            self._logs["event dropped"]("mqtt: call event queue full: dropped the oldest")
         self._wake.set()
 
     def alarm(self, name: str, payload: Mapping[str, Any] | None) -> None:
@@ -159,14 +173,23 @@ class MqttBridge:
         return self._connected
 
     @property
+    def drops(self) -> dict[str, int]:
+        """What was dropped this run, as published in ``controller/status``."""
+        return {
+            "dropped_events": self._outbox.dropped,
+            "dropped_replies": self._outbox.dropped_replies,
+            "unpublishable": self.unpublishable,
+        }
+
+    @property
     def counters(self) -> dict[str, Any]:
-        """Connects, publishes, dropped events, commands, refusals, unpublishable
-        messages, backlog, last error."""
+        """Connects, publishes, drops, commands, refusals, backlog, last error."""
         return {
             "connected": self._connected,
             "connects": self.connects,
             "publishes": self.publishes,
             "dropped_events": self._outbox.dropped,
+            "dropped_replies": self._outbox.dropped_replies,
             "commands": self.commands,
             "refused": self.refused,
             "unpublishable": self.unpublishable,
@@ -184,8 +207,8 @@ class MqttBridge:
 
     async def stop(self, timeout: float = 3.0) -> None:
         """Flush, publish offline and disconnect; give up after ``timeout`` seconds."""
-        self._bug_log.flush()
-        self._drop_log.flush()
+        for limited in self._logs.values():
+            limited.flush()
         self._stop.set()
         self._wake.set()
         task, self._task = self._task, None
@@ -235,7 +258,7 @@ class MqttBridge:
                 log.warning("mqtt: %s (retry in %.1f s)", self.last_error, delay)
             except Exception as exc:  # a bug: start a new session rather than go silent
                 self.last_error = f"internal error: {type(exc).__name__}"
-                self._bug_log(
+                self._logs["bug"](
                     "mqtt: session ended by an error (retry in %.1f s)", delay, exc_info=exc
                 )
             finally:
@@ -248,13 +271,9 @@ class MqttBridge:
 
     async def _session(self, client: aiomqtt.Client) -> None:
         """Birth, snapshot, subscribe; then send and receive until stopped or cut off."""
-        now = self.clock()
         if self._online_since is None:
-            self._online_since = now
-        birth = status_payload(
-            True, ts=now, since=self._online_since, seq=next(self._seq), version=__version__
-        )
-        await self._publish(client, [Outgoing(self.topics.status, encode(birth), True)])
+            self._online_since = self.clock()
+        await self._publish(client, [self._status(True)])
         loop = asyncio.get_running_loop()
         await self._publish(client, self._outbox.snapshot(loop.time()))
         if self.on_command is not None:
@@ -278,18 +297,42 @@ class MqttBridge:
         while True:
             self._wake.clear()
             batch = self._outbox.take(loop.time())
+            status_due = self._status_due()
+            if status_due is not None and status_due <= loop.time():
+                batch.append(self._status(True))  # drops to announce
             if batch:
                 await self._publish(client, batch)
                 continue
             if self._stop.is_set():
-                now = self.clock()
-                offline = status_payload(False, ts=now, since=now, seq=next(self._seq))
-                await self._publish(client, [Outgoing(self.topics.status, encode(offline), True)])
+                await self._publish(client, [self._status(False)])
                 return
-            due = self._outbox.next_due()
+            due = min(
+                (t for t in (self._outbox.next_due(), status_due) if t is not None), default=None
+            )
             wait = None if due is None else max(0.0, due - loop.time())
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), wait)
+
+    def _status(self, online: bool) -> Outgoing:
+        """The ``controller/status`` message now, with the drop counts."""
+        now = self.clock()
+        counts = self.drops
+        payload = status_payload(
+            online,
+            ts=now,
+            since=self._online_since if online and self._online_since is not None else now,
+            seq=next(self._seq),
+            version=__version__ if online else None,
+            counts=counts,
+        )
+        self._status_counts, self._status_at = counts, asyncio.get_running_loop().time()
+        return Outgoing(self.topics.status, encode(payload), True)
+
+    def _status_due(self) -> float | None:
+        """When the drop counts, changed since the last status, may be published."""
+        if self._status_counts is None or self.drops == self._status_counts:
+            return None
+        return self._status_at + self.status_interval
 
     async def _publish(self, client: aiomqtt.Client, batch: list[Outgoing]) -> None:
         """Publish (QoS 1) with at most ``IN_FLIGHT`` awaiting their acknowledgement.
@@ -345,7 +388,9 @@ class MqttBridge:
                 await self._handle(message)
             except Exception as exc:
                 self.refused += 1
-                self._bug_log("mqtt: error handling a message on %s", message.topic, exc_info=exc)
+                self._logs["bug"](
+                    "mqtt: error handling a message on %s", message.topic, exc_info=exc
+                )
                 if message.topic.matches(self.topics.agent_command_filter):
                     self._reply(self.topics.command_error, None, "internal error")
 
@@ -362,7 +407,7 @@ class MqttBridge:
             )
         if isinstance(result, Refusal):
             self.refused += 1
-            log.warning("mqtt: command refused: %s", result.error)
+            self._logs["refused"]("mqtt: command refused: %s", result.error)
             self._reply(result.reply_topic, result.request_id, result.error)
             return
         self.commands += 1
@@ -395,12 +440,15 @@ class MqttBridge:
         payload = reply_payload(
             request_id, error is None, error, ts=self.clock(), seq=next(self._seq)
         )
-        self._outbox.put_event(topic, encode(payload))
+        dropped = self._outbox.dropped_replies
+        self._outbox.put_reply(topic, encode(payload))
+        if self._outbox.dropped_replies > dropped:
+            self._logs["reply dropped"]("mqtt: reply queue full: dropped the oldest reply")
         self._wake.set()
 
     def _unpublishable(self, topic: str, why: str) -> None:
         self.unpublishable += 1
-        self._drop_log("mqtt: dropped a message to %.80r: %s", topic, why)
+        self._logs["unpublishable"]("mqtt: dropped a message to %.80r: %s", topic, why)
 
 
 def _report_crash(task: asyncio.Task[None]) -> None:

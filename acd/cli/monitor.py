@@ -131,6 +131,7 @@ def draw(state: MonitorState) -> None:
 
 
 async def _live(conn: Connection, state: MonitorState, interval: float) -> None:
+    from drivers.mqtt import RECONNECT_INITIAL, RECONNECT_MAX
     from drivers.mqtt_client import BrokerError, aiomqtt_messages, connected
 
     changed = asyncio.Event()
@@ -144,7 +145,7 @@ async def _live(conn: Connection, state: MonitorState, interval: float) -> None:
             await asyncio.sleep(interval)
 
     task = asyncio.create_task(painter())
-    delay = 0.5
+    delay = RECONNECT_INITIAL
     try:
         while True:
             try:
@@ -152,7 +153,7 @@ async def _live(conn: Connection, state: MonitorState, interval: float) -> None:
                     # the retained state comes again: forget what may have gone since
                     state.agents, state.queues, state.alarms = {}, {}, {}
                     state.controller, state.broker = None, "up"
-                    delay = 0.5
+                    delay = RECONNECT_INITIAL
                     changed.set()
                     await client.subscribe(conn.topics.base + "/#", qos=1)
                     async for topic, payload, retained in aiomqtt_messages(client):
@@ -163,6 +164,6 @@ async def _live(conn: Connection, state: MonitorState, interval: float) -> None:
             state.broker = "down"
             changed.set()
             await asyncio.sleep(delay)
-            delay = min(delay * 2, 30.0)
+            delay = min(delay * 2, RECONNECT_MAX)
     finally:
         task.cancel()

@@ -457,3 +457,74 @@ async def test_a_message_the_client_cannot_publish_is_dropped_not_retried(site, 
         assert mqtt.connected and mqtt.counters["connects"] == 1
         assert mqtt.counters["unpublishable"] == 2 and mqtt.counters["pending"] == 0
     assert "dropped a message to" in caplog.text
+
+
+@run_async
+async def test_a_flood_of_refused_commands_logs_little_and_never_delays_call_events(site, caplog):
+    mqtt = bridge(site, on_command=lambda command: None, max_events=50, max_replies=5)
+    base = mqtt.topics.base
+    events: list[bytes] = []
+    async with aiomqtt.Client(HOST, PORT) as flood, aiomqtt.Client(HOST, PORT) as board, mqtt:
+        await board.subscribe(f"{base}/event/call", qos=1)
+
+        async def read():
+            async for message in board.messages:
+                events.append(message.payload)
+
+        reader = asyncio.create_task(read())
+        await wait_until(lambda: mqtt.connected, what="connection")
+        for n in range(2000):
+            payload = b'{"action": "dance", "request_id": "f%d"}' % n
+            await flood.publish(f"{base}/cmd/agent/7/set", payload, qos=0)
+            if n % 40 == 0:
+                mqtt.call_event({"n": n // 40})  # 50 call events during the flood
+        await wait_until(lambda: len(events) == 50, what="every call event")
+        await wait_until(lambda: mqtt.counters["refused"] == 2000, what="every refusal")
+        reader.cancel()
+    assert [json.loads(e)["n"] for e in events] == list(range(50))
+    assert mqtt.counters["dropped_events"] == 0
+    refused = [r.getMessage() for r in caplog.records if "command refused" in r.getMessage()]
+    assert len(refused) <= 3  # one line, then one summary per 10 s
+    held = sum(int(line.split("(and ")[1].split()[0]) for line in refused[1:])
+    assert 1 + held == 2000
+
+
+@run_async
+async def test_drops_are_counted_and_published_in_the_controller_status(site, broker_proxy):
+    proxy = broker_proxy
+    await proxy.start()
+    await proxy.stop()  # the broker is unreachable while the controller starts
+    mqtt = bridge(site, proxy.port, max_events=5, status_interval=0.2)
+    async with Watcher(mqtt.topics.base) as watch, mqtt:
+        for n in range(8):
+            mqtt.call_event({"n": n})
+        await proxy.start()
+        await wait_until(lambda: watch.on("controller/status"), what="birth")
+        birth = watch.json_on("controller/status")[0]
+        assert birth["dropped_events"] == 3
+        assert birth["dropped_replies"] == birth["unpublishable"] == 0
+        mqtt._outbox.put_event(f"{mqtt.topics.base}/cmd/reply/#", b"{}")  # cannot be sent
+        mqtt.call_event({"n": 8})
+        await wait_until(lambda: len(watch.on("controller/status")) == 2, what="update")
+        update = watch.json_on("controller/status")[1]
+        assert update["online"] is True and update["since"] == birth["since"]
+        assert update["seq"] > birth["seq"] and update["unpublishable"] == 1
+        assert update["ts"] - birth["ts"] >= 150  # not more often than status_interval
+    offline = watch.json_on("controller/status")[-1]
+    assert offline["online"] is False and offline["unpublishable"] == 1
+
+
+@run_async
+async def test_the_bridge_is_back_within_seconds_of_a_broker_restart(site, broker_proxy):
+    proxy = broker_proxy
+    await proxy.start()
+    mqtt = MqttBridge(MqttConfig(port=proxy.port), site)  # the default backoff
+    async with mqtt:
+        await wait_until(lambda: mqtt.connected, what="connection")
+        await proxy.stop()
+        await wait_until(lambda: not mqtt.connected, what="disconnect noticed")
+        await asyncio.sleep(4.0)  # a broker restart; the backoff grows meanwhile
+        await proxy.start()
+        back = time.monotonic()
+        await wait_until(lambda: mqtt.connected, timeout=10, what="reconnection")
+        assert time.monotonic() - back < 2.5

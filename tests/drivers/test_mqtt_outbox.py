@@ -82,6 +82,7 @@ ops = st.lists(
     st.one_of(
         st.tuples(st.just("retain"), st.sampled_from("abc"), st.binary(max_size=3)),
         st.tuples(st.just("event"), st.just("e"), st.binary(max_size=3)),
+        st.tuples(st.just("reply"), st.just("r"), st.binary(max_size=3)),
         st.tuples(st.just("take"), st.just(""), st.just(b"")),
     ),
     max_size=60,
@@ -90,9 +91,10 @@ ops = st.lists(
 
 @given(ops)
 def test_what_is_taken_is_latest_per_topic_and_events_in_order(operations):
-    box = Outbox(max_events=5)
+    box = Outbox(max_events=5, max_replies=3)
     latest: dict[str, bytes] = {}
     events: list[bytes] = []
+    replies: list[bytes] = []
     delivered: dict[str, bytes] = {}
     for op, topic, payload in [*operations, ("take", "", b"")]:
         if op == "retain":
@@ -101,12 +103,17 @@ def test_what_is_taken_is_latest_per_topic_and_events_in_order(operations):
         elif op == "event":
             box.put_event(topic, payload)
             events.append(payload)
+        elif op == "reply":
+            box.put_reply(topic, payload)
+            replies.append(payload)
         else:
             batch = box.take(0.0)
-            got_events = [m.payload for m in batch if not m.retain]
-            assert got_events == events[-5:]
-            assert len(events) - len(got_events) <= box.dropped
+            unretained = [m for m in batch if not m.retain]
+            assert [m.payload for m in unretained] == events[-5:] + replies[-3:]
+            assert [m.reply for m in unretained] == sorted(m.reply for m in unretained)
+            assert len(events) - len(events[-5:]) <= box.dropped
             events.clear()
+            replies.clear()
             topics = [m.topic for m in batch if m.retain]
             assert len(topics) == len(set(topics))
             delivered.update((m.topic, m.payload) for m in batch if m.retain)
@@ -114,3 +121,34 @@ def test_what_is_taken_is_latest_per_topic_and_events_in_order(operations):
                 box.sent(m)
     assert delivered == latest
     assert box.pending == 0
+
+
+def test_replies_never_push_out_call_events_and_go_after_them():
+    box = Outbox(max_events=10, max_replies=3)
+    for i in range(5):
+        box.put_event("event", b"%d" % i)
+    for i in range(5000):  # a flood of refused commands
+        box.put_reply(f"reply/{i}", b"no")
+    box.put_retained("state", b"x")
+    batch = box.take(0.0)
+    assert [m.topic for m in batch] == ["state"] + ["event"] * 5 + [
+        f"reply/{i}" for i in (4997, 4998, 4999)
+    ]
+    assert box.dropped == 0 and box.dropped_replies == 4997
+    box.put_event("event", b"5")
+    box.failed(batch)  # each goes back to its own queue, first in line
+    assert [m.payload for m in box.take(0.0) if not m.reply] == [
+        b"x",
+        b"0",
+        b"1",
+        b"2",
+        b"3",
+        b"4",
+        b"5",
+    ]
+    assert box.dropped == 0
+
+
+def test_queue_sizes_must_be_positive():
+    with pytest.raises(ValueError):
+        Outbox(max_replies=0)
