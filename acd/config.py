@@ -149,7 +149,7 @@ def expand_extensions(items: list[str] | tuple[str, ...]) -> tuple[str, ...]:
 class LinkConfig:
     """The PBX CTI link: a pyserial URL and the link-layer timers."""
 
-    url: str = "/dev/ttyS0"  # also a pty path, socket://host:port, rfc2217://host:port
+    url: str = "/dev/ttyS0"  # also a pty path, socket://host:port, rfc2217://host:port, loop://
     baudrate: int = 115200
     parity: str = "N"  # N, E, O
     window: int = 8  # 1..16 unacknowledged I-frames

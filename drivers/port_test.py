@@ -9,8 +9,6 @@ pattern is sent at the baud rate and compared; otherwise it brings the CTI link 
 
 from __future__ import annotations
 
-import errno
-import select
 import time
 from dataclasses import asdict, dataclass, field
 from typing import Any
@@ -19,8 +17,12 @@ import serial
 import serial.tools.list_ports
 
 from acd.errors import AcdError
+from drivers.serial_link import OPEN_ERRORS, open_error_reason, open_serial
 from protocols.link import Link, LinkUp, MessageReceived, Role
 from protocols.messages import SystemStatus, SystemStatusCode, message_name
+
+READ_WAIT = 0.02
+"""Seconds a read waits for the first byte (bounds the pacing of the test loops)."""
 
 PROBE = bytes(range(0x20, 0x60))
 """Sent first: printable bytes, no DLE, so a switch never takes it for a frame."""
@@ -63,39 +65,25 @@ class PortTestResult:
         return asdict(self)
 
 
-def open_port(url: str, baudrate: int, parity: str = "N") -> serial.Serial:
-    """Open ``url`` (device path, pty, ``socket://``...) exclusively, non-blocking."""
+def open_port(url: str, baudrate: int, parity: str = "N") -> serial.SerialBase:
+    """Open ``url`` (device path, pty, ``socket://``, ``rfc2217://``, ``loop://``...)
+    exclusively, reads waiting at most `READ_WAIT` s; `PortTestError` in plain words."""
     try:
-        return serial.serial_for_url(
-            url, baudrate=baudrate, parity=parity, timeout=0, write_timeout=2, exclusive=True
-        )
+        # a device that never drains is reported, not waited on
+        port = open_serial(url, baudrate, parity, timeout=READ_WAIT, write_timeout=2)
     except ValueError as exc:
         raise PortTestError(f"{url}: bad setting: {exc}") from None
-    except serial.SerialException as exc:
-        raise PortTestError(explain_open_error(url, exc)) from None
+    except OPEN_ERRORS as exc:
+        raise PortTestError(f"{url}: {open_error_reason(exc)}") from None
+    return port
 
 
-def explain_open_error(url: str, exc: serial.SerialException) -> str:
-    """Plain words for a failure to open a port."""
-    code = exc.errno
-    text = str(exc)
-    if code == errno.ENOENT or "No such file" in text:
-        return f"{url}: no such port (check the name with `acd ports`)"
-    if code in (errno.EACCES, errno.EPERM) or "Permission denied" in text:
-        return f"{url}: permission denied (add the user to the dialout group, or run as root)"
-    if code in (errno.EBUSY, errno.EAGAIN) or "lock" in text.lower():
-        return f"{url}: busy: another program has the port open (stop it, e.g. `acd run`)"
-    if "Connection refused" in text or code == errno.ECONNREFUSED:
-        return f"{url}: connection refused: nothing listens there"
-    return f"{url}: cannot open: {text}"
-
-
-def _settings(port: serial.Serial) -> str:
+def _settings(port: serial.SerialBase) -> str:
     stop = {1: "1", 1.5: "1.5", 2: "2"}.get(port.stopbits, str(port.stopbits))
     return f"{port.baudrate} baud {port.bytesize}{port.parity}{stop}"
 
 
-def _exchange(port: serial.Serial, data: bytes, wait: float, expect: int) -> bytes:
+def _exchange(port: serial.SerialBase, data: bytes, wait: float, expect: int) -> bytes:
     """Write ``data`` (paced in small chunks) and read until ``expect`` bytes or ``wait`` s
     of quiet after the last write."""
     got = bytearray()
@@ -107,10 +95,13 @@ def _exchange(port: serial.Serial, data: bytes, wait: float, expect: int) -> byt
             port.write(chunk)
             pos += len(chunk)
             deadline = time.monotonic() + wait
-        ready, _, _ = select.select([port.fileno()], [], [], 0.01 if pos < len(data) else 0.05)
-        if ready:
-            got += port.read(4096)
+        got += _read(port)
     return bytes(got)
+
+
+def _read(port: serial.SerialBase) -> bytes:
+    """What the port has, waiting at most `READ_WAIT` s for the first byte."""
+    return port.read(max(1, port.in_waiting))
 
 
 def _read_fail(url: str, exc: Exception) -> PortTestError:
@@ -151,7 +142,7 @@ def _similar(got: bytes, sent: bytes) -> bool:
 
 
 def _loopback(
-    port: serial.Serial, url: str, settings: str, size: int, byte_time: float
+    port: serial.SerialBase, url: str, settings: str, size: int, byte_time: float
 ) -> PortTestResult:
     pattern = bytes(i & 0xFF for i in range(size))
     try:
@@ -182,7 +173,7 @@ def _loopback(
 
 
 def _handshake(
-    port: serial.Serial, url: str, settings: str, heard: bytes, timeout: float
+    port: serial.SerialBase, url: str, settings: str, heard: bytes, timeout: float
 ) -> PortTestResult:
     """Bring the CTI link up and send one SystemStatus; report what the peer did."""
     link = Link(Role.CONTROLLER, t1=0.5, n2=3, heartbeat=2.0, reset_interval=0.5)
@@ -200,9 +191,8 @@ def _handshake(
             out = link.data_to_send()
             if out:
                 port.write(out)
-            ready, _, _ = select.select([port.fileno()], [], [], 0.05)
-            if ready:
-                data = port.read(4096)
+            data = _read(port)
+            if data:
                 received += len(data)
                 link.receive_data(data, time.monotonic())
             while (event := link.next_event()) is not None:

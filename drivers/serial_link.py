@@ -1,12 +1,17 @@
 """The PBX port: a pyserial URL opened on the asyncio event loop (pyserial-asyncio-fast).
 
 ``await open_port(url, config, on_data, on_lost)`` opens ``/dev/ttyS0``, a pty path,
-``socket://host:port`` (a serial device server) or ``rfc2217://host:port`` with the
-baud rate and parity of `acd.config.LinkConfig`, and returns a `SerialPort`. Received
-bytes go to ``on_data`` as they arrive; ``on_lost`` is called once when the port fails
-or closes (cable pulled, device server gone). A port that cannot be opened raises
-`acd.errors.AcdError` naming the URL. This module only moves bytes: framing and the
-link layer are ``protocols``'s.
+``socket://host:port`` (a serial device server, raw TCP), ``rfc2217://host:port`` (one
+speaking RFC 2217) or ``loop://`` with the baud rate and parity of
+`acd.config.LinkConfig`, and returns a `SerialPort`. Serial devices and ptys are opened
+exclusively (pyserial's ``exclusive=True``, an advisory ``flock``): a second controller
+or ``acd port test`` on a port in use is refused with "busy: held by another program".
+Ports with a file descriptor are watched by the event loop (pyserial-asyncio-fast);
+those without one (``rfc2217://``, ``loop://``) are moved by two threads
+(`drivers.port_thread`). Received bytes go to ``on_data`` as they arrive; ``on_lost`` is
+called once when the port fails or closes (cable pulled, device server gone). A port
+that cannot be opened raises `acd.errors.AcdError` naming the URL and the reason. This
+module only moves bytes: framing and the link layer are ``protocols``'s.
 
 An optional ``capture`` hook sees every chunk: ``capture(direction, data, time)`` with
 direction ``"rx"`` (from the switch) or ``"tx"`` (to the switch) and Unix time.
@@ -15,15 +20,19 @@ direction ``"rx"`` (from the switch) or ``"tx"`` (to the switch) and Unix time.
 from __future__ import annotations
 
 import asyncio
+import errno
 import termios
 import time
+import urllib.parse
 from collections.abc import Callable
+from functools import partial
 
 import serial
 import serial_asyncio_fast
 
 from acd.config import LinkConfig
 from acd.errors import AcdError
+from drivers.port_thread import ThreadedTransport
 
 Capture = Callable[[str, bytes, float], None]
 """``capture(direction, data, unix_time)``; direction is ``"rx"`` or ``"tx"``."""
@@ -94,6 +103,59 @@ class SerialPort:
             self._on_lost(exc)
 
 
+OPEN_ERRORS = (serial.SerialException, OSError, ValueError, termios.error)
+"""What opening a port raises when it cannot be used (see `open_error_reason`)."""
+
+
+def open_serial(
+    url: str,
+    baudrate: int,
+    parity: str = "N",
+    timeout: float = 0.05,
+    write_timeout: float | None = None,
+) -> serial.SerialBase:
+    """Open the pyserial port ``url`` (8 data bits, 1 stop bit), exclusively where the
+    port type knows how, reads waiting at most ``timeout`` s; ``write_timeout`` applies
+    to OS serial devices and ptys (RFC 2217 ports refuse one). Raises one of `OPEN_ERRORS`."""
+    port = serial.serial_for_url(
+        url,
+        baudrate=baudrate,
+        parity=parity,
+        bytesize=serial.EIGHTBITS,
+        stopbits=serial.STOPBITS_ONE,
+        timeout=timeout,
+        exclusive=True,
+        do_not_open=True,
+    )
+    if isinstance(port, serial.Serial):  # the OS's own serial port class
+        port.write_timeout = write_timeout
+    port.open()
+    return port
+
+
+def file_descriptor(port: serial.SerialBase) -> int | None:
+    """The port's file descriptor, or None for one without (``rfc2217://``, ``loop://``)."""
+    try:
+        return port.fileno()
+    except (AttributeError, OSError, NotImplementedError):  # io.UnsupportedOperation
+        return None
+
+
+def open_error_reason(exc: Exception) -> str:
+    """Plain words for why a port could not be opened."""
+    code = getattr(exc, "errno", None)
+    text = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+    if code == errno.ENOENT or "No such file" in text:
+        return "no such port (check the name with `acd ports`)"
+    if code in (errno.EACCES, errno.EPERM) or "Permission denied" in text:
+        return "permission denied (add the user to the dialout group, or run as root)"
+    if code in (errno.EBUSY, errno.EAGAIN, errno.EWOULDBLOCK) or "exclusively lock" in text:
+        return "busy: held by another program (a running `acd run`? stop it first)"
+    if code == errno.ECONNREFUSED or "Connection refused" in text:
+        return "connection refused: nothing listens there"
+    return text
+
+
 async def open_port(
     url: str,
     config: LinkConfig,
@@ -105,17 +167,20 @@ async def open_port(
     port = SerialPort(url, on_data, on_lost, capture)
     loop = asyncio.get_running_loop()
     try:
-        transport, _ = await serial_asyncio_fast.create_serial_connection(
-            loop,
-            lambda: _Protocol(port),
-            url,
-            baudrate=config.baudrate,
-            parity=config.parity,
-            bytesize=serial.EIGHTBITS,
-            stopbits=serial.STOPBITS_ONE,
-        )
-    except (serial.SerialException, OSError, ValueError, termios.error) as exc:
-        reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-        raise AcdError(f"cannot open PBX link {url}: {reason}") from None
+        if urllib.parse.urlparse(url).scheme == "socket":  # a TCP socket the loop watches
+            transport, _ = await serial_asyncio_fast.create_serial_connection(
+                loop, lambda: _Protocol(port), url, baudrate=config.baudrate, parity=config.parity
+            )
+        else:
+            opened = partial(open_serial, url, config.baudrate, config.parity)
+            device = await loop.run_in_executor(None, opened)
+            if file_descriptor(device) is None:
+                transport = ThreadedTransport(loop, _Protocol(port), device)
+            else:
+                transport, _ = await serial_asyncio_fast.connection_for_serial(
+                    loop, lambda: _Protocol(port), device
+                )
+    except OPEN_ERRORS as exc:
+        raise AcdError(f"cannot open PBX link {url}: {open_error_reason(exc)}") from None
     port._transport = transport
     return port

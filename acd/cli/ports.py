@@ -67,7 +67,8 @@ def test(
 ) -> None:
     """Check a serial port or cable and say in plain words what is wrong.
 
-    Opens URL (a device, a pty path, socket://host:port), shows its settings, then
+    Opens URL (a device, a pty path, socket://host:port, rfc2217://host:port,
+    loop://) exclusively ("busy" if another program holds it), shows its settings, then
     sends a short probe. If the probe comes back, a loopback plug (TX joined to RX) is
     fitted: a 4 KiB pattern is sent at the baud rate and errors and lost bytes are
     counted. Otherwise the CTI link is brought up (RESET / RESET-ACK) with whatever

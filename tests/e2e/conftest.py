@@ -1,5 +1,6 @@
 """End-to-end helpers: the simulated switch in a thread on a real pty or TCP port, the
-reference site's configuration pointed at it, retained MQTT reads, a TCP proxy."""
+reference site's configuration pointed at it, retained MQTT reads, a TCP proxy, an
+RFC 2217 serial device server."""
 
 from __future__ import annotations
 
@@ -12,12 +13,15 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import uuid
 from pathlib import Path
 from types import SimpleNamespace
 
 import aiomqtt
 import pytest
+import serial
+import serial.rfc2217
 from firmware_sim.runner import ServedSwitch
 from firmware_sim.scenario import Scenario, load_scenario
 from firmware_sim.traffic import DAY_NAMES, DayPlan, Profile, WeeklyTraffic
@@ -199,6 +203,96 @@ async def settled_agents(config: Config, controller, timeout: float = 15.0) -> d
                 f"retained agent states never settled to the engine's in {timeout} s:"
                 f" published {published}, engine {engine_agents(controller)}"
             )
+
+
+class _PtyLine(serial.Serial):
+    """A pty as a device server's serial port: a pty has no modem lines, so they read as
+    a cable's with the far end on (CTS, DSR, CD up) and setting DTR or RTS does nothing."""
+
+    cts = dsr = cd = True
+    ri = False
+
+    def _update_dtr_state(self) -> None:
+        pass
+
+    def _update_rts_state(self) -> None:
+        pass
+
+
+class Rfc2217Server:
+    """A real RFC 2217 serial device server in a thread, in front of the serial port
+    ``device`` (e.g. the simulated switch's pty): pyserial's `serial.rfc2217.PortManager`
+    between one TCP client at a time and the port, as pyserial's rfc2217_server example."""
+
+    def __init__(self, device: str) -> None:
+        self.device = device
+        self.server = socket.create_server(("127.0.0.1", 0))
+        self.server.settimeout(0.1)
+        self.url = f"rfc2217://127.0.0.1:{self.server.getsockname()[1]}"
+        self.sessions = 0
+        self._halt = threading.Event()
+        self.thread = threading.Thread(target=self._serve, daemon=True)
+        self.thread.start()
+
+    def _serve(self) -> None:
+        while not self._halt.is_set():
+            try:
+                conn, _ = self.server.accept()
+            except TimeoutError:
+                continue
+            self.sessions += 1
+            with conn, _PtyLine(self.device, timeout=0.05) as port:
+                self._session(conn, port)
+
+    def _session(self, conn: socket.socket, port: serial.SerialBase) -> None:
+        lock = threading.Lock()
+
+        def send(data: bytes) -> None:
+            with lock:
+                conn.sendall(data)
+
+        manager = serial.rfc2217.PortManager(port, SimpleNamespace(write=send))
+        ended = threading.Event()
+
+        def to_client() -> None:
+            with contextlib.suppress(OSError, serial.SerialException):
+                while not ended.is_set():
+                    if data := port.read(port.in_waiting or 1):
+                        send(b"".join(manager.escape(data)))
+
+        pump = threading.Thread(target=to_client, daemon=True)
+        pump.start()
+        conn.settimeout(0.1)
+        with contextlib.suppress(OSError, serial.SerialException):
+            while not self._halt.is_set():
+                try:
+                    data = conn.recv(4096)
+                except TimeoutError:
+                    continue
+                if not data:
+                    break
+                port.write(b"".join(manager.filter(data)))
+        ended.set()
+        pump.join(5)
+
+    def stop(self) -> None:
+        self._halt.set()
+        self.thread.join(5)
+        self.server.close()
+
+
+@pytest.fixture
+def rfc2217_server():
+    """``start(device)``: an `Rfc2217Server` in front of ``device``, stopped after the test."""
+    started: list[Rfc2217Server] = []
+
+    def start(device: str) -> Rfc2217Server:
+        started.append(Rfc2217Server(device))
+        return started[-1]
+
+    yield start
+    for server in started:
+        server.stop()
 
 
 @pytest.fixture

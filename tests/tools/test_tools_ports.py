@@ -125,7 +125,7 @@ def test_busy_port(fake_line):
     line = fake_line("echo")
     holder = serial.serial_for_url(line.path, exclusive=True)
     try:
-        with pytest.raises(PortTestError, match="busy: another program has the port open"):
+        with pytest.raises(PortTestError, match="busy: held by another program"):
             run_port_test(line.path)
     finally:
         holder.close()
