@@ -41,6 +41,7 @@ from acd.agents import AgentSession, AgentStatus
 from acd.commands import Notification, Output
 from acd.config import LinkConfig
 from acd.engine import Engine
+from acd.pins import Pin, verify_pin
 from acd.records import Outcome
 from protocols import messages as m
 from protocols.link import Link, Role
@@ -49,12 +50,24 @@ LAMPS = {"ready": 0, "not-ready": 1, "queue": 2}
 """Handset lamp numbers of the engine's lamp names."""
 
 
+def handle_checking_pins(engine: Engine, event: ev.Event) -> list[Output]:
+    """``engine.handle(event)`` with its PIN checks answered at once, in this thread (for
+    virtual-time runs and tests; the controller checks PINs off its loop)."""
+    out = engine.handle(event)
+    for check in [o for o in out if type(o) is cmd.VerifyPin]:
+        ok = verify_pin(check.pin, check.pin_hash)
+        out += engine.handle(ev.PinChecked(event.at, check.check, ok))
+    return out
+
+
 @dataclass(slots=True)
 class Step:
-    """What one bridge call produced: requests for the switch and notifications."""
+    """What one bridge call produced: requests for the switch, notifications, and PIN
+    checks for the runtime (answer each with ``bridge.command(PinChecked(...))``)."""
 
     requests: list[m.Message] = field(default_factory=list)
     notes: list[Notification] = field(default_factory=list)
+    checks: list[cmd.VerifyPin] = field(default_factory=list)
 
 
 @dataclass(slots=True)
@@ -159,7 +172,7 @@ class Bridge:
             m.Transferred: self._transferred,
             m.Failed: lambda x, t: [ev.RouteFailed(t, x.call_id, x.device, x.cause.name)],
             m.DigitsCollected: lambda x, t: [ev.MenuChoice(t, x.call_id, x.digits)],
-            m.KeyLogin: lambda x, t: [ev.Login(t, x.device, x.agent_id, x.pin)],
+            m.KeyLogin: lambda x, t: [ev.Login(t, x.device, x.agent_id, Pin(x.pin))],
             m.KeyLogout: lambda x, t: [ev.Logout(t, x.device)],
             m.KeyReady: lambda x, t: [ev.Ready(t, x.device)],
             m.KeyNotReady: lambda x, t: [ev.NotReady(t, x.device, x.reason)],
@@ -482,7 +495,18 @@ class Bridge:
                     self._agent_moved(out)
             elif kind is cmd.CallEnded and out.record.outcome in _CALL_OVER:
                 self._calls.pop(out.record.call_id, None)
+            elif kind is cmd.VerifyPin:
+                step.checks.append(out)
+                continue
             step.notes.append(out)
+
+    def check_pins(self, step: Step, now: float) -> None:
+        """Answer ``step``'s PIN checks at once, in this thread, adding what follows to
+        ``step`` (for virtual-time runs and replays; the controller checks off its loop)."""
+        while step.checks:
+            check = step.checks.pop(0)
+            ok = verify_pin(check.pin, check.pin_hash)
+            self._apply(self.engine.handle(ev.PinChecked(now, check.check, ok)), now, step)
 
     def _route_call(self, out: cmd.RouteCall, now: float, step: Step) -> None:
         self._route(out.call_id, (out.device,), now, step)
@@ -630,6 +654,8 @@ def run_virtual(
             requests.clear()
         if inbox:
             feed(pop(), epoch + now, step)
+            if step.checks:
+                bridge.check_pins(step, epoch + now)
             continue
         if now >= end:
             return

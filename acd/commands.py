@@ -15,9 +15,10 @@ hot path): treat them as values and never mutate one.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from acd.agents import AgentState, AgentStatus
+from acd.pins import Pin
 from acd.records import CallRecord
 
 
@@ -190,4 +191,26 @@ class Refused(Notification):
     reason: str
 
 
-Output = Command | Notification
+@dataclass(slots=True)
+class PinLocked(Notification):
+    """``attempts`` wrong PINs in a row: the agent's PIN is refused until ``until``."""
+
+    agent_id: str
+    device: str
+    attempts: int
+    until: float
+
+
+@dataclass(slots=True)
+class VerifyPin:
+    """For the runtime, not the switch: check ``pin`` against ``pin_hash`` (an scrypt run,
+    too slow for the engine's caller to wait on) and answer with
+    ``PinChecked(at, check, ok)``. The engine holds the login until then."""
+
+    check: int
+    agent_id: str
+    pin: Pin | str = field(repr=False)
+    pin_hash: str = field(repr=False)
+
+
+Output = Command | Notification | VerifyPin

@@ -576,6 +576,34 @@ class QueueConfig:
 
 
 @dataclass(frozen=True)
+class PinPolicy:
+    """The ``[agents]`` settings for PINs: shortest PIN accepted (at login and by
+    ``acd config hash-pin``), wrong PINs in a row before the agent's PIN is locked, and
+    the lock's length (doubled at each further lock, up to ``pin_lockout_max``)."""
+
+    min_length: int = 4
+    attempts: int = 5
+    lockout: float = 60.0
+    lockout_max: float = 3600.0
+
+    @classmethod
+    def from_section(cls, s: Section) -> PinPolicy:
+        cfg = cls(
+            min_length=s.get("pin_min_length", int, cls.min_length, min=4, max=12),
+            attempts=s.get("pin_attempts", int, cls.attempts, min=1, max=100),
+            lockout=s.get("pin_lockout", float, cls.lockout, min=1.0),
+            lockout_max=s.get("pin_lockout_max", float, cls.lockout_max, min=1.0),
+        )
+        if cfg.lockout_max < cfg.lockout:
+            raise s.error("pin_lockout_max", f"must be at least pin_lockout ({cfg.lockout:g})")
+        return cfg
+
+
+PIN_SETTINGS = ("pin_min_length", "pin_attempts", "pin_lockout", "pin_lockout_max")
+"""The keys of ``[agents]`` that are settings, not agents."""
+
+
+@dataclass(frozen=True)
 class AgentConfig:
     """An agent: a PIN hash (``acd config hash-pin``) and skills with levels."""
 
@@ -648,6 +676,7 @@ class Config:
     queues: dict[str, QueueConfig] = field(default_factory=dict)
     agents: dict[str, AgentConfig] = field(default_factory=dict)
     menus: dict[str, MenuConfig] = field(default_factory=dict)
+    pins: PinPolicy = field(default_factory=PinPolicy)
 
     @classmethod
     def from_dict(cls, data: dict[str, Any], source: str | None = None) -> Config:
@@ -676,10 +705,12 @@ class Config:
             agents={
                 name: AgentConfig.from_section(agents_s.section(name), name)
                 for name in agents_s.data
+                if name not in PIN_SETTINGS
             },
             menus={
                 name: MenuConfig.from_section(menus_s.section(name), name) for name in menus_s.data
             },
+            pins=PinPolicy.from_section(agents_s),
         )
         root.done()
         cfg._check_references(source)
@@ -712,6 +743,23 @@ class Config:
     def queue_for_number(self) -> dict[str, str]:
         """Dialled number → queue id."""
         return {n: q.id for q in self.queues.values() for n in q.numbers}
+
+
+def exposed_pin_hashes(path: str | os.PathLike[str], cfg: Config) -> str | None:
+    """A warning when the file holding ``cfg``'s PIN hashes is readable by other users
+    (a short PIN's hash falls to an offline search in seconds), else None."""
+    if not cfg.agents:
+        return None
+    try:
+        mode = os.stat(path).st_mode & 0o777
+    except OSError:
+        return None
+    if not mode & 0o004:
+        return None
+    return (
+        f"{path} holds PIN hashes and is readable by every user (mode {mode:04o}):"
+        f" chmod 600 {path} (or 640 with the controller's group)"
+    )
 
 
 def load_config(path: str | os.PathLike[str]) -> Config:

@@ -17,6 +17,9 @@ the `acd.bridge.Bridge` (and through it the engine), the call-record store
   fault never ends the controller. While the link is down the engine's timers wait
   and its requests are dropped (no ring can time out against a switch that cannot
   hear); on link up the bridge resynchronises, and the engine catches up.
+- A PIN is checked (scrypt, ~30 ms) in a thread of its own, never on the loop: the
+  engine asks with ``VerifyPin`` and gets ``PinChecked``; routing goes on meanwhile.
+  A locked PIN raises the ``pin-locked-<agent>`` alarm until the lock ends.
 - MQTT is never on the call path: publishing only fills an outbox; a dead broker does
   not delay routing. Supervisor commands become ``SetAgentStatus`` events.
 - Agent sessions are restored from the store at start. ``run`` returns when ``stop``
@@ -43,10 +46,20 @@ from zoneinfo import ZoneInfo
 from acd.agents import AgentStatus
 from acd.bridge import Bridge, CallStep, RequestFailed, Resynced, Step, controller_link
 from acd.calendar import midnight
-from acd.commands import AgentChanged, CallEnded, Notification, QueueChanged, QueueFigures, Refused
+from acd.commands import (
+    AgentChanged,
+    CallEnded,
+    Notification,
+    PinLocked,
+    QueueChanged,
+    QueueFigures,
+    Refused,
+    VerifyPin,
+)
 from acd.config import Config
 from acd.engine import Engine
-from acd.events import SetAgentStatus
+from acd.events import PinChecked, SetAgentStatus
+from acd.pins import verify_pin
 from acd.records import Outcome
 from acd.store import CallStore
 from acd.topics import (
@@ -57,6 +70,7 @@ from acd.topics import (
     alarm_payload,
     answer_rate_alarm,
     call_event_payload,
+    pin_locked_alarm,
     queue_stats_payload,
     waiting_alarm,
 )
@@ -156,6 +170,7 @@ class Controller:
         self._flush_scheduled = False
         self._committing = False
         self._writer = ThreadPoolExecutor(1, thread_name_prefix="acd-store")
+        self._pin_checker = ThreadPoolExecutor(1, thread_name_prefix="acd-pin")
         self._port_lost = asyncio.Event()
         self._closing = False
         self._seq = itertools.count(1)
@@ -298,6 +313,7 @@ class Controller:
                 break
             await asyncio.sleep(0.01)
         self._writer.shutdown(wait=True)
+        self._pin_checker.shutdown(wait=False, cancel_futures=True)
         if self.store is not None:
             self.store.save_sessions(self.engine.export_sessions())
         if self.mqtt is not None:
@@ -405,11 +421,27 @@ class Controller:
                 self.counters["requests_out"] += 1
             except LocalProtocolError as exc:
                 log.error("request %s not sent: %s", request, exc)
+        for check in step.checks:
+            self._check_pin(check)
         if step.notes:
             self._notes.extend(step.notes)
             if not self._flush_scheduled:
                 self._flush_scheduled = True
                 self._loop.call_soon(self._flush)
+
+    def _check_pin(self, check: VerifyPin) -> None:
+        """Hash the PIN in the PIN thread; the engine gets ``PinChecked`` on the loop."""
+        future = self._loop.run_in_executor(
+            self._pin_checker, verify_pin, check.pin, check.pin_hash
+        )
+        future.add_done_callback(lambda f: self._pin_checked(check, f))
+
+    def _pin_checked(self, check: VerifyPin, future: asyncio.Future) -> None:
+        if self._closing or future.cancelled():
+            return
+        ok = future.exception() is None and future.result()
+        self._take(self.bridge.command(PinChecked(self.now(), check.check, ok)))
+        self._pump()
 
     def _flush(self) -> None:
         """Start committing the notifications collected, unless a commit is in flight
@@ -469,6 +501,8 @@ class Controller:
                 self._queue_changed(note)
             elif kind is Refused:
                 log.info("engine refused %s: %s", note.event, note.reason)
+            elif kind is PinLocked:
+                self._pin_locked(note)
             elif kind is RequestFailed:
                 log.warning("request %s failed: %s", note.request, note.error)
             elif kind is Resynced:
@@ -596,6 +630,21 @@ class Controller:
         outcome = f"refused: {refusals[0].reason}" if refusals else "done"
         log.info("supervisor command %s %s: %s", cmd.action, cmd.agent_id, outcome)
         return refusals[0].reason if refusals else None
+
+    def _pin_locked(self, note: PinLocked) -> None:
+        """Raise ``pin-locked-<agent>`` for the lock's length (cleared by a timer)."""
+        name = pin_locked_alarm(note.agent_id)
+        length = note.until - note.at
+        message = (
+            f"agent {note.agent_id}: {note.attempts} wrong PINs in a row at {note.device},"
+            f" PIN locked for {length:.0f} s"
+        )
+        self._alarm(name, True, "warning", message, note.attempts)
+        self._loop.call_later(length / self.clock.speed, self._lock_over, name, note.until)
+
+    def _lock_over(self, name: str, until: float) -> None:
+        if self.now() >= until - 1e-3 and not self._closing:
+            self._alarm(name, False)
 
     def _publish_agent(self, note: AgentChanged) -> None:
         if self.mqtt is None:

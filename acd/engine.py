@@ -51,6 +51,7 @@ from acd.commands import (
     Display,
     Lamp,
     Output,
+    PinLocked,
     PlayAnnouncement,
     QueueCall,
     QueueChanged,
@@ -59,6 +60,7 @@ from acd.commands import (
     RingDevices,
     RouteCall,
     TransferCall,
+    VerifyPin,
 )
 from acd.config import AgentConfig, Config, QueueConfig
 from acd.events import (
@@ -73,6 +75,7 @@ from acd.events import (
     Logout,
     MenuChoice,
     NotReady,
+    PinChecked,
     Ready,
     RouteFailed,
     SetAgentStatus,
@@ -81,7 +84,6 @@ from acd.events import (
     Transferred,
     WrapUpDone,
 )
-from acd.pins import verify_pin
 from acd.records import CallRecord, Outcome, RingAttempt, RingOutcome
 from acd.strategies import Pool
 
@@ -228,6 +230,10 @@ class _Agent:
         "lamp",
         "cfg",
         "wrong_pins",
+        "pin_failures",
+        "pin_locks",
+        "locked_until",
+        "pin_check",
     )
 
     def __init__(self, cfg: AgentConfig) -> None:
@@ -249,6 +255,10 @@ class _Agent:
         self.talk = 0.0
         self.misses = 0
         self.wrong_pins = 0
+        self.pin_failures = 0  # wrong PINs since the last good one
+        self.pin_locks = 0  # locks since the last good PIN: each one twice as long
+        self.locked_until = 0.0
+        self.pin_check: tuple[int, str] | None = None  # (check, device) awaiting PinChecked
         self.display = ""  # text last sent to the handset display
         self.lamp = "off"  # mode last sent to the queue lamp
         # (queue, pool, key kind, position, tier wait) for each queue the agent serves,
@@ -420,6 +430,9 @@ class Engine:
         self._day = 0.0
         self._day_end = 0.0
         self._acd = config.acd
+        self._pins = config.pins
+        self._pin_seq = 0
+        self._checks: dict[int, _Agent] = {}  # PIN checks awaiting PinChecked
         self._ann = config.announcements
         calendars = {name: Calendar(c, self.tz) for name, c in config.calendars.items()}
         self._cal_cache: dict[int, tuple[bool, float]] = {}  # id(calendar) -> (open, until)
@@ -441,6 +454,7 @@ class Engine:
             RouteFailed: self._on_route_failed,
             Transferred: self._on_transferred,
             Login: self._on_login,
+            PinChecked: self._on_pin_checked,
             Logout: self._on_logout,
             Ready: self._on_ready,
             NotReady: self._on_not_ready,
@@ -1332,22 +1346,42 @@ class Engine:
         return agent
 
     def _on_login(self, e: Login) -> None:
-        agent = self._agents.get(e.agent_id)
+        """A login key: checks that need no PIN, then a `VerifyPin` for the runtime; the
+        login goes on in `_on_pin_checked`. A locked PIN, a PIN shorter than
+        ``[agents] pin_min_length`` and a second login while one is checked cost no hash."""
+        agent = self._login_target(e, e.device, e.agent_id)
         if agent is None:
-            self._refuse(e, "unknown agent")
-            self._out.append(Display(e.device, "Unknown agent"))
             return
-        other = self._by_device.get(e.device)
-        if other is not None and other is not agent:
-            self._refuse(e, f"agent {other.id} is logged in at {e.device}")
+        if self.now < agent.locked_until:
+            self._refuse(e, f"PIN locked for {math.ceil(agent.locked_until - self.now)} s")
+            self._out.append(Display(e.device, "PIN locked"))
             return
-        if not verify_pin(e.pin, agent.cfg.pin_hash):
-            agent.wrong_pins += 1
-            self._refuse(e, "wrong PIN")
-            self._out.append(Display(e.device, "Wrong PIN"))
+        if agent.pin_check is not None:
+            self._refuse(e, "a PIN check is in progress")
+            return
+        if len(e.pin) < self._pins.min_length:
+            self._wrong_pin(e, agent, e.device)
+            return
+        self._pin_seq += 1
+        agent.pin_check = (self._pin_seq, e.device)
+        self._checks[self._pin_seq] = agent
+        self._out.append(VerifyPin(self._pin_seq, agent.id, e.pin, agent.cfg.pin_hash))
+
+    def _on_pin_checked(self, e: PinChecked) -> None:
+        agent = self._checks.pop(e.check, None)
+        if agent is None or agent.pin_check is None:
+            self._refuse(e, "no such PIN check")
+            return
+        device = agent.pin_check[1]
+        agent.pin_check = None
+        if not e.ok:
+            self._wrong_pin(e, agent, device)
+            return
+        agent.pin_failures = agent.pin_locks = 0
+        if self._login_target(e, device, agent.id) is None:  # the desk changed meanwhile
             return
         if agent.status is not _LOGGED_OUT:
-            if agent.device == e.device:
+            if agent.device == device:
                 self._refuse(e, "already logged in here")
                 return
             if agent.state is not _IDLE:
@@ -1355,7 +1389,38 @@ class Engine:
                 return
             self._log_out(agent)  # moves to the new desk
         status = _READY if self._acd.login_status == "ready" else _NOT_READY
-        self._log_in(agent, e.device, status, 0, self.now)
+        self._log_in(agent, device, status, 0, self.now)
+
+    def _login_target(self, e: Event, device: str, agent_id: str) -> _Agent | None:
+        """The agent a login at ``device`` is for, or None (refused) if unknown or if
+        another agent is logged in there."""
+        agent = self._agents.get(agent_id)
+        if agent is None:
+            self._refuse(e, "unknown agent")
+            self._out.append(Display(device, "Unknown agent"))
+            return None
+        other = self._by_device.get(device)
+        if other is not None and other is not agent:
+            self._refuse(e, f"agent {other.id} is logged in at {device}")
+            return None
+        return agent
+
+    def _wrong_pin(self, e: Event, agent: _Agent, device: str) -> None:
+        """Count a wrong PIN; the ``[agents] pin_attempts``-th in a row locks the PIN for
+        ``pin_lockout`` s, doubled at each further lock (``PinLocked``)."""
+        agent.wrong_pins += 1
+        agent.pin_failures += 1
+        self._refuse(e, "wrong PIN")
+        self._out.append(Display(device, "Wrong PIN"))
+        pins = self._pins
+        if agent.pin_failures >= pins.attempts:
+            length = min(pins.lockout * 2**agent.pin_locks, pins.lockout_max)
+            agent.pin_locks += 1
+            agent.locked_until = self.now + length
+            self._out.append(
+                PinLocked(self.now, agent.id, device, agent.pin_failures, agent.locked_until)
+            )
+            agent.pin_failures = 0
 
     def _log_in(
         self, agent: _Agent, device: str, status: AgentStatus, reason: int, since: float

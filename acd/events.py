@@ -12,8 +12,10 @@ negative acknowledgement of a route → ``RouteFailed``, ``KeyLogin`` → ``Logi
 
 from __future__ import annotations
 
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, field, fields
 from functools import cache
+
+from acd.pins import Pin
 
 
 @dataclass(frozen=True, slots=True)
@@ -106,11 +108,20 @@ class Transferred(Event):
 
 @dataclass(frozen=True, slots=True)
 class Login(Event):
-    """Login key at ``device`` with an agent id and PIN."""
+    """Login key at ``device`` with an agent id and PIN (never shown: see `Pin`)."""
 
     device: str
     agent_id: str
-    pin: str
+    pin: Pin | str = field(repr=False)
+
+
+@dataclass(frozen=True, slots=True)
+class PinChecked(Event):
+    """The runtime's answer to the engine's `acd.commands.VerifyPin` ``check``: whether
+    the PIN matched the agent's hash."""
+
+    check: int
+    ok: bool
 
 
 @dataclass(frozen=True, slots=True)

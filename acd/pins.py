@@ -12,6 +12,43 @@ import hmac
 import os
 
 DEFAULT_N = 2**14  # scrypt cost: about 30 ms and 16 MiB per check
+MASK = "****"
+"""What a PIN looks like wherever it is shown."""
+
+
+class Pin:
+    """A PIN as keyed on a handset. It never shows itself: ``repr`` and ``str`` are
+    `MASK`, so no log line, error, reply or payload that formats it can carry the
+    digits; ``reveal()`` is the one way to read them (to hash them)."""
+
+    __slots__ = ("_digits",)
+
+    def __init__(self, digits: str | Pin) -> None:
+        self._digits = digits.reveal() if isinstance(digits, Pin) else str(digits)
+
+    def reveal(self) -> str:
+        """The digits, for `verify_pin` only."""
+        return self._digits
+
+    def __len__(self) -> int:
+        return len(self._digits)
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, Pin):
+            return hmac.compare_digest(self._digits.encode(), other._digits.encode())
+        return NotImplemented
+
+    def __hash__(self) -> int:
+        return hash(Pin)
+
+    def __repr__(self) -> str:
+        return f"Pin({MASK!r})"
+
+    def __str__(self) -> str:
+        return MASK
+
+    def __format__(self, spec: str) -> str:
+        return MASK
 
 
 def _b64(data: bytes) -> str:
@@ -42,14 +79,16 @@ def is_pin_hash(text: str) -> bool:
     )
 
 
-def verify_pin(pin: str, pin_hash: str) -> bool:
-    """True when ``pin`` matches ``pin_hash``; a malformed hash never matches."""
+def verify_pin(pin: str | Pin, pin_hash: str) -> bool:
+    """True when ``pin`` matches ``pin_hash``; a malformed hash never matches. Costs one
+    scrypt run (about 30 ms at the default cost): the controller runs it off its loop."""
     if not is_pin_hash(pin_hash):
         return False
     _, n, r, p, salt, digest = pin_hash.split("$")
+    digits = pin.reveal() if isinstance(pin, Pin) else pin
     try:
         got = hashlib.scrypt(
-            pin.encode(), salt=_unb64(salt), n=int(n), r=int(r), p=int(p), dklen=32
+            digits.encode(), salt=_unb64(salt), n=int(n), r=int(r), p=int(p), dklen=32
         )
     except ValueError:
         return False

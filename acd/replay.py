@@ -268,7 +268,8 @@ def engine_requests(
     sent: list[tuple[float, Message]] = []
 
     def take(step: Step, now: float) -> None:
-        assert link is not None
+        assert link is not None and bridge is not None
+        bridge.check_pins(step, now)
         for request in step.requests:
             sent.append((now, request))
             link.send(request, now)

@@ -54,6 +54,11 @@ def answer_rate_alarm(queue_id: str) -> str:
     return f"answer-rate-{check_id('queue', queue_id)}"
 
 
+def pin_locked_alarm(agent_id: str) -> str:
+    """The alarm of an agent whose PIN is locked after too many wrong PINs."""
+    return f"pin-locked-{check_id('agent', agent_id)}"
+
+
 def waiting_alarm(queue_id: str) -> str:
     """The alarm of a queue with too many callers waiting."""
     return f"waiting-{check_id('queue', queue_id)}"

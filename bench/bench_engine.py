@@ -30,6 +30,7 @@ import random
 import time
 from array import array
 
+from acd.bridge import handle_checking_pins
 from acd.commands import RouteCall
 from acd.config import AcdConfig, AgentConfig, Config, QueueConfig, SiteConfig
 from acd.engine import Engine
@@ -68,7 +69,7 @@ class Load:
         self.queues = queues
         self.rng = random.Random(seed)
         for i in range(agents):
-            self.engine.handle(Login(T0, f"d{i}", f"a{i}", "1234"))
+            handle_checking_pins(self.engine, Login(T0, f"d{i}", f"a{i}", "1234"))
         self.rate = 0.7 * agents / (TALK + WRAPUP + ANSWER_DELAY)  # calls per second
         # the switch's side: future (at, seq, answered?, call id, device), atoms only, so
         # that the cyclic GC untracks them and the engine's collections do not walk them

@@ -41,7 +41,7 @@ from protocols.messages import (
     SnapshotCallsResult,
     SnapshotDeviceResult,
     message_name,
-    message_to_dict,
+    shown_fields,
 )
 
 log = logging.getLogger("firmware_sim")
@@ -229,7 +229,7 @@ def clock_text(seconds: float) -> str:
 
 
 def _brief(message: Message) -> str:
-    fields = message_to_dict(message)
+    fields = shown_fields(message)  # no PIN in a log line
     return f"{message_name(message)} " + " ".join(f"{k}={v}" for k, v in fields.items())
 
 

@@ -16,7 +16,7 @@ from __future__ import annotations
 import dataclasses
 import enum
 import typing
-from dataclasses import dataclass
+from dataclasses import dataclass, field, fields
 from io import BytesIO
 from typing import Annotated, Any, ClassVar
 
@@ -370,12 +370,12 @@ class DigitsCollected(Message):
 
 @dataclass(frozen=True, slots=True)
 class KeyLogin(Message):
-    """Login key on a handset, with agent id and PIN."""
+    """Login key on a handset, with agent id and PIN (a secret: see `shown_fields`)."""
 
     OPCODE: ClassVar[int] = 230
     device: str
     agent_id: str
-    pin: str
+    pin: str = field(repr=False)
 
 
 @dataclass(frozen=True, slots=True)
@@ -625,6 +625,16 @@ def _to_json(value: Any) -> Any:
     if isinstance(value, CallInfo):
         return {f.name: _to_json(getattr(value, f.name)) for f in dataclasses.fields(value)}
     return value
+
+
+def shown_fields(msg: Message) -> dict[str, Any]:
+    """`message_to_dict` for logs and screens: secret fields (declared ``repr=False``,
+    such as a PIN) read ``"****"``."""
+    out = message_to_dict(msg)
+    for f in fields(msg):
+        if not f.repr and f.name in out:
+            out[f.name] = "****"
+    return out
 
 
 def message_to_dict(msg: Message) -> dict[str, Any]:

@@ -10,7 +10,7 @@ from typing import Any
 import click
 
 from acd.cli.common import config_option, emit_json, fail, json_option
-from acd.config import WEEKDAYS, Config, load_config
+from acd.config import WEEKDAYS, Config, PinPolicy, exposed_pin_hashes, load_config
 from acd.pins import hash_pin
 
 SECRET_KEYS = ("password", "cmd_token", "pin_hash")
@@ -40,6 +40,9 @@ def check(file: str, as_json: bool) -> None:
     """
     cfg = load_config(file)
     summary = _summary(cfg)
+    warning = exposed_pin_hashes(file, cfg)
+    if warning:
+        click.echo(f"warning: {warning}", err=True)
     if as_json:
         emit_json(summary)
         return
@@ -141,16 +144,19 @@ def _echo_flat(path: str, value: Any) -> None:
 
 @config.command("hash-pin")
 @click.argument("pin", required=False)
-def hash_pin_command(pin: str | None) -> None:
+@config_option
+def hash_pin_command(pin: str | None, config_path: str | None) -> None:
     """Print the hash of an agent PIN for the configuration (``pin_hash``); without PIN,
-    ask for it without echo.
+    prompt for it (not echoed, not kept in the shell history). The PIN has at least
+    ``[agents] pin_min_length`` digits (of --config; 4 without one), at most 12.
 
     \b
     Example:
-      acd config hash-pin 1111
+      acd config hash-pin --config examples/town-hall.toml
     """
+    least = load_config(config_path).pins.min_length if config_path else PinPolicy.min_length
     if pin is None:
         pin = click.prompt("PIN", hide_input=True, confirmation_prompt=True)
-    if not pin.isdigit() or not 4 <= len(pin) <= 12:
-        fail("a PIN is 4 to 12 digits")
+    if not pin.isdigit() or not least <= len(pin) <= 12:
+        fail(f"a PIN is {least} to 12 digits ([agents] pin_min_length = {least})")
     click.echo(hash_pin(pin))

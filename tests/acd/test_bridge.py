@@ -33,7 +33,7 @@ def bridge() -> Bridge:
 
 
 def login(bridge: Bridge, device: str, agent: str, pin: str, t: float = T0) -> None:
-    bridge.from_switch(m.KeyLogin(1, device, agent, pin), t)
+    bridge.check_pins(bridge.from_switch(m.KeyLogin(1, device, agent, pin), t), t)
     bridge.from_switch(m.KeyReady(2, device), t)
 
 
@@ -233,7 +233,7 @@ def test_resync_takes_over_unanswered_calls_it_never_heard_of(bridge):
 
 
 def test_echo_of_a_cancelled_ring_does_not_fail_the_next_ring_at_that_handset(bridge):
-    bridge.from_switch(m.KeyLogin(1, "201", "1001", "1111"), T0)
+    login(bridge, "201", "1001", "1111")
     step = bridge.from_switch(m.KeyReady(2, "201"), T0)
     ack(bridge, step, T0)
     step = bridge.from_switch(m.Offered(10, 5, "0612345678", "3000", 1), T0)

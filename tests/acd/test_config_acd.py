@@ -150,3 +150,36 @@ def test_config_check_names_a_time_zone_too_long_for_a_file_name(tmp_path):
     assert "internal error" not in result.output
     assert "site.timezone: unknown time zone" in result.output
     assert "(5000 characters)" in result.output and len(result.output) < 300
+
+
+def test_agents_pin_settings_are_read_checked_and_not_agents():
+    data = broken(lambda d: d["agents"].update(pin_min_length=6, pin_attempts=3, pin_lockout=30))
+    cfg = Config.from_dict(data)
+    assert (cfg.pins.min_length, cfg.pins.attempts, cfg.pins.lockout) == (6, 3, 30.0)
+    assert "pin_min_length" not in cfg.agents and "1001" in cfg.agents
+    with pytest.raises(ConfigError, match=r"agents\.pin_min_length: must be at least 4"):
+        Config.from_dict(broken(lambda d: d["agents"].update(pin_min_length=3)))
+
+
+def test_hash_pin_refuses_a_pin_shorter_than_the_sites_minimum(tmp_path):
+    site = tmp_path / "site.toml"
+    site.write_text(
+        EXAMPLE.read_text().replace(
+            "[agents.1001]", "[agents]\npin_min_length = 6\n\n[agents.1001]", 1
+        )
+    )
+    site.chmod(0o600)
+    short = CliRunner().invoke(cli, ["config", "hash-pin", "1234", "--config", str(site)])
+    assert short.exit_code == 1 and "a PIN is 6 to 12 digits" in short.output
+    good = CliRunner().invoke(cli, ["config", "hash-pin", "123456", "--config", str(site)])
+    assert good.exit_code == 0 and verify_pin("123456", good.output.strip())
+
+
+def test_config_check_warns_when_pin_hashes_are_readable_by_everyone(tmp_path):
+    site = tmp_path / "site.toml"
+    site.write_text(EXAMPLE.read_text())
+    site.chmod(0o644)
+    loose = CliRunner().invoke(cli, ["config", "check", str(site)])
+    assert loose.exit_code == 0 and "readable by every user (mode 0644)" in loose.output
+    site.chmod(0o640)
+    assert "warning" not in CliRunner().invoke(cli, ["config", "check", str(site)]).output

@@ -3,11 +3,13 @@ these commands (and records)."""
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
 import pytest
 
 from acd.agents import AgentSession, AgentState, AgentStatus
+from acd.bridge import handle_checking_pins
 from acd.commands import (
     AgentChanged,
     CallEnded,
@@ -15,14 +17,16 @@ from acd.commands import (
     ClearCall,
     CollectDigits,
     Command,
+    PinLocked,
     PlayAnnouncement,
     QueueCall,
     Refused,
     RingDevices,
     RouteCall,
     TransferCall,
+    VerifyPin,
 )
-from acd.config import Config
+from acd.config import Config, PinPolicy
 from acd.engine import Engine
 from acd.events import (
     Answered,
@@ -34,6 +38,7 @@ from acd.events import (
     Logout,
     MenuChoice,
     NotReady,
+    PinChecked,
     Ready,
     RouteFailed,
     SetAgentStatus,
@@ -42,7 +47,7 @@ from acd.events import (
     Transferred,
     WrapUpDone,
 )
-from acd.pins import hash_pin
+from acd.pins import Pin, hash_pin
 from acd.records import Outcome, RingOutcome
 
 T0 = 1_796_025_600.0  # Monday 2026-11-30 09:00 Europe/Paris
@@ -81,7 +86,7 @@ class Run:
 
     def __call__(self, event) -> list[Command]:
         self.now = max(self.now, event.at)
-        out = self.engine.handle(event)
+        out = handle_checking_pins(self.engine, event)
         self.records += [o.record for o in out if isinstance(o, CallEnded)]
         self.notes += out
         return [o for o in out if isinstance(o, Command) and type(o).__name__ != "Lamp"]
@@ -407,13 +412,13 @@ def test_off_hook_agents_are_not_offered_calls():
 
 def test_login_checks_the_pin_and_counts_wrong_ones():
     run = Run(site({"q": {}}, {"a": {"q": 1}}), login=[])
-    out = run.engine.handle(Login(T0, "200", "a", "9999"))
+    out = handle_checking_pins(run.engine, Login(T0, "200", "a", "9999"))
     assert any(isinstance(o, Refused) and o.reason == "wrong PIN" for o in out)
     assert run.engine.wrong_pins("a") == 1
     out = run.engine.handle(Login(T0, "200", "zz", "1234"))
     assert any(isinstance(o, Refused) and o.reason == "unknown agent" for o in out)
     run(Login(T0 + 1, "200", "a", "1234"))
-    out = run.engine.handle(Login(T0 + 2, "201", "b", "1234"))
+    out = handle_checking_pins(run.engine, Login(T0 + 2, "201", "b", "1234"))
     assert isinstance(out[0], Refused)
 
 
@@ -644,10 +649,47 @@ def test_nonsense_is_refused_with_a_reason(event):
 def test_queue_notes_can_be_left_out_and_figures_still_answer():
     cfg = site({"q": {}}, {"a": {"q": 1}})
     quiet = Engine(cfg, T0, queue_notes=False)
-    out = quiet.handle(Login(T0, "200", "a", "1234"))
+    out = handle_checking_pins(quiet, Login(T0, "200", "a", "1234"))
     out += quiet.handle(CallOffered(T0 + 1, 1, "3000", "x"))
     out += quiet.handle(Answered(T0 + 2, 1, "200"))
     assert RouteCall(1, "200") in out
     assert not [o for o in out if type(o).__name__ == "QueueChanged"]
     figures = quiet.queue_figures("q")
     assert (figures.offered, figures.answered, figures.agents_logged_in) == (1, 1, 1)
+
+
+def test_the_engine_asks_the_runtime_to_check_a_pin_and_never_hashes(monkeypatch):
+    import hashlib
+
+    run = Run(site({"q": {}}, {"a": {"q": 1}}), login=[])
+    monkeypatch.setattr(hashlib, "scrypt", lambda *a, **k: pytest.fail("hashed in the engine"))
+    out = run.engine.handle(Login(T0, "200", "a", Pin("1234")))
+    (check,) = [o for o in out if isinstance(o, VerifyPin)]
+    assert (check.agent_id, check.pin_hash) == ("a", PIN) and check.pin.reveal() == "1234"
+    assert "1234" not in repr(out) and run.engine.agent_states()[0].device is None
+    again = run.engine.handle(Login(T0 + 0.01, "200", "a", "1234"))
+    assert [o.reason for o in again if isinstance(o, Refused)] == ["a PIN check is in progress"]
+    run.engine.handle(PinChecked(T0 + 0.03, check.check, True))
+    assert run.engine.agent_states()[0].device == "200"
+
+
+def test_wrong_pins_lock_for_a_doubling_time_and_short_pins_cost_no_hash():
+    cfg = site({"q": {}}, {"a": {"q": 1}})
+    run = Run(dataclasses.replace(cfg, pins=PinPolicy(attempts=3, lockout=60.0)), login=[])
+
+    def key(at: float, pin: str) -> list:
+        return handle_checking_pins(run.engine, Login(at, "200", "a", pin))
+
+    assert not [
+        o for o in run.engine.handle(Login(T0, "200", "a", "123")) if isinstance(o, VerifyPin)
+    ]
+    locked = [o for o in key(T0 + 1, "9999") + key(T0 + 2, "0000") if isinstance(o, PinLocked)]
+    assert locked == [PinLocked(T0 + 2, "a", "200", 3, T0 + 62)]  # the short one counted
+    out = run.engine.handle(Login(T0 + 30, "200", "a", "1234"))  # the right PIN, but locked
+    assert [o.reason for o in out if isinstance(o, Refused)] == ["PIN locked for 32 s"]
+    assert not [o for o in out if isinstance(o, VerifyPin)]
+    for i in range(3):
+        out = key(T0 + 70 + i, "9999")
+    assert [o.until for o in out if isinstance(o, PinLocked)] == [T0 + 72 + 120]  # doubled
+    key(T0 + 300, "1234")
+    assert run.engine.agent_states()[0].device == "200" and run.engine.wrong_pins("a") == 6

@@ -10,6 +10,7 @@ from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, ru
 
 from acd import figures
 from acd.agents import AgentState, AgentStatus
+from acd.bridge import handle_checking_pins
 from acd.commands import AgentChanged, CallEnded, RingDevices, RouteCall
 from acd.config import STRATEGIES, Config
 from acd.engine import Engine
@@ -100,7 +101,7 @@ class EngineMachine(RuleBasedStateMachine):
 
     def send(self, event) -> None:
         self.now = max(self.now, event.at)
-        self.check(self.engine.handle(event))
+        self.check(handle_checking_pins(self.engine, event))
 
     def check(self, outputs) -> None:
         """Only ready, idle agents start ringing; no leg ends twice."""

@@ -26,6 +26,7 @@ from firmware_sim.scenario import load_scenario
 from firmware_sim.traffic import arrival_times
 
 from acd.agents import AgentState, AgentStatus
+from acd.bridge import handle_checking_pins
 from acd.cli import cli
 from acd.commands import AgentChanged, CallEnded, Refused, RingDevices, RouteCall
 from acd.config import load_config
@@ -100,7 +101,7 @@ def simulate_day(db: Path, seed: int = 1):
                     continue
                 out = engine.handle(Cleared(now, call_id))
             else:
-                out = engine.handle(replace(item, at=now))
+                out = handle_checking_pins(engine, replace(item, at=now))
                 refused = any(isinstance(o, Refused) for o in out)
                 if isinstance(item, Logout) and refused:
                     push(now + 30.0, item)  # on a call: log out after it

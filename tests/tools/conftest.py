@@ -56,7 +56,9 @@ class EngineController:
         self.bridge.link_down()
 
     def from_switch(self, msg: m.Message, now: float) -> list[m.Message]:
-        return self.bridge.from_switch(msg, now).requests
+        step = self.bridge.from_switch(msg, now)
+        self.bridge.check_pins(step, now)  # at once: virtual time has no thread to wait on
+        return step.requests
 
     def advance(self, now: float) -> list[m.Message]:
         return self.bridge.advance(now).requests
