@@ -8,6 +8,7 @@ the engine.
 
 from __future__ import annotations
 
+import difflib
 import os
 import tomllib
 from dataclasses import dataclass, field, fields
@@ -740,6 +741,16 @@ class Config:
                     key = "default" if digits == "default" else f"choices.{digits}"
                     raise ConfigError(f"menus.{m.number}.{key}", f"no queue {queue!r}", source)
 
+        served = {q.skill for q in self.queues.values()}
+        for a in self.agents.values():
+            for skill in a.skills:
+                if skill not in served:
+                    raise ConfigError(
+                        f"agents.{a.id}.skills.{skill}",
+                        f"no queue has the skill {skill!r}{_did_you_mean(skill, served)}",
+                        source,
+                    )
+
     def queue_for_number(self) -> dict[str, str]:
         """Dialled number → queue id."""
         return {n: q.id for q in self.queues.values() for n in q.numbers}
@@ -760,6 +771,12 @@ def exposed_pin_hashes(path: str | os.PathLike[str], cfg: Config) -> str | None:
         f"{path} holds PIN hashes and is readable by every user (mode {mode:04o}):"
         f" chmod 600 {path} (or 640 with the controller's group)"
     )
+
+
+def _did_you_mean(name: str, known: set[str]) -> str:
+    """`` (did you mean 'x'?)`` with the closest of ``known``, or ``""`` if none is close."""
+    close = difflib.get_close_matches(name, sorted(known), n=1)
+    return f" (did you mean {close[0]!r}?)" if close else ""
 
 
 def load_config(path: str | os.PathLike[str]) -> Config:

@@ -91,6 +91,26 @@ def test_broken_configs_name_the_key(mutate, key):
     assert info.value.key == key
 
 
+def test_a_skill_naming_no_queue_is_an_error_with_the_closest_queue(tmp_path):
+    misspelt = EXAMPLE.read_text().replace(
+        "skills = { social-services = ", "skills = { social-service = ", 1
+    )
+    assert misspelt != EXAMPLE.read_text()
+    path = tmp_path / "site.toml"
+    path.write_text(misspelt)
+    result = CliRunner().invoke(cli, ["config", "check", str(path)])
+    assert result.exit_code == 1
+    agent = next(a for a, c in load_config(EXAMPLE).agents.items() if "social-services" in c.skills)
+    assert result.output.strip().splitlines() == [
+        f"Error: {path}: agents.{agent}.skills.social-service: no queue has the skill"
+        " 'social-service' (did you mean 'social-services'?)"
+    ]
+    far = broken(lambda d: d["agents"]["1001"]["skills"].update({"zzz": 3}))
+    with pytest.raises(ConfigError, match=r"no queue has the skill 'zzz'$") as info:
+        Config.from_dict(far)
+    assert info.value.key == "agents.1001.skills.zzz"
+
+
 def test_pin_hashes():
     h = hash_pin("4321", n=2, r=1, p=1)
     assert is_pin_hash(h) and verify_pin("4321", h) and not verify_pin("4322", h)
