@@ -15,6 +15,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, tzinfo
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from acd.topics import LINK_DOWN_ALARM, Topics
 
@@ -29,13 +30,15 @@ class MonitorState:
 
     ``names`` (agent id → name), ``reasons`` (code → label) and ``targets`` (queue id →
     target answer rate) come from the site configuration when the monitor has it; a
-    ``target`` or ``sl_target`` figure in a queue's payload takes precedence.
+    ``target`` or ``sl_target`` figure in a queue's payload takes precedence; clock
+    times are shown in the site's ``timezone`` (IANA name) when known.
     """
 
     topics: Topics
     names: Mapping[str, str] = field(default_factory=dict)
     reasons: Mapping[int, str] = field(default_factory=dict)
     targets: Mapping[str, float] = field(default_factory=dict)
+    timezone: str | None = None
     broker: str = "connecting"  # connecting, up, down
     controller: dict[str, Any] | None = None
     agents: dict[str, dict[str, Any]] = field(default_factory=dict)
@@ -148,6 +151,7 @@ class MonitorState:
         status = self.controller or {}
         return {
             "site": self.topics.site,
+            "timezone": self.timezone,
             "time": round(self.controller_time(now) * 1000),
             "broker": self.broker,
             "controller": {
@@ -197,10 +201,27 @@ class _Line:
         return "".join(self.parts)
 
 
-def _clock(ms: Any, tz: tzinfo | None) -> str:
+def clock(ms: Any, tz: tzinfo | None) -> str:
+    """``HH:MM:SS`` of a published time (ms) in ``tz`` (None: this machine's zone)."""
     if not isinstance(ms, int | float):
         return "--:--:--"
     return datetime.fromtimestamp(ms / 1000, tz).strftime("%H:%M:%S")
+
+
+def site_zone(snap: Mapping[str, Any]) -> tzinfo | None:
+    """The site's time zone of a snapshot, None (this machine's) when not known."""
+    name = snap.get("timezone")
+    return ZoneInfo(name) if name else None
+
+
+def fit(text: str, width: int) -> str:
+    """``text`` in at most ``width`` characters, a cut marked with "…" and a short last
+    word kept, so that "Civil status 1" and "Civil status 2" still read apart."""
+    if len(text) <= width:
+        return text
+    words = text.split()
+    tail = f" {words[-1]}" if len(words) > 1 and len(words[-1]) < width // 3 else ""
+    return text[: width - 1 - len(tail)].rstrip() + "…" + tail
 
 
 def _age(ms: Any, now_ms: int) -> str:
@@ -229,8 +250,10 @@ def render(
     colour: bool = False,
     tz: tzinfo | None = None,
 ) -> list[str]:
-    """Screen lines for a snapshot: at most ``height`` lines of ``width`` characters."""
+    """Screen lines for a snapshot: at most ``height`` lines of ``width`` characters;
+    clock times in ``tz``, else the snapshot's site zone."""
     width, height = max(width, 20), max(height, 6)
+    tz = tz or site_zone(snap)
     now = snap["time"]
     lines: list[_Line] = []
 
@@ -241,7 +264,7 @@ def render(
     ctl = snap["controller"]
     head = line().add(f"{snap['site']}  ", BOLD)
     if ctl["online"] is True:
-        head.add("controller: online", GREEN).add(f" since {_clock(ctl['since'], tz)}")
+        head.add("controller: online", GREEN).add(f" since {clock(ctl['since'], tz)}")
     elif ctl["online"] is False:
         head.add("controller: OFFLINE", RED)
     else:
@@ -250,7 +273,7 @@ def render(
     head.add("  link: ").add(link, GREEN if link == "up" else RED if link == "down" else YELLOW)
     broker = snap["broker"]
     head.add("  broker: ").add(broker, GREEN if broker == "up" else RED)
-    head.add(f"  {_clock(now, tz)}")
+    head.add(f"  {clock(now, tz)}")
 
     queues = snap["queues"]
     line().add(
@@ -259,7 +282,7 @@ def render(
         BOLD,
     )
     for q in queues:
-        row = line().add(f"{q['queue_id'][:13]:<14}{_num(q.get('waiting')):>5}")
+        row = line().add(f"{fit(q['queue_id'], 13):<14}{_num(q.get('waiting')):>5}")
         longest = q.get("longest_wait_s")
         row.add(f"{_num(longest) + 's' if longest is not None else '-':>8}")
         row.add(f"{_num(q.get('offered')):>7}{_num(q.get('answered')):>6}")
@@ -284,12 +307,12 @@ def render(
     agents = snap["agents"]
     shown = agents if len(agents) <= room else agents[: max(room - 1, 0)]
     for a in shown:
-        row = line().add(f"{a['agent_id'][:6]:<7}{(a['name'] or '')[:13]:<14}")
+        row = line().add(f"{fit(a['agent_id'], 6):<7}{fit(a['name'] or '', 13):<14}")
         status = a["status"] or "?"
         row.add(f"{status:<11}", _STATUS_COLOURS.get(status))
         row.add(f"{(a['state'] or '?'):<9}")
         reason = "" if a["reason"] is None else f"{a['reason']} {a['reason_label']}".strip()
-        row.add(f"{reason[:13]:<14}{_age(a['since'], now):>7}{_num(a['calls_today']):>7}")
+        row.add(f"{fit(reason, 13):<14}{_age(a['since'], now):>7}{_num(a['calls_today']):>7}")
         row.add(f"  {a['device'] or ''}")
     rest = agents[len(shown) :]
     if rest:
@@ -306,7 +329,7 @@ def render(
         for alarm in alarms[:alarm_lines]:
             sev = alarm.get("severity", "?")
             text = f"{sev:<9}{alarm['name']}: {alarm.get('message', '')}"
-            line().add(f"{text}  since {_clock(alarm.get('since'), tz)}", RED)
+            line().add(f"{text}  since {clock(alarm.get('since'), tz)}", RED)
         if len(alarms) > alarm_lines:
             lines[-1] = _Line(width, colour).add(f"... and {len(alarms) - alarm_lines + 1} more")
     return [str(x) for x in lines[:height]]

@@ -46,6 +46,7 @@ def new_state(config: Config | None, conn: Connection) -> MonitorState:
         names={a.id: a.name for a in config.agents.values() if a.name},
         reasons=dict(config.acd.reasons),
         targets={q.id: q.target for q in config.queues.values()},
+        timezone=config.site.timezone,
     )
 
 

@@ -4,12 +4,12 @@
 from __future__ import annotations
 
 import asyncio
-from datetime import datetime
 
 import click
 
 from acd.cli.common import config_option, emit_json, json_option, timeout_option
 from acd.cli.monitor import host_option, load_site, port_option, read_snapshot, site_option
+from acd.monitor_view import clock, fit, site_zone
 from acd.topics import CommandAction
 
 CREDENTIALS = """\b
@@ -88,8 +88,8 @@ def _reader(name: str, example: str):
     return wrap
 
 
-def _since(ms) -> str:
-    return "-" if ms is None else datetime.fromtimestamp(ms / 1000).strftime("%H:%M:%S")
+def _since(ms, snap: dict) -> str:
+    return "-" if ms is None else clock(ms, site_zone(snap))
 
 
 @_reader("agents", "acd agents --site town-hall --json")
@@ -105,8 +105,8 @@ def agents(snap: dict, as_json: bool) -> None:
     for a in snap["agents"]:
         reason = "" if a["reason"] is None else f"{a['reason']} {a['reason_label']}".strip()
         click.echo(
-            f"{a['agent_id']:<8}{a['name'][:19]:<20}{a['status'] or '?':<12}"
-            f"{a['state'] or '?':<10}{reason:<16}{_since(a['since']):<10}{a['device'] or ''}"
+            f"{a['agent_id']:<8}{fit(a['name'], 19):<20}{a['status'] or '?':<12}"
+            f"{a['state'] or '?':<10}{reason:<16}{_since(a['since'], snap):<10}{a['device'] or ''}"
         )
 
 
@@ -163,7 +163,7 @@ def status(snap: dict, as_json: bool) -> None:
     click.echo(f"site:       {snap['site']}")
     text = online[ctl["online"]]
     if ctl["online"] is not None:
-        text += f" since {_since(ctl['since'])}" if ctl["since"] else f" ({ctl['reason']})"
+        text += f" since {_since(ctl['since'], snap)}" if ctl["since"] else f" ({ctl['reason']})"
     click.echo(f"controller: {text}" + (f", version {ctl['version']}" if ctl["version"] else ""))
     click.echo(f"link:       {snap['link']}")
     click.echo("agents:     " + (", ".join(f"{n} {s}" for s, n in counts.items()) or "none"))

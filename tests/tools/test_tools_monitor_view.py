@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+import os
 import re
+import time
 from datetime import UTC
 
 from hypothesis import given
@@ -219,3 +221,53 @@ def test_controller_clock_and_the_controllers_figure_names():
     plain = [ANSI.sub("", x) for x in render(snap, tz=UTC)]
     assert next(x for x in plain if x.startswith("1001")).split()[3] == "1:15"
     assert next(x for x in plain if x.startswith("1004")).split()[3] == "-"
+
+
+def test_times_are_the_sites_and_cut_names_still_read_apart(monkeypatch):
+    """Clock times in the site's zone (not this machine's); names cut with "…" keeping
+    their short last word, so that two agents never read alike."""
+    since = 1_795_860_000.0  # 10:00:00 UTC, 11:00:00 in Paris, 19:00:00 in Tokyo
+    state = state_with(
+        (T.status, encode(status_payload(True, ts=since, since=since, seq=1))),
+        agent("2001", since=since),
+        agent("2002", since=since),
+        queue("social-services"),
+        names={"2001": "Civil status 1", "2002": "Civil status 2"},
+        timezone="Europe/Paris",
+    )
+    snap = state.snapshot(since + 60)
+    old_tz = os.environ.get("TZ")
+    os.environ["TZ"] = "Asia/Tokyo"  # this machine's zone: not the site's
+    time.tzset()
+    try:
+        check_views(snap, monkeypatch)
+    finally:
+        if old_tz is None:
+            del os.environ["TZ"]
+        else:
+            os.environ["TZ"] = old_tz
+        time.tzset()
+
+
+def check_views(snap, monkeypatch):
+    from click.testing import CliRunner
+
+    import acd.cli.supervisor as supervisor
+    from acd.cli import cli
+
+    assert snap["timezone"] == "Europe/Paris"
+    plain = [ANSI.sub("", line) for line in render(snap)]
+    assert "online since 11:00:00" in plain[0] and plain[0].endswith("11:01:00")
+    rows = [line for line in plain if line.startswith("200")]
+    assert [r[7:21] for r in rows] == ["Civil stat… 1 ", "Civil stat… 2 "]
+    assert any(line.startswith("social-servi… ") for line in plain)
+
+    monkeypatch.setattr(supervisor, "read_snapshot", lambda *args: snap)
+    out = CliRunner().invoke(cli, ["agents", "--site", "town-hall"]).output.splitlines()
+    assert [line.split()[:4] for line in out[1:]] == [
+        ["2001", "Civil", "status", "1"],
+        ["2002", "Civil", "status", "2"],
+    ]
+    assert all("11:00:00" in line for line in out[1:])
+    out = CliRunner().invoke(cli, ["status", "--site", "town-hall"]).output
+    assert "online since 11:00:00" in out
