@@ -40,9 +40,8 @@ def check(file: str, as_json: bool) -> None:
     """
     cfg = load_config(file)
     summary = _summary(cfg)
-    warning = exposed_pin_hashes(file, cfg)
-    if warning:
-        click.echo(f"warning: {warning}", err=True)
+    if exposed := exposed_pin_hashes(file, cfg):
+        summary["warnings"].append(exposed)
     if as_json:
         emit_json(summary)
         return

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
-import logging
 import signal
 import time
 from pathlib import Path
@@ -112,7 +111,7 @@ def run(
     call records in the SQLite database (store.path or --db) and publishes agent
     states, queue figures, call events and alarms over MQTT.
     """
-    from acd.config import exposed_pin_hashes, load_config
+    from acd.config import load_config
     from acd.controller import Controller, EngineClock
     from acd.logs import setup_logging
     from acd.store import CallStore
@@ -124,8 +123,6 @@ def run(
     if config.mqtt.enabled and not no_mqtt:
         check_mqtt(config.mqtt, config_path)
     setup_logging(log_level, log_json)
-    if warning := exposed_pin_hashes(config_path, config):
-        logging.getLogger("acd.run").warning("%s", warning)
     clock = None
     if start is not None or speed != 1.0 or origin is not None:
         tz = ZoneInfo(config.site.timezone)
