@@ -28,6 +28,22 @@ from acd.errors import AcdError
 from protocols.framing import DLE, STX, Ctrl
 
 KINDS = ("bit-errors", "drop", "garbage", "cable", "slow-ack", "ack-loss", "reboot")
+PARAMETERS: dict[str, tuple[str, ...]] = {
+    "bit-errors": ("rate", "duration"),
+    "drop": ("rate", "duration"),
+    "garbage": ("size", "every", "duration"),
+    "cable": ("duration",),
+    "slow-ack": ("delay", "duration"),
+    "ack-loss": ("rate", "duration"),
+    "reboot": (),
+}
+"""The parameters each kind of fault uses (besides ``at``)."""
+
+
+def clock_text(seconds: float) -> str:
+    """Seconds after midnight as ``HH:MM:SS``."""
+    s = int(seconds)
+    return f"{s // 3600:02d}:{s % 3600 // 60:02d}:{s % 60:02d}"
 
 
 @dataclass(frozen=True)
@@ -41,6 +57,16 @@ class FaultSpec:
     size: int = 32  # garbage: bytes per burst
     every: float | None = None  # garbage: s between bursts; None: a single burst
     delay: float = 2.0  # slow-ack: s added to every frame the switch sends
+
+    def describe(self) -> str:
+        """The parameters that apply to this kind, e.g. ``at 10:00:00, duration=5``
+        (a cable pull has no rate; a fault without a duration lasts to the end)."""
+        parts = [] if self.at is None else [f"at {clock_text(self.at)}"]
+        for name in PARAMETERS[self.kind]:
+            value = getattr(self, name)
+            if value is not None:
+                parts.append(f"{name}={value:g}")
+        return ", ".join(parts)
 
 
 def parse_clock(value: str) -> float:

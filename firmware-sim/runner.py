@@ -29,7 +29,7 @@ import tty
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 
-from firmware_sim.faults import FaultInjector, FaultSpec
+from firmware_sim.faults import FaultInjector, FaultSpec, clock_text
 from firmware_sim.scenario import Scenario
 
 from protocols.link import BadMessage, Link, LinkDown, LinkUp, MessageReceived, Role
@@ -149,7 +149,7 @@ class SwitchEndpoint:
 
     def inject(self, spec: FaultSpec, now: float) -> None:
         """Start a fault now (scheduled by the scenario or triggered live)."""
-        log.info("%s fault %s started %s", self._stamp(now), spec.kind, _spec_text(spec))
+        log.info("%s fault %s started %s", self._stamp(now), spec.kind, spec.describe())
         if spec.kind != "reboot":
             self.faults.activate(spec, now)
             return
@@ -222,19 +222,9 @@ class SwitchEndpoint:
 _RESPONSES = (PositiveAck, NegativeAck, SnapshotCallsResult, SnapshotDeviceResult)
 
 
-def clock_text(seconds: float) -> str:
-    """Seconds after midnight as ``HH:MM:SS``."""
-    s = int(seconds)
-    return f"{s // 3600:02d}:{s % 3600 // 60:02d}:{s % 60:02d}"
-
-
 def _brief(message: Message) -> str:
     fields = shown_fields(message)  # no PIN in a log line
     return f"{message_name(message)} " + " ".join(f"{k}={v}" for k, v in fields.items())
-
-
-def _spec_text(spec: FaultSpec) -> str:
-    return ", ".join(f"{k}={v}" for k, v in asdict(spec).items() if k != "kind" and v is not None)
 
 
 class PtyTransport:

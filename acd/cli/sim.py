@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
-import json
 import logging
 import signal
 import sys
@@ -157,5 +156,18 @@ def sim(
     if as_json:
         emit_json(summary)
     else:
-        click.echo("summary: " + json.dumps(summary))
+        click.echo("\n".join(summary_lines(summary)))
     logger.removeHandler(handler)
+
+
+def summary_lines(summary: dict) -> list[str]:
+    """The end-of-run summary in words: the counts that are not zero, per section."""
+    lines = [
+        f"summary: {summary['scenario']}, {summary['stopped_by']} at {summary['sim_time']}"
+        " (simulated clock)"
+    ]
+    for section in ("calls", "messages", "link", "faults"):
+        counts = summary[section].items()
+        text = ", ".join(f"{n:,} {key.replace('_', ' ')}" for key, n in counts if n)
+        lines.append(f"  {section + ':':<10}{text or 'none'}")
+    return lines

@@ -158,23 +158,24 @@ def simulate(
         fail(f"--jobs must be at least 1, got {jobs}")
     total_days = days * replications * (len(volumes) if volumes else 1)
     started = time.perf_counter()
-    with Progress("simulated days", total=total_days) as progress:
+    with Progress("simulated days", total=total_days) as progress:  # erased before output
 
         def on_replication(run: whatif.Replication) -> None:
             progress.advance(run.days)
 
         if volumes is not None:
             points = whatif.sweep(spec, volumes, replications, seed, on_replication, jobs)
-            wall = time.perf_counter() - started
-            _show_sweep(spec, mode, points, seed, wall, as_json)
         else:
             result = whatif.replicate(spec, replications, seed, on_replication, jobs)
-            wall = time.perf_counter() - started
-            expected, why = whatif.expectation(spec)
-            _show_run(spec, mode, result, expected, why, seed, wall, as_json)
-        if not as_json:
-            for text in whatif.warnings(spec):
-                click.echo(f"Warning: {text}.")
+    wall = time.perf_counter() - started
+    if volumes is not None:
+        _show_sweep(spec, mode, points, seed, wall, as_json)
+    else:
+        expected, why = whatif.expectation(spec)
+        _show_run(spec, mode, result, expected, why, seed, wall, as_json)
+    if not as_json:
+        for text in whatif.warnings(spec):
+            click.echo(f"Warning: {text}.")
 
 
 def _volumes(text: str) -> list[float]:

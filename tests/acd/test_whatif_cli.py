@@ -148,3 +148,5 @@ def test_progress_line_only_on_a_terminal(monkeypatch):
     assert result.exit_code == 0, result.output
     assert "simulated days: " in result.stderr and "\r" in result.stderr
     assert "simulated days" not in result.stdout
+    # on the terminal (both streams): the line is erased before the first line of results
+    assert result.output.split("What-if")[0].endswith("\r\x1b[K")

@@ -174,3 +174,25 @@ def test_acd_sim_pty_prints_the_path_first_and_stops_on_sigterm_with_a_summary(t
     assert set(summary["calls"]) >= {"offered", "busy", "answered", "abandoned"}
     assert (summary["faults"]["cable_pulls"], summary["faults"]["reboots"]) == (1, 1)
     assert "fault cable started" in out.decode() and "fault reboot started" in out.decode()
+
+
+def test_acd_sim_ends_with_a_summary_in_words_and_fault_lines_name_their_own_parameters():
+    from click.testing import CliRunner
+
+    from acd.cli import cli
+
+    args = ["sim", "--pty", "--speed", "6000", "--duration", "120"]
+    args += ["--fault", "cable:at=07:50:30,duration=5", "--fault", "drop:rate=0.001"]
+    result = CliRunner().invoke(cli, args)
+    assert result.exit_code == 0, result.output
+    lines = result.stdout.splitlines()
+    assert any(line.endswith("fault cable started at 07:50:30, duration=5") for line in lines)
+    assert any(line.endswith("fault drop started rate=0.001") for line in lines)
+    assert lines[-5].startswith("summary: town-hall-weekday-250, end of run at 07:5")
+    assert [line[:12] for line in lines[-4:]] == [
+        "  calls:    ",
+        "  messages: ",
+        "  link:     ",
+        "  faults:   ",
+    ]
+    assert "1 cable pulls" in lines[-1] and "{" not in result.stdout
