@@ -128,8 +128,8 @@ class _Resync:
 
 def controller_link(cfg: LinkConfig) -> Link:
     """The controller's end of the PBX link with the configured timers (it sends RESET
-    every T1 until the switch answers)."""
-    return Link(Role.CONTROLLER, cfg.window, cfg.t1, cfg.n2, cfg.heartbeat, cfg.t1)
+    every ``reset_interval`` until the switch answers)."""
+    return Link(Role.CONTROLLER, cfg.window, cfg.t1, cfg.n2, cfg.heartbeat, cfg.reset_interval)
 
 
 class Bridge:

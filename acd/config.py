@@ -20,6 +20,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from acd.errors import ConfigError
 from acd.pins import is_pin_hash
+from protocols import link as link_layer
 
 T = TypeVar("T")
 
@@ -153,10 +154,11 @@ class LinkConfig:
     url: str = "/dev/ttyS0"  # also a pty path, socket://host:port, rfc2217://host:port, loop://
     baudrate: int = 115200
     parity: str = "N"  # N, E, O
-    window: int = 8  # 1..16 unacknowledged I-frames
-    t1: float = 1.0  # s, retransmit timer
-    n2: int = 3  # retries before link down
-    heartbeat: float = 5.0  # s of idle line before a heartbeat; 3 missed = link down
+    window: int = link_layer.WINDOW  # 1..16 unacknowledged I-frames
+    t1: float = link_layer.T1  # s, retransmit timer
+    n2: int = link_layer.N2  # retries before link down
+    heartbeat: float = link_layer.HEARTBEAT  # s idle before a heartbeat; 3 missed = link down
+    reset_interval: float = link_layer.RESET_INTERVAL  # s between RESETs until the switch answers
     reconnect_max: float = 30.0  # s, cap of the reconnect backoff
     extensions: tuple[str, ...] = ()  # handsets to snapshot on link up (ranges expanded)
 
@@ -174,6 +176,7 @@ class LinkConfig:
             t1=s.get("t1", float, cls.t1, min=0.01),
             n2=s.get("n2", int, cls.n2, min=1, max=100),
             heartbeat=s.get("heartbeat", float, cls.heartbeat, min=0.1),
+            reset_interval=s.get("reset_interval", float, cls.reset_interval, min=0.01),
             reconnect_max=s.get("reconnect_max", float, cls.reconnect_max, min=0.1),
             extensions=extensions,
         )

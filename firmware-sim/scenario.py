@@ -21,6 +21,7 @@ from firmware_sim.traffic import DAY_NAMES, DayPlan, Profile, WeeklyTraffic
 
 from acd.config import Section, read_toml
 from acd.errors import AcdError, ConfigError
+from protocols import link as link_layer
 
 SCENARIO_DIR = Path(__file__).resolve().parent / "scenarios"
 """The scenarios shipped with the package."""
@@ -30,11 +31,11 @@ SCENARIO_DIR = Path(__file__).resolve().parent / "scenarios"
 class LinkSettings:
     """Link-layer timers of the switch's end (see protocols.link.Link)."""
 
-    window: int = 8
-    t1: float = 1.0
-    n2: int = 3
-    heartbeat: float = 5.0
-    reset_interval: float = 3.0
+    window: int = link_layer.WINDOW
+    t1: float = link_layer.T1
+    n2: int = link_layer.N2
+    heartbeat: float = link_layer.HEARTBEAT
+    reset_interval: float = link_layer.RESET_INTERVAL
 
 
 @dataclass(frozen=True)

@@ -38,6 +38,20 @@ from protocols.errors import DecodeError, LocalProtocolError
 from protocols.framing import MAX_PAYLOAD, Ctrl, FrameDecoder, encode_frame
 from protocols.messages import Message, decode_message, encode_message
 
+WINDOW = 8
+"""Default window: most I-frames sent and not yet acknowledged."""
+T1 = 1.0
+"""Default retransmission timer and poll interval, s."""
+N2 = 3
+"""Default retransmissions without progress before the link is down."""
+HEARTBEAT = 5.0
+"""Default idle time before a HEARTBEAT, s (3 x this of silence: link down)."""
+RESET_INTERVAL = 3.0
+"""Default RESET repetition while the link is not up, s."""
+# The one source of these defaults: the configuration (acd.config.LinkConfig), the
+# simulated switch (firmware_sim.scenario.LinkSettings) and cti-protocol.md §4.2 (checked
+# by tests/protocols/test_protocols_spec.py) take them from here.
+
 SILENCE_INTERVALS = 3
 """Heartbeat intervals of silence after which the peer is declared dead."""
 POLL = 1
@@ -117,11 +131,11 @@ class Link:
     def __init__(
         self,
         role: Role | str,
-        window: int = 8,
-        t1: float = 1.0,
-        n2: int = 3,
-        heartbeat: float = 5.0,
-        reset_interval: float = 3.0,
+        window: int = WINDOW,
+        t1: float = T1,
+        n2: int = N2,
+        heartbeat: float = HEARTBEAT,
+        reset_interval: float = RESET_INTERVAL,
         max_queue: int = 4096,
     ) -> None:
         if not 1 <= window <= 16:

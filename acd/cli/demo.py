@@ -144,7 +144,9 @@ async def _run_day(config, sc, store, epoch: float) -> str | None:
     from acd.controller import Controller, EngineClock
 
     switch = ServedSwitch(sc)
-    link = dataclasses.replace(config.link, url=switch.url, t1=0.2, heartbeat=1.0)
+    link = dataclasses.replace(
+        config.link, url=switch.url, t1=0.2, heartbeat=1.0, reset_interval=0.3
+    )
     try:
         async with _broker() as mqtt:
             cfg = dataclasses.replace(config, link=link)

@@ -67,6 +67,7 @@ def broken(mutate) -> dict:
             lambda d: d["queues"]["front-desk"].update(tiers=[{"min_level": 1}, {"min_level": 3}]),
             "queues.front-desk.tiers",
         ),
+        (lambda d: d["link"].update(reset_interval=0), "link.reset_interval"),
         (lambda d: d["agents"]["1001"].update(pin_hash="1111"), "agents.1001.pin_hash"),
         (
             lambda d: d["agents"]["1001"]["skills"].update({"front-desk": 0}),

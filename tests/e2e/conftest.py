@@ -122,7 +122,9 @@ def offered_ids(sim: SimThread) -> set[int]:
 def site_config(tmp_path: Path, url: str, broker_port: int = 1883) -> Config:
     """The reference site on ``url``, its own MQTT prefix and database."""
     cfg = load_config(CONFIG)
-    link = dataclasses.replace(cfg.link, url=url, t1=0.2, n2=5, heartbeat=1.0, reconnect_max=0.5)
+    link = dataclasses.replace(
+        cfg.link, url=url, t1=0.2, n2=5, heartbeat=1.0, reset_interval=0.3, reconnect_max=0.5
+    )
     mqtt = dataclasses.replace(
         cfg.mqtt, port=broker_port, prefix=f"test-{uuid.uuid4().hex[:8]}", stats_interval=0.2
     )

@@ -20,7 +20,11 @@ def test_run_with_capture_records_what_replay_decodes(kit, sim_thread, tmp_path)
     sim = sim_thread(kit.hour_scenario(volume=60, start="08:59", end="09:15", speed=300))
     capture = tmp_path / "logs" / "line.cap"
     config = tmp_path / "site.toml"
-    config.write_text(kit.CONFIG.read_text().replace("t1 = 1.0", "t1 = 0.2"))
+    config.write_text(
+        kit.CONFIG.read_text()
+        .replace("t1 = 1.0", "t1 = 0.2")
+        .replace("reset_interval = 3.0", "reset_interval = 0.3")
+    )
     command = sim.run_command(config, tmp_path / "acd.db", "--capture", str(capture))
     with open(tmp_path / "run.log", "wb") as log:
         proc = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=log)

@@ -60,7 +60,9 @@ def test_sigkill_and_restart_records_durable_sessions_restored_calls_reconciled(
     config = tmp_path / "site.toml"
     text = kit.CONFIG.read_text()
     config.write_text(
-        text.replace("t1 = 1.0", "t1 = 0.2").replace("heartbeat = 5.0", "heartbeat = 1.0")
+        text.replace("t1 = 1.0", "t1 = 0.2")
+        .replace("heartbeat = 5.0", "heartbeat = 1.0")
+        .replace("reset_interval = 3.0", "reset_interval = 0.3")
     )
     db = tmp_path / "acd.db"
     command = sim.run_command(config, db)

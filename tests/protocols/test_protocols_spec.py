@@ -6,9 +6,13 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
+from firmware_sim.scenario import LinkSettings
 
+from acd.bridge import controller_link
 from acd.cli import cli
-from protocols.framing import Ctrl, FrameDecoder
+from acd.config import LinkConfig
+from protocols import link
+from protocols.framing import Ctrl, FrameDecoder, encode_frame
 from protocols.messages import (
     MESSAGE_TYPES,
     CallState,
@@ -67,3 +71,38 @@ def test_ctrl_values():
     for ctrl in Ctrl:
         name = "INFO (I-frame)" if ctrl is Ctrl.INFO else ctrl.name.replace("_", "-")
         assert f"| 0x{ctrl.value:02x} | {name} |" in SPEC
+
+
+CONFIGURATION = (Path(__file__).parents[2] / "docs" / "configuration.md").read_text("utf-8")
+TIMERS = re.findall(
+    r"^\| [^|]+ \| `(\w+)` \| ([\d.]+)(?: s)? \| [^|]+ \| [^|]+ \|$",
+    SPEC.split("### 4.2 ", 1)[1].split("### 4.3", 1)[0],
+    flags=re.MULTILINE,
+)
+
+
+def test_link_timers_have_one_truth_spec_code_configuration_and_simulator():
+    assert [key for key, _ in TIMERS] == ["window", "t1", "n2", "heartbeat", "reset_interval"]
+    section = CONFIGURATION.split("## `[link]`", 1)[1].split("\n## ", 1)[0]
+    ends = (link.Link(link.Role.CONTROLLER), link.Link(link.Role.SWITCH))
+    for key, default in TIMERS:
+        value = getattr(link, key.upper())
+        assert float(default) == value, key
+        assert getattr(LinkConfig(), key) == getattr(LinkSettings(), key) == value, key
+        assert all(getattr(end, key) == value for end in ends), key
+        assert re.search(rf"^\| `{key}` \| \w+ \| `{default}` \|", section, re.MULTILINE), key
+
+
+@pytest.mark.parametrize("interval", [None, 0.5])
+def test_the_controller_repeats_reset_every_reset_interval(interval):
+    cfg = LinkConfig() if interval is None else LinkConfig(reset_interval=interval)
+    expected = link.RESET_INTERVAL if interval is None else interval
+    controller = controller_link(cfg)
+    controller.start(100.0)
+    resets = [(100.0, controller.data_to_send())]
+    for _ in range(3):
+        now = controller.next_deadline()
+        controller.handle_timer(now)
+        resets.append((now, controller.data_to_send()))
+    reset = encode_frame(Ctrl.RESET, 0, 0)
+    assert resets == [(100.0 + i * expected, reset) for i in range(4)]

@@ -50,6 +50,7 @@ class Site:
         text = text.replace('path = "town-hall.db"', f'path = "{tmp_path / "acd.db"}"')
         text = text.replace('url = "/dev/ttyS0"', f'url = "{self.transport.path}"')
         text = text.replace("t1 = 1.0", "t1 = 0.2").replace("heartbeat = 5.0", "heartbeat = 1.0")
+        text = text.replace("reset_interval = 3.0", "reset_interval = 0.3")
         self.config_path = tmp_path / "site.toml"
         self.config_path.write_text(text)
         config = load_config(self.config_path)
