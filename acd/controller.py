@@ -21,7 +21,9 @@ the `acd.bridge.Bridge` (and through it the engine), the call-record store
   engine asks with ``VerifyPin`` and gets ``PinChecked``; routing goes on meanwhile.
   A locked PIN raises the ``pin-locked-<agent>`` alarm until the lock ends.
 - MQTT is never on the call path: publishing only fills an outbox; a dead broker does
-  not delay routing. Supervisor commands become ``SetAgentStatus`` events.
+  not delay routing. At start every agent's state and every queue's figures go into
+  it, so that each (re)connection's retained snapshot has them all. Supervisor
+  commands become ``SetAgentStatus`` events.
 - Agent sessions are restored from the store at start. ``run`` returns when ``stop``
   is set: notifications flushed, sessions saved, offline published, port closed.
 
@@ -200,6 +202,9 @@ class Controller:
             self.mqtt.start()
             for note in self.engine.agent_states():
                 self._publish_agent(note)
+            now = self.now()
+            for queue in self.config.queues:  # every queue's figures are in the snapshot
+                self._publish_queue(self.engine.queue_figures(queue), now)
         if self.store is not None:
             sessions = self.store.load_sessions()
             if sessions:
@@ -665,18 +670,22 @@ class Controller:
         )
         self.mqtt.set_agent_state(note.agent_id, payload)
 
+    def _publish_queue(self, f: QueueFigures, at: float) -> None:
+        """Publish (retained) a queue's figures at engine time ``at``."""
+        if self.mqtt is None:
+            return
+        figures = {name: getattr(f, name) for name in _FIGURES}
+        figures["longest_wait"] = round(f.longest_wait, 3)
+        figures["answer_rate"] = f.answered / f.offered if f.offered else None
+        day = datetime.fromtimestamp(at, self._tz).date()
+        since = midnight(day, self.config.site.timezone)
+        self.mqtt.set_queue_stats(
+            f.queue, queue_stats_payload(f.queue, figures, ts=at, since=since, seq=next(self._seq))
+        )
+
     def _queue_changed(self, note: QueueChanged) -> None:
         f = note.figures
-        if self.mqtt is not None:
-            figures = {name: getattr(f, name) for name in _FIGURES}
-            figures["longest_wait"] = round(f.longest_wait, 3)
-            figures["answer_rate"] = f.answered / f.offered if f.offered else None
-            day = datetime.fromtimestamp(note.at, self._tz).date()
-            since = midnight(day, self.config.site.timezone)
-            self.mqtt.set_queue_stats(
-                f.queue,
-                queue_stats_payload(f.queue, figures, ts=note.at, since=since, seq=next(self._seq)),
-            )
+        self._publish_queue(f, note.at)
         name = waiting_alarm(f.queue)
         threshold = self.alarms.waiting_threshold
         if (f.waiting > threshold) != (name in self._alarms):

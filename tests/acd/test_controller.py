@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import os
@@ -230,3 +231,87 @@ def test_a_record_the_store_refused_is_not_logged_as_if_kept(tmp_path, caplog):
             "call 7 leg 1 in front-desk: answered after 12 s with 1001 (record NOT stored)",
         ),
     ]
+
+
+def test_every_queue_s_figures_are_in_the_retained_snapshot_before_any_call(broker_proxy):
+    """A wallboard connecting after a (re)start, or after the broker lost its retained
+    messages, sees every queue's figures at once, not only after that queue's first call."""
+    import dataclasses
+    import uuid
+
+    import aiomqtt
+
+    from acd.topics import Topics
+
+    config = load_config(ROOT / "examples" / "town-hall.toml")
+    master, slave = os.openpty()
+    tty.setraw(master)
+
+    async def held(base: str) -> dict[str, dict]:
+        """The retained queue figures under ``base``, read until quiet for 0.5 s."""
+        out: dict[str, dict] = {}
+        async with aiomqtt.Client("127.0.0.1", 1883) as client:
+            await client.subscribe(f"{base}/queue/+/stats", qos=1)
+            with contextlib.suppress(TimeoutError):
+                while True:
+                    message = await asyncio.wait_for(anext(aiter(client.messages)), 0.5)
+                    queue = str(message.topic).split("/")[-2]
+                    if message.payload:
+                        out[queue] = json.loads(message.payload)
+                    else:
+                        out.pop(queue, None)
+        return out
+
+    async def main() -> tuple[dict, dict, str]:
+        await broker_proxy.start()
+        mqtt = dataclasses.replace(
+            config.mqtt, port=broker_proxy.port, prefix=f"test-{uuid.uuid4().hex[:8]}"
+        )
+        cfg = dataclasses.replace(config, mqtt=mqtt)
+        base = Topics(mqtt.prefix, cfg.site.id).base
+        async with aiomqtt.Client("127.0.0.1", 1883) as client:  # a previous run's figures
+            for queue in ("front-desk", "gone"):
+                await client.publish(f"{base}/queue/{queue}/stats", b'{"old": 1}', retain=True)
+        controller = Controller(cfg, url=os.ttyname(slave), silent_warning=60.0)
+        stop = asyncio.Event()
+        task = asyncio.create_task(controller.run(stop))
+        try:
+            while controller.mqtt is None or not controller.mqtt.connected:
+                await asyncio.sleep(0.05)
+            await asyncio.sleep(2.5)  # the stale-topic sweep is over
+            first = await held(base)
+            async with aiomqtt.Client("127.0.0.1", 1883) as client:  # the broker forgets
+                for queue in first:
+                    await client.publish(f"{base}/queue/{queue}/stats", b"", retain=True)
+            await broker_proxy.stop()
+            while controller.mqtt.connected:
+                await asyncio.sleep(0.05)
+            await broker_proxy.start()
+            while not controller.mqtt.connected:
+                await asyncio.sleep(0.05)
+            again = await held(base)
+        finally:
+            stop.set()
+            await asyncio.wait_for(task, 10)
+            await broker_proxy.stop()
+        return first, again, base
+
+    if not _broker_up():
+        pytest.skip("no MQTT broker on 127.0.0.1:1883")
+    try:
+        first, again, _ = asyncio.run(main())
+    finally:
+        os.close(master)
+        os.close(slave)
+    assert sorted(first) == sorted(again) == sorted(config.queues)  # "gone" was cleared
+    for figures in (*first.values(), *again.values()):
+        assert figures["waiting"] == figures["offered"] == 0 and "old" not in figures
+        assert figures["answer_rate"] is None and figures["agents_logged_in"] == 0
+
+
+def _broker_up() -> bool:
+    import socket
+
+    with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", 1883), 0.5):
+        return True
+    return False
