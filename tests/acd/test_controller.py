@@ -160,7 +160,7 @@ def test_the_watchdog_is_fed_only_while_the_link_pump_keeps_up(tmp_path, caplog)
     master, slave = os.openpty()
     tty.setraw(master)
     notifier = Notifier({"NOTIFY_SOCKET": path, "WATCHDOG_USEC": "100000"})
-    config = load_config(ROOT / "examples" / "town-hall.toml")
+    config = _config(link={"reset_interval": 1.0})  # a reset falls due within the test
     controller = Controller(config, url=os.ttyname(slave), mqtt=False, notifier=notifier)
     controller.stall_limit = 0.3
     fed: list[float] = []  # loop times a WATCHDOG=1 was received
