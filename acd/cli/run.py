@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import datetime as dt
 import signal
 import time
@@ -111,6 +112,7 @@ def run(
     call records in the SQLite database (store.path or --db) and publishes agent
     states, queue figures, call events and alarms over MQTT.
     """
+    from acd.backup import controller_lock
     from acd.config import load_config
     from acd.controller import Controller, EngineClock
     from acd.logs import setup_logging
@@ -136,7 +138,10 @@ def run(
         except OSError as exc:
             fail(f"capture: cannot write {capture_path}: {exc.strerror}")
         capture = CaptureWriter(capture_path, port=url or config.link.url)
-    store = CallStore(db_path or config.store.path, config.store.mask_callers)
+    db = db_path or config.store.path
+    held = contextlib.ExitStack()  # one controller per database; restore waits for it
+    held.enter_context(controller_lock(db))
+    store = CallStore(db, config.store.mask_callers)
     controller = Controller(
         config,
         url=url,
@@ -160,5 +165,6 @@ def run(
         pass
     finally:
         store.close()
+        held.close()
         if capture is not None:
             capture.close()
