@@ -15,7 +15,7 @@ from zoneinfo import ZoneInfo
 
 import click
 
-from acd.cli.common import config_option, is_tty
+from acd.cli.common import config_option, fail, is_tty
 
 EPILOG = """\b
 Examples:
@@ -84,6 +84,9 @@ async def _broker():
 @click.option(
     "--db", "db_path", type=click.Path(dir_okay=False), help="Keep the call records here."
 )
+@click.option(
+    "--append", is_flag=True, help="Add the day to a --db that already holds calls of that day."
+)
 def demo(
     config_path: str | None,
     scenario: str,
@@ -91,6 +94,7 @@ def demo(
     speed: float,
     seed: int | None,
     db_path: str | None,
+    append: bool,
 ) -> None:
     """Run the reference customer's day: simulated switch, controller and broker.
 
@@ -123,13 +127,18 @@ def demo(
             tmp = stack.enter_context(tempfile.TemporaryDirectory(prefix="acd-demo-"))
             db_path = str(Path(tmp) / "demo.db")
         store = stack.enter_context(CallStore(db_path, config.store.mask_callers))
+        window = day_window(sc.day, ZoneInfo(config.site.timezone))
+        if not append and next(store.calls(*window), None) is not None:
+            fail(
+                f"{db_path} already holds calls of {sc.day}: the report would count them"
+                " twice; give another --db, or --append to add this run to them"
+            )
         mqtt = asyncio.run(_run_day(config, sc, store, midnight(sc.day, config.site.timezone)))
         if mqtt is None:
             click.echo("MQTT: no broker on 127.0.0.1:1883 and no amqtt: ran without MQTT.")
         else:
             base = Topics(config.mqtt.prefix, config.site.id).base
             click.echo(f"MQTT: published to {mqtt} on 127.0.0.1:1883, topics {base}/#")
-        window = day_window(sc.day, ZoneInfo(config.site.timezone))
         report = store_report(store, ReportSettings.from_config(config), *window)
         click.echo(render_text(report, "hour"))
         if keep:

@@ -24,6 +24,15 @@ def test_demo_runs_the_day_and_reports_it_against_the_target(tmp_path):
         (legs,) = conn.execute("SELECT count(*) FROM calls WHERE leg = 1").fetchone()
     assert legs >= 40
 
+    again = CliRunner().invoke(cli, ["demo", "--calls", "60", "--db", str(db)])
+    assert (again.exit_code, again.stderr) == (
+        1,
+        f"Error: {db} already holds calls of 2026-03-10: the report would count them twice;"
+        " give another --db, or --append to add this run to them\n",
+    )
+    with sqlite3.connect(db) as conn:
+        assert conn.execute("SELECT count(*) FROM calls WHERE leg = 1").fetchone() == (legs,)
+
 
 def test_demo_help_shows_an_example():
     result = CliRunner().invoke(cli, ["demo", "--help"])
