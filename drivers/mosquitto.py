@@ -24,9 +24,10 @@ from collections.abc import Iterator, Mapping
 from pathlib import Path
 
 from acd.errors import AcdError
+from acd.shipped import example
 
 HOST = "127.0.0.1"
-EXAMPLES = Path(__file__).resolve().parents[1] / "examples" / "mosquitto"
+EXAMPLES = example("mosquitto")
 ACL_EXAMPLE = EXAMPLES / "acl"  # the ACL of docs/mqtt.md, for the reference site
 CONF_EXAMPLE = EXAMPLES / "acd.conf"  # the broker settings of docs/mqtt.md
 

@@ -18,7 +18,7 @@ SECRET_KEYS = ("password", "cmd_token", "pin_hash")
 
 @click.group()
 def config() -> None:
-    """Check, show and prepare configuration files.
+    """Check, show and prepare configuration files (`example` prints a complete one).
 
     \b
     Examples:
@@ -159,3 +159,17 @@ def hash_pin_command(pin: str | None, config_path: str | None) -> None:
     if not pin.isdigit() or not least <= len(pin) <= 12:
         fail(f"a PIN is {least} to 12 digits ([agents] pin_min_length = {least})")
     click.echo(hash_pin(pin))
+
+
+@config.command()
+def example() -> None:
+    """Print the reference site's configuration (the town hall), shipped with the
+    package: a complete file to start from.
+
+    \b
+    Example:
+      acd config example > site.toml && acd config check site.toml
+    """
+    from acd.shipped import example as shipped
+
+    click.echo(shipped("town-hall.toml").read_text(encoding="utf-8"), nl=False)

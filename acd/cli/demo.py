@@ -16,6 +16,7 @@ from zoneinfo import ZoneInfo
 import click
 
 from acd.cli.common import config_option, fail, is_tty
+from acd.shipped import example
 
 EPILOG = """\b
 Examples:
@@ -30,7 +31,7 @@ to an in-process broker (the 'broker' extra, amqtt) on loopback, else is left ou
 """
 
 BROKER = ("127.0.0.1", 1883)
-EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "town-hall.toml"
+EXAMPLE = example("town-hall.toml")
 
 
 def _broker_listening() -> bool:
