@@ -39,7 +39,7 @@ from acd import commands as cmd
 from acd import events as ev
 from acd.agents import AgentSession, AgentStatus
 from acd.commands import Notification, Output
-from acd.config import LinkConfig
+from acd.config import Config, LinkConfig
 from acd.engine import Engine
 from acd.pins import Pin, verify_pin
 from acd.records import Outcome
@@ -280,6 +280,12 @@ class Bridge:
         """Log agents back in as saved before a restart (``Engine.import_sessions``)."""
         step = Step()
         self._apply(self.engine.import_sessions(now, sessions), now, step)
+        return step
+
+    def reload(self, config: Config, now: float) -> Step:
+        """Apply a new configuration to the engine (``Engine.reload``; `ReloadRefused`)."""
+        step = Step()
+        self._apply(self.engine.reload(config, now), now, step)
         return step
 
     def link_down(self) -> None:

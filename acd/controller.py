@@ -41,7 +41,7 @@ import time
 from collections import deque
 from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, fields, replace
 from datetime import date, datetime
 from zoneinfo import ZoneInfo
 
@@ -248,6 +248,46 @@ class Controller:
             sick = problem is not None
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), every)
+
+    def reload(self, path: str) -> bool:
+        """Re-read the configuration file and apply it in place (SIGHUP): see
+        ``Engine.reload``. A file that fails the check, or a change the live state
+        forbids, is refused with one log line and the running configuration stays.
+        ``[site]``, ``[link]``, ``[mqtt]`` and ``[store]`` changes wait for a restart."""
+        from acd.config import load_config
+        from acd.config_diff import changes, restart_needed
+        from acd.engine import ReloadRefused
+        from acd.errors import AcdError
+
+        self.notifier.notify(RELOADING=1, STATUS="reloading the configuration")
+        try:
+            try:
+                new = load_config(path)
+            except (AcdError, OSError) as exc:
+                log.error("reload refused, the running configuration stays: %s", exc)
+                return False
+            old = self.config
+            kept = restart_needed(old, new)
+            new = replace(new, site=old.site, link=old.link, mqtt=old.mqtt, store=old.store)
+            try:
+                step = self.bridge.reload(new, self.now())
+            except ReloadRefused as exc:
+                log.error("reload refused, the running configuration stays: %s", exc)
+                return False
+            self.config, self.alarms = new, new.alarms
+            for queue in new.queues:
+                self._ended.setdefault(queue, deque())
+            self._take(step)
+            self._pump()
+            done = changes(old, new)
+            log.info(
+                "configuration reloaded from %s: %s", path, "; ".join(done) or "no changes"
+            )
+            if kept:
+                log.warning("changes to [%s] need a restart: not applied", "], [".join(kept))
+            return True
+        finally:
+            self.notifier.notify(READY=1, STATUS=self._status())
 
     def _status(self) -> str:
         """The one-line state systemd shows (``systemctl status``)."""

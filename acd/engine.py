@@ -112,6 +112,10 @@ _KEY_KIND = {
 }
 
 
+class ReloadRefused(ValueError):
+    """A new configuration that cannot be applied to the live state (see `Engine.reload`)."""
+
+
 class _Timer:
     """``fire(engine, arg)`` at ``at``: an unbound engine method and its one argument
     (no bound method or argument tuple to allocate and keep alive per timer).
@@ -563,6 +567,83 @@ class Engine:
                 self._refuse(s, "cannot restore session")
                 continue
             self._log_in(agent, s.device, s.status, s.reason, s.since)
+        self._flush_dirty()
+        return self._out
+
+    def reload(self, config: Config, at: float) -> list[Output]:
+        """Apply a new configuration to the live state (``SIGHUP``): agents, queues,
+        skills, calendars, menus, announcements and ACD settings change in place; calls
+        in progress, agent sessions, today's counts and the timers already running stay
+        (a setting read when a timer is set applies from the next one). The site and its
+        time zone are kept. `ReloadRefused` (state untouched) if a queue to remove still
+        has calls or an agent to remove is logged in."""
+        self._out = []
+        self._set_time(at)
+        busy = self.active_legs()
+        problems = [
+            f"queue {q} has {busy[q]} call(s) in progress"
+            for q in self._queues
+            if q not in config.queues and busy[q]
+        ] + [
+            f"agent {a.id} is logged in"
+            for a in self._agents.values()
+            if a.id not in config.agents and (a.status is not _LOGGED_OUT or a.pending)
+        ]
+        problems += [
+            f"call {c.id} is at a menu leading to queue {target}"
+            for c in self._calls.values()
+            if c.state == _MENU
+            for target in sorted({*c.menu.choices.values(), c.menu.default})
+            if target not in config.queues
+        ]
+        if problems:
+            raise ReloadRefused("; ".join(problems) + ": retry once that is over")
+        available = [a for a in self._agents.values() if a.available]
+        for agent in available:  # out of the old pools; back into the new ones below
+            for i, membership in enumerate(agent.memberships):
+                membership[1].remove(agent, agent.keys[i])
+            agent.available = False
+        self.config = config
+        self._acd = config.acd
+        self._ann = config.announcements
+        self._numbers = config.queue_for_number()
+        calendars = {name: Calendar(c, self.tz) for name, c in config.calendars.items()}
+        self._cal_cache.clear()
+        for qid in [q for q in self._queues if q not in config.queues]:
+            gone = self._queues.pop(qid)
+            if gone.display_timer is not None:
+                gone.display_timer.cancel()
+        for qc in config.queues.values():
+            calendar = calendars[qc.calendar] if qc.calendar else None
+            q = self._queues.get(qc.id)
+            if q is None:
+                self._queues[qc.id] = _Queue(qc, calendar, self.rng)
+                continue
+            q.cfg, q.priority, q.strategy = qc, qc.priority, qc.strategy
+            q.ring_timeout, q.sl_threshold, q.wrapup = qc.ring_timeout, qc.sl_threshold, qc.wrapup
+            q.calendar = calendar
+            q.afters = tuple(t.after for t in qc.tiers)
+            q.pools = [Pool(qc.strategy, self.rng) for _ in qc.tiers]
+        new = [ac for ac in config.agents.values() if ac.id not in self._agents]
+        self._agents = {
+            ac.id: self._agents.get(ac.id) or _Agent(ac) for ac in config.agents.values()
+        }
+        for agent in self._agents.values():
+            agent.cfg, agent.wrapup = config.agents[agent.id], config.agents[agent.id].wrapup
+            agent.memberships, agent.keys = (), []
+        self._build_memberships()
+        for q in self._queues.values():
+            q.logged_in = 0
+        for agent in self._agents.values():
+            if agent.status is not _LOGGED_OUT:
+                for q, *_ in agent.memberships:
+                    q.logged_in += 1
+        self._out.extend(self._agent_note(self._agents[ac.id]) for ac in new)
+        for q in self._queues.values():
+            self._touch(q)
+        for agent in available:
+            if agent.id in self._agents:
+                self._update_available(agent)  # takes waiting callers it now serves
         self._flush_dirty()
         return self._out
 

@@ -25,6 +25,7 @@ def config() -> None:
       acd config check examples/town-hall.toml
       acd config show --config examples/town-hall.toml --json
       acd config hash-pin 1111
+      acd config diff /etc/acd/site.toml site-new.toml
     """
 
 
@@ -139,6 +140,30 @@ def _echo_flat(path: str, value: Any) -> None:
             _echo_flat(f"{path}.{k}", v)
     else:
         click.echo(f"{path} = {json.dumps(value, ensure_ascii=False)}")
+
+
+@config.command()
+@click.argument("old", type=click.Path(dir_okay=False))
+@click.argument("new", type=click.Path(dir_okay=False))
+@json_option
+def diff(old: str, new: str, as_json: bool) -> None:
+    """What a reload (SIGHUP, systemctl reload acd) would change going from OLD to NEW.
+
+    Both files are checked first. Agents, queues, skills, calendars, menus,
+    announcements, [acd] and [alarms] change in place; [site], [link], [mqtt] and
+    [store] need a restart (marked so). Secrets are never shown.
+
+    \b
+    Example:
+      acd config diff /etc/acd/site.toml site-new.toml
+    """
+    from acd.config_diff import changes
+
+    lines = changes(load_config(old), load_config(new))
+    if as_json:
+        emit_json(lines)
+    else:
+        click.echo("\n".join(lines) if lines else "no changes")
 
 
 @config.command("hash-pin")

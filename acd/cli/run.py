@@ -32,7 +32,10 @@ Examples:
 \b
 A port that cannot be opened at start is an error (exit 1). Once running, a lost
 port (cable pulled, device server down) is reopened with backoff and logged: the
-controller never exits on a line fault. SIGTERM or Ctrl-C stops it cleanly.
+controller never exits on a line fault. SIGTERM or Ctrl-C stops it cleanly;
+SIGHUP re-reads the configuration file (agents, queues, skills, calendars, menus,
+announcements, alarm thresholds) without dropping a call: a file that fails the check
+is refused with one log line and the running configuration stays.
 """
 
 
@@ -157,6 +160,7 @@ def run(
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, stop.set)
+        loop.add_signal_handler(signal.SIGHUP, controller.reload, config_path)
         await controller.run(stop)
 
     try:

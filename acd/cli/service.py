@@ -55,6 +55,7 @@ Group={self.user}
 SupplementaryGroups=dialout
 EnvironmentFile=-{CONFIG_DIR}/acd.env
 ExecStart={self.program} run --config {self.config} --db {self.db}
+ExecReload=/bin/kill -HUP $MAINPID
 WatchdogSec={self.watchdog}
 Restart=on-failure
 RestartSec=5

@@ -20,6 +20,7 @@ from acd.commands import (
     PinLocked,
     PlayAnnouncement,
     QueueCall,
+    QueueChanged,
     Refused,
     RingDevices,
     RouteCall,
@@ -27,7 +28,7 @@ from acd.commands import (
     VerifyPin,
 )
 from acd.config import Config, PinPolicy
-from acd.engine import Engine
+from acd.engine import Engine, ReloadRefused
 from acd.events import (
     Answered,
     CallOffered,
@@ -693,3 +694,70 @@ def test_wrong_pins_lock_for_a_doubling_time_and_short_pins_cost_no_hash():
     assert [o.until for o in out if isinstance(o, PinLocked)] == [T0 + 72 + 120]  # doubled
     key(T0 + 300, "1234")
     assert run.engine.agent_states()[0].device == "200" and run.engine.wrong_pins("a") == 6
+
+
+# -- reload (SIGHUP): a new configuration applied to live state ----------------------
+
+RELOAD_QUEUES = {"q": {"ring_timeout": 15.0}, "r": {}}
+RELOAD_AGENTS = {"a": {"q": 1}, "b": {"r": 1}, "c": {"r": 1}}
+
+
+def _states(run: Run) -> dict[str, tuple]:
+    return {n.agent_id: (n.status, n.state, n.device, n.call_id) for n in run.engine.agent_states()}
+
+
+def test_reload_changes_skills_agents_queues_in_place_and_keeps_calls_and_sessions():
+    run = Run(site(RELOAD_QUEUES, RELOAD_AGENTS))
+    assert run.call(1, 1) == [RouteCall(1, "200")]
+    run(Answered(run.at(2), 1, "200"))
+    assert run.call(3, 2) == []  # waits: a is busy, b and c serve r only
+    new = site(
+        {"q": {"ring_timeout": 30.0}, "r": {}, "s": {}},
+        {"a": {"q": 1}, "b": {"q": 1, "r": 1}, "c": {"r": 1}, "d": {"q": 1}},
+    )
+    out = run.engine.reload(new, run.at(4))
+    # b now serves q and takes the waiting caller at once; d is known, logged out
+    assert RouteCall(2, "201") in out
+    assert (
+        AgentChanged(run.at(4), "d", None, AgentStatus.LOGGED_OUT, 0, AgentState.IDLE, None, 0.0)
+        in out
+    )
+    figures = {n.figures.queue: n.figures for n in out if isinstance(n, QueueChanged)}
+    assert figures["q"].agents_logged_in == 2 and figures["s"].agents_logged_in == 0
+    assert _states(run)["a"] == (AgentStatus.READY, AgentState.ON_CALL, "200", 1)
+    run.talk(5, 2, "201", length=1)
+    run(Cleared(run.at(60), 1))  # the call in progress ends as usual, recorded
+    assert [(r.call_id, r.outcome, r.agent_id) for r in run.records] == [
+        (2, Outcome.ANSWERED, "b"),
+        (1, Outcome.ANSWERED, "a"),
+    ]
+    # the new queue's number is served; the new ring timeout applies to the next ring
+    assert not [
+        o for o in run(CallOffered(run.at(61), 3, "3002", "0600")) if isinstance(o, Refused)
+    ]
+    run(Login(run.at(62), "203", "d", "1234"))
+    assert run.call(70, 4) == [RouteCall(4, "201")]  # b: idle longest
+    assert CancelRing(4, "201") not in run(Tick(run.at(70 + 16)))
+    assert CancelRing(4, "201") in run(Tick(run.at(70 + 31)))
+
+
+def test_a_reload_the_live_state_forbids_is_refused_and_changes_nothing():
+    run = Run(site(RELOAD_QUEUES, RELOAD_AGENTS))
+    assert run.call(1, 1) == [RouteCall(1, "200")]
+    before = _states(run)
+    for config, message in (
+        (site(RELOAD_QUEUES, {"b": {"r": 1}, "c": {"r": 1}}), "agent a is logged in"),
+        (site({"r": {}}, RELOAD_AGENTS | {"a": {"r": 1}}), r"queue q has 1 call\(s\) in progress"),
+    ):
+        with pytest.raises(ReloadRefused, match=message):
+            run.engine.reload(config, run.at(2))
+        assert _states(run) == before
+    run(Answered(run.at(3), 1, "200"))
+    run(Cleared(run.at(9), 1))
+    assert [r.outcome for r in run.records] == [Outcome.ANSWERED]
+    # once the queue is empty (and a's skill moved) it can go
+    out = run.engine.reload(site({"r": {}}, {"a": {"r": 1}, "b": {"r": 1}, "c": {}}), run.at(10))
+    assert not [o for o in out if isinstance(o, Refused)]
+    assert run.call(11, 2, "3000") == [RouteCall(2, "201")]  # r's number now (first queue)
+    assert run.engine.queue_figures("r").agents_logged_in == 2
+    assert run.now > T0
