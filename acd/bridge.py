@@ -4,10 +4,11 @@ A `Bridge` owns an `Engine`. It turns switch messages (``protocols.messages``) i
 engine events, engine commands into switch requests with invoke ids, and checks each
 request's response: a refused (or unanswered) route or ring comes back to the engine as
 ``RouteFailed`` so the caller returns to its place in the queue. On link up it asks for
-a full picture (MonitorStart, SnapshotCalls, SnapshotDevice per extension) and, once
-every answer is in, reconciles calls and agent logins with what the engine believes;
-unanswered calls the engine never heard of (offered while the link was down, or
-before a restart) are offered to it then.
+a full picture (MonitorStart, SnapshotCalls, SnapshotDevice per extension) and holds
+the switch's events until every answer is in; then the calls snapshot is the baseline
+that the held events amend, in the order of docs/cti-protocol.md §9.2: unanswered
+calls the engine never heard of are offered to it, and a login the switch shows but
+the controller never verified makes no session (the handset is asked to log in again).
 
 Every entry point takes ``now`` (engine time, epoch seconds) and returns a `Step`: the
 requests to send to the switch, in order, and the notifications for the store, MQTT
@@ -84,7 +85,7 @@ class Resynced(Notification):
 
     calls: int  # calls the switch reported
     devices: int  # extensions that answered their snapshot
-    logged_in: tuple[str, ...]  # agents found logged in at the switch, unknown here
+    unverified: tuple[str, ...]  # agents the switch shows logged in, never verified here
     logged_out: tuple[str, ...]  # agents the switch no longer has at their extension
     adopted: tuple[int, ...] = ()  # calls found connected at a handset, taken over
     unadopted: tuple[int, ...] = ()  # calls found connected that the engine cannot take
@@ -119,11 +120,10 @@ class _Pending:
 
 @dataclass(slots=True)
 class _Resync:
-    ids: set[int]  # invoke ids still unanswered
-    calls: dict[int, str] | None = None
-    unanswered: tuple[m.CallInfo, ...] = ()
-    connected: tuple[m.CallInfo, ...] = ()
-    devices: dict[str, m.SnapshotDeviceResult] = field(default_factory=dict)
+    ids: set[int]  # invoke ids of the snapshot requests still unanswered
+    devices: int = 0  # extensions that answered their snapshot
+    logged_out: list[str] = field(default_factory=list)
+    unverified: list[str] = field(default_factory=list)
 
 
 def controller_link(cfg: LinkConfig) -> Link:
@@ -160,6 +160,7 @@ class Bridge:
         self._escalated: set[int] = set()  # calls an agent escalated, not yet transferred
         self._cancelled: set[tuple[int, str]] = set()  # rings we stopped: their echo is ours
         self._resync: _Resync | None = None
+        self._held: list[tuple[m.Message | ev.PinChecked, float]] = []  # since link up
         self._calls: dict[int, _Call] = {}  # calls in progress: who called, since when
         self._agents_at: dict[str, str] = {}  # device -> agent there (kept for call steps)
         self._gone: list[int] = []  # calls over at the switch, to forget after this message
@@ -225,17 +226,11 @@ class Bridge:
         return step
 
     def _from_switch(self, msg: m.Message, now: float, step: Step) -> None:
-        handler = self._handlers.get(type(msg))
-        if handler is not None:
-            handle = self.engine.handle
-            for event in handler(msg, now):
-                outputs = handle(event)
-                if type(event) in _STEP_EVENTS:
-                    self._event_step(event, outputs, step)
-                self._apply(outputs, now, step)
-            gone = self._gone
-            while gone:
-                self._calls.pop(gone.pop(), None)
+        if type(msg) in self._handlers:
+            if self._resync is not None:  # held until every snapshot is in (see _resynced)
+                self._held.append((msg, now))
+            else:
+                self._event(msg, now, step)
         elif type(msg) in _RESPONSES:
             self._response(msg, now, step)
         elif type(msg) is m.SystemStatus:
@@ -243,10 +238,29 @@ class Bridge:
         else:
             step.notes.append(RequestFailed(now, msg, "unexpected message from the switch"))
 
+    def _event(self, msg: m.Message, now: float, step: Step) -> None:
+        """Give one switch event to the engine and send what it decides."""
+        handle = self.engine.handle
+        for event in self._handlers[type(msg)](msg, now):
+            outputs = handle(event)
+            if type(event) in _STEP_EVENTS:
+                self._event_step(event, outputs, step)
+            self._apply(outputs, now, step)
+        gone = self._gone
+        while gone:
+            self._calls.pop(gone.pop(), None)
+
     def command(self, event: ev.Event) -> Step:
-        """Apply an event that does not come from the switch (a supervisor command)."""
+        """Apply an event that does not come from the switch (a supervisor command, a
+        PIN checked); while resynchronising a supervisor command is refused (its
+        requests would cross the snapshots) and a PIN checked is held with the events."""
         step = Step()
-        self._apply(self.engine.handle(event), event.at, step)
+        if self._resync is not None and type(event) is ev.PinChecked:
+            self._held.append((event, event.at))  # a login's end: held like the key was
+        elif self._resync is not None:
+            step.notes.append(cmd.Refused(event.at, event, "resynchronising with the switch"))
+        else:
+            self._apply(self.engine.handle(event), event.at, step)
         return step
 
     def advance(self, now: float) -> Step:
@@ -263,12 +277,14 @@ class Bridge:
             if pending is not None:
                 error = f"no response within {self.ack_timeout:g} s"
                 self._refused(pending, error, now, step)
+        if self._resync is not None:
+            return  # the engine's timers wait for the snapshots, like its events
         if (deadline := self.engine.next_deadline()) is not None and deadline <= now:
             self._apply(self.engine.advance(now), now, step)
 
     def next_deadline(self) -> float | None:
         """When `advance` next has work (engine timer or request timeout), or None."""
-        engine = self.engine.next_deadline()
+        engine = self.engine.next_deadline() if self._resync is None else None
         while self._deadlines and self._deadlines[0][1] not in self._pending:
             self._deadlines.popleft()
         ours = self._deadlines[0][0] if self._deadlines else None
@@ -290,11 +306,13 @@ class Bridge:
 
     def link_down(self) -> None:
         """The link is down: forget the requests in flight (the resync on link up will
-        tell what became of them) and stop timing requests out until it is up again."""
+        tell what became of them) and stop timing requests out until it is up again.
+        Events held for an unfinished resync stay held for the next one."""
         self._tracking = False
         self._pending.clear()
         self._deadlines.clear()
         self._resync = None
+        self._held = [h for h in self._held if type(h[0]) not in _SNAPSHOTS]
 
     def link_up(self, now: float) -> Step:
         """The link is up: ask for monitoring and a snapshot of calls and extensions."""
@@ -383,25 +401,16 @@ class Bridge:
     def _response(self, msg: m.Message, now: float, step: Step) -> None:
         pending = self._pending.pop(msg.invoke_id, None)
         resync = self._resync
-        if resync is not None and msg.invoke_id in resync.ids:
+        if resync is not None and msg.invoke_id in resync.ids and type(msg) in _SNAPSHOTS:
             resync.ids.discard(msg.invoke_id)
-            if isinstance(msg, m.SnapshotCallsResult):
-                resync.calls = {
-                    c.call_id: c.device if c.state in _AT_DEVICE else "" for c in msg.calls
-                }
-                resync.unanswered = tuple(c for c in msg.calls if c.state in _UNANSWERED)
-                resync.connected = tuple(
-                    c for c in msg.calls if c.state is m.CallState.connected and c.device
-                )
-            elif isinstance(msg, m.SnapshotDeviceResult):
-                resync.devices[msg.device] = msg
+            self._held.append((msg, now))  # its place among the events is what it shows
         if pending is None:
             if not isinstance(msg, m.PositiveAck):
                 step.notes.append(RequestFailed(now, msg, "response to no pending request"))
         elif isinstance(msg, m.NegativeAck):
             self._refused(pending, f"{msg.error.name}: {msg.detail}", now, step)
-        if resync is not None and not resync.ids:
-            self._finish_resync(resync, now, step)
+        if resync is not None and not resync.ids and self._resync is resync:
+            self._resynced(resync, now, step)
 
     def _refused(self, pending: _Pending, error: str, now: float, step: Step) -> None:
         request = pending.request
@@ -410,7 +419,7 @@ class Bridge:
         if resync is not None and request.invoke_id in resync.ids:
             resync.ids.discard(request.invoke_id)
             if not resync.ids:
-                self._finish_resync(resync, now, step)
+                self._resynced(resync, now, step)
             return
         call_id = getattr(request, "call_id", None)
         if isinstance(request, m.ClearConnection):
@@ -422,68 +431,129 @@ class Bridge:
         for device in pending.ring:
             self._apply(self.engine.handle(ev.RouteFailed(now, call_id, device, error)), now, step)
 
-    def _finish_resync(self, resync: _Resync, now: float, step: Step) -> None:
+    def _resynced(self, resync: _Resync, now: float, step: Step) -> None:
+        """Every snapshot is in: apply them and the events held since link up, in the
+        order of docs/cti-protocol.md §9.2 (resynchronisation)."""
         self._resync = None
-        engine = self.engine
-        adopted: list[int] = []
-        unadopted: list[int] = []
-        # Handsets first: an adopted call needs its agent logged in.
-        here = {s.device: s.agent_id for s in engine.export_sessions()}
-        logged_in, logged_out = [], []
-        for device, snap in sorted(resync.devices.items()):
-            known = here.get(device)
-            if known is not None and known != snap.agent_id:
-                logged_out.append(known)
-                self._apply(engine.handle(ev.Logout(now, device)), now, step)
-            self._apply(engine.handle(ev.Hook(now, device, snap.hook_off)), now, step)
-            if snap.agent_id and known != snap.agent_id:
-                logged_in.append(snap.agent_id)
-                status = AgentStatus(engine.config.acd.login_status)
-                session = AgentSession(snap.agent_id, device, status, 0, now)
-                self._apply(engine.import_sessions(now, [session]), now, step)
-        if resync.calls is not None:
-            # Connected calls say so: the engine answers the ones it has waiting or ringing
-            # (an answer lost with the link) and adopts those it never saw answered (while
-            # the controller was down), so that their end is recorded.
-            connected = {
-                c.call_id: ev.SwitchCall(c.device, True, caller=c.calling, dialled=c.called)
-                for c in resync.connected
-            }
-            self._connected = {
-                call_id: device
-                for call_id, device in self._connected.items()
-                if resync.calls.get(call_id) == device
-            }
-            outputs = engine.reconcile(now, {**resync.calls, **connected})
-            refused = {id(o.event) for o in outputs if type(o) is cmd.Refused}
-            self._apply(outputs, now, step)
-            for call_id, sc in connected.items():
-                if call_id in self._calls:
-                    self._connected[call_id] = sc.device
-                elif id(sc) in refused:
-                    unadopted.append(call_id)
-                else:
-                    adopted.append(call_id)
-                    self._connected[call_id] = sc.device
-                    self._calls[call_id] = _Call(sc.caller, now)
-            for call in resync.unanswered:  # offered while we could not hear: take them
-                offered = ev.CallOffered(now, call.call_id, call.called, call.calling)
-                outputs = engine.handle(offered)
-                if not any(isinstance(o, cmd.Refused) for o in outputs):
-                    self._event_step(offered, outputs, step)
-                    self._apply(outputs, now, step)
-        calls = len(resync.calls or ())
+        held, self._held = self._held, []
+        base = next((i for i, h in enumerate(held) if type(h[0]) is m.SnapshotCallsResult), None)
+        adopted: tuple[int, ...] = ()
+        unadopted: tuple[int, ...] = ()
+        calls = 0
+        if base is None:  # no calls snapshot: nothing replaces the call events
+            later = held
+        else:
+            snapshot, at = held[base]
+            calls = len(snapshot.calls)
+            present = {c.call_id for c in snapshot.calls}
+            offers: dict[int, m.Offered] = {}
+            for x, t in held[:base]:
+                if type(x) not in _CALL_EVENTS:
+                    continue
+                if x.call_id in present:  # shown by the snapshot: replaced by it
+                    if type(x) is m.Offered:
+                        offers[x.call_id] = x
+                else:  # ended before the snapshot: its story, without requests
+                    self._past(x, t, step)
+            adopted, unadopted = self._baseline(snapshot, offers, at, step)
+            later = [h for h in held[:base] if type(h[0]) not in _CALL_EVENTS]
+            later += held[base + 1 :]
+        for x, t in later:
+            if type(x) is m.SnapshotDeviceResult:
+                self._device_snapshot(x, resync, t, step)
+            elif type(x) is ev.PinChecked:
+                self._apply(self.engine.handle(x), t, step)
+            elif type(x) is not m.SnapshotCallsResult:
+                self._event(x, t, step)
+        if self.engine.next_deadline() is not None:  # the engine's timers catch up
+            self._advance(now, step)
         step.notes.append(
             Resynced(
                 now,
                 calls,
-                len(resync.devices),
-                tuple(logged_in),
-                tuple(logged_out),
-                tuple(adopted),
-                tuple(unadopted),
+                resync.devices,
+                tuple(resync.unverified),
+                tuple(resync.logged_out),
+                adopted,
+                unadopted,
             )
         )
+
+    def _past(self, msg: m.Message, now: float, step: Step) -> None:
+        """A held event of a call the switch ended before its snapshot: the engine
+        learns how it ended; requests about calls are not sent (the snapshot is the
+        baseline: `_baseline` decides again), those to handsets are."""
+        past = Step()
+        self._event(msg, now, past)
+        step.notes.extend(n for n in past.notes if getattr(n, "event", None) != "ringing")
+        for request in past.requests:
+            if hasattr(request, "call_id"):
+                self._pending.pop(request.invoke_id, None)
+            else:
+                step.requests.append(request)
+
+    def _baseline(
+        self, snapshot: m.SnapshotCallsResult, offers: dict[int, m.Offered], now: float, step: Step
+    ) -> tuple[tuple[int, ...], tuple[int, ...]]:
+        """Align the engine with the calls snapshot; return the calls adopted (found
+        connected at a handset) and those that could not be."""
+        engine = self.engine
+        calls = {c.call_id: c.device if c.state in _AT_DEVICE else "" for c in snapshot.calls}
+        # Connected calls say so: the engine answers the ones it has waiting or ringing
+        # (an answer lost with the link) and adopts those it never saw answered (while
+        # the controller was down), so that their end is recorded.
+        connected = {
+            c.call_id: ev.SwitchCall(c.device, True, caller=c.calling, dialled=c.called)
+            for c in snapshot.calls
+            if c.state is m.CallState.connected and c.device
+        }
+        self._connected = {
+            call_id: device
+            for call_id, device in self._connected.items()
+            if calls.get(call_id) == device
+        }
+        outputs = engine.reconcile(now, {**calls, **connected})
+        refused = {id(o.event) for o in outputs if type(o) is cmd.Refused}
+        self._apply(outputs, now, step)
+        adopted: list[int] = []
+        unadopted: list[int] = []
+        for call_id, sc in connected.items():
+            if call_id in self._calls:
+                self._connected[call_id] = sc.device
+            elif id(sc) in refused:
+                unadopted.append(call_id)
+            else:
+                adopted.append(call_id)
+                self._connected[call_id] = sc.device
+                self._calls[call_id] = _Call(sc.caller, now)
+        for call in snapshot.calls:  # offered while we could not act: take them
+            if call.state not in _UNANSWERED:
+                continue
+            trunk = offers[call.call_id].trunk if call.call_id in offers else 0
+            offered = ev.CallOffered(now, call.call_id, call.called, call.calling, trunk)
+            outputs = engine.handle(offered)
+            if not any(isinstance(o, cmd.Refused) for o in outputs):
+                self._event_step(offered, outputs, step)
+                self._apply(outputs, now, step)
+        return tuple(adopted), tuple(unadopted)
+
+    def _device_snapshot(
+        self, snap: m.SnapshotDeviceResult, resync: _Resync, now: float, step: Step
+    ) -> None:
+        """One handset's snapshot at its place among the events: a session the switch
+        no longer shows ends; a login the controller never verified makes no session
+        (the handset is asked to log in again)."""
+        engine = self.engine
+        resync.devices += 1
+        device = snap.device
+        known = next((s.agent_id for s in engine.export_sessions() if s.device == device), None)
+        if known is not None and known != snap.agent_id:
+            resync.logged_out.append(known)
+            self._apply(engine.handle(ev.Logout(now, device)), now, step)
+        self._apply(engine.handle(ev.Hook(now, device, snap.hook_off)), now, step)
+        if snap.agent_id and known != snap.agent_id:
+            resync.unverified.append(snap.agent_id)
+            step.requests.append(self._request(m.SetDisplay, now, (), device, m.LOGIN_PROMPT))
 
     # --- engine commands -> switch requests ----------------------------------------
 
@@ -608,6 +678,20 @@ _STEP_EVENTS = frozenset({ev.CallOffered, ev.Answered, ev.Escalate, ev.Transferr
 _RESPONSES = frozenset(
     (m.PositiveAck, m.NegativeAck, m.SnapshotCallsResult, m.SnapshotDeviceResult)
 )
+_SNAPSHOTS = frozenset((m.SnapshotCallsResult, m.SnapshotDeviceResult))
+_CALL_EVENTS = frozenset(
+    (
+        m.Offered,
+        m.Queued,
+        m.Delivered,
+        m.Diverted,
+        m.Established,
+        m.ConnectionCleared,
+        m.Transferred,
+        m.Failed,
+    )
+)
+"""Switch events that change a call's state: a calls snapshot shows their effect."""
 _AT_DEVICE = (m.CallState.alerting, m.CallState.connected)
 """Call states in which a snapshot's ``device`` is the handset that rings or talks."""
 _UNANSWERED = (m.CallState.offered, m.CallState.queued, m.CallState.alerting)

@@ -552,14 +552,19 @@ class Controller:
                 log.warning("request %s failed: %s", note.request, note.error)
             elif kind is Resynced:
                 log.info(
-                    "resynchronised: %d calls, %d extensions, logged in %s, logged out %s,"
+                    "resynchronised: %d calls, %d extensions, logged out %s,"
                     " connected calls taken over %s",
                     note.calls,
                     note.devices,
-                    ",".join(note.logged_in) or "-",
                     ",".join(note.logged_out) or "-",
                     ",".join(map(str, note.adopted)) or "-",
                 )
+                if note.unverified:
+                    log.warning(
+                        "logins of %s were keyed while the controller could not hear (no"
+                        " PIN checked): not accepted, their handsets asked to log in again",
+                        ",".join(note.unverified),
+                    )
                 if note.unadopted:
                     log.warning(
                         "calls %s are connected at handsets but were never answered here:"

@@ -24,6 +24,7 @@ from firmware_sim.people import Agent, Caller, CallerModel, answer_delay, draw_c
 from firmware_sim.traffic import WeeklyTraffic, arrival_times
 
 from protocols.messages import (
+    LOGIN_PROMPT,
     CallInfo,
     CallState,
     Cause,
@@ -258,6 +259,10 @@ class Switch:
     @property
     def active_calls(self) -> int:
         return len(self._calls)
+
+    def calls(self) -> tuple[CallInfo, ...]:
+        """Every call in progress, as ``SnapshotCalls`` reports it."""
+        return tuple(c.info() for c in self._calls.values())
 
     # --- plumbing -------------------------------------------------------------------
 
@@ -516,8 +521,7 @@ class Switch:
         return [SnapshotDeviceResult(m.invoke_id, m.device, h.off_hook, agent_id, calls)]
 
     def _snapshot_calls(self, m: SnapshotCalls, now: float) -> list[Message]:
-        calls = tuple(c.info() for c in self._calls.values())
-        return [SnapshotCallsResult(m.invoke_id, calls)]
+        return [SnapshotCallsResult(m.invoke_id, self.calls())]
 
     def _system_status(self, m: SystemStatus, now: float) -> list[Message]:
         return self._ack(m)
@@ -632,7 +636,18 @@ class Switch:
         if len(m.text) > self.config.display_width:
             raise Nak(ErrorCode.invalid_parameter, f"text longer than {self.config.display_width}")
         h.display = m.text
+        if m.text == LOGIN_PROMPT and h.agent is not None and h.status != "out":
+            # The controller never heard this login (keyed while it was away): key it again.
+            self._at(now + h.agent.behaviour.ready_after_miss, self._login_again, h)
         return self._ack(m)
+
+    def _login_again(self, now: float, h: _Handset) -> None:
+        if h.status == "out" or h.display != LOGIN_PROMPT:
+            return
+        h.display = ""
+        self._event(h.extension, KeyLogin, h.extension, h.agent.agent_id, h.agent.pin)
+        if h.status == "ready":
+            self._event(h.extension, KeyReady, h.extension)
 
     def _set_lamp(self, m: SetLamp, now: float) -> list[Message]:
         h = self._handset(m.device)

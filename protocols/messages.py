@@ -227,6 +227,11 @@ class SetDisplay(Message):
     text: str
 
 
+LOGIN_PROMPT = "Log in again"
+"""The display text asking a handset's user to key the login again (with the PIN): the
+controller shows it where the switch reports a login it never verified (spec §9.3)."""
+
+
 @dataclass(frozen=True, slots=True)
 class SetLamp(Message):
     """Set a handset lamp."""

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from firmware_sim.scenario import load_scenario
 
-from acd.agents import AgentState, AgentStatus
+from acd.agents import AgentSession, AgentState, AgentStatus
 from acd.bridge import Bridge, CallStep, RequestFailed, Resynced, run_virtual
 from acd.calendar import midnight
 from acd.commands import AgentChanged, CallEnded
@@ -145,11 +145,15 @@ def test_link_up_resync_reconciles_calls_and_logins(bridge):
     )
     assert not bridge.resyncing
     resynced = [n for n in step.notes if isinstance(n, Resynced)]
-    assert [(r.calls, r.devices, r.logged_in, r.logged_out) for r in resynced] == [
+    assert [(r.calls, r.devices, r.unverified, r.logged_out) for r in resynced] == [
         (0, 2, ("1001",), ("1002",))
     ]
-    sessions = {s.agent_id: (s.device, s.status) for s in bridge.engine.export_sessions()}
-    assert sessions == {"1001": ("201", AgentStatus.READY)}
+    # 1001's login was keyed while the controller could not hear: no PIN was checked,
+    # so it makes no session; the handset is asked to log in again
+    assert bridge.engine.export_sessions() == []
+    assert requests_of(step, m.SetDisplay) == [
+        m.SetDisplay(step.requests[-1].invoke_id, "201", m.LOGIN_PROMPT)
+    ]
     # call 9 vanished during the outage: it failed, and its record says so
     failed = [n.record for n in step.notes if isinstance(n, CallEnded)]
     assert [(r.call_id, r.outcome) for r in failed] == [(9, Outcome.FAILED)]
@@ -325,8 +329,10 @@ def test_call_steps_keep_the_call_when_a_due_timer_rings_it_as_its_caller_leaves
 
 def test_resync_after_a_restart_finds_calls_connected_at_handsets(bridge):
     """Calls answered before a restart: the switch has them connected, nobody here saw
-    them answered. The engine adopts them (the agent is on the call) and they are left
-    alone on the wire."""
+    them answered. The engine adopts them (the agent, whose session was restored from
+    the store, is on the call) and they are left alone on the wire."""
+    session = AgentSession("1001", "201", AgentStatus.READY, 0, T0 - 600)
+    bridge.restore([session], T0)
     step = bridge.link_up(T0)
     calls = requests_of(step, m.SnapshotCalls)[0]
     snaps = {r.device: r for r in requests_of(step, m.SnapshotDevice)}
@@ -342,7 +348,7 @@ def test_resync_after_a_restart_finds_calls_connected_at_handsets(bridge):
         )
     )
     (resynced,) = [n for s in steps for n in s.notes if isinstance(n, Resynced)]
-    assert (resynced.calls, resynced.logged_in) == (2, ("1001",))
+    assert (resynced.calls, resynced.unverified, resynced.logged_out) == (2, (), ())
     assert (resynced.adopted, resynced.unadopted) == ((9,), ())
     (agent,) = [a for a in bridge.engine.agent_states() if a.agent_id == "1001"]
     assert (agent.state, agent.call_id) == (AgentState.ON_CALL, 9)
