@@ -34,6 +34,7 @@ COMMANDS: dict[str, str] = {
     "queues": "acd.cli.supervisor:queues",
     "status": "acd.cli.supervisor:status",
     "replay": "acd.cli.replay:replay",
+    "mqtt": "acd.cli.mqtt:mqtt",
     "records": "acd.cli.records:records",
     "service": "acd.cli.service:service",
 }
