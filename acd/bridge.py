@@ -576,12 +576,15 @@ class Bridge:
                 continue
             step.notes.append(out)
 
-    def check_pins(self, step: Step, now: float) -> None:
-        """Answer ``step``'s PIN checks at once, in this thread, adding what follows to
-        ``step`` (for virtual-time runs and replays; the controller checks off its loop)."""
+    def check_pins(
+        self, step: Step, now: float, verify: Callable[[Pin | str, str], bool] = verify_pin
+    ) -> None:
+        """Answer ``step``'s PIN checks at once with ``verify``, in this thread, adding what
+        follows to ``step`` (for virtual-time runs and replays; the controller checks off
+        its loop)."""
         while step.checks:
             check = step.checks.pop(0)
-            ok = verify_pin(check.pin, check.pin_hash)
+            ok = verify(check.pin, check.pin_hash)
             self._apply(self.engine.handle(ev.PinChecked(now, check.check, ok)), now, step)
 
     def _route_call(self, out: cmd.RouteCall, now: float, step: Step) -> None:

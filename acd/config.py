@@ -266,16 +266,18 @@ class MqttConfig:
 
 @dataclass(frozen=True)
 class StoreConfig:
-    """Durable call records: one SQLite file."""
+    """Durable call records: one SQLite file, readable by its owner only (and ``group``)."""
 
     path: str = "acd.db"
     mask_callers: bool = True  # privacy by default: store and publish masked numbers
+    group: str | None = None  # the database and captures 0640 with this group, else 0600
 
     @classmethod
     def from_section(cls, s: Section) -> StoreConfig:
         cfg = cls(
             path=s.get("path", str, cls.path),
             mask_callers=s.get("mask_callers", bool, cls.mask_callers),
+            group=s.get("group", str, None) or None,
         )
         s.done()
         return cfg

@@ -23,7 +23,9 @@ Tables (schema version in ``PRAGMA user_version``, upgraded by ``MIGRATIONS`` in
   a controller restart (``save_sessions`` / ``load_sessions``).
 
 Caller numbers are stored masked (``acd.topics.mask_number``) unless ``mask_callers`` is
-false. Reports open the file read-only with ``open_readonly``.
+false. The file (and SQLite's ``-wal``/``-shm``, made with its mode) is created 0600, or
+0640 with ``group`` (`acd.files`); an existing one with looser bits is tightened.
+Reports open the file read-only with ``open_readonly``.
 """
 
 from __future__ import annotations
@@ -39,6 +41,7 @@ from urllib.parse import quote
 from acd.agents import AgentSession, AgentState, AgentStatus
 from acd.commands import AgentChanged, CallEnded, LegReleased
 from acd.errors import AcdError
+from acd.files import create_private, make_private
 from acd.records import CallRecord, LiveLeg, Outcome, RingAttempt, RingOutcome
 from acd.topics import mask_number
 
@@ -261,12 +264,23 @@ class CallStore:
     for writing; ``open_readonly(path)`` opens it for reports. Use from one thread at a
     time; ``close()`` (or ``with``) when done."""
 
-    def __init__(self, path: str | Path, mask_callers: bool = True) -> None:
+    def __init__(
+        self, path: str | Path, mask_callers: bool = True, group: str | None = None
+    ) -> None:
         self.path = Path(path)
         self.mask_callers = mask_callers
         self._depth = 0
         self._last_status: dict[str, AgentStatus] = {}
         created = not self.path.exists()
+        try:
+            create_private(self.path, group)  # SQLite gives -wal and -shm the same mode
+            for suffix in ("-wal", "-shm"):
+                if Path(f"{self.path}{suffix}").exists():
+                    make_private(f"{self.path}{suffix}", group)
+        except OSError as exc:
+            raise AcdError(
+                f"{self.path}: cannot create the call-record database: {exc.strerror}"
+            ) from None
         try:
             conn = sqlite3.connect(
                 self.path, isolation_level=None, check_same_thread=False, timeout=5.0

@@ -127,7 +127,8 @@ def demo(
         if db_path is None:
             tmp = stack.enter_context(tempfile.TemporaryDirectory(prefix="acd-demo-"))
             db_path = str(Path(tmp) / "demo.db")
-        store = stack.enter_context(CallStore(db_path, config.store.mask_callers))
+        store = CallStore(db_path, config.store.mask_callers, config.store.group)
+        stack.enter_context(store)
         window = day_window(sc.day, ZoneInfo(config.site.timezone))
         if not append and next(store.calls(*window), None) is not None:
             fail(

@@ -118,6 +118,7 @@ def run(
     from acd.backup import controller_lock
     from acd.config import load_config
     from acd.controller import Controller, EngineClock
+    from acd.files import create_private
     from acd.logs import setup_logging
     from acd.store import CallStore
     from drivers.capture import CaptureWriter
@@ -137,14 +138,14 @@ def run(
     if capture_path is not None:
         try:  # a capture that cannot be written is an error now, not at the first byte
             Path(capture_path).parent.mkdir(parents=True, exist_ok=True)
-            Path(capture_path).open("a").close()
+            create_private(capture_path, config.store.group)
         except OSError as exc:
             fail(f"capture: cannot write {capture_path}: {exc.strerror}")
-        capture = CaptureWriter(capture_path, port=url or config.link.url)
+        capture = CaptureWriter(capture_path, port=url or config.link.url, group=config.store.group)
     db = db_path or config.store.path
     held = contextlib.ExitStack()  # one controller per database; restore waits for it
     held.enter_context(controller_lock(db))
-    store = CallStore(db, config.store.mask_callers)
+    store = CallStore(db, config.store.mask_callers, config.store.group)
     controller = Controller(
         config,
         url=url,

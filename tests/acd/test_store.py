@@ -413,3 +413,40 @@ def test_upgrade_4_renumbers_legs_taken_over_after_a_restart_and_legs_stored_twi
         (3, 1, 0.0, None, ""),
         (3, 1, 9000.0, None, "adopted after restart"),
     ]
+
+
+def _modes(path: Path) -> dict[str, int]:
+    return {
+        p.name: p.stat().st_mode & 0o777
+        for p in (path, Path(f"{path}-wal"), Path(f"{path}-shm"))
+        if p.exists()
+    }
+
+
+def test_database_wal_and_shm_are_created_for_the_owner_only(tmp_path):
+    old = os.umask(0o022)
+    try:
+        path = tmp_path / "acd.db"
+        with CallStore(path) as store:
+            store.log_event(1.0, "ENTERQUEUE", call_id=7, queue="q")
+            modes = _modes(path)
+    finally:
+        os.umask(old)
+    assert modes == {"acd.db": 0o600, "acd.db-wal": 0o600, "acd.db-shm": 0o600}
+
+
+def test_a_group_reads_the_database_and_a_loose_one_is_tightened(tmp_path):
+    import grp
+
+    group = grp.getgrgid(os.getgid()).gr_name
+    path = tmp_path / "acd.db"
+    CallStore(path).close()
+    for p in (path, Path(f"{path}-wal")):
+        p.touch()
+        p.chmod(0o666)
+    with CallStore(path, group=group) as store:
+        store.log_event(1.0, "ENTERQUEUE", call_id=7, queue="q")
+        assert set(_modes(path).values()) == {0o640}
+        assert path.stat().st_gid == os.getgid()
+    with pytest.raises(AcdError, match=r"store\.group: no group .no-such-group-x."):
+        CallStore(tmp_path / "other.db", group="no-such-group-x")

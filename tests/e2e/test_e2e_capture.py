@@ -42,6 +42,11 @@ def test_run_with_capture_records_what_replay_decodes(kit, sim_thread, tmp_path)
     assert entries and not [e for e in entries if e.get("error")]
     header = json.loads(capture.read_text().splitlines()[0])
     assert header["capture"] == "acd-cti" and header["port"] == sim.url
+    assert header["pins"] == "blanked"
+    assert capture.stat().st_mode & 0o777 == 0o600  # personal data: the owner only
+    assert (tmp_path / "acd.db").stat().st_mode & 0o777 == 0o600
+    logins = [e["fields"] for e in entries if e.get("op") == "KeyLogin"]
+    assert all(set(f["pin"]) == {"*"} for f in logins)
 
     offered = [x.call_id for x in sim.endpoint.sent if isinstance(x, m.Offered)]
     assert len(offered) >= 5

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 
@@ -23,10 +24,18 @@ def _delivered(entries, d):
     return [e.message for e in entries if e.d == d and e.delivered]
 
 
+def _blanked(messages):
+    """``messages`` as a capture keeps them: every PIN blanked, digit for digit."""
+    return [
+        dataclasses.replace(x, pin="*" * len(x.pin)) if isinstance(x, m.KeyLogin) else x
+        for x in messages
+    ]
+
+
 def test_timeline_of_a_session_has_the_messages_both_ends_saw(captured_session):
     session, path = captured_session(900)
     entries, _ = load_timeline(path)
-    assert _delivered(entries, "rx") == session.received
+    assert _delivered(entries, "rx") == _blanked(session.received)
     assert _delivered(entries, "tx") == session.sent
     assert len(session.received) > 20
     assert not [e for e in entries if e.error]
@@ -37,7 +46,7 @@ def test_rotated_capture_reads_as_one(captured_session):
     session, path = captured_session(900, max_bytes=4096, keep=1000)
     assert path.with_name("line.cap.2").exists()
     entries, _ = load_timeline(path)
-    assert _delivered(entries, "rx") == session.received
+    assert _delivered(entries, "rx") == _blanked(session.received)
 
 
 def test_corrupted_bytes_are_marked_and_the_rest_still_decodes(tmp_path):
@@ -47,7 +56,7 @@ def test_corrupted_bytes_are_marked_and_the_rest_still_decodes(tmp_path):
     broken = bytearray(good[1])
     broken[8] ^= 0xFF  # a bit error inside the payload: bad CRC
     path = tmp_path / "bad.cap"
-    with CaptureWriter(path) as w:
+    with CaptureWriter(path, blank_pins=False) as w:  # the bytes as they came
         w("rx", encode_frame(Ctrl.RESET), 1.0)
         w("rx", b"\x00garbage" + good[0], 2.0)
         w("rx", bytes(broken), 3.0)
@@ -173,7 +182,7 @@ def test_noisy_line_and_cable_pull_errors_marked_engine_still_agrees(captured_se
     assert any("bad CRC" in e.error for e in errors)
     assert any("outside frames" in e.error for e in errors)
     assert any(e.note == "duplicate" for e in entries)  # retransmissions after the errors
-    assert _delivered(entries, "rx") == session.received
+    assert _delivered(entries, "rx") == _blanked(session.received)
     assert session.endpoint.link_downs >= 1
     assert sum(isinstance(x, m.SnapshotCalls) for x in session.sent) >= 2
     out = CliRunner().invoke(cli, ["replay", str(path), "--engine", "--config", str(TOWN_HALL)])
