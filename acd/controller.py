@@ -142,6 +142,7 @@ class Controller:
         self.silent_warning = silent_warning  # s between "no switch answers" alarms
         self.notifier = notifier or Notifier()
         self.stall_limit = 2.0  # s a deadline may be overdue before the watchdog starves
+        self.port_lost_grace = 0.5  # s: a port lost this close to a stop raises no alarm
         self.engine = Engine(config, self.clock.origin)
         if extensions is None:
             extensions = config.link.extensions
@@ -381,16 +382,27 @@ class Controller:
         log.warning("PBX port %s lost: %s", self.url, exc or "closed")
         self.link = None
         if self.link_is_up:
-            self._link_down("port lost")
+            # Ctrl-C at a terminal running the simulated switch too may stop the switch
+            # a moment before the controller: its port going away is no alarm then.
+            self._link_down("port lost", self.port_lost_grace)
         self._port_lost.set()
 
-    def _link_down(self, reason: str) -> None:
+    def _link_down(self, reason: str, grace: float = 0.0) -> None:
+        """The link is down: the engine and MQTT are told, and ``grace`` s later (unless
+        the controller is stopping by then) the link-down alarm is raised."""
         self.link_is_up = False
         self.counters["link_downs"] += 1
         self.bridge.link_down()
         log.warning("link down: %s", reason)
         self.notifier.notify(STATUS=f"link down: {reason}")
-        self._alarm(LINK_DOWN_ALARM, True, "critical", f"PBX link down: {reason}")
+        if grace > 0:
+            self._loop.call_later(grace, self._link_down_alarm, f"PBX link down: {reason}")
+        else:
+            self._link_down_alarm(f"PBX link down: {reason}")
+
+    def _link_down_alarm(self, message: str) -> None:
+        if not self._closing and not self.link_is_up:
+            self._alarm(LINK_DOWN_ALARM, True, "critical", message)
 
     def _pump(self) -> None:
         """Handle the link's events, write what it has to send, re-arm the timer."""

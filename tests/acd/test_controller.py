@@ -315,3 +315,34 @@ def _broker_up() -> bool:
     with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", 1883), 0.5):
         return True
     return False
+
+
+@pytest.mark.parametrize("stopping", [True, False])
+def test_a_switch_stopped_with_the_controller_raises_no_link_down_alarm(stopping):
+    """Ctrl-C reaching the simulated switch a moment before the controller: its port
+    going away is not an alarm. A port lost while the controller runs on still is."""
+    from firmware_sim.runner import ServedSwitch
+    from firmware_sim.scenario import load_scenario
+
+    switch = ServedSwitch(load_scenario("town-hall-weekday-250"))
+    config = load_config(ROOT / "examples" / "town-hall.toml")
+    controller = Controller(config, url=switch.url, mqtt=False, reconnect_initial=5.0)
+
+    async def main() -> None:
+        stop = asyncio.Event()
+        task = asyncio.ensure_future(controller.run(stop))
+        for _ in range(500):
+            await asyncio.sleep(0.01)
+            if controller.link_is_up:
+                break
+        switch.stop()  # the pty closes: the controller's port is lost
+        await asyncio.sleep(0.1 if stopping else 1.0)
+        stop.set()
+        await task
+
+    try:
+        asyncio.run(main())
+    finally:
+        switch.stop()
+    assert controller.counters["port_losses"] == 1
+    assert (LINK_DOWN_ALARM in controller._alarms) is not stopping
