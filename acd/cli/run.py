@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import datetime as dt
+import logging
 import signal
 import time
 from pathlib import Path
@@ -24,6 +25,7 @@ Examples:
   acd run --config site.toml --link socket://10.0.0.5:4001 --log-json
   acd run --config site.toml --db /var/lib/acd/acd.db --log-json
   acd run --config site.toml --capture /var/log/acd/line.cap
+  acd run --config site.toml --link /dev/pts/1 --sim-clock   # on acd sim's clock
 
 \b
 --capture records every byte in and out of the PBX link (JSON lines, rotated at
@@ -96,6 +98,12 @@ def check_mqtt(mqtt: MqttConfig, source: str) -> None:
 @click.option(
     "--origin", type=float, help="CLOCK_MONOTONIC seconds at which the engine reads --start."
 )
+@click.option(
+    "--sim-clock",
+    is_flag=True,
+    help="Follow the clock (day, time, speed) of the `acd sim` serving --link, "
+    "instead of this machine's.",
+)
 def run(
     config_path: str | None,
     url: str | None,
@@ -108,6 +116,7 @@ def run(
     speed: float,
     start: dt.datetime | None,
     origin: float | None,
+    sim_clock: bool,
 ) -> None:
     """Run the ACD controller against the PBX.
 
@@ -120,6 +129,7 @@ def run(
     from acd.controller import Controller, EngineClock
     from acd.files import create_private
     from acd.logs import setup_logging
+    from acd.simclock import follow
     from acd.store import CallStore
     from drivers.capture import CaptureWriter
 
@@ -130,10 +140,22 @@ def run(
         check_mqtt(config.mqtt, config_path)
     setup_logging(log_level, log_json)
     clock = None
+    if sim_clock:
+        if start is not None or speed != 1.0 or origin is not None:
+            fail("--sim-clock sets the clock: give it without --start, --speed or --origin")
+        followed = follow(url or config.link.url)
+        start, origin, speed = followed.start, followed.origin, followed.speed
     if start is not None or speed != 1.0 or origin is not None:
         tz = ZoneInfo(config.site.timezone)
         when = start.replace(tzinfo=tz).timestamp() if start is not None else time.time()
         clock = EngineClock(time.monotonic() if origin is None else origin, when, speed)
+        now = dt.datetime.fromtimestamp(clock.now(time.monotonic()), tz).replace(tzinfo=None)
+        logging.getLogger("acd.controller").info(
+            "engine clock: %s at %gx%s",
+            now.isoformat(" ", "seconds"),
+            speed,
+            f" (the clock of acd sim on {url or config.link.url})" if sim_clock else "",
+        )
     capture = None
     if capture_path is not None:
         try:  # a capture that cannot be written is an error now, not at the first byte

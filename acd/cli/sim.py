@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import datetime as dt
 import logging
@@ -13,6 +14,7 @@ import click
 
 from acd.cli.common import emit_json, fail
 from acd.errors import AcdError
+from acd.simclock import SimClock, publish
 
 EPILOG = """\b
 Examples:
@@ -24,6 +26,10 @@ Examples:
 \b
 Live faults: SIGUSR1 pulls the cable for 5 s, SIGUSR2 reboots the switch
 (kill -USR1 PID). Ctrl-C or SIGTERM stops with a summary.
+
+\b
+The simulated clock (--day, --start, --speed) is not this machine's: run the
+controller with `acd run --link URL --sim-clock` to follow it.
 """
 
 
@@ -114,6 +120,10 @@ def sim(
         transport = PtyTransport() if use_pty else TcpTransport(tcp_port, host)
     except OSError as exc:
         raise AcdError(f"cannot open the transport: {exc}") from None
+    origin = time.monotonic()  # the simulated clock starts: shared before the url is printed
+    start_at = dt.datetime.combine(sc.day, dt.time()) + dt.timedelta(seconds=sc.start_s)
+    shared = contextlib.ExitStack()  # for `acd run --sim-clock`
+    shared.enter_context(publish(transport.url, SimClock(start_at, origin, sc.speed)))
     click.echo(transport.url)
     sys.stdout.flush()
 
@@ -124,7 +134,6 @@ def sim(
     logger.setLevel(logging.DEBUG if verbose else logging.INFO)
     logger.propagate = False
 
-    origin = time.monotonic()
     endpoint = SwitchEndpoint(sc, Clock(sc.start_s, origin, sc.speed), extra)
 
     def should_stop() -> bool:
@@ -146,6 +155,7 @@ def sim(
     try:
         serve(endpoint, transport, should_stop)
     finally:
+        shared.close()
         transport.close()
     summary = {
         "scenario": sc.name,

@@ -1,0 +1,137 @@
+"""The README tour, its commands read from README.md: `acd sim --pty --start 10:00 &`
+then `acd run ... --sim-clock` on the pty it printed. The controller must judge calls on
+the simulated switch's clock, not this machine's: the tour works at any hour. Run as
+written (10:00) and with the simulation starting at the current local time; the only
+change is ``--speed 60`` on `acd sim`, so that ten simulated minutes take ten seconds."""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import re
+import shlex
+import sqlite3
+import subprocess
+import sys
+import time
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import pytest
+
+from acd.calendar import Calendar
+from acd.config import load_config
+from acd.errors import AcdError
+
+ROOT = Path(__file__).resolve().parents[2]
+TOUR = "**Run the controller against a (simulated) switch.**"
+
+pytestmark = pytest.mark.timeout(120)
+
+
+def tour_commands() -> tuple[list[str], dict[str, str], list[str]]:
+    """The tour's `acd sim` and `acd run` arguments and its exported variables."""
+    block = ROOT.joinpath("README.md").read_text().split(TOUR)[1]
+    block = block.split("```console\n")[1].split("```")[0]
+    commands = [line[2:] for line in block.splitlines() if line.startswith("$ ")]
+    sim = next(shlex.split(c.rstrip(" &")) for c in commands if c.startswith("acd sim"))
+    run = next(shlex.split(c) for c in commands if c.startswith("acd run"))
+    exports = [c.split(" ", 1)[1] for c in commands if c.startswith("export ")]
+    return sim, dict(e.split("=", 1) for e in exports), run
+
+
+def _acd(args: list[str]) -> list[str]:
+    assert args[0] == "acd"
+    return [sys.executable, "-m", "acd", *args[1:]]
+
+
+def _run_tour(tmp_path: Path, start: str | None, seconds: float) -> Path:
+    """Run the tour (``--start`` replaced by ``start`` if given) for ``seconds``;
+    return its database."""
+    sim, exports, run = tour_commands()
+    if start is not None:
+        sim[sim.index("--start") + 1] = start
+    (tmp_path / "examples").symlink_to(ROOT / "examples")  # the tour runs in a checkout
+    env = {**os.environ, **exports}
+    sim_log = tmp_path / "sim.log"
+    with open(sim_log, "w") as out:
+        switch = subprocess.Popen([*_acd(sim), "--speed", "60"], cwd=tmp_path, stdout=out, env=env)
+    procs = [switch]
+    try:
+        for _ in range(200):  # its first line is the pty to open
+            if sim_log.read_text().endswith("\n"):
+                break
+            time.sleep(0.05)
+        pty = sim_log.read_text().splitlines()[0]
+        assert pty.startswith("/dev/pts/"), pty
+        run[run.index("--link") + 1] = pty
+        with open(tmp_path / "run.log", "w") as log:
+            procs.insert(0, subprocess.Popen(_acd(run), cwd=tmp_path, stderr=log, env=env))
+        time.sleep(seconds)
+    finally:
+        for proc in procs:  # the controller first: it stores what it knows
+            proc.terminate()
+            assert proc.wait(20) == 0, (tmp_path / "run.log").read_text()[-2000:]
+    db = tmp_path / run[run.index("--db") + 1]
+    assert db.exists(), (tmp_path / "run.log").read_text()[-2000:]
+    return db
+
+
+def _rows(db: Path, query: str) -> list[tuple]:
+    with sqlite3.connect(db) as conn:
+        return conn.execute(query).fetchall()
+
+
+def test_readme_tour_as_written_routes_calls_at_any_hour(tmp_path):
+    db = _run_tour(tmp_path, None, 12)
+    config = load_config(ROOT / "examples" / "town-hall.toml")
+    tz = ZoneInfo(config.site.timezone)
+    calls = _rows(db, "SELECT call_id, queued_at, outcome, agent_id FROM calls")
+    assert len(calls) >= 2, calls  # 10:00:43 and 10:02:29 with the scenario's seed
+    for _, queued_at, outcome, _ in calls:
+        local = dt.datetime.fromtimestamp(queued_at, tz)
+        assert local.date() == dt.date(2026, 3, 10) and 10 <= local.hour < 11, local
+        assert outcome != "closed"
+    assert any(agent for *_, agent in calls)  # offered to an agent
+
+
+def test_readme_tour_from_the_current_local_time(tmp_path):
+    now = dt.datetime.now()
+    db = _run_tour(tmp_path, now.strftime("%H:%M"), 4)
+    config = load_config(ROOT / "examples" / "town-hall.toml")
+    tz = ZoneInfo(config.site.timezone)
+    logged = (tmp_path / "run.log").read_text()
+    clock = re.search(r"engine clock: (\S+ \S+) at 60x \(the clock of acd sim on ", logged)
+    assert clock, logged
+    at = dt.datetime.fromisoformat(clock.group(1))
+    started = dt.datetime.combine(dt.date(2026, 3, 10), now.time().replace(second=0))
+    assert started <= at < started + dt.timedelta(minutes=5), at  # the switch's clock
+    calendar = Calendar(config.calendars["town-hall"], tz)
+    for queued_at, outcome in _rows(db, "SELECT queued_at, outcome FROM calls"):
+        assert (outcome == "closed") == (not calendar.is_open(queued_at)), outcome
+
+
+def test_sim_clock_without_a_simulator_is_a_one_line_error(tmp_path):
+    from click.testing import CliRunner
+
+    from acd.cli import cli
+    from acd.simclock import SimClock, clock_file, follow, publish
+
+    url = f"/dev/pts/nope-{os.getpid()}"
+    args = ["run", "--config", str(ROOT / "examples" / "town-hall.toml"), "--no-mqtt"]
+    result = CliRunner().invoke(
+        cli, [*args, "--link", url, "--db", str(tmp_path / "a.db"), "--sim-clock"]
+    )
+    assert result.exit_code == 1
+    assert result.output.splitlines() == [
+        f"Error: --sim-clock: no acd sim serves {url} (start `acd sim --pty` first and give"
+        " --link the port it printed)"
+    ]
+    clock = SimClock(dt.datetime(2026, 3, 10, 10), time.monotonic(), 60.0)
+    with publish(url, clock) as path:
+        assert path == clock_file(url) and follow(url) == clock
+        stale = path.read_text().replace(f'"pid": {os.getpid()}', '"pid": 999999999')
+        path.write_text(stale)  # a simulator killed without cleaning up
+        with pytest.raises(AcdError, match="no acd sim serves"):
+            follow(url)
+    assert not clock_file(url).exists()
