@@ -10,6 +10,7 @@ pattern is sent at the baud rate and compared; otherwise it brings the CTI link 
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -115,8 +116,10 @@ def run_port_test(
     *,
     pattern_bytes: int = 4096,
     timeout: float = 5.0,
+    on_wait: Callable[[float], object] | None = None,
 ) -> PortTestResult:
-    """Open the port, then a loopback test if the probe echoes, else a link handshake."""
+    """Open the port, then a loopback test if the probe echoes, else a link handshake;
+    while waiting for a switch to answer, ``on_wait`` gets the seconds waited so far."""
     port = open_port(url, baudrate, parity)
     try:
         settings = _settings(port)
@@ -128,7 +131,7 @@ def run_port_test(
             raise _read_fail(url, exc) from None
         if PROBE in echo or _similar(echo, PROBE):
             return _loopback(port, url, settings, pattern_bytes, byte_time)
-        return _handshake(port, url, settings, echo, timeout)
+        return _handshake(port, url, settings, echo, timeout, on_wait)
     finally:
         port.close()
 
@@ -173,7 +176,12 @@ def _loopback(
 
 
 def _handshake(
-    port: serial.SerialBase, url: str, settings: str, heard: bytes, timeout: float
+    port: serial.SerialBase,
+    url: str,
+    settings: str,
+    heard: bytes,
+    timeout: float,
+    on_wait: Callable[[float], object] | None = None,
 ) -> PortTestResult:
     """Bring the CTI link up and send one SystemStatus; report what the peer did."""
     link = Link(Role.CONTROLLER, t1=0.5, n2=3, heartbeat=2.0, reset_interval=0.5)
@@ -187,6 +195,8 @@ def _handshake(
     try:
         while time.monotonic() < end and answer is None:
             now = time.monotonic()
+            if on_wait is not None:
+                on_wait(now - start)
             link.handle_timer(now)
             out = link.data_to_send()
             if out:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import click
 
 from acd.cli.common import config_option, emit_json, fail, json_option, timeout_option
+from acd.cli.progress import Progress
 
 
 @click.command(
@@ -82,7 +83,15 @@ def test(
     url = url or (link.url if config_path else None)
     if url is None:
         fail("give the port: acd port test URL (or --config with a [link] url)")
-    result = run_port_test(url, baudrate or link.baudrate, parity or link.parity, timeout=timeout)
+    label = f"{url}: waiting for a switch to answer (s)"
+    with Progress(label, total=timeout) as progress:  # a silent port takes the whole timeout
+        result = run_port_test(
+            url,
+            baudrate or link.baudrate,
+            parity or link.parity,
+            timeout=timeout,
+            on_wait=lambda waited: progress.advance(waited - progress.done),
+        )
     if as_json:
         emit_json(result.to_dict())
     else:

@@ -92,6 +92,19 @@ def test_silent_line_says_no_echo_and_no_switch(fake_line):
     assert "no switch answered" in out.output
 
 
+def test_silent_line_shows_the_wait_on_a_terminal(fake_line, monkeypatch):
+    """The handshake waits the whole --timeout on a silent port: a terminal sees it."""
+    monkeypatch.setattr("acd.cli.progress.is_tty", lambda: True)
+    monkeypatch.setattr("acd.cli.progress.INTERVAL", 0.05)
+    line = fake_line("silent")
+    out = _cli("port", "test", line.path, "--timeout", "0.6")
+    assert out.exit_code == 1
+    label = f"{line.path}: waiting for a switch to answer (s): "
+    assert out.stderr.count(label) >= 3 and out.stderr.endswith("\r\x1b[K")
+    assert f"{label}0/1 (" in out.stderr  # counts up to the timeout (0.6 shown as 1)
+    assert out.stdout.startswith("port:")
+
+
 def test_garbage_says_check_baud_rate_and_parity(fake_line):
     line = fake_line("garbage")
     result = run_port_test(line.path, 9600, "E", timeout=0.5)
