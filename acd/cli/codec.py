@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 import sys
 from pathlib import Path
@@ -10,6 +11,8 @@ from typing import Any
 import click
 
 from acd.cli.common import emit_json, fail, json_option
+from drivers.capture import FORMAT as CAPTURE_FORMAT
+from drivers.capture import CaptureError, read_capture
 from protocols.errors import ProtocolError
 from protocols.framing import Ctrl, Frame, FrameDecoder, encode_frame
 from protocols.messages import (
@@ -61,12 +64,15 @@ def frame_to_dict(frame: Frame) -> dict[str, Any]:
     "--file",
     "capture",
     type=click.Path(exists=True, dir_okay=False, path_type=Path),
-    help="Raw capture file (the bytes as they crossed the line).",
+    help="A capture of `acd run --capture` (each frame with its time and direction),"
+    " or raw bytes as they crossed the line.",
 )
 def decode(hex_text: tuple[str, ...], capture: Path | None) -> None:
     """Decode CTI frames: one JSON object per frame, then any garbage as a count.
 
     HEX may contain spaces or colons; `-` reads hex text from standard input.
+    A capture file's frames carry "t" (Unix time) and "d" (rx: from the switch,
+    tx: to it), each direction decoded on its own (rotated files are read too).
     Exit 1 if no intact frame is found or a frame holds an invalid message.
 
     \b
@@ -77,6 +83,9 @@ def decode(hex_text: tuple[str, ...], capture: Path | None) -> None:
     """
     if capture is not None and hex_text:
         fail("give HEX or --file, not both")
+    if capture is not None and _is_capture(capture):
+        _decode_capture(capture)
+        return
     if capture is not None:
         data = capture.read_bytes()
     elif hex_text == ("-",):
@@ -86,12 +95,49 @@ def decode(hex_text: tuple[str, ...], capture: Path | None) -> None:
     else:
         fail("nothing to decode: give HEX, '-' or --file PATH")
     decoder = FrameDecoder()
-    frames = decoder.feed(data)
+    invalid = _emit_frames(decoder.feed(data), {})
+    _emit_garbage(decoder, {})
+    _verdict(decoder.frames, len(data), invalid)
+
+
+def _is_capture(path: Path) -> bool:
+    """Whether ``path`` starts with the header line of an ``acd run --capture`` file."""
+    with path.open("rb") as fh:
+        first = fh.readline(4096)
+    try:
+        header = json.loads(first)
+    except (UnicodeDecodeError, json.JSONDecodeError):
+        return False
+    return isinstance(header, dict) and header.get("capture") == CAPTURE_FORMAT
+
+
+def _decode_capture(path: Path) -> None:
+    """Each chunk's frames with its time and direction; damaged lines as errors."""
+    decoders = {"rx": FrameDecoder(), "tx": FrameDecoder()}
+    invalid = damaged = size = 0
+    for item in read_capture(path):
+        if isinstance(item, CaptureError):
+            damaged += 1
+            emit_json({"file": item.file, "line": item.line, "error": item.error})
+            continue
+        size += len(item.data)
+        invalid += _emit_frames(decoders[item.d].feed(item.data), {"t": item.t, "d": item.d})
+    for direction, decoder in decoders.items():
+        _emit_garbage(decoder, {"d": direction})
+    _verdict(sum(d.frames for d in decoders.values()), size, invalid, damaged)
+
+
+def _emit_frames(frames: list[Frame], extra: dict[str, Any]) -> int:
+    """Print each frame (after ``extra``); return how many hold an invalid message."""
     invalid = 0
     for frame in frames:
         out = frame_to_dict(frame)
         invalid += "error" in out
-        emit_json(out)
+        emit_json({**extra, **out})
+    return invalid
+
+
+def _emit_garbage(decoder: FrameDecoder, extra: dict[str, Any]) -> None:
     garbage = {
         "dropped_bytes": decoder.dropped_bytes,
         "bad_crc": decoder.bad_crc,
@@ -99,11 +145,16 @@ def decode(hex_text: tuple[str, ...], capture: Path | None) -> None:
         "incomplete_bytes": decoder.pending,
     }
     if any(garbage.values()):
-        emit_json(garbage)
+        emit_json({**extra, **garbage})
+
+
+def _verdict(frames: int, size: int, invalid: int, damaged: int = 0) -> None:
     if not frames:
-        fail(f"no intact frame in {len(data)} bytes")
+        fail(f"no intact frame in {size} bytes")
     if invalid:
         fail(f"{invalid} frame(s) hold an invalid message")
+    if damaged:
+        fail(f"{damaged} damaged line(s) in the capture")
 
 
 def _field_pairs(pairs: tuple[str, ...]) -> dict[str, str]:

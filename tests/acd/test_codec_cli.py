@@ -72,6 +72,31 @@ def test_decode_raw_capture_file(tmp_path):
     assert [o["ctrl"] for o in _lines(result.output)] == ["ACK", "RESET"]
 
 
+def test_decode_a_capture_of_acd_run(tmp_path):
+    """`acd decode --file line.cap` on a file of `acd run --capture`: each frame with its
+    time and direction; a frame split over two chunks is joined within its direction."""
+    from drivers.capture import CaptureWriter
+
+    ready = encode_frame(Ctrl.INFO, 0, 0, encode_message(sample("KeyReady")))
+    capture = tmp_path / "line.cap"
+    with CaptureWriter(capture, blank_pins=False) as write:
+        write("rx", ready[:5], 100.0)
+        write("tx", encode_frame(Ctrl.ACK, 0, 1), 100.25)
+        write("rx", ready[5:] + encode_frame(Ctrl.RESET), 100.5)
+    result = _run("decode", "--file", str(capture))
+    assert result.exit_code == 0, result.output
+    out = _lines(result.output)
+    assert [(o["t"], o["d"], o["ctrl"]) for o in out] == [
+        (100.25, "tx", "ACK"),
+        (100.5, "rx", "INFO"),
+        (100.5, "rx", "RESET"),
+    ]
+    assert out[1]["op"] == "KeyReady"
+    capture.write_text(capture.read_text() + "not json\n")
+    result = _run("decode", "--file", str(capture))
+    assert result.exit_code == 1 and result.stderr == "Error: 1 damaged line(s) in the capture\n"
+
+
 def test_list():
     result = _run("encode", "--list")
     assert result.exit_code == 0
