@@ -250,6 +250,14 @@ class Bridge:
         while gone:
             self._calls.pop(gone.pop(), None)
 
+    def invalid(self, payload: bytes, error: str) -> Step:
+        """An invalid message from the switch (docs/cti-protocol.md §5.1): a request is
+        answered ``NegativeAck(invalid_parameter)``; anything else only reported."""
+        step = Step()
+        if (nak := m.refusal(payload, error)) is not None:
+            step.requests.append(nak)
+        return step
+
     def command(self, event: ev.Event) -> Step:
         """Apply an event that does not come from the switch (a supervisor command, a
         PIN checked); while resynchronising a supervisor command is refused (its

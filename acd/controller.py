@@ -426,6 +426,7 @@ class Controller:
             elif isinstance(event, BadMessage):
                 self.counters["bad_messages"] += 1
                 log.warning("bad message from the switch: %s", event.error)
+                self._take(self.bridge.invalid(event.payload, event.error))
         data = link.data_to_send()
         if data and self.port is not None:
             self.port.write(data)

@@ -34,13 +34,13 @@ from firmware_sim.scenario import Scenario
 
 from protocols.link import BadMessage, Link, LinkDown, LinkUp, MessageReceived, Role
 from protocols.messages import (
-    ErrorCode,
     Message,
     NegativeAck,
     PositiveAck,
     SnapshotCallsResult,
     SnapshotDeviceResult,
     message_name,
+    refusal,
     shown_fields,
 )
 
@@ -186,11 +186,11 @@ class SwitchEndpoint:
                 self.received.append(event.message)
                 self._send(self.switch.handle(event.message, self.clock.sim(now)), now)
             elif isinstance(event, BadMessage):
-                invoke_id = int.from_bytes(event.payload[1:3]) if len(event.payload) >= 3 else 0
                 log.warning("bad message from the controller: %s", event.error)
-                nak = NegativeAck(invoke_id, ErrorCode.invalid_parameter, event.error[:200])
-                self.switch.stats.rejected += 1
-                self._send([nak], now)
+                nak = refusal(event.payload, event.error)
+                if nak is not None:  # a request: answered, as every request is
+                    self.switch.stats.rejected += 1
+                    self._send([nak], now)
             elif isinstance(event, LinkUp):
                 self.link_ups += 1
                 log.info("%s link up", self._stamp(now))

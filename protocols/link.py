@@ -14,8 +14,8 @@ Rules (``docs/cti-protocol.md`` §4 is normative):
   ``n2`` such retries the link is down. A gap in received numbers is answered by one NAK
   and the sender goes back to the NAKed frame. Duplicates are acknowledged and dropped.
 - An idle sender sends a HEARTBEAT every ``heartbeat`` seconds. A side that has heard
-  nothing for one heartbeat interval polls (HEARTBEAT with ns = 1, answered at once by a
-  HEARTBEAT) every ``t1`` seconds; a peer silent for three heartbeat intervals is dead
+  nothing for one heartbeat interval and ``t1`` polls (HEARTBEAT with ns = 1, answered at
+  once by a HEARTBEAT) every ``t1`` seconds; a peer silent for three heartbeat intervals is dead
   and the link goes down. Polling keeps a lossy but live line from looking dead.
 - The controller role brings the link up: it sends RESET every ``reset_interval`` seconds
   until a RESET-ACK comes back. The switch role answers RESET (at any time: a RESET while
@@ -290,7 +290,9 @@ class Link:
             self._emit(Ctrl.HEARTBEAT, 0, now)
 
     def _poll_deadline(self) -> float:
-        return max(self._last_received + self.heartbeat, self._last_poll + self.t1)
+        # A peer's heartbeat is due H after its last frame: it gets T1 to arrive, so that
+        # two ends with the same H keep each other alive with heartbeats, not polls.
+        return max(self._last_received + self.heartbeat + self.t1, self._last_poll + self.t1)
 
     # --- frames in --------------------------------------------------------------
 

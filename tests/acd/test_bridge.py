@@ -356,3 +356,18 @@ def test_resync_after_a_restart_finds_calls_connected_at_handsets(bridge):
     assert about_9 == []  # a connected call is never disturbed
     taken = [(n.event, n.call_id) for s in steps for n in s.notes if isinstance(n, CallStep)]
     assert taken[:2] == [("offered", 10), ("queued", 10)]  # the waiting caller is taken over
+
+
+def test_an_invalid_request_from_the_switch_is_refused_and_an_invalid_event_only_reported(
+    bridge,
+):
+    """Spec §5.1: every request is answered once, even a malformed one."""
+    status = m.encode_message(m.SystemStatus(77, m.SystemStatusCode.normal))
+    with pytest.raises(Exception, match="truncated"):
+        m.decode_message(status[:-1])
+    step = bridge.invalid(status[:-1], "truncated: SystemStatus.status")
+    assert step.requests == [
+        m.NegativeAck(77, m.ErrorCode.invalid_parameter, "truncated: SystemStatus.status")
+    ]
+    offered = m.encode_message(m.Offered(78, 5, "0611", "3000", 1))
+    assert bridge.invalid(offered[:-2], "truncated").requests == []

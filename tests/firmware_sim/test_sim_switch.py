@@ -249,3 +249,46 @@ def test_clear_connection_of_one_ringing_extension_leaves_the_others_ringing(swi
     switch.handle(m.ClearConnection(4, a, "202"), T0 + 2.2)
     (info,) = switch.handle(m.SnapshotCalls(5), T0 + 2.2)[0].calls
     assert (info.state, info.device) == (m.CallState.queued, "3000")
+
+
+def kinds(out) -> list[tuple]:
+    """Each message's type name, with the device and cause of a ConnectionCleared."""
+    return [
+        (type(x).__name__, x.device, x.cause.name)
+        if isinstance(x, m.ConnectionCleared)
+        else (type(x).__name__,)
+        for x in out
+    ]
+
+
+def test_events_after_each_request_follow_the_call_model(switch):
+    """docs/cti-protocol.md §9.5-9.6, request by request."""
+    a = offer(switch, T0 + 1, patience=20.0)
+    switch.handle(m.DeflectCall(1, a, "299"), T0 + 2)  # nobody answers at 299
+    # QueueCall on a ringing call: the ring ends, then Queued
+    out = switch.handle(m.QueueCall(2, a, "front-desk", 1), T0 + 3)
+    assert kinds(out) == [("PositiveAck",), ("ConnectionCleared", "299", "normal"), ("Queued",)]
+    # DeflectCall on a call ringing elsewhere: Diverted from that handset, no clear
+    switch.handle(m.DeflectCall(3, a, "299"), T0 + 4)
+    out = switch.handle(m.DeflectCall(4, a, "202"), T0 + 5)
+    assert kinds(out) == [("PositiveAck",), ("Diverted",), ("Delivered",)]
+    assert (out[1].from_device, out[1].to_device) == ("299", "202")
+    # SingleStepTransfer to a handset: hook on, Transferred, Delivered at the target
+    switch.advance(T0 + 5.3)  # 202 answers
+    out = switch.handle(m.SingleStepTransfer(5, a, "202", "299"), T0 + 6)
+    assert kinds(out) == [("PositiveAck",), ("HookState",), ("Transferred",), ("Delivered",)]
+    # the caller hangs up while it rings: the ring's clear, then the caller's
+    out = switch.advance(T0 + 6 + 600)
+    abandon = [k for k in kinds(out) if k[0] == "ConnectionCleared"]
+    assert abandon == [
+        ("ConnectionCleared", "299", "caller_abandon"),
+        ("ConnectionCleared", "", "caller_abandon"),
+    ]
+    # a connected call that the agent ends: hook on, one clear naming the handset
+    b = offer(switch, T0 + 700)
+    switch.handle(m.DeflectCall(6, b, "201"), T0 + 701)
+    switch.advance(T0 + 701.3)
+    out = switch.advance(T0 + 701.3 + 3600)
+    ends = [k for k in kinds(out) if k[0] in ("ConnectionCleared", "HookState")]
+    assert ends[:2] == [("HookState",), ("ConnectionCleared", "201", "normal")]
+    assert [k for k in ends if k[0] == "ConnectionCleared"] == [ends[1]]

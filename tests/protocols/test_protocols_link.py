@@ -279,14 +279,27 @@ def test_deadlines_and_heartbeat():
     assert link.is_up and link.next_deadline() == 18.0  # heartbeat due 5 s after last send
     link.handle_timer(18.0)
     assert FrameDecoder().feed(link.data_to_send())[-1] == (Ctrl.HEARTBEAT, 0, 0, b"")
-    assert link.next_deadline() == 19.0  # silent for one interval: poll, every t1
-    link.handle_timer(19.0)
+    assert link.next_deadline() == 20.0  # silent for one interval and t1: poll, every t1
+    link.handle_timer(20.0)
     assert FrameDecoder().feed(link.data_to_send())[-1] == (Ctrl.HEARTBEAT, POLL, 0, b"")
-    assert link.next_deadline() == 20.0
-    link.receive_data(encode_frame(Ctrl.HEARTBEAT, POLL), 19.5)  # the peer polls: answer
+    assert link.next_deadline() == 21.0
+    link.receive_data(encode_frame(Ctrl.HEARTBEAT, POLL), 20.5)  # the peer polls: answer
     assert FrameDecoder().feed(link.data_to_send())[-1] == (Ctrl.HEARTBEAT, 0, 0, b"")
-    assert link.next_deadline() == 19.5 + 5.0
-    link.handle_timer(19.5 + SILENCE_INTERVALS * 5.0)
+    assert link.next_deadline() == 20.5 + 5.0
+    link.handle_timer(20.5 + SILENCE_INTERVALS * 5.0)
     assert link.next_event() == LinkUp()
     assert link.next_event() == LinkDown("peer silent")
     assert link.state is LinkState.RESETTING
+
+
+def test_two_idle_ends_with_the_same_heartbeat_exchange_heartbeats_not_polls():
+    """Spec §4.4: with H alike at both ends, each end's heartbeat reaches the other
+    before its poll timer (H + T1): one frame per end per H, no poll."""
+    pair = LinkPair(link_options={"heartbeat": 5.0, "t1": 1.0})
+    pair.start()
+    pair.run(1.0)
+    before = pair.controller.stats.frames_out + pair.switch.stats.frames_out
+    pair.run(60.0)
+    sent = pair.controller.stats.frames_out + pair.switch.stats.frames_out - before
+    assert sent <= 2 * 60 / 5 + 2
+    assert pair.controller.is_up and pair.switch.is_up

@@ -106,3 +106,12 @@ def test_the_controller_repeats_reset_every_reset_interval(interval):
         resets.append((now, controller.data_to_send()))
     reset = encode_frame(Ctrl.RESET, 0, 0)
     assert resets == [(100.0 + i * expected, reset) for i in range(4)]
+
+
+def test_the_call_model_section_has_a_diagram_per_request_and_checked_examples():
+    model = SPEC.split("## 9. Call model\n", 1)[1].split("\n## 10. ", 1)[0]
+    checked = [args for args, _ in EXAMPLES if f"$ acd encode {args}\n" in model]
+    assert len(checked) >= 15  # each one checked by the test above
+    for request in ("QueueCall", "DeflectCall", "RingDevices", "ClearConnection"):
+        assert f"C->>S: {request}(" in model
+    assert "C->>S: SingleStepTransfer(" in model and model.count("sequenceDiagram") >= 6
