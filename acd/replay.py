@@ -248,17 +248,54 @@ def captured_extensions(entries: Iterable[Entry]) -> tuple[str, ...]:
     return tuple(found)
 
 
+@dataclass(frozen=True)
+class EngineTime:
+    """The live engine's clock as a function of capture (Unix) time: ``engine`` at
+    ``unix``, ``speed``× faster. The default is Unix time itself."""
+
+    unix: float = 0.0
+    engine: float = 0.0
+    speed: float = 1.0
+
+    def at(self, t: float) -> float:
+        """Engine time at capture time ``t``."""
+        return self.engine + (t - self.unix) * self.speed
+
+    def capture_time(self, engine_time: float) -> float:
+        """Capture time at ``engine_time``."""
+        return self.unix + (engine_time - self.engine) / self.speed
+
+
+def capture_engine_time(path: str) -> EngineTime:
+    """The engine clock recorded in the header of the capture at ``path`` (its oldest
+    file); Unix time when the header has none (a controller on the real clock)."""
+    from drivers.capture import capture_files
+
+    for file in capture_files(path)[:1]:
+        with open(file, encoding="utf-8", errors="replace") as fh:
+            first = fh.readline()
+        try:
+            clock = json.loads(first)["engine_clock"]
+            return EngineTime(float(clock["unix"]), float(clock["engine"]), float(clock["speed"]))
+        except (ValueError, KeyError, TypeError):
+            break
+    return EngineTime()
+
+
 def engine_requests(
     chunks: Iterable[tuple[float, str, bytes]],
     config: Config,
     extensions: tuple[str, ...] = (),
+    clock: EngineTime = EngineTime(),
 ) -> list[tuple[float, Message]]:
     """The requests a fresh engine sends when it receives the captured switch bytes.
 
     The switch's bytes go through a controller-side `Link` at their captured times (so
     link ups, downs and delivered messages are the live controller's), then through a
-    `Bridge` and its `Engine`; engine and request timers fire at their deadlines between
-    chunks. Engine time is the capture's time (a controller run at ``--speed 1``).
+    `Bridge` and its `Engine` on the live engine's ``clock`` (see `capture_engine_time`:
+    a controller on a simulated switch's clock judged opening hours on that clock);
+    engine and request timers fire at their deadlines between chunks. Request times are
+    capture times.
     """
     from acd.bridge import Bridge, Step, controller_link
     from acd.engine import Engine
@@ -270,7 +307,7 @@ def engine_requests(
 
     def take(step: Step, now: float) -> None:
         assert link is not None and bridge is not None
-        bridge.check_pins(step, now, _verify_replayed)
+        bridge.check_pins(step, clock.at(now), _verify_replayed)
         for request in step.requests:
             sent.append((now, request))
             link.send(request, now)
@@ -279,29 +316,33 @@ def engine_requests(
         assert link is not None and bridge is not None
         while (event := link.next_event()) is not None:
             if isinstance(event, LinkUp):
-                take(bridge.link_up(now), now)
+                take(bridge.link_up(clock.at(now)), now)
             elif isinstance(event, LinkDown):
                 bridge.link_down()
             elif isinstance(event, MessageReceived):
-                take(bridge.from_switch(event.message, now), now)
+                take(bridge.from_switch(event.message, clock.at(now)), now)
         link.data_to_send()  # what the live controller wrote is in the capture
 
     def run_timers(until: float) -> None:
         assert link is not None and bridge is not None
         for _ in range(10_000_000):
-            due = [d for d in (link.next_deadline(), bridge.next_deadline()) if d is not None]
+            engine_due = bridge.next_deadline()  # engine time
+            engine_at = None if engine_due is None else clock.capture_time(engine_due)
+            due = [d for d in (link.next_deadline(), engine_at) if d is not None]
             if not due or min(due) > until:
                 return
             now = min(due)
             link.handle_timer(now)
             pump(now)
-            take(bridge.advance(now), now)
+            # exactly the engine's deadline when it is due (no rounding through the clock)
+            engine_now = engine_due if engine_at == now else clock.at(now)
+            take(bridge.advance(engine_now), now)
         raise RuntimeError("engine replay: timers do not advance")
 
     for t, d, data in chunks:
         if link is None or bridge is None:
             link = controller_link(cfg)  # as the controller sets them up
-            bridge = Bridge.for_link(Engine(config, t), cfg, extensions)
+            bridge = Bridge.for_link(Engine(config, clock.at(t)), cfg, extensions)
             link.start(t)
         run_timers(t)
         if d == "rx":

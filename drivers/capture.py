@@ -11,7 +11,10 @@ read from or written to the port::
 ``t`` is Unix time in seconds, ``d`` the direction seen from the controller (``rx``:
 from the switch, ``tx``: to the switch) and ``x`` the bytes in hex. Agent PINs are
 blanked by default (`PinBlanker`: each digit of a ``KeyLogin`` PIN becomes ``*``, frame
-length and CRC stay valid; the header says ``"pins": "blanked"``), and the files are
+length and CRC stay valid; the header says ``"pins": "blanked"``). A controller whose
+engine does not run on Unix time (``acd run --sim-clock``, ``--start``, ``--speed``)
+puts its clock in the header: ``"engine_clock": {"unix": U, "engine": E, "speed": S}``,
+engine time ``E + (t - U) * S`` (`acd.replay` uses it). The files are
 created 0600 (0640 with a group, `acd.files`). `CaptureWriter`
 rotates by size: when ``file`` grows past ``max_bytes`` it becomes ``file.1`` (the
 previous ``file.1`` becomes ``file.2``, and so on up to ``keep`` old files). `read_capture`
@@ -178,6 +181,7 @@ class CaptureWriter:
         port: str = "",
         blank_pins: bool = True,
         group: str | None = None,
+        engine_clock: dict[str, float] | None = None,
     ) -> None:
         if max_bytes < 1024:
             raise AcdError(f"capture: max_bytes must be at least 1024, not {max_bytes}")
@@ -187,6 +191,7 @@ class CaptureWriter:
         self.max_bytes = max_bytes
         self.keep = keep
         self.port = port
+        self.engine_clock = engine_clock
         self.rotations = 0
         self.group = group
         self.blanker = PinBlanker() if blank_pins else None
@@ -243,6 +248,8 @@ class CaptureWriter:
             header = {"capture": FORMAT, "version": VERSION, "started": t, "port": self.port}
             if self.blanker is not None:
                 header["pins"] = "blanked"
+            if self.engine_clock is not None:
+                header["engine_clock"] = self.engine_clock
             line = json.dumps(header) + "\n"
             self._fh.write(line)
             self._size += len(line)

@@ -81,7 +81,7 @@ def replay(
     """
     entries, chunks = load_timeline(capture)
     if engine:
-        _engine_replay(entries, chunks, config_path, as_json)
+        _engine_replay(capture, entries, chunks, config_path, as_json)
         return
     keep = Filter(call_id, device, op)
     shown = [e for e in entries if keep(e)]
@@ -100,16 +100,16 @@ def replay(
 
 
 def _engine_replay(
-    entries: list[Entry], chunks: Chunks, config_path: str | None, as_json: bool
+    capture: str, entries: list[Entry], chunks: Chunks, config_path: str | None, as_json: bool
 ) -> None:
     from acd.config import load_config
-    from acd.replay import captured_extensions, engine_diff, engine_requests
+    from acd.replay import capture_engine_time, captured_extensions, engine_diff, engine_requests
 
     if config_path is None:
         fail("--engine needs the site configuration: --config FILE (or ACD_CONFIG)")
     config = load_config(config_path)
     extensions = captured_extensions(entries)
-    sent = engine_requests(chunks, config, extensions)
+    sent = engine_requests(chunks, config, extensions, capture_engine_time(capture))
     diffs = engine_diff(entries, sent)
     if as_json:
         emit_json(

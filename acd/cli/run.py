@@ -163,7 +163,16 @@ def run(
             create_private(capture_path, config.store.group)
         except OSError as exc:
             fail(f"capture: cannot write {capture_path}: {exc.strerror}")
-        capture = CaptureWriter(capture_path, port=url or config.link.url, group=config.store.group)
+        engine_clock = None
+        if clock is not None:  # so that a replay runs the engine on the same clock
+            engine_clock = {"unix": time.time(), "engine": clock.now(time.monotonic())}
+            engine_clock["speed"] = clock.speed
+        capture = CaptureWriter(
+            capture_path,
+            port=url or config.link.url,
+            group=config.store.group,
+            engine_clock=engine_clock,
+        )
     db = db_path or config.store.path
     held = contextlib.ExitStack()  # one controller per database; restore waits for it
     held.enter_context(controller_lock(db))
