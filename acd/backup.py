@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from acd.errors import AcdError
+from acd.files import create_private
 from acd.store import open_readonly
 
 
@@ -110,6 +111,7 @@ def _copy(source: Path, dest: Path) -> None:
     try:
         src = sqlite3.connect(f"file:{source}?mode=ro", uri=True)
         try:
+            create_private(dest)  # personal data: the owner only (docs/privacy.md)
             dst = sqlite3.connect(dest)
             try:
                 src.backup(dst)

@@ -271,6 +271,8 @@ class StoreConfig:
     path: str = "acd.db"
     mask_callers: bool = True  # privacy by default: store and publish masked numbers
     group: str | None = None  # the database and captures 0640 with this group, else 0600
+    retention_days: int = 365  # call detail older than this is purged (figures kept); 0: never
+    capture_retention_days: int = 30  # rotated capture files older than this are deleted
 
     @classmethod
     def from_section(cls, s: Section) -> StoreConfig:
@@ -278,6 +280,10 @@ class StoreConfig:
             path=s.get("path", str, cls.path),
             mask_callers=s.get("mask_callers", bool, cls.mask_callers),
             group=s.get("group", str, None) or None,
+            retention_days=s.get("retention_days", int, cls.retention_days, min=0, max=36500),
+            capture_retention_days=s.get(
+                "capture_retention_days", int, cls.capture_retention_days, min=0, max=36500
+            ),
         )
         s.done()
         return cfg

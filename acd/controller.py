@@ -24,6 +24,9 @@ the `acd.bridge.Bridge` (and through it the engine), the call-record store
   not delay routing. At start every agent's state and every queue's figures go into
   it, so that each (re)connection's retained snapshot has them all. Supervisor
   commands become ``SetAgentStatus`` events.
+- Retention: at start and once a day, call detail older than ``[store] retention_days``
+  is purged in the writer thread, its figures kept (`acd.retention`), and rotated
+  capture files older than ``capture_retention_days`` are deleted.
 - Agent sessions are restored from the store at start. ``run`` returns when ``stop``
   is set: notifications flushed, sessions saved, offline published, port closed.
 
@@ -63,6 +66,7 @@ from acd.engine import Engine
 from acd.events import PinChecked, SetAgentStatus
 from acd.pins import verify_pin
 from acd.records import Outcome
+from acd.retention import DAY, cutoff, purge, purge_captures
 from acd.store import CallStore
 from acd.topics import (
     LINK_DOWN_ALARM,
@@ -213,12 +217,14 @@ class Controller:
                 self._take(self.bridge.restore(sessions, self.now()))
                 self._pump()
         watch = asyncio.ensure_future(self._watch_link(stop, self.silent_warning))
+        retention = asyncio.ensure_future(self._retention(stop))
         dog = asyncio.ensure_future(self._feed_watchdog(stop))
         self.notifier.notify(READY=1, STATUS=self._status())
         try:
             await self._keep_port(stop)
         finally:
             watch.cancel()
+            retention.cancel()
             dog.cancel()
             self.notifier.notify(STOPPING=1, STATUS="stopping")
             await self._shutdown()
@@ -281,9 +287,7 @@ class Controller:
             self._take(step)
             self._pump()
             done = changes(old, new)
-            log.info(
-                "configuration reloaded from %s: %s", path, "; ".join(done) or "no changes"
-            )
+            log.info("configuration reloaded from %s: %s", path, "; ".join(done) or "no changes")
             if kept:
                 log.warning("changes to [%s] need a restart: not applied", "], [".join(kept))
             return True
@@ -316,6 +320,38 @@ class Controller:
                 f"no answer from the switch on {self.url} for {silent:.0f} s: check the cable,"
                 f" baud rate and parity (acd port test {self.url})",
             )
+
+    async def _retention(self, stop: asyncio.Event) -> None:
+        """At start, then once a day (engine time): purge the call detail older than
+        ``[store] retention_days`` (figures kept) and the rotated capture files older
+        than ``capture_retention_days``, in the store's writer thread."""
+        while not stop.is_set():
+            try:
+                await self._loop.run_in_executor(self._writer, self._purge)
+            except Exception as exc:  # a full disk ...: try again tomorrow
+                log.error("retention: purge failed: %s", exc)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), DAY / self.clock.speed)
+
+    def _purge(self) -> None:
+        cfg = self.config.store
+        if self.store is not None and cfg.retention_days:
+            before = cutoff(self.now(), cfg.retention_days, self.config.site.timezone)
+            deleted = purge(self.store, before, self.config)
+            if any(deleted.values()):
+                day = datetime.fromtimestamp(before, self._tz).date()
+                log.info(
+                    "retention: purged before %s: %d call legs, %d queue-log rows,"
+                    " %d agent changes (figures kept)",
+                    day,
+                    deleted["calls"],
+                    deleted["queue_log"],
+                    deleted["agent_changes"],
+                )
+        path = getattr(self.capture, "path", None)
+        if path is not None and cfg.capture_retention_days:
+            for old in purge_captures(path, cfg.capture_retention_days):
+                log.info("retention: capture file %s deleted", old)
 
     async def _keep_port(self, stop: asyncio.Event) -> None:
         delay = self.reconnect_initial

@@ -18,8 +18,9 @@ time, when the staffed time is known (``staffed_seconds`` from agent notificatio
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import astuple, dataclass
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
@@ -63,14 +64,63 @@ def _ratio(a: float, b: float) -> float | None:
     return a / b if b else None
 
 
-def compute(
+@dataclass(frozen=True, slots=True)
+class Tally:
+    """The sums `Figures` are made of; tallies of disjoint sets of legs add up (``+``),
+    so figures kept per queue and hour (`acd.store` aggregates) combine with legs."""
+
+    calls: int = 0
+    answered: int = 0
+    abandoned: int = 0
+    short_abandoned: int = 0
+    overflowed: int = 0
+    closed: int = 0
+    rejected: int = 0
+    failed: int = 0
+    answered_in_sl: int = 0
+    abandoned_in_sl: int = 0
+    wait_sum: float = 0.0  # s waited by the answered legs
+    handling: float = 0.0  # s of talk + wrap-up of the answered legs
+
+    def __add__(self, other: Tally) -> Tally:
+        return Tally(*(a + b for a, b in zip(astuple(self), astuple(other), strict=True)))
+
+    def figures(self, staffed: float | None = None) -> Figures:
+        """The figures of these sums; occupancy when ``staffed`` (s) is known."""
+        answered, abandoned = self.answered, self.abandoned
+        answered_in, abandoned_in = self.answered_in_sl, self.abandoned_in_sl
+        offered = self.calls - self.closed - self.short_abandoned
+        return Figures(
+            calls=self.calls,
+            offered=offered,
+            answered=answered,
+            abandoned=abandoned,
+            short_abandoned=self.short_abandoned,
+            overflowed=self.overflowed,
+            closed=self.closed,
+            rejected=self.rejected,
+            failed=self.failed,
+            answered_in_sl=answered_in,
+            abandoned_in_sl=abandoned_in,
+            answer_rate=_ratio(answered, offered),
+            sl_offered=_ratio(answered_in, offered),
+            sl_answered=_ratio(answered_in, answered),
+            sl_wait=_ratio(answered_in + abandoned_in, answered + abandoned),
+            abandon_rate=_ratio(abandoned, offered),
+            asa=_ratio(self.wait_sum, answered),
+            aht=_ratio(self.handling, answered),
+            occupancy=_ratio(self.handling, staffed) if staffed is not None else None,
+            handling=self.handling,
+        )
+
+
+def tally(
     records: Iterable[CallRecord],
     *,
     sl_threshold: float | Mapping[str, float] = 20.0,
     short_abandon: float = 5.0,
-    staffed: float | None = None,
-) -> Figures:
-    """Figures of ``records``; ``sl_threshold`` is seconds, or seconds per queue id."""
+) -> Tally:
+    """The sums of ``records``; ``sl_threshold`` is seconds, or seconds per queue id."""
     counts = dict.fromkeys(
         ("answered", "abandoned", "short", "overflowed", "closed", "rejected", "failed"), 0
     )
@@ -96,30 +146,32 @@ def compute(
                 abandoned_in += wait <= threshold
         else:
             counts[str(outcome)] += 1
-    answered, abandoned = counts["answered"], counts["abandoned"]
-    offered = calls - counts["closed"] - counts["short"]
-    return Figures(
-        calls=calls,
-        offered=offered,
-        answered=answered,
-        abandoned=abandoned,
-        short_abandoned=counts["short"],
-        overflowed=counts["overflowed"],
-        closed=counts["closed"],
-        rejected=counts["rejected"],
-        failed=counts["failed"],
-        answered_in_sl=answered_in,
-        abandoned_in_sl=abandoned_in,
-        answer_rate=_ratio(answered, offered),
-        sl_offered=_ratio(answered_in, offered),
-        sl_answered=_ratio(answered_in, answered),
-        sl_wait=_ratio(answered_in + abandoned_in, answered + abandoned),
-        abandon_rate=_ratio(abandoned, offered),
-        asa=_ratio(wait_sum, answered),
-        aht=_ratio(handling, answered),
-        occupancy=_ratio(handling, staffed) if staffed is not None else None,
-        handling=handling,
+    return Tally(
+        calls,
+        counts["answered"],
+        counts["abandoned"],
+        counts["short"],
+        counts["overflowed"],
+        counts["closed"],
+        counts["rejected"],
+        counts["failed"],
+        answered_in,
+        abandoned_in,
+        wait_sum,
+        handling,
     )
+
+
+def compute(
+    records: Iterable[CallRecord],
+    *,
+    sl_threshold: float | Mapping[str, float] = 20.0,
+    short_abandon: float = 5.0,
+    staffed: float | None = None,
+) -> Figures:
+    """Figures of ``records``; ``sl_threshold`` is seconds, or seconds per queue id."""
+    sums = tally(records, sl_threshold=sl_threshold, short_abandon=short_abandon)
+    return sums.figures(staffed)
 
 
 def period_key(at: float, period: str, tz: ZoneInfo) -> str:
@@ -136,9 +188,10 @@ def grouped(
     sl_threshold: float | Mapping[str, float] = 20.0,
     short_abandon: float = 5.0,
     staffed: Mapping[str, float] | None = None,
+    kept: Mapping[str, Tally] | None = None,
 ) -> dict[str, Figures]:
     """Figures per queue id, per local hour or per local day (legs counted in the period
-    they entered their queue), sorted by key."""
+    they entered their queue), sorted by key; ``kept`` adds the sums of purged legs."""
     if by not in PERIODS:
         raise ValueError(f"by must be one of {PERIODS}")
     key: Callable[[CallRecord], str] = (
@@ -147,14 +200,13 @@ def grouped(
     groups: dict[str, list[CallRecord]] = {}
     for r in records:
         groups.setdefault(key(r), []).append(r)
+    kept = kept or {}
+    options = {"sl_threshold": sl_threshold, "short_abandon": short_abandon}
     return {
-        k: compute(
-            groups[k],
-            sl_threshold=sl_threshold,
-            short_abandon=short_abandon,
-            staffed=staffed.get(k) if staffed is not None else None,
+        k: (tally(groups.get(k, ()), **options) + kept.get(k, Tally())).figures(
+            staffed.get(k) if staffed is not None else None
         )
-        for k in sorted(groups)
+        for k in sorted(groups.keys() | kept.keys())
     }
 
 
@@ -195,3 +247,31 @@ def staffed_seconds(
     for start in since.values():
         add_by_period(totals, start, end, by, tz)
     return dict(sorted(totals.items()))
+
+
+def ready_series(changes: Iterable[AgentChanged]) -> list[tuple[float, int]]:
+    """``(at, agents ready)`` each time the number of agents with status ready changes."""
+    ready: set[str] = set()
+    series: list[tuple[float, int]] = []
+    for c in changes:
+        if c.status is AgentStatus.READY:
+            ready.add(c.agent_id)
+        else:
+            ready.discard(c.agent_id)
+        if series and series[-1][0] == c.at:
+            series[-1] = (c.at, len(ready))
+        elif not series or series[-1][1] != len(ready):
+            series.append((c.at, len(ready)))
+    return series
+
+
+def ready_seconds(
+    series: list[tuple[float, int]], end: float, by: str, tz: ZoneInfo
+) -> dict[str, float]:
+    """Agent-seconds ready per local hour or day, the last level lasting until ``end``."""
+    totals: dict[str, float] = {}
+    points = [*series, (max(end, series[-1][0]), 0)] if series else []
+    for (start, count), (stop, _) in itertools.pairwise(points):
+        if count:
+            add_by_period(totals, start, stop, by, tz, count)
+    return totals

@@ -4,7 +4,8 @@ queue?
 ``build_report(records, changes, settings)`` groups legs with ``acd.figures`` (the one
 place figures are computed), adds the target check (answer rate against the target, each
 row flagged), the agents ready over the day (from agent notifications) and occupancy
-(handling time / staffed time). ``store_report`` does the same from a ``CallStore``.
+(handling time / staffed time). ``store_report`` does the same from a ``CallStore``,
+adding the figures it kept of purged detail (`Kept`, `acd.retention`).
 Outputs: ``render_text`` (an 80-column table), ``to_csv``, ``Report.to_dict`` (JSON)
 and ``plot`` (PNG charts; needs the ``plot`` extra, matplotlib).
 """
@@ -21,12 +22,21 @@ from datetime import date, datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
-from acd.agents import AgentStatus
 from acd.calendar import midnight
 from acd.commands import AgentChanged
 from acd.config import Config
 from acd.errors import AcdError
-from acd.figures import Figures, add_by_period, compute, grouped, period_key, staffed_seconds
+from acd.figures import (
+    Figures,
+    Tally,
+    compute,
+    grouped,
+    period_key,
+    ready_seconds,
+    ready_series,
+    staffed_seconds,
+    tally,
+)
 from acd.records import CallRecord
 from acd.store import CallStore
 
@@ -137,17 +147,41 @@ class Report:
         }
 
 
+@dataclass(frozen=True)
+class Kept:
+    """What the store kept of purged detail (`acd.retention`): ``(queue, hour start,
+    sums)`` and ``(hour start, staffed s, ready s)`` rows."""
+
+    figures: list[tuple[str, float, Tally]] = field(default_factory=list)
+    staffing: list[tuple[float, float, float]] = field(default_factory=list)
+
+    def sums(self, by: str, tz: ZoneInfo) -> dict[str, Tally]:
+        out: dict[str, Tally] = {}
+        for queue, hour, sums in self.figures:
+            k = queue if by == "queue" else period_key(hour, by, tz)
+            out[k] = out[k] + sums if k in out else sums
+        return out
+
+    def add_staffing(self, staffed: dict, ready: dict, by: str, tz: ZoneInfo) -> None:
+        for hour, staffed_s, ready_s in self.staffing:
+            k = period_key(hour, by, tz)
+            staffed[k] = staffed.get(k, 0.0) + staffed_s
+            ready[k] = ready.get(k, 0.0) + ready_s
+
+
 def build_report(
     records: Iterable[CallRecord],
     changes: Iterable[AgentChanged],
     settings: ReportSettings,
     since: float | None = None,
     until: float | None = None,
+    kept: Kept | None = None,
 ) -> Report:
     """The report of the legs that entered their queue in ``[since, until)``. ``changes``
     are agent notifications in time order, from before ``since`` too (they tell who was
-    ready when the window opened)."""
+    ready when the window opened); ``kept`` adds the figures of purged detail."""
     tz = ZoneInfo(settings.timezone)
+    kept = kept or Kept()
     legs = [
         r
         for r in records
@@ -163,7 +197,7 @@ def build_report(
     ]
     ends = [r.ended_at for r in legs] + [c.at for c in notes if since is None or c.at >= since]
     end = max(ends, default=since if since is not None else 0.0)
-    series = _ready_series(notes)
+    series = ready_series(notes)
     options = {"sl_threshold": settings.sl_threshold, "short_abandon": settings.short_abandon}
 
     def inside(totals: dict[str, float], by: str) -> dict[str, float]:
@@ -183,8 +217,9 @@ def build_report(
     rows: dict[str, list[Row]] = {}
     for by in ("hour", "day"):
         staffed = inside(staffed_seconds(notes, end, by, tz), by)
-        ready = inside(_ready_seconds(series, end, by, tz), by)
-        figures = grouped(legs, by, tz, staffed=staffed, **options)
+        ready = inside(ready_seconds(series, end, by, tz), by)
+        kept.add_staffing(staffed, ready, by, tz)
+        figures = grouped(legs, by, tz, staffed=staffed, kept=kept.sums(by, tz), **options)
         keys = sorted(set(figures) | set(staffed) | set(ready))
         if by == "day":  # mean of the day's hours shown
             staffed_total = sum(staffed.values())
@@ -205,9 +240,10 @@ def build_report(
         ]
     rows["queue"] = [
         Row(k, f, None, check(f, settings.queue_targets.get(k, settings.target)))
-        for k, f in grouped(legs, "queue", tz, **options).items()
+        for k, f in grouped(legs, "queue", tz, kept=kept.sums("queue", tz), **options).items()
     ]
-    total = compute(legs, staffed=staffed_total if notes else None, **options)
+    sums = sum((t for _, _, t in kept.figures), tally(legs, **options))
+    total = sums.figures(staffed_total if notes or kept.staffing else None)
     in_window = [p for p in series if since is None or p[0] >= since]
     before = [n for at, n in series if since is not None and at < since]
     if before and before[-1] and (not in_window or in_window[0][0] > since):
@@ -230,13 +266,11 @@ def store_report(
     records = store.calls(since=since, until=until, queue=settings.queue)
     if on_record is not None:
         records = _counted(records, on_record)
-    return build_report(
-        records,
-        changes,
-        settings,
-        since,
-        until,
+    kept = Kept(
+        store.hourly_figures(since, until, settings.queue),
+        store.hourly_staffing(settings.queue or "", since, until),
     )
+    return build_report(records, changes, settings, since, until, kept)
 
 
 def _counted(records: Iterable[CallRecord], tick: Callable[[], object]) -> Iterator[CallRecord]:
@@ -440,34 +474,3 @@ def plot(report: Report, directory: str | Path) -> list[Path]:
     ax.set_title(f"{title}: agents ready over the day")
     finish(fig, ax, "agents-ready.png", hourly=False)
     return paths
-
-
-# -- agents ready -----------------------------------------------------------------------
-
-
-def _ready_series(changes: Iterable[AgentChanged]) -> list[tuple[float, int]]:
-    """``(at, agents ready)`` each time the number of agents with status ready changes."""
-    ready: set[str] = set()
-    series: list[tuple[float, int]] = []
-    for c in changes:
-        if c.status is AgentStatus.READY:
-            ready.add(c.agent_id)
-        else:
-            ready.discard(c.agent_id)
-        if series and series[-1][0] == c.at:
-            series[-1] = (c.at, len(ready))
-        elif not series or series[-1][1] != len(ready):
-            series.append((c.at, len(ready)))
-    return series
-
-
-def _ready_seconds(
-    series: list[tuple[float, int]], end: float, by: str, tz: ZoneInfo
-) -> dict[str, float]:
-    """Agent-seconds ready per local hour or day, the last level lasting until ``end``."""
-    totals: dict[str, float] = {}
-    points = [*series, (max(end, series[-1][0]), 0)] if series else []
-    for (start, count), (stop, _) in itertools.pairwise(points):
-        if count:
-            add_by_period(totals, start, stop, by, tz, count)
-    return totals

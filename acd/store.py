@@ -21,6 +21,9 @@ Tables (schema version in ``PRAGMA user_version``, upgraded by ``MIGRATIONS`` in
   event the controller logs with ``log_event``.
 - ``agent_sessions``: who is logged in where with which status, so that sessions survive
   a controller restart (``save_sessions`` / ``load_sessions``).
+- ``hourly_figures`` and ``hourly_staffing``: the figures of purged detail, per queue and
+  UTC hour (`acd.figures.Tally` sums) and staffed / ready agent-seconds per hour, so that
+  reports of purged months stay right (``purge_before``, ``acd.retention``).
 
 Caller numbers are stored masked (``acd.topics.mask_number``) unless ``mask_callers`` is
 false. The file (and SQLite's ``-wal``/``-shm``, made with its mode) is created 0600, or
@@ -34,13 +37,14 @@ import contextlib
 import logging
 import sqlite3
 from collections.abc import Iterable, Iterator, Mapping, Sequence
-from dataclasses import fields
+from dataclasses import astuple, fields
 from pathlib import Path
 from urllib.parse import quote
 
 from acd.agents import AgentSession, AgentState, AgentStatus
 from acd.commands import AgentChanged, CallEnded, LegReleased
 from acd.errors import AcdError
+from acd.figures import Tally
 from acd.files import create_private, make_private
 from acd.records import CallRecord, LiveLeg, Outcome, RingAttempt, RingOutcome
 from acd.topics import mask_number
@@ -174,6 +178,34 @@ MIGRATIONS: tuple[str, ...] = (
         priority INTEGER NOT NULL
     );
     """,
+    # 5: figures kept when the detail is purged (acd.retention): per queue and hour, and
+    # staffed / ready agent-seconds per hour for all agents ('') or a queue's agents
+    """
+    CREATE TABLE hourly_figures (
+        queue TEXT NOT NULL,
+        hour REAL NOT NULL,
+        calls INTEGER NOT NULL,
+        answered INTEGER NOT NULL,
+        abandoned INTEGER NOT NULL,
+        short_abandoned INTEGER NOT NULL,
+        overflowed INTEGER NOT NULL,
+        closed INTEGER NOT NULL,
+        rejected INTEGER NOT NULL,
+        failed INTEGER NOT NULL,
+        answered_in_sl INTEGER NOT NULL,
+        abandoned_in_sl INTEGER NOT NULL,
+        wait_sum REAL NOT NULL,
+        handling REAL NOT NULL,
+        PRIMARY KEY (queue, hour)
+    );
+    CREATE TABLE hourly_staffing (
+        agents TEXT NOT NULL,
+        hour REAL NOT NULL,
+        staffed REAL NOT NULL,
+        ready REAL NOT NULL,
+        PRIMARY KEY (agents, hour)
+    );
+    """,
 )
 """SQL scripts in order: script ``i`` takes ``user_version`` from ``i`` to ``i + 1``."""
 
@@ -193,6 +225,7 @@ _INSERT_CALL = (
 _LEG_COLUMNS = tuple(f.name for f in fields(LiveLeg))
 _CHANGE_COLUMNS = ("at", "agent_id", "device", "status", "reason", "state", "call_id", "since")
 _NONE = "NONE"  # queue_log placeholder, as Asterisk writes it
+_TALLY = tuple(f.name for f in fields(Tally))
 
 
 def migrate(conn: sqlite3.Connection, upto: int = SCHEMA_VERSION) -> int:
@@ -574,14 +607,112 @@ class CallStore:
         ).fetchall()
 
     def queues(self) -> list[str]:
-        """The queues named by any stored leg, sorted."""
-        return [q for (q,) in self._conn.execute("SELECT DISTINCT queue FROM calls ORDER BY 1")]
+        """The queues named by any stored leg or kept figures, sorted."""
+        return [
+            q
+            for (q,) in self._conn.execute(
+                "SELECT queue FROM calls UNION SELECT queue FROM hourly_figures ORDER BY 1"
+            )
+        ]
+
+    # -- retention ------------------------------------------------------------------
+
+    def hourly_figures(
+        self, since: float | None = None, until: float | None = None, queue: str | None = None
+    ) -> list[tuple[str, float, Tally]]:
+        """Kept figures ``(queue, hour start, sums)`` of hours starting in the window."""
+        where, params = _window("hour", since, until)
+        if queue is not None:
+            where.append("queue = ?")
+            params.append(queue)
+        clause = f"WHERE {' AND '.join(where)}" if where else ""
+        rows = self._conn.execute(
+            f"SELECT queue, hour, {', '.join(_TALLY)} FROM hourly_figures {clause}"
+            " ORDER BY hour, queue",
+            params,
+        )
+        return [(q, h, Tally(*sums)) for q, h, *sums in rows]
+
+    def hourly_staffing(
+        self, agents: str = "", since: float | None = None, until: float | None = None
+    ) -> list[tuple[float, float, float]]:
+        """Kept ``(hour start, staffed s, ready s)`` of ``agents`` ('' all, else a queue
+        id: the agents of its skill) for hours starting in the window."""
+        where, params = _window("hour", since, until)
+        where.append("agents = ?")
+        params.append(agents)
+        return self._conn.execute(
+            f"SELECT hour, staffed, ready FROM hourly_staffing WHERE {' AND '.join(where)}"
+            " ORDER BY hour",
+            params,
+        ).fetchall()
+
+    def purge_before(
+        self,
+        before: float,
+        figures: Mapping[tuple[str, float], Tally],
+        staffing: Mapping[tuple[str, float], tuple[float, float]],
+    ) -> dict[str, int]:
+        """In one transaction: add ``figures`` and ``staffing`` (of the detail about to
+        go) to the kept ones, delete the legs (and their rings), queue-log rows and agent
+        changes before ``before``, and keep each agent's last change before it, moved to
+        ``before`` (its state when the detail left resumes). Returns rows deleted."""
+        with self.transaction():
+            conn = self._conn
+            for (queue, hour), sums in figures.items():
+                names = ", ".join(_TALLY)
+                conn.execute(
+                    f"INSERT INTO hourly_figures (queue, hour, {names})"
+                    f" VALUES (?, ?, {', '.join('?' * len(_TALLY))})"
+                    f" ON CONFLICT (queue, hour) DO UPDATE SET "
+                    + ", ".join(f"{n} = {n} + excluded.{n}" for n in _TALLY),
+                    (queue, hour, *astuple(sums)),
+                )
+            for (agents, hour), (staffed, ready) in staffing.items():
+                conn.execute(
+                    "INSERT INTO hourly_staffing (agents, hour, staffed, ready)"
+                    " VALUES (?, ?, ?, ?) ON CONFLICT (agents, hour) DO UPDATE SET"
+                    " staffed = staffed + excluded.staffed, ready = ready + excluded.ready",
+                    (agents, hour, staffed, ready),
+                )
+            last = self.agent_states_before(before)
+            deleted = {
+                "calls": conn.execute("DELETE FROM calls WHERE queued_at < ?", (before,)).rowcount,
+                "queue_log": conn.execute("DELETE FROM queue_log WHERE at < ?", (before,)).rowcount,
+                "agent_changes": conn.execute(
+                    "DELETE FROM agent_changes WHERE at < ?", (before,)
+                ).rowcount,
+            }
+            # ids below every other: at ``before`` they come first, then any real change
+            (first,) = conn.execute("SELECT coalesce(min(id), 1) FROM agent_changes").fetchone()
+            for n, c in enumerate(last, 1):
+                conn.execute(
+                    f"INSERT INTO agent_changes (id, {', '.join(_CHANGE_COLUMNS)})"
+                    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    (
+                        first - len(last) - 1 + n,
+                        before,
+                        c.agent_id,
+                        c.device,
+                        str(c.status),
+                        c.reason,
+                        str(c.state),
+                        c.call_id,
+                        min(c.since, before),
+                    ),
+                )
+        return deleted
+
+    def calls_of(self, caller: str) -> Iterator[CallRecord]:
+        """The stored legs whose caller number is ``caller`` (as stored), in order."""
+        return (r for r in self.calls() if r.caller == caller)
 
     def time_span(self) -> tuple[float, float] | None:
         """The first and last time of any stored leg or agent change, or None if empty."""
         first, last = self._conn.execute(
             "SELECT min(t0), max(t1) FROM (SELECT min(queued_at) t0, max(ended_at) t1 FROM calls"
-            " UNION ALL SELECT min(at), max(at) FROM agent_changes)"
+            " UNION ALL SELECT min(at), max(at) FROM agent_changes"
+            " UNION ALL SELECT min(hour), max(hour) + 3600 FROM hourly_figures)"
         ).fetchone()
         return None if first is None else (first, last)
 

@@ -1,13 +1,15 @@
-"""``acd records``: the call-record database: backup and restore."""
+"""``acd records``: the call-record database: backup and restore, purge (retention) and
+export of one caller's calls (an access request, docs/privacy.md)."""
 
 from __future__ import annotations
 
 from datetime import datetime
+from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import click
 
-from acd.cli.common import config_option, fail
+from acd.cli.common import config_option, emit_json, fail, json_option
 
 db_option = click.option(
     "--db",
@@ -15,6 +17,18 @@ db_option = click.option(
     type=click.Path(dir_okay=False),
     help="Call-record database (default: [store] path of --config).",
 )
+
+
+def site(db_path: str | None, config_path: str | None):
+    """The database path and the site's configuration (None without --config)."""
+    if config_path is None and db_path is None:
+        fail("give --db FILE (or --config with a [store] path)")
+    if config_path is None:
+        return db_path, None
+    from acd.config import load_config
+
+    config = load_config(config_path)
+    return db_path or config.store.path, config
 
 
 def database(db_path: str | None, config_path: str | None) -> tuple[str, str]:
@@ -31,12 +45,14 @@ def database(db_path: str | None, config_path: str | None) -> tuple[str, str]:
 
 @click.group()
 def records() -> None:
-    """The call-record database: backup and restore.
+    """The call-record database: backup and restore, purge, export a caller's calls.
 
     \b
     Examples:
       acd records backup --config /etc/acd/site.toml /var/backups/acd-$(date +%F).db
       sudo systemctl stop acd && acd records restore --db /var/lib/acd/acd.db backup.db
+      acd records purge --config /etc/acd/site.toml --before 2025-12-01
+      acd records export --config /etc/acd/site.toml --caller 0612345678
     """
 
 
@@ -85,3 +101,122 @@ def _summary(summary, tz: str) -> str:
     first = datetime.fromtimestamp(summary.first, zone).strftime("%Y-%m-%d %H:%M")
     last = datetime.fromtimestamp(summary.last, zone).strftime("%Y-%m-%d %H:%M")
     return f"{summary.legs} call legs from {first} to {last}"
+
+
+@records.command()
+@db_option
+@config_option
+@click.option(
+    "--before",
+    help="Local date YYYY-MM-DD: purge the detail before its midnight"
+    " (default: [store] retention_days ago).",
+)
+@json_option
+def purge(db_path: str | None, config_path: str | None, before: str | None, as_json: bool) -> None:
+    """Delete call legs, rings, queue-log rows and agent changes before a date, keeping
+    their figures per queue and hour: reports of those days stay the same. The
+    controller does this every day for [store] retention_days.
+
+    \b
+    Example:
+      acd records purge --config /etc/acd/site.toml --before 2025-12-01
+    """
+    import time
+    from datetime import date
+
+    from acd.calendar import midnight
+    from acd.retention import cutoff
+    from acd.retention import purge as do_purge
+    from acd.store import CallStore
+
+    db, config = site(db_path, config_path)
+    tz = config.site.timezone if config is not None else "UTC"
+    if before is not None:
+        try:
+            limit = midnight(date.fromisoformat(before), tz)
+        except ValueError:
+            raise click.BadParameter(
+                f"dates look like 2026-03-10, got {before!r}", param_hint="--before"
+            ) from None
+    elif config is not None and config.store.retention_days:
+        limit = cutoff(time.time(), config.store.retention_days, tz)
+    else:
+        fail("give --before DATE (or --config with [store] retention_days)")
+    if not Path(db).is_file():
+        fail(f"{db}: no such call-record database")
+    with CallStore(db, group=config.store.group if config else None) as store:
+        deleted = do_purge(store, limit, config)
+    day = datetime.fromtimestamp(limit, ZoneInfo(tz)).date()
+    if as_json:
+        emit_json({"before": day.isoformat(), "deleted": deleted})
+        return
+    click.echo(
+        f"purged before {day}: {deleted['calls']} call legs, {deleted['queue_log']} queue-log"
+        f" rows, {deleted['agent_changes']} agent changes; their figures are kept for reports"
+    )
+
+
+@records.command()
+@db_option
+@config_option
+@click.option("--caller", required=True, help="The caller number, as dialled to us.")
+@json_option
+def export(db_path: str | None, config_path: str | None, caller: str, as_json: bool) -> None:
+    """Every stored call leg of one caller number (a person's access request): times,
+    queue, outcome, waits, the agent who answered. Where numbers are stored masked
+    ([store] mask_callers, the default) the calls of the masked number are listed and
+    may include other callers' with the same last digits.
+
+    \b
+    Example:
+      acd records export --config /etc/acd/site.toml --caller 0612345678 --json
+    """
+    import dataclasses
+
+    from acd.store import open_readonly
+    from acd.topics import mask_number
+
+    db, config = site(db_path, config_path)
+    tz = ZoneInfo(config.site.timezone if config is not None else "UTC")
+    with open_readonly(db) as store:
+        legs = list(store.calls_of(caller))
+        masked = mask_number(caller)
+        stored_masked = not legs and masked is not None and masked != caller
+        if stored_masked:
+            legs = list(store.calls_of(masked))
+    rows = []
+    for leg in legs:
+        data = dataclasses.asdict(leg)
+        for key in (
+            "arrived_at",
+            "queued_at",
+            "answered_at",
+            "released_at",
+            "ended_at",
+            "wrapup_end",
+        ):
+            if data.get(key) is not None:
+                data[key] = datetime.fromtimestamp(data[key], tz).isoformat(timespec="seconds")
+        data["outcome"] = str(leg.outcome)
+        data["wait_s"] = round(leg.wait, 3)
+        data.pop("rings", None)
+        rows.append(data)
+    note = (
+        f"numbers are stored masked: these are the calls of {masked}, which may include"
+        " other callers with the same last digits"
+        if stored_masked
+        else None
+    )
+    if as_json:
+        emit_json({"caller": caller, "masked": stored_masked, "note": note, "calls": rows})
+        return
+    if note:
+        click.echo(f"note: {note}", err=True)
+    if not rows:
+        click.echo(f"no call of {caller} stored")
+    for r in rows:
+        who = f" with agent {r['agent_id']}" if r.get("agent_id") else ""
+        click.echo(
+            f"{r['arrived_at']} call {r['call_id']} leg {r['leg']} {r['queue']}:"
+            f" {r['outcome']} after {r['wait_s']:.0f} s{who}"
+        )
