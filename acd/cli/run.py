@@ -149,12 +149,13 @@ def run(
         tz = ZoneInfo(config.site.timezone)
         when = start.replace(tzinfo=tz).timestamp() if start is not None else time.time()
         clock = EngineClock(time.monotonic() if origin is None else origin, when, speed)
+    if sim_clock:  # say which clock: the tour's 10:00 is not this machine's time
         now = dt.datetime.fromtimestamp(clock.now(time.monotonic()), tz).replace(tzinfo=None)
         logging.getLogger("acd.controller").info(
-            "engine clock: %s at %gx%s",
+            "engine clock: %s at %gx (the clock of acd sim on %s)",
             now.isoformat(" ", "seconds"),
             speed,
-            f" (the clock of acd sim on {url or config.link.url})" if sim_clock else "",
+            url or config.link.url,
         )
     capture = None
     if capture_path is not None:
