@@ -65,7 +65,7 @@ from acd.config import Config
 from acd.engine import Engine
 from acd.events import PinChecked, SetAgentStatus
 from acd.pins import verify_pin
-from acd.records import Outcome
+from acd.records import LiveLeg, Outcome
 from acd.retention import DAY, cutoff, purge, purge_captures
 from acd.store import CallStore
 from acd.topics import (
@@ -211,6 +211,12 @@ class Controller:
             for queue in self.config.queues:  # every queue's figures are in the snapshot
                 self._publish_queue(self.engine.queue_figures(queue), now)
         if self.store is not None:
+            legs = self.store.load_legs()
+            if legs:
+                log.info(
+                    "%d calls were in progress: their legs go on when they are found", len(legs)
+                )
+            self.engine.continue_legs(legs)
             sessions = self.store.load_sessions()
             if sessions:
                 log.info("restoring %d agent sessions", len(sessions))
@@ -397,12 +403,36 @@ class Controller:
         self._writer.shutdown(wait=True)
         self._pin_checker.shutdown(wait=False, cancel_futures=True)
         if self.store is not None:
-            self.store.save_sessions(self.engine.export_sessions())
+            self._save_at_stop()
         if self.mqtt is not None:
             await self.mqtt.stop()
         if self.port is not None:
             await self.port.close()
         log.info("controller stopped")
+
+    def _save_at_stop(self) -> None:
+        """Complete the records of the legs in wrap-up (the wrap-up ends with the stop:
+        a restarted controller has the agents idle), and save the legs in progress and
+        the sessions, in one transaction."""
+        now = self.now()
+        cut = self.engine.wrapups_in_progress(now, "wrap-up cut short by the controller's stop")
+        try:
+            with self.store.transaction():
+                self.store.record_outputs([CallEnded(now, record) for record in cut])
+                self.store.save_legs(self.engine.drain_legs())
+                self.store.save_sessions(self.engine.export_sessions())
+        except Exception as exc:  # the database failed: say what is not stored
+            self.counters["store_errors"] += 1
+            log.error("call records NOT stored at stop: %s", exc)
+            return
+        for record in cut:
+            log.info(
+                "call %d leg %d: wrap-up of %s cut short by the stop, record completed",
+                record.call_id,
+                record.leg,
+                record.agent_id,
+                extra={"call_id": record.call_id, "queue": record.queue},
+            )
 
     # --- the port and the link ------------------------------------------------------
 
@@ -549,16 +579,22 @@ class Controller:
             return
         changed = any(type(n) is AgentChanged for n in notes)
         sessions = self.engine.export_sessions() if changed else None
+        legs = self.engine.drain_legs()
         self._committing = True
-        future = self._loop.run_in_executor(self._writer, self._commit, notes, sessions)
+        future = self._loop.run_in_executor(self._writer, self._commit, notes, sessions, legs)
         future.add_done_callback(lambda f: self._committed(notes, f))
 
-    def _commit(self, notes: list[Notification], sessions: list | None) -> None:
-        """In the writer thread: records, agent changes and sessions in one transaction."""
+    def _commit(
+        self, notes: list[Notification], sessions: list | None, legs: dict[int, LiveLeg | None]
+    ) -> None:
+        """In the writer thread: records, agent changes, sessions and the legs in
+        progress that changed, in one transaction."""
         with self.store.transaction():
             self.store.record_outputs(notes)
             if sessions is not None:
                 self.store.save_sessions(sessions)
+            if legs:
+                self.store.save_legs(legs)
 
     def _committed(self, notes: list[Notification], future: asyncio.Future) -> None:
         self._committing = False

@@ -50,6 +50,7 @@ from acd.commands import (
     CollectDigits,
     Display,
     Lamp,
+    LegReleased,
     Output,
     PinLocked,
     PlayAnnouncement,
@@ -84,7 +85,7 @@ from acd.events import (
     Transferred,
     WrapUpDone,
 )
-from acd.records import CallRecord, Outcome, RingAttempt, RingOutcome
+from acd.records import CallRecord, LiveLeg, Outcome, RingAttempt, RingOutcome
 from acd.strategies import Pool
 
 _READY, _NOT_READY, _LOGGED_OUT = AgentStatus.READY, AgentStatus.NOT_READY, AgentStatus.LOGGED_OUT
@@ -430,6 +431,8 @@ class Engine:
         self._n = 0  # scheduling order of timers and arrival order of calls
         self._idle_n = 0
         self._calls: dict[int, _Call] = {}
+        self._moved: dict[int, None] | None = None  # calls whose leg changed (see drain_legs)
+        self._carried: dict[int, LiveLeg] = {}  # legs of a previous run, by call id
         self._dirty: list[_Queue] = []
         self._day = 0.0
         self._day_end = 0.0
@@ -647,6 +650,56 @@ class Engine:
         self._flush_dirty()
         return self._out
 
+    def continue_legs(self, legs: Iterable[LiveLeg]) -> None:
+        """Keep track of the legs in progress (``drain_legs``) and continue ``legs``, the
+        legs a previous run had in progress, when their calls come back: a call taken
+        over (``reconcile``) or offered again keeps its leg number, arrival, queue and
+        times; the next ``reconcile`` forgets those the switch no longer has."""
+        if self._moved is None:
+            self._moved = {}
+        self._carried.update((leg.call_id, leg) for leg in legs)
+
+    def drain_legs(self) -> dict[int, LiveLeg | None]:
+        """The legs in progress that changed since the last call, by call id (None: the
+        call left the ACD), to be saved; empty unless ``continue_legs`` was called."""
+        moved = self._moved
+        if not moved:
+            return {}
+        self._moved = {}
+        return {call_id: self._live_leg(call_id) for call_id in moved}
+
+    def _live_leg(self, call_id: int) -> LiveLeg | None:
+        call = self._calls.get(call_id)
+        if call is None:
+            return self._carried.get(call_id)
+        return LiveLeg(
+            call_id,
+            call.leg,
+            call.queue.id if call.queue is not None else None,
+            call.trunk,
+            call.arrived_at,
+            call.queued_at,
+            call.answered_at,
+            call.agent_id,
+            call.device,
+            call.menu_choice,
+            call.escalated_from,
+            call.priority,
+        )
+
+    def wrapups_in_progress(self, at: float, reason: str) -> list[CallRecord]:
+        """The final records of the legs whose agents are in wrap-up, as if it ended at
+        ``at`` (say why in ``reason``); the engine is unchanged (for a clean stop)."""
+        records = []
+        for agent in self._agents.values():
+            leg = agent.pending
+            if leg is not None:
+                why = f"{leg.reason}; {reason}" if leg.reason else reason
+                records.append(
+                    leg.record(leg.released_at, Outcome.ANSWERED, wrapup_end=at, reason=why)
+                )
+        return records
+
     def reconcile(self, at: float, switch_calls: Mapping[int, str | SwitchCall]) -> list[Output]:
         """Align with the switch's view after a link loss or a controller restart.
 
@@ -666,11 +719,17 @@ class Engine:
           dialled number if the agent serves it, else the agent's first queue
           (configuration order); answered at ``at`` (the real time is unknown), the
           record's reason ``"adopted after restart"``; the agent is on the call, and
-          wraps up when it clears. Other unknown calls are refused (the caller offers
-          unanswered ones as new calls).
+          wraps up when it clears. A leg of a previous run (``continue_legs``) keeps its
+          number, arrival, queue and times, and its answer time when still at the same
+          extension. Other unknown calls are refused (the caller offers unanswered ones as
+          new calls; those continue their previous run's leg too).
+        - Legs of a previous run whose calls the switch no longer has are forgotten.
         """
         self._out = []
         self._set_time(at)
+        for call_id in [c for c in self._carried if c not in switch_calls]:
+            del self._carried[call_id]
+            self._mark(call_id)
         for call in list(self._calls.values()):
             if self._calls.get(call.id) is not call:
                 continue  # ended meanwhile (an overflow on going back to its queue)
@@ -718,14 +777,44 @@ class Engine:
         if q is None:
             self._refuse(sc, f"no queue to adopt the call at {sc.device} into")
             return
+        carried = self._carried.pop(call_id, None)
+        if carried is not None and carried.queue in self._queues:
+            q = self._queues[carried.queue]
         self._unring(agent)
-        call = self._calls[call_id] = _Call(call_id, sc.caller, sc.dialled, 0, self.now)
+        call = self._calls[call_id] = self._resumed(call_id, sc.caller, sc.dialled, 0, carried)
         call.queue = q
         call.reason = "adopted after restart"
         self._counts(q)[_OFFERED] += 1
         self._connect(call, agent, sc.device)
+        if carried is not None and carried.answered_at is not None and carried.device == sc.device:
+            call.answered_at = carried.answered_at  # answered there before the restart
+
+    def _resumed(
+        self, call_id: int, caller: str, dialled: str, trunk: int, carried: LiveLeg | None
+    ) -> _Call:
+        """A new call object: a new call, or the continuation of a previous run's leg."""
+        if carried is None:
+            return _Call(call_id, caller, dialled, trunk, self.now)
+        call = _Call(
+            call_id,
+            caller,
+            dialled,
+            trunk or carried.trunk,
+            carried.arrived_at,
+            carried.leg,
+            carried.escalated_from,
+        )
+        call.queued_at = carried.queued_at
+        call.menu_choice = carried.menu_choice
+        call.priority = carried.priority
+        return call
 
     # -- time ---------------------------------------------------------------------------
+
+    def _mark(self, call_id: int) -> None:
+        """The leg of ``call_id`` changed (to be saved, when tracked)."""
+        if self._moved is not None:
+            self._moved[call_id] = None
 
     def _set_time(self, at: float) -> None:
         if at > self.now:
@@ -1060,9 +1149,15 @@ class Engine:
         if queue_id is None and menu is None:
             self._refuse(e, f"number {e.dialled} is not served")
             return
-        call = _Call(e.call_id, e.caller, e.dialled, e.trunk, self.now)
-        call.priority = e.priority
+        carried = self._carried.pop(e.call_id, None)
+        call = self._resumed(e.call_id, e.caller, e.dialled, e.trunk, carried)
+        if carried is None:
+            call.priority = e.priority
         self._calls[e.call_id] = call
+        self._mark(e.call_id)
+        if carried is not None and carried.queue in self._queues:
+            self._enter(call, self._queues[carried.queue], carried.queued_at)
+            return
         if menu is not None:
             call.menu = menu
             self._out.append(CollectDigits(e.call_id, menu.announcement))
@@ -1084,9 +1179,11 @@ class Engine:
         call.timers = _NO_TIMERS
         self._enter(call, self._queues[call.menu.default])
 
-    def _enter(self, call: _Call, q: _Queue) -> None:
-        """A leg starts in a queue: closed, rejected (full) or queued and routed."""
-        call.queued_at = self.now
+    def _enter(self, call: _Call, q: _Queue, queued_at: float | None = None) -> None:
+        """A leg starts in a queue (or, ``queued_at`` given, goes on in it after a
+        restart): closed, rejected (full) or queued and routed."""
+        call.queued_at = self.now if queued_at is None else queued_at
+        self._mark(call.id)
         call.queue = q
         call.state = _WAITING
         counts = self._counts(q)
@@ -1207,6 +1304,7 @@ class Engine:
             self._counts(q)[_OFFERED] += 1
         self._leave_queue(call)
         del self._calls[call.id]
+        self._mark(call.id)
         if announcement and not abandoned:
             self._out.append(ClearCall(call.id, announcement))
         record = call.record(self.now, outcome, abandoned_ringing=abandoned_ringing, reason=reason)
@@ -1312,6 +1410,7 @@ class Engine:
         call.state = _CONNECTED
         call.agent = agent
         call.answered_at = now
+        self._mark(call.id)
         call.agent_id = agent.id
         call.device = device
         agent.state = _ON_CALL
@@ -1383,7 +1482,8 @@ class Engine:
 
     def _release(self, call: _Call, target: _Queue | None) -> None:
         """The connected call leaves the agent (cleared, transferred, escalated to
-        ``target``); the agent wraps up and the leg's record waits for the wrap-up."""
+        ``target``); the agent wraps up. The leg's record so far is out at once
+        (``LegReleased``), complete (``CallEnded``) when the wrap-up ends."""
         agent = call.agent
         q = call.queue
         call.released_at = self.now
@@ -1393,10 +1493,13 @@ class Engine:
         agent.pending = call
         wrapup = agent.wrapup if agent.wrapup is not None else q.wrapup
         self._agent_changed(agent)
+        if wrapup > 0:  # the leg's outcome is known: stored now, completed after wrap-up
+            self._out.append(LegReleased(self.now, call.record(self.now, Outcome.ANSWERED)))
         if target is not None:
             self._next_leg(call, target)
         else:
             del self._calls[call.id]
+            self._mark(call.id)
         if wrapup > 0:
             agent.wrapup_timer = self._schedule(wrapup, Engine._end_wrapup, agent)
         else:

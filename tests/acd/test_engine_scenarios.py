@@ -17,6 +17,7 @@ from acd.commands import (
     ClearCall,
     CollectDigits,
     Command,
+    LegReleased,
     PinLocked,
     PlayAnnouncement,
     QueueCall,
@@ -761,3 +762,82 @@ def test_a_reload_the_live_state_forbids_is_refused_and_changes_nothing():
     assert run.call(11, 2, "3000") == [RouteCall(2, "201")]  # r's number now (first queue)
     assert run.engine.queue_figures("r").agents_logged_in == 2
     assert run.now > T0
+
+
+# -- records at release, legs across restarts -------------------------------------------
+
+
+def test_an_answered_leg_is_out_at_its_release_and_complete_after_its_wrapup():
+    run = Run(site({"q": {"wrapup": 60.0}, "r": {}}, {"a": {"q": 1, "r": 1}}))
+    run.call(0, 1)
+    run.talk(1, 1, "200", length=19.0)
+    (released,) = [n.record for n in run.notes if isinstance(n, LegReleased)]
+    assert (released.outcome, released.released_at, released.wrapup_end) == (
+        Outcome.ANSWERED,
+        run.at(20),
+        None,
+    )
+    assert run.records == []  # the wrap-up runs: the final record waits for it
+    (cut,) = run.engine.wrapups_in_progress(run.at(50), "stopped")
+    assert cut == dataclasses.replace(released, wrapup_end=run.at(50), reason="stopped")
+    run(Tick(run.at(80)))
+    assert run.records == [dataclasses.replace(released, wrapup_end=run.at(80))]
+    assert run.engine.wrapups_in_progress(run.at(90), "stopped") == []
+    run.call(100, 2, "3001")  # queue r has no wrap-up: nothing to store before the end
+    run.talk(101, 2, "200")
+    assert len([n for n in run.notes if isinstance(n, LegReleased)]) == 1
+    assert run.records[-1].wrapup == 0
+
+
+def test_a_restart_continues_each_call_s_leg_its_number_arrival_queue_and_times():
+    queues = {"desk": {"wrapup": 30.0}, "civil": {}}
+    cfg = site(queues, {"a": {"desk": 1}, "s": {"civil": 1}, "b": {"desk": 1}})
+    run = Run(cfg)
+    run.engine.continue_legs([])  # track the legs in progress
+    run.call(0.5, 1)  # a answers, escalates it to civil, where s answers
+    run(Answered(run.at(1), 1, "200"))
+    run.call(2, 3)  # b answers, escalates it to civil, where it waits (s is busy)
+    run(Answered(run.at(3), 3, "202"))
+    run(Escalate(run.at(30), "200", 1, "civil"))
+    run(Answered(run.at(35), 1, "201"))
+    run(Escalate(run.at(40), "202", 3, "civil"))
+    run.call(41, 4)  # a caller waiting at the desk: the controller then dies
+    saved = run.engine.drain_legs()
+    assert {c: (leg.leg, leg.queue) for c, leg in saved.items()} == {
+        1: (2, "civil"),
+        3: (2, "civil"),
+        4: (1, "desk"),
+    }
+    assert run.engine.drain_legs() == {}  # only what changed since
+
+    fresh = Run(cfg, login=[])
+    fresh.engine = Engine(cfg, T0 + 100)
+    sessions = [
+        AgentSession(a, f"{200 + i}", AgentStatus.READY, 0, T0) for i, a in enumerate("asb")
+    ]
+    fresh.engine.import_sessions(T0 + 100, sessions)
+    gone = dataclasses.replace(saved[4], call_id=9)  # a call that ended meanwhile
+    fresh.engine.continue_legs([*saved.values(), gone])
+    switch = {1: SwitchCall("201", connected=True, caller="0611", dialled="3000"), 3: "", 4: ""}
+    fresh.notes += fresh.engine.reconcile(T0 + 100, switch)
+    assert [o for o in fresh.notes if isinstance(o, Refused)] == []
+    fresh(CallOffered(T0 + 100, 3, "3000", "0622"))  # unanswered: offered again
+    fresh(CallOffered(T0 + 100, 4, "3000", "0633"))
+    fresh(Cleared(T0 + 150, 1))
+    fresh(Cleared(T0 + 151, 3))
+    fresh(Cleared(T0 + 152, 4))
+    legs = {r.call_id: r for r in fresh.records}
+    one, three, four = legs[1], legs[3], legs[4]
+    assert (one.leg, one.queue, one.escalated_from) == (2, "civil", "desk")
+    assert (one.arrived_at, one.queued_at, one.answered_at) == (T0 + 0.5, T0 + 30, T0 + 35)
+    assert (one.agent_id, one.released_at, one.reason) == ("s", T0 + 150, "adopted after restart")
+    assert (three.leg, three.queue, three.escalated_from, three.outcome) == (
+        2,
+        "civil",
+        "desk",
+        Outcome.ABANDONED,
+    )
+    assert (three.arrived_at, three.queued_at, three.wait) == (T0 + 2, T0 + 40, 111)
+    assert (four.leg, four.queue, four.arrived_at, four.queued_at) == (1, "desk", T0 + 41, T0 + 41)
+    # every saved leg is to be deleted: ended here, or gone while the controller was down
+    assert fresh.engine.drain_legs() == dict.fromkeys([1, 3, 4, 9])

@@ -5,6 +5,7 @@ and calls connected at the kill adopted and recorded when they end."""
 from __future__ import annotations
 
 import dataclasses
+import re
 import sqlite3
 import subprocess
 import time
@@ -12,6 +13,7 @@ import time
 import pytest
 from firmware_sim.distributions import Fixed
 
+from acd.agents import AgentState
 from protocols import messages as m
 
 pytestmark = pytest.mark.timeout(120)
@@ -117,3 +119,81 @@ def test_sigkill_and_restart_records_durable_sessions_restored_calls_reconciled(
     # calls connected to an agent at the kill get their record when they end
     assert connected, "no call was connected across the restart: the check proves nothing"
     assert connected <= set(firsts)
+
+
+def legs(db) -> dict[tuple[int, int], tuple]:
+    """(call id, leg) → (agent, outcome, released_at, wrapup_end, reason) of every leg."""
+    with sqlite3.connect(f"file:{db}?mode=ro", uri=True) as conn:
+        rows = conn.execute(
+            "SELECT call_id, leg, agent_id, outcome, released_at, wrapup_end, reason FROM calls"
+        ).fetchall()
+    return {(c, leg): rest for c, leg, *rest in rows}
+
+
+def wrapping_up(log: str) -> set[str]:
+    """The agents whose latest state in a controller's log is wrap-up."""
+    latest = dict(re.findall(r"agent (\S+) \S+ (\S+) at ", log))
+    return {agent for agent, state in latest.items() if state == AgentState.WRAP_UP}
+
+
+def test_a_leg_in_wrapup_is_stored_at_release_and_completed_by_a_clean_stop(
+    kit, sim_thread, tmp_path
+):
+    # Wrap-ups of 50 simulated minutes (15 s here): agents stay in wrap-up after a call.
+    sc = kit.hour_scenario(volume=60, end="10:30", speed=200)
+    agents = tuple(
+        dataclasses.replace(
+            a,
+            behaviour=dataclasses.replace(a.behaviour, handling=Fixed(60.0), wrap_up=Fixed(3000.0)),
+        )
+        for a in sc.agents
+    )
+    sim = sim_thread(dataclasses.replace(sc, agents=agents))
+    config = tmp_path / "site.toml"
+    text = kit.CONFIG.read_text().replace("t1 = 1.0", "t1 = 0.2")
+    text = text.replace("wrapup = 30.0", "wrapup = 3000.0").replace(
+        "wrapup = 90.0", "wrapup = 3000.0"
+    )
+    config.write_text(text)
+    db = tmp_path / "acd.db"
+    command = sim.run_command(config, db)
+
+    first_log = tmp_path / "first.log"
+    with open(first_log, "wb") as log:
+        first = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=log)
+        try:
+            wait_for(lambda: wrapping_up(first_log.read_text()), 30, "an agent in wrap-up")
+        finally:
+            assert kit.stop_process(first) == 0  # SIGTERM
+    in_wrapup = wrapping_up(first_log.read_text())  # the agents in wrap-up at the stop
+    cut = [v for v in legs(db).values() if "cut short by the controller's stop" in v[4]]
+    assert sorted(agent for agent, *_ in cut) == sorted(in_wrapup)
+    for _, outcome, released_at, wrapup_end, _ in cut:
+        assert outcome == "answered" and released_at < wrapup_end
+    assert "cut short by the stop, record completed" in first_log.read_text()
+
+    # kill -9 once a released leg is committed (wrap-up running): it stays, and a
+    # restarted controller neither loses nor duplicates it
+    with open(tmp_path / "second.log", "wb") as log:
+        second = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=log)
+        try:
+            wait_for(
+                lambda: any(v[3] is None and v[2] for v in legs(db).values()),
+                30,
+                "a leg stored at its release",
+            )
+            committed = {k: v for k, v in legs(db).items() if v[3] is None and v[2]}
+        finally:
+            second.kill()  # SIGKILL
+            second.wait(10)
+    after_kill = legs(db)
+    assert committed.items() <= after_kill.items()
+    with open(tmp_path / "third.log", "wb") as log:
+        third = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=log)
+        try:
+            wait_for(lambda: "resynchronised" in (tmp_path / "third.log").read_text(), 30, "resync")
+        finally:
+            assert kit.stop_process(third) == 0
+    final = legs(db)
+    assert all(final[k][:3] == v[:3] for k, v in committed.items())  # kept, never duplicated
+    assert "record refused" not in (tmp_path / "third.log").read_text()
