@@ -28,7 +28,7 @@ from acd.agents import AgentState, AgentStatus
 from acd.commands import AgentChanged
 from acd.records import CallRecord, Outcome
 
-PERIODS = ("queue", "hour", "day")
+PERIODS = ("queue", "hour", "day", "week", "month")
 
 
 @dataclass(frozen=True, slots=True)
@@ -175,9 +175,16 @@ def compute(
 
 
 def period_key(at: float, period: str, tz: ZoneInfo) -> str:
-    """The local hour (``2026-11-30T09``) or day (``2026-11-30``) of an epoch time."""
+    """The local hour (``2026-11-30T09``), day (``2026-11-30``), ISO week (``2026-W49``)
+    or month (``2026-11``) of an epoch time."""
     local = datetime.fromtimestamp(at, tz)
-    return local.strftime("%Y-%m-%dT%H" if period == "hour" else "%Y-%m-%d")
+    if period == "week":
+        year, week, _ = local.isocalendar()
+        return f"{year}-W{week:02d}"
+    return local.strftime(_KEY_FORMATS[period])
+
+
+_KEY_FORMATS = {"hour": "%Y-%m-%dT%H", "day": "%Y-%m-%d", "month": "%Y-%m"}
 
 
 def grouped(
@@ -190,8 +197,8 @@ def grouped(
     staffed: Mapping[str, float] | None = None,
     kept: Mapping[str, Tally] | None = None,
 ) -> dict[str, Figures]:
-    """Figures per queue id, per local hour or per local day (legs counted in the period
-    they entered their queue), sorted by key; ``kept`` adds the sums of purged legs."""
+    """Figures per queue id, or per local hour, day, week or month (legs counted in the
+    period they entered their queue), sorted by key; ``kept`` adds the sums of purged legs."""
     if by not in PERIODS:
         raise ValueError(f"by must be one of {PERIODS}")
     key: Callable[[CallRecord], str] = (

@@ -5,9 +5,9 @@ queue?
 place figures are computed), adds the target check (answer rate against the target, each
 row flagged), the agents ready over the day (from agent notifications) and occupancy
 (handling time / staffed time). ``store_report`` does the same from a ``CallStore``,
-adding the figures it kept of purged detail (`Kept`, `acd.retention`).
-Outputs: ``render_text`` (an 80-column table), ``to_csv``, ``Report.to_dict`` (JSON)
-and ``plot`` (PNG charts; needs the ``plot`` extra, matplotlib).
+adding the figures it kept of purged detail (`Kept`, `acd.retention`). Per agent:
+``acd.agent_time``. Outputs: ``render_text`` (an 80-column table), ``to_csv``,
+``Report.to_dict`` (JSON); charts in ``acd.report_charts``, HTML in ``acd.report_html``.
 """
 
 from __future__ import annotations
@@ -15,13 +15,12 @@ from __future__ import annotations
 import csv
 import io
 import itertools
-import math
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
-from pathlib import Path
 from zoneinfo import ZoneInfo
 
+from acd.agent_time import AgentRow, agent_rows, presence_by_hour
 from acd.calendar import midnight
 from acd.commands import AgentChanged
 from acd.config import Config
@@ -37,10 +36,11 @@ from acd.figures import (
     staffed_seconds,
     tally,
 )
-from acd.records import CallRecord
+from acd.records import CallRecord, Outcome
 from acd.store import CallStore
 
-GROUPINGS = ("hour", "day", "queue")
+PERIODS = ("hour", "day", "week", "month")
+GROUPINGS = (*PERIODS, "queue", "agent")
 DEFAULT_TARGET = 0.99  # the reference customer's target: 99 % of calls answered
 
 
@@ -56,6 +56,7 @@ class ReportSettings:
     queue: str | None = None  # only this queue's legs
     agents: frozenset[str] | None = None  # only these agents' notifications (None: all)
     queue_targets: Mapping[str, float] = field(default_factory=dict)  # per-queue rows
+    reasons: Mapping[int, str] = field(default_factory=dict)  # not-ready reason labels
 
     @classmethod
     def from_config(
@@ -90,7 +91,16 @@ class ReportSettings:
             queue=queue,
             agents=agents,
             queue_targets={} if explicit else {q.id: q.target for q in queues.values()},
+            reasons=dict(config.acd.reasons),
         )
+
+    def threshold(self) -> float:
+        """The service-level threshold of the report's queue (all queues: the shortest)."""
+        if isinstance(self.sl_threshold, int | float):
+            return float(self.sl_threshold)
+        if self.queue is not None:
+            return self.sl_threshold.get(self.queue, 20.0)
+        return min(self.sl_threshold.values(), default=20.0)
 
     def threshold_text(self) -> str:
         if isinstance(self.sl_threshold, int | float):
@@ -125,8 +135,25 @@ class Report:
     since: float | None
     until: float | None
     total: Row
-    rows: dict[str, list[Row]]  # "hour" / "day" / "queue" → rows in key order
+    rows: dict[str, list[Row]]  # "hour" / "day" / "week" / "month" / "queue" → rows
     ready_series: list[tuple[float, int]] = field(default_factory=list)  # (at, agents ready)
+    agents: list[AgentRow] = field(default_factory=list)  # per agent, by id
+    # hour key -> mean agents ready and idle, and busy (ringing, on a call, wrap-up)
+    presence: dict[str, dict[str, float]] = field(default_factory=dict)
+    waited: float = 0.0  # s the offered legs waited in all (answered, abandoned, other)
+
+    def span_text(self) -> str:
+        """The days the report covers: ``2026-03-10``, ``2026-03-09 to 2026-03-13``."""
+        days = [r.key for r in self.rows["day"]]
+        if not days:
+            tz = ZoneInfo(self.settings.timezone)
+            ends = [t for t in (self.since, self.until) if t is not None]
+            days = [datetime.fromtimestamp(t, tz).date().isoformat() for t in ends[:1]]
+            if self.until is not None and self.since is not None:
+                days.append(datetime.fromtimestamp(self.until - 1e-6, tz).date().isoformat())
+        if not days:
+            return "no calls"
+        return days[0] if days[0] == days[-1] else f"{days[0]} to {days[-1]}"
 
     def to_dict(self) -> dict[str, object]:
         s = self.settings
@@ -144,6 +171,7 @@ class Report:
             "total": self.total.to_dict(),
             **{by: [r.to_dict() for r in rows] for by, rows in self.rows.items()},
             "agents_ready_series": [list(p) for p in self.ready_series],
+            "agent": [a.to_dict() for a in self.agents],
         }
 
 
@@ -215,20 +243,21 @@ def build_report(
         return None if rate is None else rate >= target - 1e-12
 
     rows: dict[str, list[Row]] = {}
-    for by in ("hour", "day"):
+    for by in PERIODS:
         staffed = inside(staffed_seconds(notes, end, by, tz), by)
         ready = inside(ready_seconds(series, end, by, tz), by)
         kept.add_staffing(staffed, ready, by, tz)
         figures = grouped(legs, by, tz, staffed=staffed, kept=kept.sums(by, tz), **options)
         keys = sorted(set(figures) | set(staffed) | set(ready))
-        if by == "day":  # mean of the day's hours shown
-            staffed_total = sum(staffed.values())
-            hours_per_day: dict[str, int] = {}
-            for row in rows["hour"]:
-                hours_per_day[row.key[:10]] = hours_per_day.get(row.key[:10], 0) + 1
-            span = {k: 3600.0 * hours_per_day.get(k, 1) for k in keys}
-        else:
+        if by == "hour":
             span = dict.fromkeys(keys, 3600.0)
+        else:  # mean of the period's hours shown
+            staffed_total = sum(staffed.values())
+            hours: dict[str, int] = {}
+            for row in rows["hour"]:
+                k = hour_period(row.key, by)
+                hours[k] = hours.get(k, 0) + 1
+            span = {k: 3600.0 * hours.get(k, 1) for k in keys}
         rows[by] = [
             Row(
                 k,
@@ -248,7 +277,39 @@ def build_report(
     before = [n for at, n in series if since is not None and at < since]
     if before and before[-1] and (not in_window or in_window[0][0] > since):
         in_window.insert(0, (since, before[-1]))  # the level when the window opens
-    return Report(settings, since, until, Row("total", total, None, check(total)), rows, in_window)
+    presence = {
+        kind: inside(seconds, "hour")
+        for kind, seconds in presence_by_hour(notes, since, end, tz).items()
+    }
+    hour_keys = sorted({*presence["idle"], *presence["busy"]})
+    return Report(
+        settings,
+        since,
+        until,
+        Row("total", total, None, check(total)),
+        rows,
+        in_window,
+        agent_rows(legs, notes, since, end),
+        {k: {kind: presence[kind].get(k, 0.0) / 3600.0 for kind in presence} for k in hour_keys},
+        sum(r.wait for r in legs if _offered(r, settings.short_abandon)),
+    )
+
+
+def _offered(r: CallRecord, short_abandon: float) -> bool:
+    """The leg counts as offered (not closed, not a short abandon; see ``acd.figures``)."""
+    if r.outcome is Outcome.ABANDONED:
+        return r.wait >= short_abandon
+    return r.outcome is not Outcome.CLOSED
+
+
+def hour_period(hour_key: str, by: str) -> str:
+    """The day, ISO week or month (``by``) of an hour key (``2026-03-10T09``)."""
+    if by == "day":
+        return hour_key[:10]
+    if by == "month":
+        return hour_key[:7]
+    year, week, _ = date.fromisoformat(hour_key[:10]).isocalendar()
+    return f"{year}-W{week:02d}"
 
 
 def store_report(
@@ -326,18 +387,20 @@ def render_text(report: Report, by: str = "hour") -> str:
     if by not in GROUPINGS:
         raise ValueError(f"by must be one of {GROUPINGS}")
     s = report.settings
+    title = f"{s.site or 'ACD'} report, {report.span_text()} ({s.timezone})"
+    if by == "agent":
+        return render_agents(report, title)
     rows = report.rows[by]
     single_day = len(report.rows["day"]) <= 1
     labels = [_label(r.key, by, single_day) for r in rows]
     width = max([len(label) for label in labels] + [5, len(by)])
-    days = [r.key for r in report.rows["day"]]
-    span = "no calls" if not days else days[0] if single_day else f"{days[0]} to {days[-1]}"
-    title = f"{s.site or 'ACD'} report, {span} ({s.timezone})"
     table = [
         f"{by:<{width}} {_HEADER}",
         *(_line(label, width, r) for label, r in zip(labels, rows, strict=True)),
         _line("total", width, report.total),
     ]
+    if not report.total.figures.calls:
+        table = ["no calls in this period"]
     lines = [
         title,
         f"Queue: {s.queue or 'all'}. Target: {100 * s.target:.1f} % answered."
@@ -365,6 +428,53 @@ def render_text(report: Report, by: str = "hour") -> str:
     return "\n".join(line if line in table else _wrap(line) for line in lines)
 
 
+def hours_minutes(seconds: float) -> str:
+    """``3725`` → ``1:02`` (hours:minutes, rounded to the minute)."""
+    minutes = round(seconds / 60)
+    return f"{minutes // 60}:{minutes % 60:02d}"
+
+
+def not_ready_text(row: AgentRow, reasons: Mapping[int, str]) -> str:
+    """``1 break 0:15, 9 no-answer 0:02`` (reason code, label, time), or ``-``."""
+    parts = [
+        f"{code} {reasons.get(code, '')} {hours_minutes(secs)}".replace("  ", " ")
+        for code, secs in sorted(row.not_ready.items())
+        if secs >= 30
+    ]
+    return ", ".join(parts) or "-"
+
+
+def render_agents(report: Report, title: str) -> str:
+    """One line per agent: legs answered, talk, wrap-up, ready idle, busy (h:mm),
+    occupancy, then time not ready by reason; ``no calls`` for an empty period."""
+    s = report.settings
+    agents = report.agents
+    lines = [title, f"Queue: {s.queue or 'all'}. Per agent, times in h:mm.", ""]
+    if not agents:
+        return "\n".join([*lines, "no calls and no agent activity in this period"])
+    width = max(5, *(len(a.agent_id) for a in agents))
+    lines.append(
+        f"{'agent':<{width}} {'calls':>5} {'talk':>6} {'wrap':>6} {'idle':>6} {'busy':>6}"
+        f" {'occ%':>4}  not ready (reason h:mm)"
+    )
+    for a in agents:
+        occupancy = "-" if a.occupancy is None else f"{100 * a.occupancy:.0f}"
+        lines.append(
+            f"{a.agent_id:<{width}} {a.calls:>5} {hours_minutes(a.talk):>6}"
+            f" {hours_minutes(a.wrapup):>6} {hours_minutes(a.idle):>6}"
+            f" {hours_minutes(a.busy):>6} {occupancy:>4}  {not_ready_text(a, s.reasons)}"
+        )
+    lines += [
+        "",
+        _wrap(
+            "calls: legs answered; talk, wrap: their talk and wrap-up time; idle: ready and"
+            " waiting for a call; busy: ringing, on a call or in wrap-up; occ%: (talk +"
+            " wrap-up) / (idle + busy); not ready: idle in not-ready, by reason."
+        ),
+    ]
+    return "\n".join(lines)
+
+
 def _wrap(line: str, width: int = 80) -> str:
     if len(line) <= width:
         return line
@@ -379,7 +489,10 @@ def _wrap(line: str, width: int = 80) -> str:
 
 
 def to_csv(report: Report, by: str = "hour") -> str:
-    """The rows of one grouping and the total as CSV, every figure in its own column."""
+    """The rows of one grouping and the total as CSV, every figure in its own column
+    (per agent: one column per not-ready reason seen)."""
+    if by == "agent":
+        return _agents_csv(report)
     rows = [*report.rows[by], report.total]
     buffer = io.StringIO()
     columns = list(rows[0].to_dict())
@@ -391,86 +504,19 @@ def to_csv(report: Report, by: str = "hour") -> str:
     return buffer.getvalue()
 
 
-# -- charts -----------------------------------------------------------------------------
-
-
-def plot(report: Report, directory: str | Path) -> list[Path]:
-    """Write PNG charts to ``directory``: answer rate and service level per hour against
-    the target, offered vs answered per hour, agents ready over the day. Needs
-    matplotlib (the ``plot`` extra)."""
-    try:
-        import matplotlib
-
-        matplotlib.use("Agg")
-        import matplotlib.dates as mdates
-        import matplotlib.pyplot as plt
-    except ImportError:
-        raise AcdError("charts need matplotlib: pip install 'acd-controller[plot]'") from None
-    out = Path(directory)
-    out.mkdir(parents=True, exist_ok=True)
-    s = report.settings
-    tz = ZoneInfo(s.timezone)
-    hours = report.rows["hour"]
-    single_day = len(report.rows["day"]) <= 1
-    labels = [_label(r.key, "hour", single_day) for r in hours]
-    x = range(len(hours))
-    title = f"{s.site or 'ACD'}, {s.queue or 'all queues'}"
-    paths = []
-
-    def pct(values: list[float | None]) -> list[float]:
-        return [float("nan") if v is None else 100 * v for v in values]
-
-    def finish(fig, ax, name: str, hourly: bool = True) -> None:
-        ax.grid(True, alpha=0.3)
-        if not hourly:
-            fig.autofmt_xdate()
-        elif hours:
-            step = max(1, len(labels) // 12)
-            ax.set_xticks(list(x)[::step], labels[::step], rotation=45 if not single_day else 0)
-        fig.tight_layout()
-        path = out / name
-        fig.savefig(path, dpi=100)
-        plt.close(fig)
-        paths.append(path)
-
-    fig, ax = plt.subplots(figsize=(9, 4.5))
-    answer = pct([r.figures.answer_rate for r in hours])
-    service = pct([r.figures.sl_offered for r in hours])
-    ax.plot(x, answer, "o-", label="answer rate")
-    ax.plot(x, service, "s--", label="service level")
-    ax.axhline(100 * s.target, color="red", linewidth=1, label=f"target {100 * s.target:g} %")
-    for i, r in enumerate(hours):
-        if r.met is False:
-            ax.axvspan(i - 0.5, i + 0.5, color="red", alpha=0.08, linewidth=0)
-    lowest = min([50.0, *(v for v in answer + service if not math.isnan(v))])
-    ax.set_ylim(lowest - 2, 101)
-    ax.set_ylabel("% of offered calls")
-    ax.set_xlabel(f"service level: answered within {s.threshold_text()}; shaded: below target")
-    ax.set_title(f"{title}: answer rate and service level per hour")
-    ax.legend(loc="lower left", ncol=3, fontsize="small")
-    finish(fig, ax, "answer-rate.png")
-
-    fig, ax = plt.subplots(figsize=(9, 4.5))
-    width = 0.4
-    ax.bar([i - width / 2 for i in x], [r.figures.offered for r in hours], width, label="offered")
-    ax.bar([i + width / 2 for i in x], [r.figures.answered for r in hours], width, label="answered")
-    ax.set_ylabel("calls")
-    ax.set_title(f"{title}: offered and answered calls per hour")
-    ax.legend()
-    finish(fig, ax, "offered-answered.png")
-
-    fig, ax = plt.subplots(figsize=(9, 4.5))
-    if report.ready_series:
-        times = [datetime.fromtimestamp(t, tz) for t, _ in report.ready_series]
-        counts = [n for _, n in report.ready_series]
-        ax.step(times, counts, where="post")
-        ax.fill_between(times, counts, step="post", alpha=0.2)
-        ax.xaxis.set_major_formatter(
-            mdates.DateFormatter("%H:%M" if single_day else "%m-%d %H:%M", tz=tz)
+def _agents_csv(report: Report) -> str:
+    reasons = sorted({code for a in report.agents for code in a.not_ready})
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(
+        ["agent", "calls", "talk", "wrapup", "ready_idle", "busy", "staffed", "occupancy"]
+        + [f"not_ready_{code}" for code in reasons]
+    )
+    for a in report.agents:
+        d = a.to_dict()
+        writer.writerow(
+            [a.agent_id, a.calls]
+            + [d[k] for k in ("talk", "wrapup", "ready_idle", "busy", "staffed", "occupancy")]
+            + [round(a.not_ready.get(code, 0.0), 3) for code in reasons]
         )
-    ax.set_ylabel("agents ready")
-    ax.set_ylim(bottom=0)
-    ax.yaxis.get_major_locator().set_params(integer=True)
-    ax.set_title(f"{title}: agents ready over the day")
-    finish(fig, ax, "agents-ready.png", hourly=False)
-    return paths
+    return buffer.getvalue()

@@ -11,11 +11,11 @@ import click
 from acd.cli.common import config_option, emit_json, fail, json_option
 from acd.cli.progress import Progress
 from acd.config import load_config
+from acd.report_charts import plot
 from acd.reporting import (
     GROUPINGS,
     ReportSettings,
     day_window,
-    plot,
     render_text,
     store_report,
     to_csv,
@@ -52,7 +52,13 @@ from acd.store import open_readonly
     "--plot",
     "plot_dir",
     type=click.Path(file_okay=False),
-    help="Write PNG charts to this directory (needs matplotlib).",
+    help="Write PNG charts to this directory (needs matplotlib), per --by period.",
+)
+@click.option(
+    "--html",
+    "html_path",
+    type=click.Path(dir_okay=False),
+    help="Write a one-page HTML report (table, agents, charts embedded) to this file.",
 )
 @json_option
 def report(
@@ -66,14 +72,18 @@ def report(
     target: float | None,
     csv_path: str | None,
     plot_dir: str | None,
+    html_path: str | None,
     as_json: bool,
 ) -> None:
     """Did we reach the target? Figures from the call records.
 
-    Per hour (or day, or queue): offered, answered, abandoned, short abandons,
-    overflowed, answer rate, service level, ASA, AHT, occupancy and agents ready, each
-    row checked against the answer-rate target. Times are local to the site's time zone
-    (from --config; UTC without one). --json prints every grouping at once.
+    Per hour (or day, ISO week, month, queue): offered, answered, abandoned, short
+    abandons, overflowed, answer rate, service level, ASA, AHT, occupancy and agents
+    ready, each row checked against the answer-rate target. --by agent: per agent,
+    calls answered, talk, wrap-up, ready idle, busy, not ready by reason, occupancy.
+    Times are local to the site's time zone (from --config; UTC without one). --json
+    prints every grouping at once. --plot charts per --by period (hour otherwise);
+    --html one page with the table, the agents and the charts, for the mayor's office.
 
     \b
     Examples:
@@ -81,6 +91,10 @@ def report(
       acd report --config examples/town-hall.toml --from 2026-03-09 --to 2026-03-13 --by day
       acd report --db town-hall.db --queue front-desk --json
       acd report --db town-hall.db --csv day.csv --plot charts/
+      acd report --config site.toml --from 2026-03-01 --to 2026-03-31 --by agent
+      acd report --config site.toml --from 2026-03-01 --to 2026-03-31 --by day --plot c/
+      acd report --config site.toml --from 2026-01-01 --to 2026-06-30 --by month
+      acd report --config site.toml --from 2026-03-09 --to 2026-03-13 --html week.html
     """
     config = load_config(config_path) if config_path is not None else None
     if db_path is None:
@@ -96,13 +110,20 @@ def report(
     if csv_path is not None:
         with open(csv_path, "w", encoding="utf-8", newline="") as fh:
             fh.write(to_csv(result, by))
-    charts = plot(result, plot_dir) if plot_dir is not None else []
+    charts = plot(result, plot_dir, by) if plot_dir is not None else []
+    if html_path is not None:
+        from acd.report_html import html_report
+
+        with open(html_path, "w", encoding="utf-8") as fh:
+            fh.write(html_report(result, by))
     if as_json:
         emit_json({**result.to_dict(), "charts": [str(p) for p in charts]})
         return
     click.echo(render_text(result, by))
     for path in charts:
         click.echo(f"chart: {path}")
+    if html_path is not None:
+        click.echo(f"report: {html_path}")
 
 
 def _window(

@@ -18,11 +18,11 @@ from acd.cli import cli
 from acd.commands import AgentChanged, CallEnded
 from acd.errors import AcdError
 from acd.records import CallRecord, Outcome
+from acd.report_charts import plot
 from acd.reporting import (
     ReportSettings,
     build_report,
     day_window,
-    plot,
     render_text,
     store_report,
     to_csv,
