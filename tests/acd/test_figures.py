@@ -74,8 +74,10 @@ def test_grouped_by_queue_hour_day_with_thresholds_per_queue():
     assert (by_queue["a"].answered_in_sl, by_queue["b"].answered_in_sl) == (1, 0)
     assert list(grouped(records, "hour", UTC)) == ["2026-11-30T08", "2026-11-30T09"]
     assert grouped(records, "day", UTC)["2026-11-30"].answered == 2
+    assert list(grouped(records, "week", UTC)) == ["2026-W49"]
+    assert grouped(records, "month", UTC)["2026-11"].answered == 2
     with pytest.raises(ValueError):
-        grouped(records, "week", UTC)
+        grouped(records, "fortnight", UTC)
 
 
 def test_staffed_seconds_split_by_hour():
