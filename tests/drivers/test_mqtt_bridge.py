@@ -528,3 +528,23 @@ async def test_the_bridge_is_back_within_seconds_of_a_broker_restart(site, broke
         back = time.monotonic()
         await wait_until(lambda: mqtt.connected, timeout=10, what="reconnection")
         assert time.monotonic() - back < 2.5
+
+
+@run_async
+async def test_a_bug_that_ends_a_session_starts_a_new_one(site, monkeypatch, caplog):
+    real, failures = MqttBridge._session, []
+
+    async def session(self, client):
+        if not failures:
+            failures.append(1)
+            raise RuntimeError("bug in a session")
+        await real(self, client)
+
+    monkeypatch.setattr(MqttBridge, "_session", session)
+    mqtt = bridge(site)
+    async with Watcher(mqtt.topics.base) as watch, mqtt:
+        await wait_until(lambda: mqtt.connected, what="the second session")
+        await wait_until(lambda: watch.on("controller/status"), what="birth")
+        assert mqtt.counters["connects"] == 2
+        assert mqtt.counters["last_error"] == "internal error: RuntimeError"
+    assert "session ended by an error" in caplog.text and "bug in a session" in caplog.text
