@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
-import time
 
-from drivers.mqtt_client import TIMEOUT, Connection, aiomqtt_messages, connected, read_retained
+from drivers.mqtt_client import Connection, connected, read_retained
 
 
 async def retained_topics(conn: Connection, settle: float = 0.5) -> dict[str, bytes]:
@@ -30,23 +28,10 @@ def controller_online(conn: Connection, topics: dict[str, bytes]) -> bool:
         return False
 
 
-async def clear(conn: Connection, topics: list[str], timeout: float = TIMEOUT) -> list[str]:
+async def clear(conn: Connection, topics: list[str]) -> list[str]:
     """Publish an empty retained payload (QoS 1) on each topic, then read the tree again:
     the topics still retained (none unless something republished them)."""
     async with connected(conn, "clear") as c:
         for topic in topics:
             await c.publish(topic, b"", qos=1, retain=True)
-    left: list[str] = []
-    end = time.monotonic() + timeout
-    async with connected(conn, "check") as c:
-        await c.subscribe(conn.topics.base + "/#", qos=1)
-        messages = aiomqtt_messages(c)
-        while (wait := end - time.monotonic()) > 0:
-            try:
-                async with asyncio.timeout(min(0.5, wait)):
-                    topic, payload, retained = await anext(messages)
-            except TimeoutError:
-                break
-            if retained and payload:
-                left.append(topic)
-    return left
+    return sorted(await retained_topics(conn))
