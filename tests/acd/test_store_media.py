@@ -85,3 +85,14 @@ def test_a_file_that_is_not_sqlite_is_named_as_such(tmp_path):
     assert result.exit_code == 1
     assert result.stderr == f"Error: {garbage}: not a call-record database (not an SQLite file)\n"
     assert garbage.read_bytes() == b"\x00garbage, not SQLite\xff" * 200
+
+
+def test_charts_into_a_read_only_directory_are_one_line(read_only_copy):
+    pytest.importorskip("matplotlib")
+    charts = read_only_copy / "charts"
+    result = CliRunner().invoke(
+        cli, ["report", "--db", str(read_only_copy / "day.db"), "--plot", str(charts)]
+    )
+    assert result.exit_code == 1
+    reason = "Read-only file system" if os.geteuid() == 0 else "Permission denied"
+    assert result.stderr == f"Error: {charts}: {reason}\n"
