@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
 import sys
 from typing import Any
 
@@ -42,3 +44,17 @@ def fail(message: str) -> None:
 def is_tty() -> bool:
     """True when standard output is a terminal (progress displays are shown only then)."""
     return sys.stdout.isatty()
+
+
+def write_whole(path: str, text: str) -> None:
+    """Write ``text`` to ``path`` whole or not at all (a full disk leaves no half file):
+    a temporary file beside it, renamed over it once written."""
+    tmp = f"{path}.tmp"
+    try:
+        with open(tmp, "w", encoding="utf-8", newline="") as fh:
+            fh.write(text)
+        os.replace(tmp, path)
+    except OSError as exc:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise OSError(exc.errno, exc.strerror, path) from None

@@ -8,7 +8,7 @@ from zoneinfo import ZoneInfo
 
 import click
 
-from acd.cli.common import config_option, emit_json, fail, json_option
+from acd.cli.common import config_option, emit_json, fail, json_option, write_whole
 from acd.cli.progress import Progress
 from acd.config import load_config
 from acd.report_charts import plot
@@ -108,14 +108,12 @@ def report(
             fail(f"{db_path}: no call in queue {queue!r} (queues: {', '.join(known) or 'none'})")
         result = store_report(store, settings, since, until, progress.advance)
     if csv_path is not None:
-        with open(csv_path, "w", encoding="utf-8", newline="") as fh:
-            fh.write(to_csv(result, by))
+        write_whole(csv_path, to_csv(result, by))
     charts = plot(result, plot_dir, by) if plot_dir is not None else []
     if html_path is not None:
         from acd.report_html import html_report
 
-        with open(html_path, "w", encoding="utf-8") as fh:
-            fh.write(html_report(result, by))
+        write_whole(html_path, html_report(result, by))
     if as_json:
         emit_json({**result.to_dict(), "charts": [str(p) for p in charts]})
         return

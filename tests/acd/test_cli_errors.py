@@ -94,3 +94,28 @@ def test_a_report_of_a_queue_with_no_call_is_refused(db):
     assert (code, err) == (1, f"Error: {db}: no call in queue 'nope' (queues: front-desk)\n")
     code, out, _ = run("report", "--db", str(db), "--queue", "front-desk", "--json")
     assert code == 0 and json.loads(out)["total"]["answered"] == 1
+
+
+def test_a_csv_on_a_full_disk_leaves_no_half_file(db, tmp_path):
+    """A file-size limit makes the write fail as a full disk would: one line, no file."""
+    import sqlite3
+    import subprocess
+    import sys
+    import textwrap
+
+    with sqlite3.connect(db) as conn:  # no -shm file to write when reading it
+        conn.execute("PRAGMA journal_mode = DELETE")
+    target = tmp_path / "day.csv"
+    script = textwrap.dedent(
+        f"""
+        import resource, signal, sys
+        from acd.cli import main
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+        resource.setrlimit(resource.RLIMIT_FSIZE, (200, 200))
+        sys.argv = ["acd", "report", "--db", {str(db)!r}, "--csv", {str(target)!r}]
+        main()
+        """
+    )
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True)
+    assert (out.returncode, out.stderr) == (1, f"Error: {target}: File too large\n")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["day.db"]
