@@ -222,9 +222,9 @@ class _PtyLine(serial.Serial):
 
 
 class Rfc2217Server:
-    """A real RFC 2217 serial device server in a thread, in front of the serial port
-    ``device`` (e.g. the simulated switch's pty): pyserial's `serial.rfc2217.PortManager`
-    between one TCP client at a time and the port, as pyserial's rfc2217_server example."""
+    """A real RFC 2217 serial device server in a thread, in front of the pty ``device``
+    (e.g. the simulated switch's): pyserial's `serial.rfc2217.PortManager` between one
+    TCP client at a time and the port, as pyserial's rfc2217_server example."""
 
     def __init__(self, device: str) -> None:
         self.device = device
