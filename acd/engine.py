@@ -413,11 +413,15 @@ class Engine:
         rng: random.Random | None = None,
         *,
         queue_notes: bool = True,
+        release_notes: bool = True,
     ) -> None:
         """``queue_notes=False`` leaves out the ``QueueChanged`` notifications (a what-if
-        run that reads only call records); ``queue_figures`` still answers."""
+        run that reads only call records); ``queue_figures`` still answers.
+        ``release_notes=False`` leaves out ``LegReleased`` (a run that stores nothing
+        before the final records)."""
         self.config = config
         self._queue_notes = queue_notes
+        self._release_notes = release_notes
         self.now = now
         self.rng = rng if rng is not None else random.Random(config.site.seed)
         self.tz = ZoneInfo(config.site.timezone)
@@ -1493,7 +1497,7 @@ class Engine:
         agent.pending = call
         wrapup = agent.wrapup if agent.wrapup is not None else q.wrapup
         self._agent_changed(agent)
-        if wrapup > 0:  # the leg's outcome is known: stored now, completed after wrap-up
+        if wrapup > 0 and self._release_notes:  # known now: stored now, completed later
             self._out.append(LegReleased(self.now, call.record(self.now, Outcome.ANSWERED)))
         if target is not None:
             self._next_leg(call, target)

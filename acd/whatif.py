@@ -242,7 +242,9 @@ def run_day(spec: WhatIf, day: date, seed: int) -> DayRun:
     start, end = scenario.start_s, scenario.end_s
     switch.start(start)
     epoch = midnight(day, spec.config.site.timezone)
-    engine = Engine(spec.config, epoch + start, random.Random(seed), queue_notes=False)
+    engine = Engine(
+        spec.config, epoch + start, random.Random(seed), queue_notes=False, release_notes=False
+    )
     queue, since = spec.queue, epoch + start + spec.warmup_s
     records: list[CallRecord] = []
 

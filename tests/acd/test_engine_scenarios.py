@@ -787,6 +787,14 @@ def test_an_answered_leg_is_out_at_its_release_and_complete_after_its_wrapup():
     run.talk(101, 2, "200")
     assert len([n for n in run.notes if isinstance(n, LegReleased)]) == 1
     assert run.records[-1].wrapup == 0
+    quiet = Run(site({"q": {"wrapup": 60.0}}, {"a": {"q": 1}}))
+    quiet.engine = Engine(quiet.engine.config, T0, release_notes=False)  # a what-if run
+    quiet(Login(T0, "200", "a", "1234"))
+    quiet.call(1, 1)
+    quiet.talk(2, 1, "200")
+    quiet(Tick(quiet.at(100)))
+    assert not [n for n in quiet.notes if isinstance(n, LegReleased)]
+    assert quiet.records[0].wrapup == 60
 
 
 def test_a_restart_continues_each_call_s_leg_its_number_arrival_queue_and_times():
