@@ -209,6 +209,7 @@ class VerifyPin:
 
     check: int
     agent_id: str
+    device: str  # where the login was keyed
     pin: Pin | str = field(repr=False)
     pin_hash: str = field(repr=False)
 

@@ -1553,7 +1553,7 @@ class Engine:
         self._pin_seq += 1
         agent.pin_check = (self._pin_seq, e.device)
         self._checks[self._pin_seq] = agent
-        self._out.append(VerifyPin(self._pin_seq, agent.id, e.pin, agent.cfg.pin_hash))
+        self._out.append(VerifyPin(self._pin_seq, agent.id, e.device, e.pin, agent.cfg.pin_hash))
 
     def _on_pin_checked(self, e: PinChecked) -> None:
         agent = self._checks.pop(e.check, None)

@@ -16,12 +16,14 @@ from __future__ import annotations
 
 import difflib
 import json
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from operator import attrgetter, sub
 from typing import Any
 
+from acd.commands import VerifyPin
 from acd.config import Config
+from acd.events import PinChecked
 from acd.pins import Pin, verify_pin
 from protocols.errors import ProtocolError
 from protocols.framing import Ctrl, Frame, FrameDecoder
@@ -295,7 +297,9 @@ def engine_requests(
     `Bridge` and its `Engine` on the live engine's ``clock`` (see `capture_engine_time`:
     a controller on a simulated switch's clock judged opening hours on that clock);
     engine and request timers fire at their deadlines between chunks. Request times are
-    capture times.
+    capture times. A PIN check is answered when the live controller answered it: at its
+    next word to the handset where the login was keyed (the lamp of a login, or "Wrong
+    PIN"), as the capture's ``tx`` stream shows; a blanked PIN counts as right.
     """
     from acd.bridge import Bridge, Step, controller_link
     from acd.engine import Engine
@@ -304,10 +308,13 @@ def engine_requests(
     link: Link | None = None
     bridge: Bridge | None = None
     sent: list[tuple[float, Message]] = []
+    checks: list[VerifyPin] = []  # PIN checks the live controller had not answered yet
+    words = FrameDecoder()  # the live controller's bytes: when it answered a check
 
     def take(step: Step, now: float) -> None:
         assert link is not None and bridge is not None
-        bridge.check_pins(step, clock.at(now), _verify_replayed)
+        checks.extend(step.checks)
+        step.checks.clear()
         for request in step.requests:
             sent.append((now, request))
             link.send(request, now)
@@ -348,7 +355,25 @@ def engine_requests(
         if d == "rx":
             link.receive_data(data, t)
             pump(t)
+        else:
+            for device in _devices_told(words.feed(data)):
+                for check in [c for c in checks if c.device == device]:
+                    checks.remove(check)
+                    ok = _verify_replayed(check.pin, check.pin_hash)
+                    take(bridge.command(PinChecked(clock.at(t), check.check, ok)), t)
     return sent
+
+
+def _devices_told(frames: Iterable[Frame]) -> Iterator[str]:
+    """The handsets named by the requests in ``frames`` (of the controller)."""
+    for frame in frames:
+        if frame.ctrl == Ctrl.INFO:
+            try:
+                device = getattr(decode_message(frame.payload), "device", None)
+            except ProtocolError:
+                continue
+            if device:
+                yield device
 
 
 def _verify_replayed(pin: Pin | str, pin_hash: str) -> bool:

@@ -13,6 +13,8 @@ from acd.bridge import Bridge
 from acd.calendar import midnight
 from acd.config import load_config
 from acd.engine import Engine
+from acd.events import PinChecked
+from acd.pins import verify_pin
 from drivers.capture import CaptureWriter
 from protocols import messages as m
 from protocols.link import Link, LinkDown, LinkUp, MessageReceived, Role
@@ -43,11 +45,24 @@ class QueueEverything:
 
 
 class EngineController:
-    """The real engine behind the bridge, as the live controller runs them."""
+    """The real engine behind the bridge, as the live controller runs them; its PIN
+    checks take ``pin_delay`` s (the controller's PIN thread), 0: answered at once."""
 
-    def __init__(self, now: float, extensions: tuple[str, ...] = ("201", "202")) -> None:
+    def __init__(
+        self, now: float, extensions: tuple[str, ...] = ("201", "202"), pin_delay: float = 0.0
+    ) -> None:
         self.bridge = Bridge(Engine(load_config(TOWN_HALL), now), extensions, ack_timeout=8.0)
         self.bridge.link_down()  # until the first link up, as acd.controller does
+        self.pin_delay = pin_delay
+        self.checks: list[tuple[float, object]] = []  # (due, VerifyPin)
+
+    def _requests(self, step, now: float) -> list[m.Message]:
+        if self.pin_delay:
+            self.checks += [(now + self.pin_delay, c) for c in step.checks]
+            step.checks.clear()
+        else:
+            self.bridge.check_pins(step, now)
+        return step.requests
 
     def link_up(self, now: float) -> list[m.Message]:
         return self.bridge.link_up(now).requests
@@ -56,15 +71,19 @@ class EngineController:
         self.bridge.link_down()
 
     def from_switch(self, msg: m.Message, now: float) -> list[m.Message]:
-        step = self.bridge.from_switch(msg, now)
-        self.bridge.check_pins(step, now)  # at once: virtual time has no thread to wait on
-        return step.requests
+        return self._requests(self.bridge.from_switch(msg, now), now)
 
     def advance(self, now: float) -> list[m.Message]:
-        return self.bridge.advance(now).requests
+        requests = self._requests(self.bridge.advance(now), now)
+        for due, check in [x for x in self.checks if x[0] <= now]:
+            self.checks.remove((due, check))
+            ok = verify_pin(check.pin, check.pin_hash)
+            requests += self._requests(self.bridge.command(PinChecked(now, check.check, ok)), now)
+        return requests
 
     def next_deadline(self) -> float | None:
-        return self.bridge.next_deadline()
+        due = [d for d in (self.bridge.next_deadline(), *(c[0] for c in self.checks)) if d]
+        return min(due, default=None)
 
 
 class CapturedSession:
@@ -72,14 +91,18 @@ class CapturedSession:
     between them written to a capture file (``rx``: switch → controller). Capture and
     engine time is ``base + wire time``, ``base`` being the simulated start instant."""
 
-    def __init__(self, capture: CaptureWriter, engine: bool, start_s: float, faults=()) -> None:
+    def __init__(
+        self, capture: CaptureWriter, engine: bool, start_s: float, faults=(), pin_delay=0.0
+    ) -> None:
         sc = load_scenario("town-hall-weekday-250")
         sc = dataclasses.replace(sc, start_s=start_s, speed=1.0)
         self.base = midnight(sc.day, "Europe/Paris") + start_s
         self.endpoint = SwitchEndpoint(sc, Clock(sc.start_s, 0.0, 1.0), faults)
         self.link = Link(Role.CONTROLLER, t1=1.0, n2=3, heartbeat=5.0)
         self.capture = capture
-        self.controller = EngineController(self.base) if engine else QueueEverything()
+        self.controller = (
+            EngineController(self.base, pin_delay=pin_delay) if engine else QueueEverything()
+        )
         self.now = 0.0
         self.received: list[m.Message] = []
         self.sent: list[m.Message] = []
@@ -134,10 +157,12 @@ def captured_session(tmp_path: Path):
     """``make(seconds, engine=False, start_s=9 h, faults=(), **writer options)``: run a
     captured session; return it and the capture's path."""
 
-    def make(seconds: float, engine: bool = False, start_s=9 * 3600.0, faults=(), **kw):
+    def make(
+        seconds: float, engine: bool = False, start_s=9 * 3600.0, faults=(), pin_delay=0.0, **kw
+    ):
         path = tmp_path / "line.cap"
         with CaptureWriter(path, **kw) as writer:
-            session = CapturedSession(writer, engine, start_s, faults)
+            session = CapturedSession(writer, engine, start_s, faults, pin_delay)
             session.run(seconds)
         return session, path
 

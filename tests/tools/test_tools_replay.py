@@ -163,6 +163,17 @@ def test_engine_replay_shows_where_a_controller_differs(captured_session):
     assert any("only from the engine" in line and "SnapshotCalls" in line for line in lines)
 
 
+def test_engine_replay_answers_pin_checks_when_the_controller_did(captured_session):
+    """The controller's PIN checks took 20 s (a slow PIN thread on a fast clock): calls
+    came meanwhile. The replay answers each check at the controller's next word to that
+    handset, so it routes as the controller did (answered at once, it would not)."""
+    session, path = captured_session(3600, engine=True, start_s=7.95 * 3600, pin_delay=20.0)
+    assert sum(isinstance(x, m.KeyLogin) for x in session.received) >= 3
+    out = CliRunner().invoke(cli, ["replay", str(path), "--engine", "--config", str(TOWN_HALL)])
+    assert out.exit_code == 0, out.output
+    assert out.output == "no difference\n"
+
+
 def test_engine_replay_needs_a_config(captured_session, monkeypatch):
     monkeypatch.delenv("ACD_CONFIG", raising=False)
     _, path = captured_session(60)
