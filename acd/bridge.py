@@ -260,15 +260,18 @@ class Bridge:
 
     def command(self, event: ev.Event) -> Step:
         """Apply an event that does not come from the switch (a supervisor command, a
-        PIN checked); while resynchronising a supervisor command is refused (its
-        requests would cross the snapshots) and a PIN checked is held with the events."""
+        PIN checked). While resynchronising, a PIN checked is held with the events, and
+        a supervisor command's requests about calls are not sent (they would cross the
+        snapshots: the calls snapshot decides again)."""
         step = Step()
-        if self._resync is not None and type(event) is ev.PinChecked:
-            self._held.append((event, event.at))  # a login's end: held like the key was
-        elif self._resync is not None:
-            step.notes.append(cmd.Refused(event.at, event, "resynchronising with the switch"))
-        else:
+        if self._resync is None:
             self._apply(self.engine.handle(event), event.at, step)
+        elif type(event) is ev.PinChecked:
+            self._held.append((event, event.at))  # a login's end: held like the key was
+        else:  # applied, but the calls snapshot decides the calls (see _unsent)
+            decided = Step()
+            self._apply(self.engine.handle(event), event.at, decided)
+            self._unsent(decided, step)
         return step
 
     def advance(self, now: float) -> Step:
@@ -493,8 +496,14 @@ class Bridge:
         baseline: `_baseline` decides again), those to handsets are."""
         past = Step()
         self._event(msg, now, past)
-        step.notes.extend(n for n in past.notes if getattr(n, "event", None) != "ringing")
-        for request in past.requests:
+        self._unsent(past, step)
+
+    def _unsent(self, decided: Step, step: Step) -> None:
+        """Pass on what was ``decided`` before the calls snapshot is applied but its
+        requests about calls (and their ringing steps): `_baseline` decides again."""
+        step.notes.extend(n for n in decided.notes if getattr(n, "event", None) != "ringing")
+        step.checks.extend(decided.checks)
+        for request in decided.requests:
             if hasattr(request, "call_id"):
                 self._pending.pop(request.invoke_id, None)
             else:

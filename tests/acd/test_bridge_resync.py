@@ -277,17 +277,31 @@ def test_a_login_keyed_while_the_controller_is_away_counts_only_once_its_pin_is_
         assert rig.switch.handset_view("202")["display"] == "Wrong PIN"
 
 
-def test_during_the_resync_a_pin_check_is_held_and_a_supervisor_command_refused():
+def test_during_the_resync_a_pin_check_is_held_and_a_command_routes_nothing():
     t = EPOCH + START
-    bridge = Bridge(Engine(CONFIG, t), extensions=("201",), ack_timeout=5.0)
+    bridge = Bridge(Engine(CONFIG, t), extensions=("201", "202"), ack_timeout=5.0)
     (check,) = bridge.from_switch(m.KeyLogin(1, "201", "1001", "1111"), t).checks
+    bridge.check_pins(bridge.from_switch(m.KeyLogin(2, "202", "1002", "2222"), t), t)
+    bridge.command(ev.SetAgentStatus(t, "1002", AgentStatus.NOT_READY, 1))
+    bridge.from_switch(m.Offered(3, 7, "0611", "3000", 1), t)  # waits: nobody ready
     up = bridge.link_up(t)
     held = bridge.command(ev.PinChecked(t, check.check, True))
     assert (held.requests, held.notes) == ([], [])
-    refused = bridge.command(ev.SetAgentStatus(t, "1002", AgentStatus.NOT_READY, 0)).notes
-    assert [n.reason for n in refused] == ["resynchronising with the switch"]
-    calls, device = (r for r in up.requests if type(r) is not m.MonitorStart)
-    bridge.from_switch(m.SnapshotCallsResult(calls.invoke_id, ()), t)
-    step = bridge.from_switch(m.SnapshotDeviceResult(device.invoke_id, "201", False, "1001", ()), t)
-    assert {s.agent_id: s.device for s in bridge.engine.export_sessions()} == {"1001": "201"}
+    # 1002 made ready: the engine rings 1002 for call 7, but that is not sent
+    ready = bridge.command(ev.SetAgentStatus(t, "1002", AgentStatus.READY, 0))
+    assert not [n for n in ready.notes if isinstance(n, Refused)]
+    assert [type(r) for r in ready.requests] == [m.SetLamp]
+    calls, *devices = (r for r in up.requests if type(r) is not m.MonitorStart)
+    waiting = m.CallInfo(7, m.CallState.queued, "0611", "3000", "3000")
+    step = bridge.from_switch(m.SnapshotCallsResult(calls.invoke_id, (waiting,)), t)
+    for device, agent in zip(devices, ("1001", "1002"), strict=True):
+        info = m.SnapshotDeviceResult(device.invoke_id, device.device, False, agent, ())
+        step.requests += bridge.from_switch(info, t).requests
+    assert {s.agent_id: s.device for s in bridge.engine.export_sessions()} == {
+        "1001": "201",
+        "1002": "202",
+    }
     assert [r for r in step.requests if isinstance(r, m.SetDisplay)] == []  # verified
+    assert [(r.call_id, r.device) for r in step.requests if isinstance(r, ROUTES)] == [
+        (7, "202")
+    ]  # decided from the snapshot, once
