@@ -97,6 +97,8 @@ _IDLE, _RINGING, _ON_CALL, _WRAP_UP = (
 )
 
 _NO_TIMERS = ()  # a call's timers until it has one: no list per call
+ENDED_UNHEARD = "ended while the controller was down (end time unknown)"
+"""The reason of the record of a leg whose call ended while no controller could hear."""
 _NO_ENTRY = (0, 0, 0)  # a call's waiting order until it enters a queue: no tuple per call
 # a call's rings while it rings nowhere: no dict per call (read-only, never written)
 _NO_RINGING: Mapping[str, tuple[_Agent, float]] = MappingProxyType({})
@@ -727,12 +729,14 @@ class Engine:
           number, arrival, queue and times, and its answer time when still at the same
           extension. Other unknown calls are refused (the caller offers unanswered ones as
           new calls; those continue their previous run's leg too).
-        - Legs of a previous run whose calls the switch no longer has are forgotten.
+        - Legs of a previous run whose calls the switch no longer has ended while no
+          controller could hear: recorded with reason ``ENDED_UNHEARD``, answered if
+          they were (the end time unknown: ``at``), else failed.
         """
         self._out = []
         self._set_time(at)
         for call_id in [c for c in self._carried if c not in switch_calls]:
-            del self._carried[call_id]
+            self._ended_unheard(self._carried.pop(call_id))
             self._mark(call_id)
         for call in list(self._calls.values()):
             if self._calls.get(call.id) is not call:
@@ -764,6 +768,34 @@ class Engine:
                 self._adopt(call_id, where)
         self._flush_dirty()
         return self._out
+
+    def _ended_unheard(self, leg: LiveLeg) -> None:
+        """A previous run's leg whose call the switch no longer has: it ended while no
+        controller could hear. Recorded as such, answered if it was (its end is unknown:
+        the record ends now), so that every call the switch took has its records."""
+        q = self._queues.get(leg.queue or "")
+        if q is None:  # still at a menu: no queue to record it in
+            return
+        answered = leg.answered_at is not None
+        record = CallRecord(
+            leg.call_id,
+            leg.leg,
+            q.id,
+            "",
+            "",
+            leg.trunk,
+            leg.arrived_at,
+            leg.queued_at,
+            self.now,
+            Outcome.ANSWERED if answered else Outcome.FAILED,
+            leg.answered_at,
+            agent_id=leg.agent_id,
+            device=leg.device,
+            menu_choice=leg.menu_choice,
+            escalated_from=leg.escalated_from,
+            reason=ENDED_UNHEARD,
+        )
+        self._emit_record(q, record)
 
     def _adopt(self, call_id: int, sc: SwitchCall) -> None:
         """Take over a call the switch has connected to an agent (see ``reconcile``)."""

@@ -86,6 +86,7 @@ class SwitchEndpoint:
         self.received: list[Message] = []  # every application message from the controller
         self.sent: list[Message] = []  # every application message handed to the link
         self.discarded = 0  # switch events dropped while the link was down
+        self.produced: list[tuple[float, Message]] = []  # (wire time, message): sent or not
         self.link_ups = 0
         self.link_downs = 0
         self._old_link_stats: list[dict[str, int]] = []
@@ -166,6 +167,7 @@ class SwitchEndpoint:
     # --- messages -------------------------------------------------------------------
 
     def _send(self, messages: list[Message], now: float) -> None:
+        self.produced += ((now, m) for m in messages)
         if not self.link.is_up:
             self.discarded += len(messages)
             for m in messages:

@@ -29,7 +29,7 @@ from acd.commands import (
     VerifyPin,
 )
 from acd.config import Config, PinPolicy
-from acd.engine import Engine, ReloadRefused
+from acd.engine import ENDED_UNHEARD, Engine, ReloadRefused
 from acd.events import (
     Answered,
     CallOffered,
@@ -828,6 +828,7 @@ def test_a_restart_continues_each_call_s_leg_its_number_arrival_queue_and_times(
     fresh.engine.continue_legs([*saved.values(), gone])
     switch = {1: SwitchCall("201", connected=True, caller="0611", dialled="3000"), 3: "", 4: ""}
     fresh.notes += fresh.engine.reconcile(T0 + 100, switch)
+    fresh.records += [o.record for o in fresh.notes if isinstance(o, CallEnded)]
     assert [o for o in fresh.notes if isinstance(o, Refused)] == []
     fresh(CallOffered(T0 + 100, 3, "3000", "0622"))  # unanswered: offered again
     fresh(CallOffered(T0 + 100, 4, "3000", "0633"))
@@ -847,5 +848,9 @@ def test_a_restart_continues_each_call_s_leg_its_number_arrival_queue_and_times(
     )
     assert (three.arrived_at, three.queued_at, three.wait) == (T0 + 2, T0 + 40, 111)
     assert (four.leg, four.queue, four.arrived_at, four.queued_at) == (1, "desk", T0 + 41, T0 + 41)
+    # call 9 ended while no controller ran: recorded as such, not forgotten
+    gone_record = legs[9]
+    assert (gone_record.leg, gone_record.queue, gone_record.outcome) == (1, "desk", Outcome.FAILED)
+    assert (gone_record.arrived_at, gone_record.reason) == (T0 + 41, ENDED_UNHEARD)
     # every saved leg is to be deleted: ended here, or gone while the controller was down
     assert fresh.engine.drain_legs() == dict.fromkeys([1, 3, 4, 9])

@@ -83,6 +83,13 @@ def test_broker_down_and_back_routing_unaffected_state_restored_bad_commands_ref
             lambda: controller.mqtt is not None and controller.mqtt.connected, 10, "MQTT up"
         )
         controller.mqtt.reconnect_max = controller_mqtt_reconnect
+        # the agents' first logins were keyed before the controller listened: they key
+        # them again when asked (docs/cti-protocol.md 9.3)
+        await kit.wait_until(
+            lambda: any(s.agent_id == "1003" for s in controller.engine.export_sessions()),
+            10,
+            "1003 logged in",
+        )
 
         # bad input: each refused with a reason, the controller carries on
         bad = await command(config, "1001", b"{not json")
