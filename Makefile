@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 PYTEST_ARGS ?=
 
-.PHONY: install broker test demo bench lint clean
+.PHONY: install broker mosquitto test demo bench lint clean
 
 $(STAMP): setup.cfg pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -18,10 +18,13 @@ install: $(STAMP)
 broker:
 	@bash scripts/ensure-broker.sh
 
+mosquitto:
+	@bash scripts/ensure-broker.sh --install-only
+
 test: install broker
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
-demo: install broker
+demo: install mosquitto
 	$(BIN)/acd demo
 
 bench: install

@@ -194,7 +194,9 @@ def _secret(s: Section, name: str) -> tuple[str | None, str | None]:
 
 @dataclass(frozen=True)
 class MqttConfig:
-    """The MQTT broker and topic tree (``<prefix>/<site>/...``)."""
+    """The MQTT broker and topic tree (``<prefix>/<site>/...``). Supervisor commands
+    are accepted only over an `authenticated` connection, or with
+    ``allow_anonymous_commands`` (a lab)."""
 
     enabled: bool = True
     host: str = "127.0.0.1"
@@ -212,6 +214,7 @@ class MqttConfig:
     supervisors: tuple[str, ...] = ()  # MQTT usernames allowed to send cmd/... (informative)
     cmd_token: str | None = None  # shared secret supervisor commands must carry, if set
     cmd_token_env: str | None = None
+    allow_anonymous_commands: bool = False  # a lab: commands over an anonymous connection
 
     @classmethod
     def from_section(cls, s: Section) -> MqttConfig:
@@ -234,6 +237,7 @@ class MqttConfig:
             supervisors=tuple(s.get("supervisors", list, [])),
             cmd_token=cmd_token,
             cmd_token_env=cmd_token_env,
+            allow_anonymous_commands=s.get("allow_anonymous_commands", bool, False),
         )
         s.done()
         for name in ("password", "password_env"):

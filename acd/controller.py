@@ -80,7 +80,7 @@ from acd.topics import (
     queue_stats_payload,
     waiting_alarm,
 )
-from drivers.mqtt import MqttBridge
+from drivers.mqtt import CommandHandler, MqttBridge
 from drivers.serial_link import Capture, SerialPort, open_port
 from drivers.systemd import Notifier
 from protocols.errors import LocalProtocolError
@@ -90,6 +90,12 @@ log = logging.getLogger("acd.controller")
 
 _FIGURES = tuple(f.name for f in fields(QueueFigures) if f.name != "queue")
 """The `QueueFigures` that ``queue/<id>/stats`` carries (the queue is in the topic)."""
+
+UNAUTHENTICATED = (
+    "the controller's broker connection is not authenticated (set mqtt.username and"
+    " password_env, or cert_file; mqtt.allow_anonymous_commands = true only in a lab)"
+)
+"""Why every supervisor command is refused over an anonymous broker connection."""
 
 _ACTIONS = {
     CommandAction.READY: "ready",
@@ -202,7 +208,7 @@ class Controller:
             self._count_calls_today()
         if self.use_mqtt:
             self.mqtt = MqttBridge(
-                self.config.mqtt, self.config.site.id, on_command=self.command, clock=self.now
+                self.config.mqtt, self.config.site.id, on_command=self._commands(), clock=self.now
             )
             self.mqtt.start()
             for note in self.engine.agent_states():
@@ -752,6 +758,22 @@ class Controller:
                 self._publish_agent(self._agents[agent])
 
     # --- MQTT and alarms ------------------------------------------------------------
+
+    def _commands(self) -> CommandHandler:
+        """`command`, unless the broker connection is anonymous: then a refusal of every
+        command, as anyone on the broker could send them, or, when the configuration
+        says it is a lab (``allow_anonymous_commands``), `command` with a warning."""
+        mqtt = self.config.mqtt
+        if mqtt.authenticated:
+            return self.command
+        if mqtt.allow_anonymous_commands:
+            log.warning(
+                "mqtt: supervisor commands accepted from anyone on the broker: the connection"
+                " is not authenticated and mqtt.allow_anonymous_commands = true (a lab set-up)"
+            )
+            return self.command
+        log.warning("mqtt: supervisor commands refused: %s", UNAUTHENTICATED)
+        return lambda cmd: UNAUTHENTICATED
 
     def command(self, cmd: AgentCommand) -> str | None:
         """Apply a supervisor command; None if done, else why it was refused."""

@@ -36,6 +36,13 @@ class MosquittoError(AcdError):
     """Mosquitto is missing or did not start."""
 
 
+def site_acl(prefix: str, site: str, controller: str) -> str:
+    """The shipped ACL (site ``town-hall``, prefix ``acd/v1``, controller account
+    ``acd-townhall``) for another site, prefix or controller account."""
+    text = ACL_EXAMPLE.read_text().replace("acd/v1/town-hall/", f"{prefix}/{site}/")
+    return text.replace("user acd-townhall\n", f"user {controller}\n")
+
+
 def mosquitto_binary() -> str | None:
     """The path of the ``mosquitto`` program, or None when it is not installed."""
     found = shutil.which("mosquitto")

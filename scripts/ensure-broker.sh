@@ -1,12 +1,13 @@
 #!/usr/bin/env bash
-# Make sure a Mosquitto broker listens on 127.0.0.1:1883: start it, installing it first if needed.
+# Make sure Mosquitto is installed (installing the Debian package if needed) and, unless
+# --install-only, that a broker listens on 127.0.0.1:1883 (the anonymous loopback broker
+# of scripts/mosquitto-dev.conf, for the bridge's tests). `acd demo` and the tests of
+# authentication start their own private Mosquittos: they only need it installed.
 set -euo pipefail
 HOST=127.0.0.1 PORT=1883
 here=$(cd "$(dirname "$0")" && pwd)
 
 listening() { (exec 3<>"/dev/tcp/$HOST/$PORT") 2>/dev/null; }
-
-listening && { echo "mosquitto: listening on $HOST:$PORT"; exit 0; }
 
 if ! command -v mosquitto >/dev/null && [ ! -x /usr/sbin/mosquitto ]; then
   echo "mosquitto: not installed, installing the Debian package"
@@ -14,6 +15,9 @@ if ! command -v mosquitto >/dev/null && [ ! -x /usr/sbin/mosquitto ]; then
   $sudo apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq mosquitto >/dev/null
 fi
+[ "${1:-}" = "--install-only" ] && { echo "mosquitto: installed"; exit 0; }
+
+listening && { echo "mosquitto: listening on $HOST:$PORT"; exit 0; }
 bin=$(command -v mosquitto || echo /usr/sbin/mosquitto)
 echo "mosquitto: starting on $HOST:$PORT"
 "$bin" -d -c "$here/mosquitto-dev.conf"

@@ -32,11 +32,12 @@ BROKER = ("127.0.0.1", 1883)
 
 
 class BrokerProxy:
-    """A TCP proxy in front of the Mosquitto broker: ``stop`` cuts every connection
-    abruptly (the broker is gone, no DISCONNECT reaches it), ``start`` serves again on
-    the same port."""
+    """A TCP proxy in front of a Mosquitto broker (``upstream``, by default the machine's):
+    ``stop`` cuts every connection abruptly (the broker is gone, no DISCONNECT reaches
+    it), ``start`` serves again on the same port."""
 
-    def __init__(self) -> None:
+    def __init__(self, upstream: tuple[str, int] = BROKER) -> None:
+        self.upstream = upstream
         self.port = 0
         self._server: asyncio.Server | None = None
         self._writers: list[asyncio.StreamWriter] = []
@@ -55,7 +56,7 @@ class BrokerProxy:
 
     async def _handle(self, reader, writer) -> None:
         try:
-            up_reader, up_writer = await asyncio.open_connection(*BROKER)
+            up_reader, up_writer = await asyncio.open_connection(*self.upstream)
         except OSError:
             writer.transport.abort()
             return
@@ -78,3 +79,40 @@ class BrokerProxy:
 def broker_proxy() -> BrokerProxy:
     """A proxy to the broker, not yet started (``await broker_proxy.start()``)."""
     return BrokerProxy()
+
+
+SECURE_USERS = ("acd-townhall", "alice", "bob", "wallboard")
+
+
+class SecureBroker:
+    """A private Mosquitto with a password file and the shipped ACL
+    (examples/mosquitto/acl: site ``town-hall``, prefix ``acd/v1``); each user's password
+    is ``pw-<user>``."""
+
+    def __init__(self, port: int) -> None:
+        self.port = port
+
+    @staticmethod
+    def password(user: str) -> str:
+        return f"pw-{user}"
+
+    def mqtt(self, user: str, **settings):
+        """The ``[mqtt]`` settings of ``user`` on this broker (``settings`` override)."""
+        from acd.config import MqttConfig
+
+        mine = {"port": self.port, "username": user, "password": self.password(user)}
+        return MqttConfig(**(mine | settings))
+
+
+@pytest.fixture
+def secure_broker(tmp_path_factory) -> SecureBroker:
+    """A fresh private Mosquitto with the documented password file and ACL, for the
+    tests that send supervisor commands (skipped without mosquitto: make broker)."""
+    from drivers.mosquitto import ACL_EXAMPLE, mosquitto_binary, secure_mosquitto
+
+    if mosquitto_binary() is None:
+        pytest.skip("mosquitto is not installed (make broker installs it)")
+    users = {u: SecureBroker.password(u) for u in SECURE_USERS}
+    directory = tmp_path_factory.mktemp("secure-mosquitto")
+    with secure_mosquitto(directory, users, ACL_EXAMPLE.read_text()) as port:
+        yield SecureBroker(port)

@@ -88,7 +88,20 @@ def _warnings(cfg: Config) -> list[str]:
     mqtt = cfg.mqtt
     if not mqtt.enabled:
         return []
-    return [f"{key}: {problem} (acd run stops on this)" for key, problem in mqtt.unset_env()]
+    out = [f"{key}: {problem} (acd run stops on this)" for key, problem in mqtt.unset_env()]
+    if mqtt.authenticated:
+        return out
+    if mqtt.allow_anonymous_commands:
+        out.append(
+            "mqtt.allow_anonymous_commands = true and the broker connection is not"
+            " authenticated: anyone on the broker can send supervisor commands (a lab only)"
+        )
+    else:
+        out.append(
+            "mqtt: the broker connection is not authenticated (no username + password, no"
+            " cert_file): acd run will refuse every supervisor command"
+        )
+    return out
 
 
 @config.command()

@@ -6,17 +6,23 @@ import asyncio
 import contextlib
 import dataclasses
 import logging
-import socket
+import secrets
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
 import click
 
 from acd.cli.common import config_option, fail, is_tty
 from acd.shipped import example
+
+if TYPE_CHECKING:
+    from acd.config import Config
+    from acd.topics import Topics
 
 EPILOG = """\b
 Examples:
@@ -26,43 +32,59 @@ Examples:
 
 \b
 The simulated switch runs on a pseudo-terminal and the controller opens it like a
-real serial port. MQTT goes to Mosquitto on 127.0.0.1:1883 when one listens, else
-to an in-process broker (the 'broker' extra, amqtt) on loopback, else is left out.
+real serial port. MQTT goes to a private Mosquitto started for the run on a free
+loopback port, with a password file (random passwords, printed) and the ACL of
+examples/mosquitto/acl: nothing is anonymous, the controller logs in as its
+account. Without mosquitto installed (make broker installs it), MQTT is left out.
 """
 
-BROKER = ("127.0.0.1", 1883)
 EXAMPLE = example("town-hall.toml")
 
 
-def _broker_listening() -> bool:
-    with contextlib.suppress(OSError), socket.create_connection(BROKER, timeout=0.5):
-        return True
-    return False
+@dataclasses.dataclass(frozen=True)
+class DemoBroker:
+    """The demo's private Mosquitto: its port and the accounts of its password file."""
+
+    port: int
+    passwords: dict[str, str]
+
+    def lines(self, topics: Topics) -> list[str]:
+        """What it is and how to watch it while the demo runs."""
+        pw = self.passwords
+        return [
+            f"MQTT: a private Mosquitto on 127.0.0.1:{self.port} with a password file and the"
+            " ACL of examples/mosquitto/acl (nothing anonymous; stopped at the end)",
+            f"  watch: mosquitto_sub -p {self.port} -u wallboard -P {pw['wallboard']}"
+            f" -t '{topics.base}/#' -v",
+            f"  supervise: ACD_MQTT_USERNAME=alice ACD_MQTT_PASSWORD={pw['alice']}"
+            f" acd monitor --port {self.port} --site {topics.site}",
+        ]
 
 
-@contextlib.asynccontextmanager
-async def _broker():
-    """Yield how MQTT is served: "mosquitto", "amqtt" (in process) or None."""
-    if _broker_listening():
-        yield "mosquitto"
+@contextlib.contextmanager
+def _broker(config: Config, directory: Path) -> Iterator[tuple[Config, DemoBroker | str]]:
+    """Yield ``(config, DemoBroker)``: the configuration logged in to a private Mosquitto
+    (password file, the shipped ACL for this site); or ``(config without MQTT, why)``."""
+    from drivers.mosquitto import MosquittoError, secure_mosquitto, site_acl
+
+    if not config.mqtt.enabled:
+        yield config, "MQTT: off ([mqtt] enabled = false)"
         return
-    try:
-        from amqtt.broker import Broker
-    except ImportError:
-        yield None
-        return
-    broker = Broker(
-        {
-            "listeners": {"default": {"type": "tcp", "bind": f"{BROKER[0]}:{BROKER[1]}"}},
-            "sys_interval": 0,
-            "auth": {"allow-anonymous": True},
-        }
-    )
-    await broker.start()
-    try:
-        yield "amqtt"
-    finally:
-        await broker.shutdown()
+    user = config.mqtt.username or "acd-townhall"
+    passwords = {name: secrets.token_hex(8) for name in (user, "alice", "wallboard")}
+    acl = site_acl(config.mqtt.prefix, config.site.id, user)
+    with contextlib.ExitStack() as stack:
+        try:
+            port = stack.enter_context(secure_mosquitto(directory, passwords, acl))
+        except MosquittoError as exc:
+            off = dataclasses.replace(config.mqtt, enabled=False)
+            yield dataclasses.replace(config, mqtt=off), f"MQTT: left out: {exc}"
+            return
+        mqtt = dataclasses.replace(
+            config.mqtt, host="127.0.0.1", port=port, username=user, password=passwords[user],
+            tls=False, cert_file=None, key_file=None, cmd_token=None,
+        )  # fmt: skip
+        yield dataclasses.replace(config, mqtt=mqtt), DemoBroker(port, passwords)
 
 
 @click.command(epilog=EPILOG)
@@ -124,9 +146,9 @@ def demo(
 
     keep = db_path is not None
     with contextlib.ExitStack() as stack:
+        tmp = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="acd-demo-")))
         if db_path is None:
-            tmp = stack.enter_context(tempfile.TemporaryDirectory(prefix="acd-demo-"))
-            db_path = str(Path(tmp) / "demo.db")
+            db_path = str(tmp / "demo.db")
         store = CallStore(db_path, config.store.mask_callers, config.store.group)
         stack.enter_context(store)
         window = day_window(sc.day, ZoneInfo(config.site.timezone))
@@ -135,21 +157,22 @@ def demo(
                 f"{db_path} already holds calls of {sc.day}: the report would count them"
                 " twice; give another --db, or --append to add this run to them"
             )
-        mqtt = asyncio.run(_run_day(config, sc, store, midnight(sc.day, config.site.timezone)))
-        if mqtt is None:
-            click.echo("MQTT: no broker on 127.0.0.1:1883 and no amqtt: ran without MQTT.")
+        config, broker = stack.enter_context(_broker(config, tmp / "mosquitto"))
+        if isinstance(broker, DemoBroker):
+            for line in broker.lines(Topics(config.mqtt.prefix, config.site.id)):
+                click.echo(line)
         else:
-            base = Topics(config.mqtt.prefix, config.site.id).base
-            click.echo(f"MQTT: published to {mqtt} on 127.0.0.1:1883, topics {base}/#")
+            click.echo(broker)
+        asyncio.run(_run_day(config, sc, store, midnight(sc.day, config.site.timezone)))
         report = store_report(store, ReportSettings.from_config(config), *window)
         click.echo(render_text(report, "hour"))
         if keep:
             click.echo(f"Call records kept in {db_path} (acd report --db {db_path}).")
 
 
-async def _run_day(config, sc, store, epoch: float) -> str | None:
+async def _run_day(config, sc, store, epoch: float) -> None:
     """Serve the simulated switch on a pty from a thread and run the controller on it
-    until the simulated day is over; return how MQTT was served."""
+    until the simulated day is over."""
     from firmware_sim.runner import ServedSwitch
 
     from acd.controller import Controller, EngineClock
@@ -159,25 +182,23 @@ async def _run_day(config, sc, store, epoch: float) -> str | None:
         config.link, url=switch.url, t1=0.2, heartbeat=1.0, reset_interval=0.3
     )
     try:
-        async with _broker() as mqtt:
-            cfg = dataclasses.replace(config, link=link)
-            clock = EngineClock(switch.origin, epoch + sc.start_s, sc.speed)
-            controller = Controller(cfg, store=store, clock=clock, mqtt=mqtt is not None)
-            stop = asyncio.Event()
-            task = asyncio.create_task(controller.run(stop))
-            show = is_tty()
-            while switch.thread.is_alive() and not task.done():
-                if show:
-                    _progress(controller, switch.clock.sim(time.monotonic()))
-                await asyncio.sleep(0.25)
-            await _drain(controller)
-            stop.set()
-            await task
+        cfg = dataclasses.replace(config, link=link)
+        clock = EngineClock(switch.origin, epoch + sc.start_s, sc.speed)
+        controller = Controller(cfg, store=store, clock=clock)
+        stop = asyncio.Event()
+        task = asyncio.create_task(controller.run(stop))
+        show = is_tty()
+        while switch.thread.is_alive() and not task.done():
             if show:
-                sys.stdout.write("\n")
+                _progress(controller, switch.clock.sim(time.monotonic()))
+            await asyncio.sleep(0.25)
+        await _drain(controller)
+        stop.set()
+        await task
+        if show:
+            sys.stdout.write("\n")
     finally:
         switch.stop()
-    return mqtt
 
 
 async def _drain(controller, timeout: float = 5.0) -> None:

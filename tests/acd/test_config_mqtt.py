@@ -1,5 +1,6 @@
 """The [mqtt] section: credentials that would be dropped or missing are errors naming the key."""
 
+import json
 import tomllib
 from pathlib import Path
 
@@ -26,6 +27,7 @@ def with_mqtt(**mqtt) -> dict:
         ({"password": "s3cret"}, "mqtt.password"),
         ({"tls": True, "key_file": "client.key"}, "mqtt.key_file"),
         ({"cert_file": "client.crt"}, "mqtt.cert_file"),
+        ({"allow_anonymous_commands": "yes"}, "mqtt.allow_anonymous_commands"),
     ],
 )
 def test_credentials_the_client_would_drop_are_errors_naming_the_key(mqtt, key):
@@ -94,3 +96,30 @@ def test_check_warns_of_an_unset_env_variable_and_still_passes():
         "warning: mqtt.password_env: ACD_MQTT_PASSWORD is not set (or empty)"
     )
     assert "OK" in result.stdout
+
+
+@pytest.mark.parametrize(
+    ("mqtt", "warning"),
+    [
+        ({"username": "acd-townhall", "password": "s3cret"}, None),
+        ({}, "acd run will refuse every supervisor command"),
+        ({"username": "acd-townhall"}, "acd run will refuse every supervisor command"),
+        ({"allow_anonymous_commands": True}, "anyone on the broker can send supervisor commands"),
+        ({"enabled": False}, None),
+    ],
+)
+def test_check_warns_when_commands_would_come_over_an_anonymous_connection(tmp_path, mqtt, warning):
+    site = tmp_path / "site.toml"
+    text = EXAMPLE.read_text()
+    start, end = text.index("[mqtt]"), text.index("[store]")
+    lines = "".join(f"{k} = {json.dumps(v)}\n" for k, v in mqtt.items())
+    site.write_text(f"{text[:start]}[mqtt]\n{lines}\n{text[end:]}")
+    site.chmod(0o600)  # it holds PIN hashes
+    result = CliRunner().invoke(cli, ["config", "check", str(site)])
+    assert result.exit_code == 0, result.output
+    if warning is None:
+        assert result.stderr == ""
+    else:
+        assert result.stderr.startswith("warning: mqtt") and warning in result.stderr
+    data = json.loads(CliRunner().invoke(cli, ["config", "check", "--json", str(site)]).stdout)
+    assert [warning in w for w in data["warnings"]] == ([] if warning is None else [True])

@@ -139,7 +139,11 @@ async def retained(
     broker has been quiet for ``quiet`` s (at most ``limit`` s in all, on a busy machine)."""
     out: dict[str, bytes] = {}
     base = f"{config.mqtt.prefix}/{config.site.id}/"
-    async with aiomqtt.Client(*BROKER, identifier=f"t-{uuid.uuid4().hex[:8]}") as client:
+    mqtt = config.mqtt  # the controller's broker and account: it may read its own tree
+    async with aiomqtt.Client(
+        mqtt.host, mqtt.port, username=mqtt.username, password=mqtt.password,
+        identifier=f"t-{uuid.uuid4().hex[:8]}",
+    ) as client:  # fmt: skip
         await client.subscribe(base + topic_filter, qos=1)
         messages = aiter(client.messages)
         with contextlib.suppress(TimeoutError):

@@ -1,9 +1,11 @@
 """Fault runs end to end: line noise and a pulled cable over TCP (``socket://``), the
-broker stopped and restarted behind a proxy, bad supervisor commands, a missing port."""
+broker (a private Mosquitto with the password file and the shipped ACL) stopped and
+restarted behind a proxy, bad supervisor commands, a missing port."""
 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 import uuid
 
@@ -53,10 +55,14 @@ def test_noise_and_pulled_cable_over_tcp_link_recovers_nothing_lost(kit, sim_thr
     store.close()
 
 
-async def command(config, agent: str, payload: bytes) -> dict:
-    """Send a supervisor command and return the reply (on the request's reply topic)."""
+async def command(config, port: int, agent: str, payload: bytes) -> dict:
+    """Send a supervisor command as alice and return the reply (on the request's reply
+    topic)."""
     base = f"{config.mqtt.prefix}/{config.site.id}"
-    async with aiomqtt.Client("127.0.0.1", 1883, identifier=f"t-{uuid.uuid4().hex[:8]}") as c:
+    ident = f"t-{uuid.uuid4().hex[:8]}"
+    async with aiomqtt.Client(
+        "127.0.0.1", port, username="alice", password="pw-alice", identifier=ident
+    ) as c:
         await c.subscribe(f"{base}/cmd/reply/#", qos=1)
         await c.subscribe(f"{base}/cmd/error", qos=1)
         await c.publish(f"{base}/cmd/agent/{agent}/set", payload, qos=1)
@@ -66,14 +72,17 @@ async def command(config, agent: str, payload: bytes) -> dict:
 
 
 def test_broker_down_and_back_routing_unaffected_state_restored_bad_commands_refused(
-    broker, kit, sim_thread, tmp_path, broker_proxy
+    secure_broker, kit, sim_thread, tmp_path, broker_proxy
 ):
     sim = sim_thread(kit.hour_scenario(volume=30, end="10:15", speed=400))
 
     async def main():
         proxy = broker_proxy
+        proxy.upstream = ("127.0.0.1", secure_broker.port)
         await proxy.start()
-        config = kit.site_config(tmp_path, sim.url, broker_port=proxy.port)
+        config = kit.site_config(tmp_path, sim.url)
+        mqtt = secure_broker.mqtt("acd-townhall", port=proxy.port, stats_interval=0.2)
+        config = dataclasses.replace(config, mqtt=mqtt)
         store = CallStore(config.store.path)
         controller = Controller(config, store=store, clock=sim.engine_clock())
         controller_mqtt_reconnect = 0.2
@@ -92,15 +101,25 @@ def test_broker_down_and_back_routing_unaffected_state_restored_bad_commands_ref
         )
 
         # bad input: each refused with a reason, the controller carries on
-        bad = await command(config, "1001", b"{not json")
+        bad = await command(config, secure_broker.port, "1001", b"{not json")
         assert bad["ok"] is False and "malformed JSON" in bad["error"]
-        unknown = await command(config, "9999", b'{"request_id": "r1", "action": "ready"}')
+        unknown = await command(
+            config, secure_broker.port, "9999", b'{"request_id": "r1", "action": "ready"}'
+        )
         assert (unknown["request_id"], unknown["ok"]) == ("r1", False)
         assert "unknown agent" in unknown["error"]
-        done = await command(
-            config, "1003", b'{"request_id": "r2", "action": "not_ready", "reason": 3}'
+        await kit.wait_until(
+            lambda: any(s.agent_id == "1003" for s in controller.engine.export_sessions()),
+            10,
+            "agent 1003 to log in",
         )
-        assert (done["request_id"], done["ok"]) == ("r2", True)
+        done = await command(
+            config,
+            secure_broker.port,
+            "1003",
+            b'{"request_id": "r2", "action": "not_ready", "reason": 3}',
+        )
+        assert (done["request_id"], done["ok"]) == ("r2", True), done
         assert controller.engine.export_sessions() and any(
             s.agent_id == "1003" and s.reason == 3 for s in controller.engine.export_sessions()
         )

@@ -1,6 +1,8 @@
 """`acd monitor --once --json` and `acd agent` against the real controller fed by the
-simulated switch over a pty, through the real Mosquitto: the monitor shows the engine's
-agents and figures, and a supervisor command changes an agent end to end."""
+simulated switch over a pty, through a private Mosquitto with the password file and the
+shipped ACL (the controller logs in as acd-townhall, the tools as the supervisor alice):
+the monitor shows the engine's agents and figures, and a supervisor command changes an
+agent end to end."""
 
 from __future__ import annotations
 
@@ -9,7 +11,6 @@ import dataclasses
 import json
 import threading
 import time
-import uuid
 from pathlib import Path
 
 import pytest
@@ -29,9 +30,9 @@ EXTENSIONS = ("201", "202", "203", "204", "205", "206", "301", "302", "303", "30
 
 class Site:
     """The simulated switch (07:59-08:12 at 100x) and `acd.controller.Controller`, each
-    in its own thread, on a private topic prefix."""
+    in its own thread, logged in to the broker on ``port``."""
 
-    def __init__(self, tmp_path: Path) -> None:
+    def __init__(self, tmp_path: Path, port: int) -> None:
         sc = load_scenario("town-hall-weekday-250")
         link = dataclasses.replace(sc.link, t1=0.2, heartbeat=1.0, reset_interval=0.3)
         sc = dataclasses.replace(
@@ -45,8 +46,8 @@ class Site:
             target=serve, args=(self.endpoint, self.transport, lambda: False), daemon=True
         )
         text = (ROOT / "examples" / "town-hall.toml").read_text()
-        self.prefix = f"test-{uuid.uuid4().hex[:8]}"
-        text = text.replace('prefix = "acd/v1"', f'prefix = "{self.prefix}"')
+        text = text.replace("port = 1883", f"port = {port}")
+        text = text.replace('password_env = "ACD_MQTT_PASSWORD"', 'password = "pw-acd-townhall"')
         text = text.replace('path = "town-hall.db"', f'path = "{tmp_path / "acd.db"}"')
         text = text.replace('url = "/dev/ttyS0"', f'url = "{self.transport.path}"')
         text = text.replace("t1 = 1.0", "t1 = 0.2").replace("heartbeat = 5.0", "heartbeat = 1.0")
@@ -54,7 +55,7 @@ class Site:
         self.config_path = tmp_path / "site.toml"
         self.config_path.write_text(text)
         config = load_config(self.config_path)
-        assert config.mqtt.prefix == self.prefix and config.link.url == self.transport.path
+        assert config.mqtt.port == port and config.link.url == self.transport.path
         clock = EngineClock(origin, midnight(sc.day, "Europe/Paris") + sc.start_s, sc.speed)
         self.controller = Controller(config, extensions=EXTENSIONS, clock=clock)
         self.loop = asyncio.new_event_loop()
@@ -76,14 +77,15 @@ class Site:
 
 
 @pytest.fixture
-def site(tmp_path):
-    s = Site(tmp_path)
+def site(tmp_path, secure_broker):
+    s = Site(tmp_path, secure_broker.port)
     yield s
     s.stop()
 
 
 def acd(*args):
-    return CliRunner().invoke(cli, list(args), env={"ACD_MQTT_TOKEN": None})
+    supervisor = {"ACD_MQTT_USERNAME": "alice", "ACD_MQTT_PASSWORD": "pw-alice"}
+    return CliRunner().invoke(cli, list(args), env={"ACD_MQTT_TOKEN": None, **supervisor})
 
 
 def test_monitor_shows_the_engines_agents_and_figures(site):

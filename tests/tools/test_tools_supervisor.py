@@ -1,11 +1,11 @@
-"""Supervisor commands and the monitor against the real Mosquitto (127.0.0.1:1883) and a
-real `MqttBridge` playing the controller's side, in a thread with its own event loop."""
+"""Supervisor commands and the monitor against a private Mosquitto with the password file
+and the shipped ACL (the tools log in as the supervisor alice) and a real `MqttBridge`
+playing the controller's side (as acd-townhall), in a thread with its own event loop."""
 
 from __future__ import annotations
 
 import asyncio
 import json
-import secrets
 import threading
 import time
 
@@ -14,20 +14,21 @@ import pytest
 from click.testing import CliRunner
 
 from acd.cli import cli
-from acd.config import MqttConfig
 from acd.topics import AgentCommand, CommandAction, agent_state_payload, queue_stats_payload
 from drivers.mqtt import MqttBridge
 
 pytestmark = pytest.mark.mqtt
-HOST, PORT = "127.0.0.1", 1883
+HOST = "127.0.0.1"
+SITE = "town-hall"  # the site of the shipped ACL
 
 
 class Controller:
     """A bridge whose command handler changes the published agent states."""
 
-    def __init__(self, site: str, token: str | None = None, agents=("1001", "1002")) -> None:
-        self.site = site
-        self.config = MqttConfig(host=HOST, port=PORT, cmd_token=token, stats_interval=0.0)
+    def __init__(self, broker, token: str | None = None, agents=("1001", "1002")) -> None:
+        self.site = SITE
+        self.port = broker.port
+        self.config = broker.mqtt("acd-townhall", cmd_token=token, stats_interval=0.0)
         self.states = {a: ("ready", None) for a in agents}
         self.commands: list[AgentCommand] = []
         self.loop = asyncio.new_event_loop()
@@ -92,7 +93,7 @@ class Controller:
         """Wait until the bridge answers commands (it subscribes after its snapshot)."""
         topic = f"acd/v1/{self.site}/cmd/agent/probe/set"
         probe = {"action": "ready", "request_id": "probe", "token": self.config.cmd_token}
-        async with aiomqtt.Client(HOST, PORT) as client:
+        async with aiomqtt.Client(HOST, self.port, username="alice", password="pw-alice") as client:
             await client.subscribe(f"acd/v1/{self.site}/cmd/reply/probe", qos=1)
             for _ in range(40):
                 await client.publish(topic, json.dumps(probe), qos=1)
@@ -110,31 +111,17 @@ class Controller:
         self.loop.close()
 
 
-async def _clear(site: str) -> None:
-    async with aiomqtt.Client(HOST, PORT) as client:
-        await client.subscribe(f"acd/v1/{site}/#")
-        try:
-            async with asyncio.timeout(0.5):
-                async for message in client.messages:
-                    if message.retain:
-                        await client.publish(str(message.topic), b"", retain=True)
-        except TimeoutError:
-            pass
+@pytest.fixture
+def site(secure_broker) -> str:
+    return SITE
 
 
 @pytest.fixture
-def site():
-    name = f"test-{secrets.token_hex(4)}"
-    yield name
-    asyncio.run(_clear(name))
-
-
-@pytest.fixture
-def controller(site):
+def controller(secure_broker):
     started: list[Controller] = []
 
     def start(**kw) -> Controller:
-        started.append(Controller(site, **kw))
+        started.append(Controller(secure_broker, **kw))
         return started[-1]
 
     yield start
@@ -142,12 +129,20 @@ def controller(site):
         c.stop()
 
 
-def acd(*args, env=None):
-    base = {"ACD_CONFIG": "", "ACD_MQTT_TOKEN": None, "ACD_MQTT_USERNAME": None}
-    return CliRunner().invoke(cli, list(args), env=base | (env or {}))
+@pytest.fixture
+def acd(secure_broker):
+    """Run an `acd` command as the supervisor alice on the private broker."""
+
+    def run(*args, env=None):
+        base = {"ACD_CONFIG": "", "ACD_MQTT_TOKEN": None}
+        alice = {"ACD_MQTT_USERNAME": "alice", "ACD_MQTT_PASSWORD": "pw-alice"}
+        port = () if "--port" in args else ("--port", str(secure_broker.port))
+        return CliRunner().invoke(cli, [*args, *port], env=base | alice | (env or {}))
+
+    return run
 
 
-def test_commands_change_agent_states_end_to_end(site, controller):
+def test_commands_change_agent_states_end_to_end(site, controller, acd):
     ctl = controller()
     out = acd("agent", "not-ready", "1001", "--reason", "2", "--site", site)
     assert out.exit_code == 0, out.output
@@ -164,7 +159,7 @@ def test_commands_change_agent_states_end_to_end(site, controller):
     assert text[0].startswith("AGENT") and text[1].split()[:3] == ["1001", "ready", "idle"]
 
 
-def test_refused_unauthorised_and_timed_out_commands(site, controller):
+def test_refused_unauthorised_and_timed_out_commands(site, controller, acd):
     out = acd("agent", "ready", "1001", "--site", site, "--timeout", "0.5")
     assert out.exit_code == 1
     assert out.output.startswith("Error: no reply within 0.5 s: is the controller")
@@ -182,7 +177,7 @@ def test_refused_unauthorised_and_timed_out_commands(site, controller):
     assert [c.agent_id for c in ctl.commands] == ["1001", "9999"]
 
 
-def test_no_password_option_and_broker_down(site):
+def test_no_password_option_and_broker_down(site, acd):
     assert "--password" not in acd("agent", "ready", "--help").output
     out = acd("status", "--site", site, "--port", "1")
     assert out.exit_code == 1
@@ -191,7 +186,7 @@ def test_no_password_option_and_broker_down(site):
     assert out.exit_code == 1 and "--site" in out.output
 
 
-def test_monitor_once_queues_and_status(site, controller):
+def test_monitor_once_queues_and_status(site, controller, acd):
     controller()
     snap = json.loads(acd("monitor", "--once", "--json", "--site", site).output)
     assert snap["broker"] == "up" and snap["controller"]["online"] is True
