@@ -391,8 +391,9 @@ class MqttBridge:
                 self._logs["bug"](
                     "mqtt: error handling a message on %s", message.topic, exc_info=exc
                 )
-                if message.topic.matches(self.topics.agent_command_filter):
-                    self._reply(self.topics.command_error, None, "internal error")
+                with contextlib.suppress(Exception):  # the refusal must not end the loop
+                    if message.topic.matches(self.topics.agent_command_filter):
+                        self._reply(self.topics.command_error, None, "internal error")
 
     async def _handle(self, message: aiomqtt.Message) -> None:
         if not message.topic.matches(self.topics.agent_command_filter):

@@ -548,3 +548,29 @@ async def test_a_bug_that_ends_a_session_starts_a_new_one(site, monkeypatch, cap
         assert mqtt.counters["connects"] == 2
         assert mqtt.counters["last_error"] == "internal error: RuntimeError"
     assert "session ended by an error" in caplog.text and "bug in a session" in caplog.text
+
+
+@run_async
+async def test_a_bug_in_refusing_a_message_does_not_end_the_loop_either(site, monkeypatch):
+    def buggy(topics, topic, payload, token):
+        raise KeyError("a bug")
+
+    real_reply = MqttBridge._reply
+
+    def reply(self, topic, request_id, error):
+        if error == "internal error":
+            raise ValueError("another bug")
+        real_reply(self, topic, request_id, error)
+
+    monkeypatch.setattr(MqttBridge, "_reply", reply)
+    real = drivers.mqtt.parse_agent_command
+    mqtt = bridge(site, on_command=lambda command: None)
+    async with Watcher(mqtt.topics.base) as watch, mqtt:
+        await wait_until(lambda: mqtt.connected, what="connection")
+        monkeypatch.setattr(drivers.mqtt, "parse_agent_command", buggy)
+        await watch.publish("cmd/agent/7/set", b"{}")
+        await wait_until(lambda: mqtt.counters["refused"] == 1, what="the refusal")
+        monkeypatch.setattr(drivers.mqtt, "parse_agent_command", real)
+        await watch.publish("cmd/agent/7/set", encode({"action": "ready", "request_id": "ok"}))
+        await wait_until(lambda: watch.on("cmd/reply/ok"), what="the reply after it")
+        assert mqtt.connected and mqtt.counters["connects"] == 1
