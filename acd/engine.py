@@ -42,6 +42,7 @@ from zoneinfo import ZoneInfo
 
 from acd.agents import AgentSession, AgentState, AgentStatus
 from acd.calendar import Calendar, midnight
+from acd.call_states import CallState
 from acd.commands import (
     AgentChanged,
     CallEnded,
@@ -87,6 +88,7 @@ from acd.events import (
 )
 from acd.records import CallRecord, LiveLeg, Outcome, RingAttempt, RingOutcome
 from acd.strategies import Pool
+from acd.views import AgentView, CallView
 
 _READY, _NOT_READY, _LOGGED_OUT = AgentStatus.READY, AgentStatus.NOT_READY, AgentStatus.LOGGED_OUT
 _IDLE, _RINGING, _ON_CALL, _WRAP_UP = (
@@ -103,8 +105,7 @@ _NO_ENTRY = (0, 0, 0)  # a call's waiting order until it enters a queue: no tupl
 # a call's rings while it rings nowhere: no dict per call (read-only, never written)
 _NO_RINGING: Mapping[str, tuple[_Agent, float]] = MappingProxyType({})
 
-# call states
-_MENU, _WAITING, _ALERTING, _CONNECTED = "menu", "waiting", "ringing", "connected"
+_NEW, _MENU, _WAITING, _ALERTING, _CONNECTED, _ENDED = CallState
 
 # pool key kinds
 _BY_POSITION, _BY_IDLE, _BY_CALLS, _BY_TALK = 0, 1, 2, 3
@@ -205,7 +206,7 @@ _COUNT_NAMES = (
     "failed",
 )
 _OFFERED, _ANSWERED, _ANSWERED_IN_SL, _ABANDONED, _SHORT_ABANDONED = range(5)
-_ENDED = {o: _COUNT_NAMES.index(str(o)) for o in Outcome if str(o) in _COUNT_NAMES[5:]}
+_ENDED_COUNT = {o: _COUNT_NAMES.index(str(o)) for o in Outcome if str(o) in _COUNT_NAMES[5:]}
 
 
 def _no_counts() -> array:
@@ -322,7 +323,7 @@ class _Call:
         escalated_from: str | None = None,
     ) -> None:
         self.id = call_id
-        self.state = _MENU
+        self.state = _NEW
         self.queue: _Queue | None = None  # the record's queue (None at a menu)
         # (-(queue priority + caller priority), arrival seq, call id): the waiting order
         self.entry: tuple[int, int, int] = _NO_ENTRY  # set when it enters a queue
@@ -541,12 +542,50 @@ class Engine:
         """The state of every configured agent (a full snapshot for MQTT)."""
         return [self._agent_note(a) for a in self._agents.values()]
 
+    def calls(self) -> tuple[CallView, ...]:
+        """Read-only snapshots of the calls in the ACD (their current legs), oldest first."""
+        return tuple(
+            CallView(
+                c.id,
+                c.leg,
+                c.state,
+                c.queue.id if c.queue is not None else None,
+                c.caller,
+                c.dialled,
+                c.priority,
+                c.queued_at,
+                MappingProxyType({device: a.id for device, (a, _) in c.ringing.items()}),
+                c.agent.id if c.agent is not None else None,
+                c.device,
+                c.rings,
+            )
+            for c in self._calls.values()
+        )
+
+    def agents(self) -> tuple[AgentView, ...]:
+        """Read-only snapshots of every configured agent, in configuration order."""
+        return tuple(
+            AgentView(
+                a.id,
+                a.device,
+                a.status,
+                a.reason,
+                a.state,
+                a.call.id if a.call is not None else None,
+                a.pending.id if a.pending is not None else None,
+                a.pending.queue.id if a.pending is not None else None,
+                a.available,
+                a.calls,
+            )
+            for a in self._agents.values()
+        )
+
     def active_legs(self) -> dict[str, int]:
         """Legs offered to each queue and not yet ended (waiting, ringing, connected or
         in wrap-up; a call still at a menu is in no queue yet)."""
         counts = dict.fromkeys(self._queues, 0)
         for call in self._calls.values():
-            if call.state != _MENU:
+            if call.state is not _MENU:
                 counts[call.queue.id] += 1
         for agent in self._agents.values():
             if agent.pending is not None:
@@ -601,7 +640,7 @@ class Engine:
         problems += [
             f"call {c.id} is at a menu leading to queue {target}"
             for c in self._calls.values()
-            if c.state == _MENU
+            if c.state is _MENU
             for target in sorted({*c.menu.choices.values(), c.menu.default})
             if target not in config.queues
         ]
@@ -743,7 +782,7 @@ class Engine:
                 continue  # ended meanwhile (an overflow on going back to its queue)
             where = switch_calls.get(call.id)
             if where is None:
-                if call.state == _CONNECTED:
+                if call.state is _CONNECTED:
                     self._release(call, None)
                 else:
                     self._end_unanswered(call, Outcome.FAILED, reason="lost during link outage")
@@ -753,7 +792,7 @@ class Engine:
             )
             if connected and call.state in (_WAITING, _ALERTING) and self._answer(call, device):
                 continue
-            if call.state == _ALERTING:
+            if call.state is _ALERTING:
                 freed = [
                     self._stop_ring(call, dev, RingOutcome.CANCELLED)
                     for dev in list(call.ringing)
@@ -1094,7 +1133,7 @@ class Engine:
 
     def _ring(self, call: _Call, agents: list[_Agent], single: bool) -> None:
         q = call.queue
-        if call.state == _WAITING:
+        if call.state is _WAITING:
             waiting = q.waiting
             del waiting[bisect_left(waiting, call.entry)]
             call.state = _ALERTING
@@ -1119,7 +1158,7 @@ class Engine:
 
     def _ring_next(self, call: _Call) -> None:
         """Ring-progressive: add the next available agent to a call still ringing."""
-        if call.state != _ALERTING:
+        if call.state is not _ALERTING:
             return
         pool = self._pool_for(call)
         if pool is not None:
@@ -1195,6 +1234,7 @@ class Engine:
             self._enter(call, self._queues[carried.queue], carried.queued_at)
             return
         if menu is not None:
+            call.state = _MENU
             call.menu = menu
             self._out.append(CollectDigits(e.call_id, menu.announcement))
             self._call_timer(call, menu.timeout, Engine._menu_timeout, call)
@@ -1203,7 +1243,7 @@ class Engine:
 
     def _on_menu_choice(self, e: MenuChoice) -> None:
         call = self._calls.get(e.call_id)
-        if call is None or call.state != _MENU:
+        if call is None or call.state is not _MENU:
             self._refuse(e, "no call waiting at a menu")
             return
         self._cancel_timers(call)
@@ -1251,7 +1291,7 @@ class Engine:
         q = call.queue
         cfg = q.cfg
         self._call_timer(call, cfg.periodic, Engine._announce, call)
-        if call.state != _WAITING:
+        if call.state is not _WAITING:
             return
         position = bisect_left(q.waiting, call.entry) + 1
         out = self._out
@@ -1268,13 +1308,13 @@ class Engine:
             out.append(PlayAnnouncement(call.id, self._ann.periodic, 0))
 
     def _max_wait(self, call: _Call) -> None:
-        if call.state == _WAITING:
+        if call.state is _WAITING:
             self._overflow(call, Outcome.OVERFLOWED, "max wait")
         else:
             call.overflow_due = True  # ringing: overflow if it comes back to the queue
 
     def _no_agent(self, call: _Call) -> None:
-        if call.state == _WAITING and not call.queue.logged_in:
+        if call.state is _WAITING and not call.queue.logged_in:
             self._overflow(call, Outcome.OVERFLOWED, "no agent logged in")
 
     def _overflow(self, call: _Call, outcome: Outcome, reason: str) -> None:
@@ -1284,6 +1324,7 @@ class Engine:
         if kind == "queue":
             call.escalated_to = target
             self._leave_queue(call)
+            call.state = _ENDED
             self._emit_record(q, call.record(self.now, outcome, reason=reason))
             self._next_leg(call, self._queues[target])
         elif kind == "device":
@@ -1301,7 +1342,7 @@ class Engine:
 
     def _leave_queue(self, call: _Call) -> None:
         """Take a call out of its queue's waiting list and cancel its timers."""
-        if call.state == _WAITING:
+        if call.state is _WAITING:
             waiting = call.queue.waiting
             i = bisect_left(waiting, call.entry)
             if i < len(waiting) and waiting[i] == call.entry:
@@ -1335,10 +1376,11 @@ class Engine:
                 self._out.append(CancelRing(call.id, device))
             self._stop_ring(call, device, ring_outcome)
         q = call.queue
-        if call.state == _MENU:  # a menu call counts against the menu's default queue
+        if call.state is _MENU:  # a menu call counts against the menu's default queue
             q = call.queue = self._queues[call.menu.default]
             self._counts(q)[_OFFERED] += 1
         self._leave_queue(call)
+        call.state = _ENDED
         del self._calls[call.id]
         self._mark(call.id)
         if announcement and not abandoned:
@@ -1359,7 +1401,7 @@ class Engine:
                 else:
                     counts[_ABANDONED] += 1
             else:
-                counts[_ENDED[outcome]] += 1
+                counts[_ENDED_COUNT[outcome]] += 1
             self._touch(q)
         self._out.append(CallEnded(self.now, record))
 
@@ -1377,7 +1419,7 @@ class Engine:
         """The switch connected the call at ``device``: a ring answered, or a late
         answer (see ``_late_answer``). False when it cannot be taken."""
         ringing = call.ringing
-        if call.state == _ALERTING and device in ringing:
+        if call.state is _ALERTING and device in ringing:
             agent, started = ringing.pop(device)
             if not ringing:
                 call.ringing = _NO_RINGING
@@ -1395,7 +1437,7 @@ class Engine:
         still in the ACD (waiting, or ringing elsewhere) and the agent is logged in
         there and on no other call. The missed ring attempt is corrected to answered.
         Returns the agent, or None when the answer cannot be taken."""
-        if call.state != _WAITING and call.state != _ALERTING:
+        if call.state is not _WAITING and call.state is not _ALERTING:
             return None
         agent = self._by_device.get(device)
         if agent is None or agent.state is _ON_CALL or agent.state is _WRAP_UP:
@@ -1469,7 +1511,7 @@ class Engine:
         if call is None:
             self._refuse(e, "unknown call")
             return
-        if call.state == _CONNECTED:
+        if call.state is _CONNECTED:
             if e.device and e.device != call.agent.device:
                 self._refuse(e, "device is not in the call")
                 return
@@ -1497,7 +1539,7 @@ class Engine:
 
     def _on_transferred(self, e: Transferred) -> None:
         call = self._calls.get(e.call_id)
-        if call is None or call.state != _CONNECTED or call.agent.device != e.device:
+        if call is None or call.state is not _CONNECTED or call.agent.device != e.device:
             self._refuse(e, "call is not connected at that device")
             return
         call.transferred_to = e.to_device
@@ -1507,7 +1549,7 @@ class Engine:
         agent = self._by_device.get(e.device)
         call = self._calls.get(e.call_id)
         target = self._queues.get(e.group)
-        if agent is None or call is None or call.agent is not agent or call.state != _CONNECTED:
+        if agent is None or call is None or call.agent is not agent or call.state is not _CONNECTED:
             self._refuse(e, "no such call connected at that device")
             return
         if target is None or target is call.queue:
@@ -1522,6 +1564,7 @@ class Engine:
         (``LegReleased``), complete (``CallEnded``) when the wrap-up ends."""
         agent = call.agent
         q = call.queue
+        call.state = _ENDED
         call.released_at = self.now
         agent.talk += self.now - call.answered_at
         agent.call = None

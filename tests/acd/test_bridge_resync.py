@@ -28,6 +28,10 @@ from acd.engine import Engine
 from acd.records import Outcome
 from protocols import messages as m
 
+# every call-state move the engine makes is checked against the table
+pytestmark = pytest.mark.usefixtures("checked_call_states")
+
+
 CONFIG = load_config(Path(__file__).resolve().parents[2] / "examples" / "town-hall.toml")
 DAY = dt.date(2026, 3, 10)  # a Tuesday
 EPOCH = midnight(DAY, "Europe/Paris")

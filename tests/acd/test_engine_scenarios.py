@@ -8,8 +8,10 @@ from typing import Any
 
 import pytest
 
+import acd.engine
 from acd.agents import AgentSession, AgentState, AgentStatus
 from acd.bridge import handle_checking_pins
+from acd.call_states import TRANSITIONS, CallState
 from acd.commands import (
     AgentChanged,
     CallEnded,
@@ -51,6 +53,10 @@ from acd.events import (
 )
 from acd.pins import Pin, hash_pin
 from acd.records import Outcome, RingOutcome
+
+# every call-state move the engine makes is checked against the table
+pytestmark = pytest.mark.usefixtures("checked_call_states")
+
 
 T0 = 1_796_025_600.0  # Monday 2026-11-30 09:00 Europe/Paris
 PIN = hash_pin("1234", n=2, r=1, p=1, salt=b"0123456789abcdef")
@@ -623,7 +629,7 @@ def test_reconcile_refuses_what_it_cannot_adopt_and_answers_a_lost_answer():
     )
     refused = [o.event for o in out if isinstance(o, Refused)]
     assert refused == [SwitchCall("200", connected=True), SwitchCall("299", connected=True)]
-    assert set(run.engine._calls) == {1, 2}
+    assert {c.call_id for c in run.engine.calls()} == {1, 2}
     assert run.engine.queue_figures("q").answered == 2
     run(Cleared(run.at(9), 2))
     assert [r.outcome for r in run.records[0].rings] == [RingOutcome.ANSWERED]
@@ -854,3 +860,39 @@ def test_a_restart_continues_each_call_s_leg_its_number_arrival_queue_and_times(
     assert (gone_record.arrived_at, gone_record.reason) == (T0 + 41, ENDED_UNHEARD)
     # every saved leg is to be deleted: ended here, or gone while the controller was down
     assert fresh.engine.drain_legs() == dict.fromkeys([1, 3, 4, 9])
+
+
+# -- call states ----------------------------------------------------------------------
+
+
+def test_an_edge_out_of_the_table_is_caught(checked_call_states):
+    call = acd.engine._Call(1, "0600", "3000", 1, T0)
+    with pytest.raises(AssertionError, match="new -> ringing is not in the table"):
+        call.state = CallState.RINGING
+
+
+def test_scenarios_take_every_edge_of_the_table_and_no_other(checked_call_states):
+    config = site(
+        {"q": {"ring_timeout": 5.0}, "r": {}},
+        {"a": {"q": 1}},
+        menus={"3900": {"announcement": 9, "choices": {"1": "q"}, "default": "q"}},
+    )
+    run = Run(config)  # a at 200
+    run(CallOffered(run.at(1), 1, "3900", "0600"))  # new -> menu
+    run(MenuChoice(run.at(2), 1, "1"))  # menu -> waiting -> ringing (a)
+    run(Answered(run.at(3), 1, "200"))  # ringing -> connected
+    run(Cleared(run.at(4), 1))  # connected -> ended
+    run(CallOffered(run.at(5), 2, "3900", "0600"))
+    run(Cleared(run.at(6), 2))  # menu -> ended
+    run(CallOffered(run.at(7), 3, "3001", "0600"))  # nobody serves r
+    run(Cleared(run.at(8), 3))  # waiting -> ended
+    run(CallOffered(run.at(9), 4, "3000", "0600"))
+    run(Cleared(run.at(10), 4))  # ringing -> ended
+    run(CallOffered(run.at(11), 5, "3000", "0600"))
+    run(NotReady(run.at(12), "200", 1))  # still rung
+    run(Tick(run.at(17)))  # ring timeout: ringing -> waiting
+    run(Answered(run.at(18), 5, "200"))  # late answer: waiting -> connected
+    run(Cleared(run.at(19), 5))
+    run.engine.reconcile(run.at(20), {8: SwitchCall("200", connected=True, queue="q")})
+    assert [c.state for c in run.engine.calls()] == [CallState.CONNECTED]  # new -> connected
+    assert checked_call_states == set(TRANSITIONS)

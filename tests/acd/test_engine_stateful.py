@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections import Counter
 
+import pytest
 from hypothesis import settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, rule
@@ -35,6 +36,10 @@ from acd.events import (
 )
 from acd.pins import hash_pin
 from acd.records import Outcome
+
+# every call-state move the engine makes is checked against the table
+pytestmark = pytest.mark.usefixtures("checked_call_states")
+
 
 T0 = 1_796_025_600.0  # Monday 09:00 Paris
 PIN = hash_pin("1234", n=2, r=1, p=1, salt=b"0123456789abcdef")
@@ -174,11 +179,11 @@ class EngineMachine(RuleBasedStateMachine):
     # guided rules: sensible events for calls in progress, so that deep states are reached
 
     def _ringing(self) -> list[tuple[int, str]]:
-        return [(c.id, d) for c in self.engine._calls.values() for d in c.ringing]
+        return [(c.call_id, d) for c in self.engine.calls() for d in c.ringing]
 
     def _connected(self) -> list[tuple[int, str]]:
-        calls = self.engine._calls.values()
-        return [(c.id, c.agent.device) for c in calls if c.state == "connected"]
+        device = {a.agent_id: a.device for a in self.engine.agents()}
+        return [(c.call_id, device[c.agent]) for c in self.engine.calls() if c.state == "connected"]
 
     @rule(dt=st.floats(0, 8), data=st.data())
     def answer_ringing(self, dt, data):
@@ -221,8 +226,8 @@ class EngineMachine(RuleBasedStateMachine):
     def answer_late(self, dt, data):
         """An answer at a device whose ring the engine already gave up."""
         missed = [
-            (c.id, r.device)
-            for c in self.engine._calls.values()
+            (c.call_id, r.device)
+            for c in self.engine.calls()
             if c.state in ("waiting", "ringing")
             for r in c.rings
             if r.device not in c.ringing
@@ -233,7 +238,7 @@ class EngineMachine(RuleBasedStateMachine):
 
     @rule(dt=st.floats(0, 10), data=st.data())
     def reconcile(self, dt, data):
-        calls = list(self.engine._calls)
+        calls = [c.call_id for c in self.engine.calls()]
         kept = data.draw(st.lists(st.sampled_from(calls), unique=True)) if calls else []
         where = st.one_of(
             st.sampled_from(["", *DEVICES]),
@@ -247,7 +252,7 @@ class EngineMachine(RuleBasedStateMachine):
         )
         switch_calls = {call_id: data.draw(where) for call_id in kept}
         for call_id in data.draw(st.lists(CALL_IDS, max_size=2, unique=True)):
-            if call_id not in self.engine._calls:  # connected before a restart: adopt
+            if call_id not in calls:  # connected before a restart: adopt
                 switch_calls[call_id] = data.draw(where)
         self.now = self.at(dt)
         self.check(self.engine.reconcile(self.now, switch_calls))
@@ -296,14 +301,15 @@ class EngineMachine(RuleBasedStateMachine):
     @invariant()
     def no_agent_holds_or_rings_two_calls(self):
         held = Counter()
-        for call in self.engine._calls.values():
-            for agent, _ in call.ringing.values():
-                held[agent.id] += 1
+        for call in self.engine.calls():
+            for agent_id in call.ringing.values():
+                held[agent_id] += 1
             if call.agent is not None and call.state == "connected":
-                held[call.agent.id] += 1
+                held[call.agent] += 1
         assert all(n == 1 for n in held.values()), held
+        agents = {a.agent_id: a for a in self.engine.agents()}
         for agent_id in held:
-            agent = self.engine._agents[agent_id]
+            agent = agents[agent_id]
             assert agent.state in (AgentState.RINGING, AgentState.ON_CALL)
             assert agent.call is not None
 
@@ -320,14 +326,8 @@ class EngineMachine(RuleBasedStateMachine):
             mine = [r for r in self.records if r.queue == queue]
             recomputed = figures.compute(mine, short_abandon=5.0)
             in_progress_answered = sum(
-                1
-                for c in self.engine._calls.values()
-                if c.queue is not None and c.queue.id == queue and c.state == "connected"
-            ) + sum(
-                1
-                for a in self.engine._agents.values()
-                if a.pending is not None and a.pending.queue.id == queue
-            )
+                1 for c in self.engine.calls() if c.queue == queue and c.state == "connected"
+            ) + sum(1 for a in self.engine.agents() if a.wrapup_queue == queue)
             assert live.offered == recomputed.offered + active[queue]
             assert live.answered == recomputed.answered + in_progress_answered
             for name in (
