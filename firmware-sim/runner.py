@@ -156,6 +156,7 @@ class SwitchEndpoint:
             return
         self.faults.stats.reboots += 1
         self.switch.reboot()
+        self.switch.link_changed(False, self.clock.sim(now))
         self._old_link_stats.append(asdict(self.link.stats))
         self.link = self._new_link()
         self._silent_until = now + (REBOOT_SECONDS if spec.duration is None else spec.duration)
@@ -196,9 +197,11 @@ class SwitchEndpoint:
             elif isinstance(event, LinkUp):
                 self.link_ups += 1
                 log.info("%s link up", self._stamp(now))
+                self.switch.link_changed(True, self.clock.sim(now))
             elif isinstance(event, LinkDown):
                 self.link_downs += 1
                 log.info("%s link down: %s", self._stamp(now), event.reason)
+                self.switch.link_changed(False, self.clock.sim(now))
 
     def _stamp(self, now: float) -> str:
         return clock_text(self.clock.sim(now))

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from firmware_sim.distributions import Distribution, Empirical, Exponential, Fixed, Lognormal
+from firmware_sim.fallback import ORDERS, FallbackSettings
 from firmware_sim.faults import FaultSpec, clock_key, fault_from_section
 from firmware_sim.people import Agent, Behaviour, Break, Caller, CallerModel, Shift
 from firmware_sim.switch import Switch, SwitchConfig
@@ -113,7 +114,7 @@ def parse_scenario(
     run.done()
 
     link = _link(root.section("link"))
-    switch = _switch(root.section("switch"))
+    switch = _switch(root.section("switch"), root.section("fallback"))
     traffic = _traffic(root.section("traffic"))
     callers = _callers(root.section("callers"), base)
     behaviours = _tables(root.section("behaviours"), lambda s: _behaviour(s, base))
@@ -132,6 +133,9 @@ def parse_scenario(
         raise AcdError(f"{source}: agents: two agents share an extension")
     if numbers & set(extensions) or numbers & set(switch.extensions):
         raise AcdError(f"{source}: switch.service_numbers: a service number is an extension")
+    unknown = sorted(set(switch.fallback.group) - set(extensions) - set(switch.extensions))
+    if unknown:
+        raise AcdError(f"{source}: fallback.group: no extension {', '.join(unknown)}")
     return Scenario(
         name,
         day,
@@ -180,7 +184,7 @@ def _link(s: Section) -> LinkSettings:
     return link
 
 
-def _switch(s: Section) -> SwitchConfig:
+def _switch(s: Section, fallback: Section) -> SwitchConfig:
     d = SwitchConfig()
     cfg = SwitchConfig(
         trunks=s.get("trunks", int, d.trunks, min=1, max=10_000),
@@ -190,13 +194,36 @@ def _switch(s: Section) -> SwitchConfig:
         display_width=s.get("display_width", int, d.display_width, min=1, max=255),
         lamps=s.get("lamps", int, d.lamps, min=1, max=256),
         escalate_wait=s.get("escalate_wait", float, d.escalate_wait, min=0.0),
+        fallback=_fallback(fallback),
     )
     s.done()
     if not cfg.service_numbers:
         raise s.error("service_numbers", "needs at least one number")
     if not all(isinstance(a, int) and 0 < a < 65536 for a in cfg.announcements):
         raise s.error("announcements", "must be a list of integers 1..65535")
+    announcement = cfg.fallback.announcement
+    if announcement and announcement not in cfg.announcements:
+        raise fallback.error("announcement", f"{announcement} is not in switch.announcements")
     return cfg
+
+
+def _fallback(s: Section) -> FallbackSettings:
+    d = FallbackSettings()
+    order = s.get("order", str, d.order)
+    if order not in ORDERS:
+        raise s.error("order", f"must be one of {', '.join(ORDERS)}, got {order!r}")
+    settings = FallbackSettings(
+        enabled=s.get("enabled", bool, d.enabled),
+        after_s=s.get("after", float, d.after_s, min=0.1),
+        group=_strings(s, "group", d.group),
+        order=order,
+        announcement=s.get("announcement", int, d.announcement, min=0, max=65535),
+        ring_s=s.get("ring", float, d.ring_s, min=1.0),
+    )
+    s.done()
+    if settings.enabled and not settings.group:
+        raise s.error("group", "needs at least one extension when enabled")
+    return settings
 
 
 def _strings(s: Section, name: str, default: tuple[str, ...]) -> tuple[str, ...]:

@@ -8,7 +8,9 @@ no clock, no sleeping and no I/O here, so a seed and a scenario fix the run.
 
 Conventions (see docs/simulator.md): every device is monitored at start;
 ``ConnectionCleared`` with device "" is the caller hanging up; a ring that stops
-without being answered is reported as ``ConnectionCleared`` for that handset.
+without being answered is reported as ``ConnectionCleared`` for that handset. With
+``[fallback]`` enabled the switch routes calls itself while the controller is gone
+(``link_changed`` tells it about the link; docs/cti-protocol.md §9.7).
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
 
+from firmware_sim.fallback import FallbackSettings, pick_handset, report
 from firmware_sim.people import Agent, Caller, CallerModel, answer_delay, draw_caller, escalation
 from firmware_sim.traffic import WeeklyTraffic, arrival_times
 
@@ -36,6 +39,7 @@ from protocols.messages import (
     Diverted,
     ErrorCode,
     Established,
+    FallbackCall,
     HookState,
     KeyEscalate,
     KeyLogin,
@@ -77,6 +81,7 @@ class SwitchConfig:
     display_width: int = 40
     lamps: int = 8
     escalate_wait: float = 30.0  # s an escalating agent waits for the transfer
+    fallback: FallbackSettings = field(default_factory=FallbackSettings)
 
 
 READY_LAMP = 0
@@ -95,6 +100,8 @@ class SwitchStats:
     cleared: int = 0  # calls cleared by the controller before an answer
     transferred: int = 0
     lost: int = 0  # calls lost in a switch reboot
+    fallback: int = 0  # calls the switch routed itself (controller gone)
+    fallback_announced: int = 0  # of which found no handset free at first (announcement)
     requests: int = 0
     rejected: int = 0  # requests answered with NegativeAck
     events: int = 0
@@ -112,6 +119,11 @@ class _Call:
     connected: str = ""
     answered: bool = False
     patience_token: int = 0  # bumped when answered, so a pending abandon timer is ignored
+    offered_at: float = 0.0
+    answered_at: float | None = None
+    controlled: bool = False  # a request named this call since it was offered
+    fallback: bool = False  # the switch's fallback routed it
+    answered_by: str = ""  # the first handset that answered
 
     def device(self) -> str:
         return self.connected or (self.ringing[0] if self.ringing else self.called)
@@ -132,6 +144,7 @@ class _Handset:
     logout_due: bool = False  # the shift ended while the agent was busy
     display: str = ""
     lamps: dict[int, LampMode] = field(default_factory=dict)
+    idle_since: float = 0.0  # when its last call left it (fallback "longest-idle")
 
     @property
     def busy(self) -> bool:
@@ -176,6 +189,11 @@ class Switch:
         for ext in config.extensions:
             self._handsets.setdefault(ext, _Handset(ext, None))
         self._unmonitored: set[str] = set()
+        self._link_up = False
+        self._link_token = 0  # bumped at every link change: a pending fallback start is stale
+        self._fallback_on = False  # the link has been down for fallback.after_s
+        self._fb_waiting: list[_Call] = []  # fallback calls waiting for a handset, in order
+        self._fb_ended: list[tuple[_Call, float]] = []  # ended (when), not yet in a snapshot
         self._handlers: dict[type[Message], Callable[[Any, float], list[Message]]] = {
             MonitorStart: self._monitor_start,
             MonitorStop: self._monitor_stop,
@@ -195,7 +213,9 @@ class Switch:
     # --- public API -----------------------------------------------------------------
 
     def start(self, now: float) -> None:
-        """Plan the day from ``now``: arrivals, logins, breaks and logouts."""
+        """Plan the day from ``now``: arrivals, logins, breaks and logouts (and the
+        fallback, as the link is down until `link_changed` says otherwise)."""
+        self.link_changed(False, now)
         plan = self.traffic.plan_for(self.day)
         if plan is not None:
             for t in arrival_times(plan, self._rng):
@@ -216,6 +236,11 @@ class Switch:
     def handle(self, message: Message, now: float) -> list[Message]:
         """Answer one controller request: the response, then the events it caused."""
         self.stats.requests += 1
+        call = self._calls.get(getattr(message, "call_id", 0))
+        if call is not None:  # the controller has this call: the fallback leaves it
+            call.controlled = True
+            if call in self._fb_waiting:
+                self._fb_waiting.remove(call)
         handler = self._handlers.get(type(message))
         try:
             if handler is None:
@@ -236,7 +261,17 @@ class Switch:
         while self._agenda and self._agenda[0][0] <= now:
             t, _, action, args = heapq.heappop(self._agenda)
             action(t, *args)
+            if self._fb_waiting:
+                self._fallback_dispatch(t)
         return self._flush()
+
+    def link_changed(self, up: bool, now: float) -> None:
+        """The link to the controller came up or went down at ``now``."""
+        self._link_up = up
+        self._link_token += 1
+        self._fallback_on = False
+        if not up and self.config.fallback.enabled:
+            self._at(now + self.config.fallback.after_s, self._link_silent, self._link_token)
 
     def add_call(self, now: float, caller: Caller, called: str | None = None) -> None:
         """A scripted arrival (scenario ``[[calls]]`` or a test), at ``now``."""
@@ -255,6 +290,8 @@ class Switch:
                 h.status = "ready"
         self._unmonitored.clear()
         self._out.clear()
+        self._fb_waiting.clear()
+        self._fb_ended.clear()
 
     @property
     def active_calls(self) -> int:
@@ -323,7 +360,9 @@ class Switch:
         self._next_call_id += 1
         self._calls[call.call_id] = call
         self.stats.offered += 1
+        call.offered_at = now
         self._event(call.called, Offered, call.call_id, caller.calling, call.called, call.trunk)
+        self._offered(now, call)
         self._wait_patiently(now, call, caller.patience)
         if caller.digits:
             self._at(now + self.callers.menu_delay, self._digits, call)
@@ -347,9 +386,13 @@ class Switch:
             self.stats.completed += 1
         else:
             self.stats.abandoned += 1
-        self._end(call, "", Cause.caller_abandon)
+        self._end(now, call, "", Cause.caller_abandon)
 
-    def _end(self, call: _Call, device: str, cause: Cause) -> None:
+    def _end(self, now: float, call: _Call, device: str, cause: Cause) -> None:
+        if call.fallback:
+            self._fb_ended.append((call, now))
+            if call in self._fb_waiting:
+                self._fb_waiting.remove(call)
         del self._calls[call.call_id]
         heapq.heappush(self._trunks_free, call.trunk)
         self._event(device or call.called, ConnectionCleared, call.call_id, device, cause)
@@ -393,6 +436,8 @@ class Switch:
         call.patience_token += 1
         if not call.answered:
             call.answered = True
+            call.answered_at = now
+            call.answered_by = h.extension
             self.stats.answered += 1
         h.off_hook = True
         self._event(h.extension, HookState, h.extension, True)
@@ -414,12 +459,13 @@ class Switch:
             return
         self.stats.completed += 1
         self._release(now, h)
-        self._end(call, h.extension, Cause.normal)
+        self._end(now, call, h.extension, Cause.normal)
 
     def _release(self, now: float, h: _Handset) -> None:
         """The agent's side of a call ends: hook on, then wrap-up."""
         h.call_id = 0
         h.off_hook = False
+        h.idle_since = now
         self._event(h.extension, HookState, h.extension, False)
         if h.agent is not None and h.status == "ready":
             h.status = "wrap"
@@ -521,7 +567,9 @@ class Switch:
         return [SnapshotDeviceResult(m.invoke_id, m.device, h.off_hook, agent_id, calls)]
 
     def _snapshot_calls(self, m: SnapshotCalls, now: float) -> list[Message]:
-        return [SnapshotCallsResult(m.invoke_id, self.calls())]
+        ended, self._fb_ended = self._fb_ended, []
+        routed = [(c, None) for c in self._calls.values() if c.fallback] + ended
+        return [SnapshotCallsResult(m.invoke_id, self.calls(), self._fallback_report(routed, now))]
 
     def _system_status(self, m: SystemStatus, now: float) -> list[Message]:
         return self._ack(m)
@@ -603,7 +651,7 @@ class Switch:
             self._release(now, self._handsets[call.connected])
         else:
             self.stats.cleared += 1
-        self._end(call, "", Cause.normal)
+        self._end(now, call, "", Cause.normal)
         return self._ack(m)
 
     def _transfer(self, m: SingleStepTransfer, now: float) -> list[Message]:
@@ -626,9 +674,11 @@ class Switch:
             return self._ack(m)
         call.called = m.to_device
         call.state = CallState.offered
+        call.controlled = False
         self._event(
             call.called, Offered, call.call_id, call.caller.calling, call.called, call.trunk
         )
+        self._offered(now, call)
         return self._ack(m)
 
     def _set_display(self, m: SetDisplay, now: float) -> list[Message]:
@@ -677,3 +727,75 @@ class Switch:
             "off_hook": h.off_hook,
             "status": h.status,
         }
+
+    # --- fallback (docs/cti-protocol.md §9.7) ------------------------------------------
+
+    def _offered(self, now: float, call: _Call) -> None:
+        """A call was offered to the controller: the fallback takes it now if the
+        controller is gone, else if no request names it within ``after_s``."""
+        fb = self.config.fallback
+        if self._fallback_on:
+            self._fallback_take(now, call)
+        elif fb.enabled:
+            self._at(now + fb.after_s, self._unanswered, call)
+
+    def _unanswered(self, now: float, call: _Call) -> None:
+        if self._live(call) and not call.controlled and not call.fallback:
+            self._fallback_take(now, call)
+
+    def _link_silent(self, now: float, token: int) -> None:
+        """The link has been down for ``after_s``: route every waiting call, and the
+        new ones as they come, until it is up again."""
+        if token != self._link_token or self._link_up:
+            return
+        self._fallback_on = True
+        for call in list(self._calls.values()):
+            if not call.ringing and not call.connected and not call.fallback:
+                self._fallback_take(now, call)
+
+    def _fallback_take(self, now: float, call: _Call) -> None:
+        call.fallback = True
+        call.state = CallState.queued
+        self.stats.fallback += 1
+        self._fb_waiting.append(call)
+        self._fallback_dispatch(now)
+        if call in self._fb_waiting and self.config.fallback.announcement:
+            self.stats.fallback_announced += 1  # the caller hears the announcement
+
+    def _fallback_dispatch(self, now: float) -> None:
+        """Ring a free group handset for each waiting fallback call, oldest call first."""
+        fb = self.config.fallback
+        while self._fb_waiting:
+            free = [
+                h for e in fb.group if (h := self._handsets.get(e)) is not None and self._idle(h)
+            ]
+            h = pick_handset(free, fb.order)
+            if h is None:
+                return
+            call = self._fb_waiting.pop(0)
+            self._ring(now, call, h)
+            self._at(now + fb.ring_s, self._fallback_ring_over, call, h, h.ring_token)
+
+    def _fallback_ring_over(self, now: float, call: _Call, h: _Handset, token: int) -> None:
+        """Nobody answered in ``ring_s``: the call waits for the next free handset."""
+        if not self._live(call) or h.ring_token != token or h.extension not in call.ringing:
+            return
+        h.idle_since = now  # "longest-idle" tries the others first
+        self._stop_ringing(now, call, Cause.no_answer, only=h.extension)
+        call.state = CallState.queued
+        self._fb_waiting.insert(0, call)
+
+    def _fallback_report(
+        self, routed: list[tuple[_Call, float | None]], now: float
+    ) -> tuple[FallbackCall, ...]:
+        return tuple(
+            report(
+                c.call_id,
+                c.caller.calling,
+                c.called,
+                c.answered_by,
+                (c.offered_at, c.answered_at, ended),
+                now,
+            )
+            for c, ended in routed
+        )

@@ -2,9 +2,11 @@
 
 A payload is ``opcode u8 | invoke_id u16 | fields``, big-endian. Field types are read
 from each dataclass's annotations (``U8``, ``U16``, ``U32``, ``str``, ``bool``, an
-``IntEnum``, ``tuple[str, ...]`` or ``tuple[CallInfo, ...]``), so the dataclass is the one
-source of truth; the Construct schema of every message is built and compiled once at
-import and ``decode_message`` dispatches on the opcode through a dict.
+``IntEnum``, ``tuple[str, ...]``, ``tuple[CallInfo, ...]`` or ``tuple[FallbackCall, ...]``),
+so the dataclass is the one source of truth; the Construct schema of every message is
+built and compiled once at import and ``decode_message`` dispatches on the opcode through
+a dict. A last field with a default is an optional trailer: sent only when it differs
+from its default, read only when bytes are left (spec §5.1).
 
 Opcodes reuse ECMA-285 (CSTA phase III) operation codes where the operation exists;
 events are ``128 + `` the CSTA event-type number; the rest are private codes >= 200.
@@ -15,6 +17,7 @@ from __future__ import annotations
 
 import dataclasses
 import enum
+import json
 import typing
 from dataclasses import dataclass, field, fields
 from io import BytesIO
@@ -108,6 +111,25 @@ class CallInfo:
     calling: str
     called: str
     device: str
+
+
+NOT_YET = 0xFFFFFFFF
+"""`FallbackCall` time meaning "has not happened" (not answered, not ended)."""
+
+
+@dataclass(frozen=True, slots=True)
+class FallbackCall:
+    """A call the switch routed itself while the controller was gone (spec §9.7).
+    Times are milliseconds before the snapshot answer; `NOT_YET` if it did not happen.
+    ``device`` is the handset that answered it ("" if none)."""
+
+    call_id: U32
+    calling: str
+    called: str
+    device: str
+    offered_ago: U32
+    answered_ago: U32
+    ended_ago: U32
 
 
 @dataclass(frozen=True, slots=True)
@@ -274,10 +296,11 @@ class SnapshotDeviceResult(Message):
 
 @dataclass(frozen=True, slots=True)
 class SnapshotCallsResult(Message):
-    """Every call in progress."""
+    """Every call in progress, then the calls the switch's fallback routed (§9.7)."""
 
     OPCODE: ClassVar[int] = 213
     calls: tuple[CallInfo, ...]
+    fallback: tuple[FallbackCall, ...] = ()
 
 
 # --- events, switch -> controller (invoke_id is the switch's rolling event id) ------
@@ -491,8 +514,9 @@ def _field_schema(hint: Any) -> tuple[c.Construct, Any]:
         return c.Int8ub, hint
     if hint == tuple[str, ...]:
         return c.PrefixedArray(c.Int8ub, _STRING), tuple
-    if hint == tuple[CallInfo, ...]:
-        return c.PrefixedArray(c.Int8ub, _CALL_INFO), _call_infos
+    for cls, (schema, conv) in _RECORDS.items():
+        if hint == tuple[cls, ...]:
+            return c.PrefixedArray(c.Int8ub, schema), conv
     raise TypeError(f"no wire format for {hint!r}")
 
 
@@ -501,16 +525,23 @@ def _fields(cls: type) -> list[tuple[str, c.Construct, Any]]:
     return [(f.name, *_field_schema(hints[f.name])) for f in dataclasses.fields(cls)]
 
 
-_CALL_INFO_FIELDS = _fields(CallInfo)
-_CALL_INFO = c.Struct(*(name / sub for name, sub, _ in _CALL_INFO_FIELDS))
+_RECORDS: dict[type, tuple[c.Construct, Any]] = {}
+"""The record types a message may list: their Construct and converter from parsed lists."""
 
 
-def _call_info(parsed: Any) -> CallInfo:
-    return CallInfo(*(conv(parsed[n]) if conv else parsed[n] for n, _, conv in _CALL_INFO_FIELDS))
+def _record(cls: type) -> None:
+    fields = _fields(cls)
+
+    def convert(parsed: Any) -> tuple[Any, ...]:
+        return tuple(
+            cls(*(conv(item[n]) if conv else item[n] for n, _, conv in fields)) for item in parsed
+        )
+
+    _RECORDS[cls] = (c.Struct(*(name / sub for name, sub, _ in fields)), convert)
 
 
-def _call_infos(parsed: Any) -> tuple[CallInfo, ...]:
-    return tuple(_call_info(item) for item in parsed)
+_record(CallInfo)
+_record(FallbackCall)
 
 
 class _Truncated(Exception):
@@ -544,16 +575,23 @@ class _Codec:
     parse: Any  # the schema's compiled parse function: (stream, context) -> Container
     names: tuple[str, ...]
     converters: tuple[tuple[str, Any], ...]  # fields whose parsed value needs converting
+    trailer: Any = None  # compiled Struct of the optional last field, if there is one
 
 
 def _codec(cls: type[Message]) -> _Codec:
     fields = _fields(cls)
+    optional = [f.name for f in dataclasses.fields(cls) if f.default is not dataclasses.MISSING]
+    assert optional in ([], [fields[-1][0]]), f"{cls.__name__}: only the last field is optional"
+    body = fields[: len(fields) - len(optional)]
     schema = c.Struct(
-        "opcode" / c.Const(cls.OPCODE, c.Int8ub), *(name / sub for name, sub, _ in fields)
+        "opcode" / c.Const(cls.OPCODE, c.Int8ub), *(name / sub for name, sub, _ in body)
     ).compile()
+    trailer = (
+        c.Struct(*(n / sub for n, sub, _ in fields[len(body) :])).compile() if optional else None
+    )
     converters = tuple((name, conv) for name, _, conv in fields if conv is not None)
     names = tuple(n for n, _, _ in fields)
-    return _Codec(cls, schema, schema.parsefunc, names, converters)
+    return _Codec(cls, schema, schema.parsefunc, names, converters, trailer)
 
 
 _BY_OPCODE: dict[int, _Codec] = {cls.OPCODE: _codec(cls) for cls in MESSAGE_TYPES.values()}
@@ -579,6 +617,11 @@ def decode_message(payload: bytes) -> Message:
     stream = _Payload(payload)
     try:
         parsed = codec.parse(stream, _CONTEXT)
+        if codec.trailer is not None:
+            if stream.tell() < len(payload):
+                parsed.update(codec.trailer.parsefunc(stream, _CONTEXT))
+            else:
+                parsed[codec.names[-1]] = []
     except _Truncated:
         raise DecodeError(f"{codec.cls.__name__}: truncated") from None
     except Exception as exc:  # compiled parsers raise UnicodeDecodeError, ConstError...
@@ -597,7 +640,7 @@ def decode_message(payload: bytes) -> Message:
 def _wire_value(value: Any) -> Any:
     if isinstance(value, tuple):
         return [_wire_value(v) for v in value]
-    if isinstance(value, CallInfo):
+    if isinstance(value, CallInfo | FallbackCall):
         return {f.name: getattr(value, f.name) for f in dataclasses.fields(value)}
     return value
 
@@ -609,7 +652,10 @@ def encode_message(msg: Message) -> bytes:
         raise EncodeError(f"not a message: {msg!r}")
     fields = {name: _wire_value(getattr(msg, name)) for name in codec.names}
     try:
-        return codec.schema.build(fields)
+        payload = codec.schema.build(fields)
+        if codec.trailer is not None and fields[codec.names[-1]]:
+            payload += codec.trailer.build(fields)
+        return payload
     except Exception as exc:
         raise EncodeError(f"{codec.cls.__name__}: {exc}".splitlines()[0]) from None
 
@@ -627,7 +673,7 @@ def _to_json(value: Any) -> Any:
         return value.name
     if isinstance(value, tuple):
         return [_to_json(v) for v in value]
-    if isinstance(value, CallInfo):
+    if isinstance(value, CallInfo | FallbackCall):
         return {f.name: _to_json(getattr(value, f.name)) for f in dataclasses.fields(value)}
     return value
 
@@ -671,8 +717,14 @@ def _from_json(hint: Any, value: Any, key: str) -> Any:
         if isinstance(value, str):
             value = [v for v in value.split(",") if v]
         return tuple(_from_json(str, v, key) for v in _list(value, key))
-    if hint == tuple[CallInfo, ...]:
-        return tuple(_from_dict(CallInfo, v, key) for v in _list(value, key))
+    for cls in _RECORDS:
+        if hint == tuple[cls, ...]:
+            if isinstance(value, str):  # from a command line: the list as JSON
+                try:
+                    value = json.loads(value)
+                except json.JSONDecodeError as exc:
+                    raise EncodeError(f"{key}: not a JSON list ({exc})") from None
+            return tuple(_from_dict(cls, v, key) for v in _list(value, key))
     raise TypeError(f"no JSON form for {hint!r}")
 
 
@@ -697,16 +749,18 @@ def _from_dict(cls: type, fields: Any, where: str) -> Any:
     unknown = sorted(set(fields) - set(names))
     if unknown:
         raise EncodeError(f"{where}: unknown field(s) {', '.join(unknown)}")
-    missing = [n for n in names if n not in fields]
+    required = [f.name for f in dataclasses.fields(cls) if f.default is dataclasses.MISSING]
+    missing = [n for n in required if n not in fields]
     if missing:
         raise EncodeError(f"{where}: missing field(s) {', '.join(missing)}")
-    return cls(*(_from_json(hints[n], fields[n], f"{where}.{n}") for n in names))
+    return cls(**{n: _from_json(hints[n], fields[n], f"{where}.{n}") for n in names if n in fields})
 
 
 def message_from_dict(name: str, fields: dict[str, Any]) -> Message:
     """Build a message from its name and JSON-form fields; raise `EncodeError` if invalid.
 
-    Strings are accepted for numbers, booleans and lists (``"201,202"``) so that
+    Strings are accepted for numbers, booleans and lists (``"201,202"``; a list of
+    records as JSON) so that
     ``field=value`` pairs from a command line can be passed as they are.
     """
     cls = MESSAGE_TYPES.get(name)

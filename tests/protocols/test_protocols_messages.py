@@ -11,10 +11,12 @@ from hypothesis import strategies as st
 from protocols.errors import DecodeError, EncodeError
 from protocols.messages import (
     MESSAGE_TYPES,
+    NOT_YET,
     OPCODES,
     CallInfo,
     CallState,
     DeflectCall,
+    FallbackCall,
     RingDevices,
     SnapshotCallsResult,
     decode_message,
@@ -40,8 +42,9 @@ def _strategy(hint):
         return st.sampled_from(hint)
     if hint == tuple[str, ...]:
         return st.lists(_text, max_size=4).map(tuple)
-    if hint == tuple[CallInfo, ...]:
-        return st.lists(_fields_of(CallInfo), max_size=4).map(tuple)
+    for cls in (CallInfo, FallbackCall):
+        if hint == tuple[cls, ...]:
+            return st.lists(_fields_of(cls), max_size=4).map(tuple)
     raise AssertionError(hint)
 
 
@@ -82,11 +85,35 @@ def test_every_strict_prefix_is_truncated_and_more_bytes_are_extra(msg, more):
     name = message_name(msg)
     with pytest.raises(DecodeError, match=r"^empty payload$"):
         decode_message(payload[:0])
+    # a message with an optional trailer (§5.1) is whole without it
+    whole = encode_message(dataclasses.replace(msg, fallback=())) if name == _TRAILED else None
     for cut in range(1, len(payload)):  # whatever the field the cut falls in
+        if payload[:cut] == whole:
+            assert decode_message(whole) == dataclasses.replace(msg, fallback=())
+            continue
         with pytest.raises(DecodeError, match=rf"^{name}: truncated$"):
             decode_message(payload[:cut])
+    if name == _TRAILED and not msg.fallback:
+        return  # more bytes are read as the trailer: see the test below
     with pytest.raises(DecodeError, match=rf"^{name}: {len(more)} extra bytes$"):
         decode_message(payload + more)
+
+
+_TRAILED = "SnapshotCallsResult"
+
+
+def test_the_fallback_trailer_is_optional_and_sent_only_when_not_empty():
+    plain = sample("SnapshotCallsResult")
+    ended = FallbackCall(1043, "0561", "3900", "202", 95_000, 80_000, 2_000)
+    waiting = FallbackCall(1044, "0562", "3900", "", 4_000, NOT_YET, NOT_YET)
+    trailed = dataclasses.replace(plain, fallback=(ended, waiting))
+    assert encode_message(trailed).startswith(encode_message(plain))
+    assert decode_message(encode_message(trailed)) == trailed
+    assert decode_message(encode_message(plain) + b"\x00") == plain  # an empty trailer
+    with pytest.raises(DecodeError, match=r"^SnapshotCallsResult: truncated$"):
+        decode_message(encode_message(plain) + b"\x01")
+    with pytest.raises(DecodeError, match=r"^SnapshotCallsResult: 1 extra bytes$"):
+        decode_message(encode_message(trailed) + b"\x00")
 
 
 def test_a_payload_cut_before_a_field_is_truncated_not_a_bad_value():
