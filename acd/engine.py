@@ -20,10 +20,8 @@ Data structures (nothing scans all agents or all waiting calls):
 - Fairness across queues: when an agent becomes available it looks at the head of each of
   its k queues and takes the smallest entry: the highest priority, then the lowest
   ``seq`` (longest wait), whatever the queue. O(k).
-- Timers: one FIFO lane per distinct delay (ring timeout, wrap-up, display interval ...).
-  Time never goes back, so each lane is sorted as it is filled: scheduling is an append,
-  the next timer is the earliest lane head, O(distinct delays in the configuration)
-  whatever the number of timers. Cancelling marks the timer; lanes drop marked heads.
+- Timers: one FIFO lane per distinct delay (``acd.timers``): scheduling is an append,
+  the next timer the earliest lane head.
 - Calendars answer ``(open, until)`` and are cached until ``until``; live daily counts
   restart lazily per queue at local midnight.
 """
@@ -34,7 +32,6 @@ import math
 import random
 from array import array
 from bisect import bisect_left, insort
-from collections import deque
 from collections.abc import Iterable, Mapping
 from datetime import datetime, timedelta
 from types import MappingProxyType
@@ -88,6 +85,7 @@ from acd.events import (
 )
 from acd.records import CallRecord, LiveLeg, Outcome, RingAttempt, RingOutcome
 from acd.strategies import Pool
+from acd.timers import Timer, TimerLanes
 from acd.views import AgentView, CallView
 
 _READY, _NOT_READY, _LOGGED_OUT = AgentStatus.READY, AgentStatus.NOT_READY, AgentStatus.LOGGED_OUT
@@ -118,33 +116,6 @@ _KEY_KIND = {
 
 class ReloadRefused(ValueError):
     """A new configuration that cannot be applied to the live state (see `Engine.reload`)."""
-
-
-class _Timer:
-    """``fire(engine, arg)`` at ``at``: an unbound engine method and its one argument
-    (no bound method or argument tuple to allocate and keep alive per timer).
-
-    A timer that left its lane is reused for a later one unless ``listed`` (held in a
-    call's timer list, which may still cancel it): every other holder (a call's ring
-    timer, an agent's wrap-up timer, a queue's display timer) lets go of it when it fires
-    or is cancelled. Reuse spares an allocation per ring and the cyclic GC's young
-    collections a walk over timers."""
-
-    __slots__ = ("arg", "at", "cancelled", "fire", "listed", "n")
-
-    def __init__(self, at: float, n: int, fire, arg) -> None:
-        self.at = at
-        self.n = n  # scheduling order: ties fire first scheduled first
-        self.fire = fire
-        self.arg = arg
-        self.cancelled = False
-        self.listed = False
-
-    def cancel(self) -> None:
-        """Never fire; let go of the argument at once (the timer may wait in its lane
-        for up to its delay: an ended call must not be kept alive that long)."""
-        self.cancelled = True
-        self.arg = None
 
 
 class _Queue:
@@ -188,7 +159,7 @@ class _Queue:
         self.counts = _no_counts()
         self.handle_avg = 180.0  # s, moving average of talk + wrap-up for wait estimates
         self.dirty = False
-        self.display_timer: _Timer | None = None
+        self.display_timer: Timer | None = None
         self.display_text = ""
 
 
@@ -254,7 +225,7 @@ class _Agent:
         self.since = 0.0
         self.call: _Call | None = None
         self.pending: _Call | None = None  # the leg in wrap-up
-        self.wrapup_timer: _Timer | None = None
+        self.wrapup_timer: Timer | None = None
         self.wrapup = cfg.wrapup  # None: the queue's
         self.available = False
         self.off_hook = False
@@ -332,8 +303,8 @@ class _Call:
         self.ringing: dict[str, tuple[_Agent, float]] | Mapping = _NO_RINGING
         self.agent: _Agent | None = None
         # cancelled when the call leaves the queue (a list once it has one)
-        self.timers: list[_Timer] | tuple[()] = _NO_TIMERS
-        self.ring_timer: _Timer | None = None
+        self.timers: list[Timer] | tuple[()] = _NO_TIMERS
+        self.ring_timer: Timer | None = None
         self.menu = None
         self.overflow_due = False
         self.leg = leg
@@ -406,7 +377,7 @@ class _Call:
         )
 
 
-class Engine:
+class Engine(TimerLanes):
     """The ACD: events in, commands and notifications out (see the module docstring)."""
 
     def __init__(
@@ -430,12 +401,7 @@ class Engine:
         self.tz = ZoneInfo(config.site.timezone)
         self.refused = 0
         self._out: list[Output] = []
-        # one FIFO lane of timers per distinct delay: sorted by construction
-        self._lanes: dict[float, deque[_Timer]] = {}
-        self._due = math.inf  # no live timer is due before this (cancelling only delays it)
-        self._next: _Timer | None = None  # the next timer, if known (see _head)
-        self._spare: list[_Timer] = []  # timers out of their lanes, to reuse (see _Timer)
-        self._n = 0  # scheduling order of timers and arrival order of calls
+        self._init_timers()
         self._idle_n = 0
         self._calls: dict[int, _Call] = {}
         self._moved: dict[int, None] | None = None  # calls whose leg changed (see drain_legs)
@@ -524,15 +490,6 @@ class Engine:
     def advance(self, now: float) -> list[Output]:
         """Fire every timer due at or before ``now`` (same as ``handle(Tick(now))``)."""
         return self.handle(Tick(now))
-
-    def next_deadline(self) -> float | None:
-        """When the next timer falls due (epoch seconds), or None."""
-        head = self._head()
-        if head is None:
-            self._due = math.inf
-            return None
-        self._due = head.at
-        return head.at
 
     def queue_figures(self, queue_id: str) -> QueueFigures:
         """The live figures of a queue now."""
@@ -894,60 +851,6 @@ class Engine:
     def _set_time(self, at: float) -> None:
         if at > self.now:
             self._fire_due(at)
-
-    def _head(self) -> _Timer | None:
-        """The next timer due, or None. Timers with the same delay are scheduled in time
-        order, so each lane is sorted and the next timer is the earliest lane head: O(number
-        of distinct delays in the configuration), whatever the number of timers. The
-        answer is kept until that timer fires or is cancelled, or an earlier one comes."""
-        best = self._next
-        if best is not None and not best.cancelled:
-            return best
-        best = None
-        spare = self._spare
-        for lane in self._lanes.values():
-            while lane and lane[0].cancelled:
-                gone = lane.popleft()
-                if not gone.listed:
-                    gone.arg = None
-                    spare.append(gone)
-            if lane:
-                timer = lane[0]
-                if best is None or timer.at < best.at or (timer.at == best.at and timer.n < best.n):
-                    best = timer
-        self._next = best
-        return best
-
-    def _fire_due(self, at: float) -> None:
-        while (timer := self._head()) is not None and timer.at <= at:
-            timer.cancelled = True  # fired: its lane drops it like a cancelled one
-            self.now = timer.at
-            timer.fire(self, timer.arg)
-        self._due = timer.at if timer is not None else math.inf
-        self.now = at
-
-    def _schedule(self, delay: float, fire, arg) -> _Timer:
-        """Call ``fire(self, arg)`` (``fire`` an unbound method) ``delay`` s from now."""
-        self._n += 1
-        if self._spare:
-            timer = self._spare.pop()
-            timer.at = self.now + delay
-            timer.n = self._n
-            timer.fire = fire
-            timer.arg = arg
-            timer.cancelled = False
-        else:
-            timer = _Timer(self.now + delay, self._n, fire, arg)
-        lane = self._lanes.get(delay)
-        if lane is None:
-            lane = self._lanes[delay] = deque()
-        lane.append(timer)
-        if timer.at < self._due:
-            self._due = timer.at
-        head = self._next
-        if head is not None and timer.at < head.at:
-            self._next = timer
-        return timer
 
     def _call_timer(self, call: _Call, delay: float, fire, arg) -> None:
         """Schedule a timer that ends when the call leaves its queue (``_cancel_timers``)."""
