@@ -20,6 +20,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from acd.errors import ConfigError
 from acd.pins import is_pin_hash
+from acd.strategies import REGISTRY as STRATEGY_REGISTRY
 from protocols import link as link_layer
 
 T = TypeVar("T")
@@ -323,17 +324,6 @@ class AlarmsConfig:
 # -- the ACD sections -------------------------------------------------------------------
 
 WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
-STRATEGIES = (
-    "longest-idle",
-    "round-robin",
-    "ordered",
-    "fewest-calls",
-    "least-talk",
-    "random",
-    "weighted-random",
-    "ring-all",
-    "ring-progressive",
-)
 
 
 @dataclass(frozen=True)
@@ -567,7 +557,7 @@ class QueueConfig:
             name=s.get("name", str, queue_id),
             numbers=tuple(numbers),
             priority=s.get("priority", int, cls.priority),
-            strategy=s.get("strategy", str, cls.strategy, choices=STRATEGIES),
+            strategy=s.get("strategy", str, cls.strategy, choices=tuple(STRATEGY_REGISTRY)),
             skill=s.get("skill", str, queue_id),
             tiers=tiers,
             ring_timeout=s.get("ring_timeout", float, cls.ring_timeout, min=1.0),

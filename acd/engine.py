@@ -84,7 +84,7 @@ from acd.events import (
     WrapUpDone,
 )
 from acd.records import CallRecord, LiveLeg, Outcome, RingAttempt, RingOutcome
-from acd.strategies import Pool
+from acd.strategies import BY_CALLS, BY_IDLE, BY_POSITION, REGISTRY, Pool, RingMode
 from acd.timers import Timer, TimerLanes
 from acd.views import AgentView, CallView
 
@@ -105,13 +105,7 @@ _NO_RINGING: Mapping[str, tuple[_Agent, float]] = MappingProxyType({})
 
 _NEW, _MENU, _WAITING, _ALERTING, _CONNECTED, _ENDED = CallState
 
-# pool key kinds
-_BY_POSITION, _BY_IDLE, _BY_CALLS, _BY_TALK = 0, 1, 2, 3
-_KEY_KIND = {
-    "longest-idle": _BY_IDLE,
-    "fewest-calls": _BY_CALLS,
-    "least-talk": _BY_TALK,
-}
+_RING_ALL, _RING_ONE, _RING_PROGRESSIVE = RingMode.ALL, RingMode.ONE, RingMode.PROGRESSIVE
 
 
 class ReloadRefused(ValueError):
@@ -146,13 +140,13 @@ class _Queue:
         self.id = cfg.id
         self.priority = cfg.priority
         # hot settings copied here: one object less to touch per decision
-        self.strategy = cfg.strategy
+        self.strategy = REGISTRY[cfg.strategy]
         self.ring_timeout = cfg.ring_timeout
         self.sl_threshold = cfg.sl_threshold
         self.wrapup = cfg.wrapup
         self.calendar = calendar
         self.afters = tuple(t.after for t in cfg.tiers)
-        self.pools = [Pool(cfg.strategy, rng) for _ in cfg.tiers]
+        self.pools = [Pool(self.strategy, rng) for _ in cfg.tiers]
         self.waiting: list[tuple[int, int]] = []
         self.logged_in = 0
         self.day = 0.0  # local midnight of the day the counts belong to
@@ -452,13 +446,13 @@ class Engine(TimerLanes):
         memberships: dict[_Agent, list[tuple[_Queue, Pool, int, int, float]]] = {}
         for q in self._queues.values():
             members = sorted(by_skill.get(q.cfg.skill, ()), key=lambda m: (-m[1], m[2]))
-            kind = _KEY_KIND.get(q.cfg.strategy, _BY_POSITION)
+            kind = q.strategy.key
             for position, (agent, level, _) in enumerate(members):
                 for tier, pool in zip(q.cfg.tiers, q.pools, strict=True):
                     if level >= tier.min_level:
                         membership = (q, pool, kind, position, tier.after)
                         memberships.setdefault(agent, []).append(membership)
-                        if q.cfg.strategy == "weighted-random":
+                        if q.strategy.weighted:
                             pool.weights[agent] = agent.cfg.weight
                             pool.max_weight = max(pool.max_weight, agent.cfg.weight)
                         break
@@ -624,11 +618,11 @@ class Engine(TimerLanes):
             if q is None:
                 self._queues[qc.id] = _Queue(qc, calendar, self.rng)
                 continue
-            q.cfg, q.priority, q.strategy = qc, qc.priority, qc.strategy
+            q.cfg, q.priority, q.strategy = qc, qc.priority, REGISTRY[qc.strategy]
             q.ring_timeout, q.sl_threshold, q.wrapup = qc.ring_timeout, qc.sl_threshold, qc.wrapup
             q.calendar = calendar
             q.afters = tuple(t.after for t in qc.tiers)
-            q.pools = [Pool(qc.strategy, self.rng) for _ in qc.tiers]
+            q.pools = [Pool(q.strategy, self.rng) for _ in qc.tiers]
         new = [ac for ac in config.agents.values() if ac.id not in self._agents]
         self._agents = {
             ac.id: self._agents.get(ac.id) or _Agent(ac) for ac in config.agents.values()
@@ -973,11 +967,11 @@ class Engine(TimerLanes):
                 membership[1].remove(agent, keys[i])
             return
         for i, (_, pool, kind, position, _) in enumerate(agent.memberships):
-            if kind == _BY_IDLE:
+            if kind == BY_IDLE:
                 key = agent.idle_seq
-            elif kind == _BY_POSITION:
+            elif kind == BY_POSITION:
                 key = position
-            elif kind == _BY_CALLS:
+            elif kind == BY_CALLS:
                 key = agent.calls << 32 | agent.idle_seq & 0xFFFFFFFF
             else:
                 key = min(int(agent.talk * 1000), 1 << 30) << 32 | agent.idle_seq & 0xFFFFFFFF
@@ -1028,9 +1022,10 @@ class Engine(TimerLanes):
             return False
         q = call.queue
         strategy = q.strategy
-        agents = pool.all() if strategy == "ring-all" else [pool.pick()]
-        self._ring(call, agents, single=strategy not in ("ring-all", "ring-progressive"))
-        if strategy == "ring-progressive":
+        ring = strategy.ring
+        agents = pool.all() if ring is _RING_ALL else [strategy.pick(pool)]
+        self._ring(call, agents, single=ring is _RING_ONE)
+        if ring is _RING_PROGRESSIVE:
             self._call_timer(call, q.cfg.progressive_interval, Engine._ring_next, call)
         return True
 

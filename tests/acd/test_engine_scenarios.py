@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 
 import acd.engine
+from acd import strategies
 from acd.agents import AgentSession, AgentState, AgentStatus
 from acd.bridge import handle_checking_pins
 from acd.call_states import TRANSITIONS, CallState
@@ -185,6 +186,23 @@ def test_weighted_random_prefers_heavy_agents():
         counts[route.device] += 1
         run.talk(10 * i + 1, i, route.device, length=1)
     assert counts["200"] > 30
+
+
+@pytest.fixture
+def newest_idle():
+    """A strategy of the test's own, registered for the test only."""
+    yield strategies.register(
+        strategies.Strategy("newest-idle", strategies.BY_IDLE, lambda pool: pool.members[-1])
+    )
+    del strategies.REGISTRY["newest-idle"]
+
+
+def test_a_registered_strategy_is_configured_by_name_and_routes(newest_idle):
+    run = Run(site({"q": {"strategy": "newest-idle"}}, {x: {"q": 1} for x in "abc"}))
+    assert run.call(1, 1) == [RouteCall(1, "202")]  # c logged in last
+    run.talk(2, 1, "202", length=1)  # c is idle again: the newest
+    assert run.call(4, 2) == [RouteCall(2, "202")]
+    assert run.call(5, 3) == [RouteCall(3, "201")]
 
 
 def test_ring_all_rings_every_available_agent_and_cancels_the_others():

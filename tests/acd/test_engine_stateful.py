@@ -13,7 +13,7 @@ from acd import figures
 from acd.agents import AgentState, AgentStatus
 from acd.bridge import handle_checking_pins
 from acd.commands import AgentChanged, CallEnded, RingDevices, RouteCall
-from acd.config import STRATEGIES, Config
+from acd.config import Config
 from acd.engine import Engine
 from acd.events import (
     Alerting,
@@ -36,6 +36,7 @@ from acd.events import (
 )
 from acd.pins import hash_pin
 from acd.records import Outcome
+from acd.strategies import REGISTRY
 
 # every call-state move the engine makes is checked against the table
 pytestmark = pytest.mark.usefixtures("checked_call_states")
@@ -91,7 +92,7 @@ def config(strategy: str) -> Config:
 
 class EngineMachine(RuleBasedStateMachine):
     @initialize(
-        strategy=st.sampled_from(STRATEGIES),
+        strategy=st.sampled_from(list(REGISTRY)),
         logged_in=st.lists(st.sampled_from(AGENTS[:4]), unique=True),
     )
     def start(self, strategy: str, logged_in: list[str]) -> None:
