@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 PYTEST_ARGS ?=
 
-.PHONY: install broker mosquitto test demo bench lint clean
+.PHONY: install broker mosquitto chromium test demo bench lint clean
 
 $(STAMP): setup.cfg pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -21,7 +21,10 @@ broker:
 mosquitto:
 	@bash scripts/ensure-broker.sh --install-only
 
-test: install broker
+chromium:
+	@bash scripts/ensure-chromium.sh
+
+test: install broker chromium
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 demo: install mosquitto

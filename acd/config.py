@@ -21,6 +21,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from acd.errors import ConfigError
 from acd.pins import is_pin_hash
 from acd.strategies import REGISTRY as STRATEGY_REGISTRY
+from acd.webconfig import WebConfig
 from protocols import link as link_layer
 
 T = TypeVar("T")
@@ -683,6 +684,7 @@ class Config:
     agents: dict[str, AgentConfig] = field(default_factory=dict)
     menus: dict[str, MenuConfig] = field(default_factory=dict)
     pins: PinPolicy = field(default_factory=PinPolicy)
+    web: WebConfig = field(default_factory=WebConfig)
 
     @classmethod
     def from_dict(cls, data: dict[str, Any], source: str | None = None) -> Config:
@@ -717,6 +719,7 @@ class Config:
                 name: MenuConfig.from_section(menus_s.section(name), name) for name in menus_s.data
             },
             pins=PinPolicy.from_section(agents_s),
+            web=WebConfig.from_section(root.section("web")),
         )
         root.done()
         cfg._check_references(source)

@@ -61,6 +61,8 @@ def _fields(a: Any, b: Any) -> list[tuple[str, Any, Any]]:
 def _show(key: str, value: Any) -> str:
     if key in _SECRETS:
         return "(set)" if value else "(none)"
+    if key == "users":  # [web] users: names and roles, never the password hashes
+        return "{" + ", ".join(f"{name} ({u.role})" for name, u in value.items()) + "}"
     if isinstance(value, tuple) and all(is_dataclass(v) for v in value):
         return "[" + ", ".join(_compact(v) for v in value) + "]"
     if isinstance(value, str):

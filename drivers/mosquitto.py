@@ -123,6 +123,14 @@ def secure_mosquitto(directory: Path, users: Mapping[str, str], acl: str) -> Ite
     """A Mosquitto on a free loopback port that refuses anonymous clients, knows
     ``users`` (name → password) and applies ``acl`` (the text of an ACL file); yield
     its port. Files go to ``directory`` (0600)."""
+    conf, port = secure_conf(directory, users, acl)
+    with running_mosquitto(conf, port):
+        yield port
+
+
+def secure_conf(directory: Path, users: Mapping[str, str], acl: str) -> tuple[Path, int]:
+    """The configuration file of `secure_mosquitto` and its free port, written to
+    ``directory``: run it (again, after a stop) with `running_mosquitto`."""
     directory.mkdir(parents=True, exist_ok=True)
     passwd = write_private(
         directory / "passwd", "".join(password_line(u, p) + "\n" for u, p in users.items())
@@ -134,5 +142,4 @@ def secure_mosquitto(directory: Path, users: Mapping[str, str], acl: str) -> Ite
         f"listener {port} {HOST}\nallow_anonymous false\npassword_file {passwd}\n"
         f"acl_file {acl_file}\npersistence false\n{run_as_us()}",
     )
-    with running_mosquitto(conf, port):
-        yield port
+    return conf, port

@@ -37,6 +37,7 @@ COMMANDS: dict[str, str] = {
     "mqtt": "acd.cli.mqtt:mqtt",
     "records": "acd.cli.records:records",
     "service": "acd.cli.service:service",
+    "web": "acd.cli.web:web",
 }
 
 

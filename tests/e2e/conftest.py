@@ -301,10 +301,11 @@ def rfc2217_server():
         server.stop()
 
 
-@pytest.fixture
+@pytest.fixture(scope="session")
 def kit() -> SimpleNamespace:
     """The helpers of this module, for the tests (a conftest is not importable)."""
     return SimpleNamespace(
+        SimThread=SimThread,
         EPOCH=EPOCH,
         DAY=DAY,
         CONFIG=CONFIG,
