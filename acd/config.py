@@ -16,9 +16,10 @@ from datetime import date
 from itertools import pairwise
 from pathlib import Path
 from typing import Any, TypeVar
+from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from acd.errors import ConfigError
+from acd.errors import AcdError, ConfigError
 from acd.pins import is_pin_hash
 from acd.strategies import REGISTRY as STRATEGY_REGISTRY
 from acd.webconfig import WebConfig
@@ -272,24 +273,48 @@ class MqttConfig:
 
 @dataclass(frozen=True)
 class StoreConfig:
-    """Durable call records: one SQLite file, readable by its owner only (and ``group``)."""
+    """Durable call records: where (``url``: an SQLite file, the default, or a PostgreSQL
+    database, `acd.store`), masked or not, readable by whom, kept how long."""
 
-    path: str = "acd.db"
+    url: str = "acd.db"  # a path, sqlite:///path or postgresql://user@host/db
     mask_callers: bool = True  # privacy by default: store and publish masked numbers
     group: str | None = None  # the database and captures 0640 with this group, else 0600
     retention_days: int = 365  # call detail older than this is purged (figures kept); 0: never
     capture_retention_days: int = 30  # rotated capture files older than this are deleted
+    password_env: str | None = None  # PostgreSQL: the variable holding the password
+
+    @property
+    def path(self) -> str:
+        """The store's URL (``path`` is its older name, for a file)."""
+        return self.url
 
     @classmethod
     def from_section(cls, s: Section) -> StoreConfig:
+        from acd.store import scheme_of
+
+        if "url" in s.data and "path" in s.data:
+            raise s.error("path", "give url or path (its older name), not both")
+        key = "url" if "url" in s.data else "path"
+        url = s.get(key, str, cls.url)
+        if not url.strip():
+            raise s.error(key, "must name a file or a database URL")
+        try:
+            scheme_of(url)
+        except AcdError as exc:
+            raise s.error(key, str(exc)) from None
+        if urlsplit(url).password is not None:
+            raise s.error(
+                key, "holds a password: name an environment variable in password_env instead"
+            )
         cfg = cls(
-            path=s.get("path", str, cls.path),
+            url=url,
             mask_callers=s.get("mask_callers", bool, cls.mask_callers),
             group=s.get("group", str, None) or None,
             retention_days=s.get("retention_days", int, cls.retention_days, min=0, max=36500),
             capture_retention_days=s.get(
                 "capture_retention_days", int, cls.capture_retention_days, min=0, max=36500
             ),
+            password_env=s.get("password_env", str, None) or None,
         )
         s.done()
         return cfg

@@ -2,7 +2,7 @@
 
 It wires the PBX port (`drivers.serial_link`), the link layer (`protocols.link.Link`),
 the `acd.bridge.Bridge` (and through it the engine), the call-record store
-(`acd.store.CallStore`) and MQTT (`drivers.mqtt.MqttBridge`):
+(`acd.store.RecordStore`) and MQTT (`drivers.mqtt.MqttBridge`):
 
 - Bytes from the port feed the link; messages go through the bridge; the requests the
   bridge returns go straight back to the link and the port (routing first). The
@@ -67,7 +67,7 @@ from acd.events import PinChecked, SetAgentStatus
 from acd.pins import verify_pin
 from acd.records import LiveLeg, Outcome
 from acd.retention import DAY, cutoff, purge, purge_captures
-from acd.store import CallStore
+from acd.store import RecordStore
 from acd.topics import (
     LINK_DOWN_ALARM,
     AgentCommand,
@@ -132,7 +132,7 @@ class Controller:
         config: Config,
         *,
         url: str | None = None,
-        store: CallStore | None = None,
+        store: RecordStore | None = None,
         extensions: Iterable[str] | None = None,
         clock: EngineClock | None = None,
         mqtt: bool = True,

@@ -4,7 +4,7 @@ queue?
 ``build_report(records, changes, settings)`` groups legs with ``acd.figures`` (the one
 place figures are computed), adds the target check (answer rate against the target, each
 row flagged), the agents ready over the day (from agent notifications) and occupancy
-(handling time / staffed time). ``store_report`` does the same from a ``CallStore``,
+(handling time / staffed time). ``store_report`` does the same from a ``RecordStore``,
 adding the figures it kept of purged detail (`Kept`, `acd.retention`). Per agent:
 ``acd.agent_time``. Outputs: ``render_text`` (an 80-column table), ``to_csv``,
 ``Report.to_dict`` (JSON); charts in ``acd.report_charts``, HTML in ``acd.report_html``.
@@ -37,7 +37,7 @@ from acd.figures import (
     tally,
 )
 from acd.records import CallRecord, Outcome
-from acd.store import CallStore
+from acd.store import RecordStore
 
 PERIODS = ("hour", "day", "week", "month")
 GROUPINGS = (*PERIODS, "queue", "agent")
@@ -313,7 +313,7 @@ def hour_period(hour_key: str, by: str) -> str:
 
 
 def store_report(
-    store: CallStore,
+    store: RecordStore,
     settings: ReportSettings,
     since: float | None = None,
     until: float | None = None,

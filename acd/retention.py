@@ -23,7 +23,7 @@ from acd.calendar import midnight
 from acd.commands import AgentChanged
 from acd.config import Config
 from acd.figures import ready_seconds, ready_series, staffed_seconds, tally
-from acd.store import CallStore
+from acd.store import RecordStore
 
 DAY = 86400.0
 _UTC = ZoneInfo("UTC")
@@ -35,7 +35,7 @@ def cutoff(now: float, days: int, timezone: str) -> float:
     return midnight(today - dt.timedelta(days=days), timezone)
 
 
-def purge(store: CallStore, before: float, config: Config | None = None) -> dict[str, int]:
+def purge(store: RecordStore, before: float, config: Config | None = None) -> dict[str, int]:
     """Purge the detail before ``before`` (epoch s), keeping its figures; rows deleted."""
     sl = {q.id: q.sl_threshold for q in config.queues.values()} if config else 20.0
     short = config.acd.short_abandon if config else 5.0

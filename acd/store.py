@@ -1,491 +1,80 @@
-"""Durable call records: one SQLite file (stdlib ``sqlite3``), WAL, ``synchronous=FULL``.
+"""The call-record store: the operations the controller, the reports, ``acd records`` and
+the demo use (`RecordStore`), and the backend chosen by the URL of ``[store] url``.
 
-Every write is committed (and the WAL fsynced) before the method returns, so a record
-reported as written survives ``kill -9`` and a power cut. ``with store.transaction():``
-groups the writes of one engine step into one commit; ``record_outputs`` does that for
-a list of engine outputs.
+- a plain path (``acd.db``, ``/var/lib/acd/acd.db``) or ``sqlite:///var/lib/acd/acd.db``
+  (a file URL: three slashes before an absolute path): one SQLite file, the embedded
+  default (`acd.store_sqlite`);
+- ``postgresql://acd@db.example/acd``: a PostgreSQL database (`acd.store_pg`, the
+  ``postgresql`` extra), its password from the environment variable named by
+  ``[store] password_env``, never from the file.
 
-Tables (schema version in ``PRAGMA user_version``, upgraded by ``MIGRATIONS`` in order):
-
-- ``calls``: one row per ``CallRecord`` leg, every field; ``ring_attempts``: its rings.
-  A call is its switch ``call_id`` and its ``arrived_at`` (a switch may reuse ids, e.g.
-  after a reboot): ``(call_id, arrived_at, leg)`` is unique, a second record of a leg is
-  refused (``DuplicateLeg``). An answered leg is stored when the agent releases it
-  (``wrapup_end`` NULL: wrap-up running, or cut by a crash) and completed when the
-  wrap-up ends.
-- ``live_legs``: the legs in progress (``save_legs`` / ``load_legs``), so that a
-  restarted controller continues a call with its leg number and times.
-- ``agent_changes``: every ``AgentChanged`` notification.
-- ``queue_log``: an Asterisk ``queue_log`` style event table (time, call id, queue,
-  agent, event, data1..data5), derived from the records and agent changes, plus any
-  event the controller logs with ``log_event``.
-- ``agent_sessions``: who is logged in where with which status, so that sessions survive
-  a controller restart (``save_sessions`` / ``load_sessions``).
-- ``hourly_figures`` and ``hourly_staffing``: the figures of purged detail, per queue and
-  UTC hour (`acd.figures.Tally` sums) and staffed / ready agent-seconds per hour, so that
-  reports of purged months stay right (``purge_before``, ``acd.retention``).
-
-Caller numbers are stored masked (``acd.topics.mask_number``) unless ``mask_callers`` is
-false. The file (and SQLite's ``-wal``/``-shm``, made with its mode) is created 0600, or
-0640 with ``group`` (`acd.files`); an existing one with looser bits is tightened.
-Reports open the file read-only with ``open_readonly``.
+A backend is a module registered under its URL schemes (`register`, loaded on first
+use) whose ``BACKEND`` is a `StoreBackend`. Every backend keeps the promise of
+`RecordStore`: a write that returned is committed and survives a crash.
 """
 
 from __future__ import annotations
 
-import contextlib
-import logging
-import sqlite3
+import importlib
 from collections.abc import Iterable, Iterator, Mapping, Sequence
-from dataclasses import astuple, fields
+from contextlib import AbstractContextManager
+from dataclasses import dataclass
 from pathlib import Path
-from urllib.parse import quote
+from typing import TYPE_CHECKING, Protocol
 
-from acd.agents import AgentSession, AgentState, AgentStatus
-from acd.commands import AgentChanged, CallEnded, LegReleased
 from acd.errors import AcdError
-from acd.figures import Tally
-from acd.files import create_private, make_private
-from acd.records import CallRecord, LiveLeg, Outcome, RingAttempt, RingOutcome
-from acd.topics import mask_number
 
-MIGRATIONS: tuple[str, ...] = (
-    # 1: call records, their rings and agent changes
-    """
-    CREATE TABLE calls (
-        id INTEGER PRIMARY KEY,
-        call_id INTEGER NOT NULL,
-        leg INTEGER NOT NULL,
-        queue TEXT NOT NULL,
-        caller TEXT NOT NULL,
-        dialled TEXT NOT NULL,
-        trunk INTEGER NOT NULL,
-        arrived_at REAL NOT NULL,
-        queued_at REAL NOT NULL,
-        ended_at REAL NOT NULL,
-        outcome TEXT NOT NULL,
-        answered_at REAL,
-        released_at REAL,
-        wrapup_end REAL,
-        agent_id TEXT,
-        device TEXT,
-        menu_choice TEXT,
-        escalated_from TEXT,
-        escalated_to TEXT,
-        transferred_to TEXT,
-        abandoned_ringing INTEGER NOT NULL,
-        reason TEXT NOT NULL
-    );
-    CREATE INDEX calls_queued_at ON calls (queued_at);
-    CREATE TABLE ring_attempts (
-        call_row INTEGER NOT NULL REFERENCES calls (id) ON DELETE CASCADE,
-        seq INTEGER NOT NULL,
-        agent_id TEXT NOT NULL,
-        device TEXT NOT NULL,
-        started REAL NOT NULL,
-        ended REAL NOT NULL,
-        outcome TEXT NOT NULL,
-        PRIMARY KEY (call_row, seq)
-    );
-    CREATE TABLE agent_changes (
-        id INTEGER PRIMARY KEY,
-        at REAL NOT NULL,
-        agent_id TEXT NOT NULL,
-        device TEXT,
-        status TEXT NOT NULL,
-        reason INTEGER NOT NULL,
-        state TEXT NOT NULL,
-        call_id INTEGER,
-        since REAL NOT NULL
-    );
-    CREATE INDEX agent_changes_at ON agent_changes (at);
-    """,
-    # 2: the queue log and agent sessions
-    """
-    CREATE TABLE queue_log (
-        id INTEGER PRIMARY KEY,
-        at REAL NOT NULL,
-        call_id TEXT NOT NULL,
-        queue TEXT NOT NULL,
-        agent TEXT NOT NULL,
-        event TEXT NOT NULL,
-        data1 TEXT NOT NULL DEFAULT '',
-        data2 TEXT NOT NULL DEFAULT '',
-        data3 TEXT NOT NULL DEFAULT '',
-        data4 TEXT NOT NULL DEFAULT '',
-        data5 TEXT NOT NULL DEFAULT ''
-    );
-    CREATE INDEX queue_log_at ON queue_log (at);
-    CREATE TABLE agent_sessions (
-        agent_id TEXT PRIMARY KEY,
-        device TEXT NOT NULL,
-        status TEXT NOT NULL,
-        reason INTEGER NOT NULL,
-        since REAL NOT NULL
-    );
-    """,
-    # 3: each agent's latest change before a time, without scanning the history
-    """
-    CREATE INDEX agent_changes_agent_at ON agent_changes (agent_id, at);
-    """,
-    # 4: one row per (call, leg), a call being its switch id and its arrival time; the
-    # legs in progress, so that a restarted controller continues them
-    """
-    CREATE TEMP TABLE _moved AS
-    SELECT r.id AS id, r.leg AS old_leg, e.leg + 1 AS leg, e.arrived_at AS arrived_at,
-           e.queue AS came_from
-    FROM calls r JOIN calls e ON e.id = (
-        SELECT max(x.id) FROM calls x
-        WHERE x.call_id = r.call_id AND x.id < r.id AND x.leg = r.leg
-          AND x.escalated_to IS NOT NULL AND x.ended_at <= r.arrived_at)
-    WHERE r.reason = 'adopted after restart'
-      AND NOT EXISTS (SELECT 1 FROM calls y WHERE y.call_id = r.call_id
-                      AND y.arrived_at = e.arrived_at AND y.leg = e.leg + 1);
-    UPDATE calls SET leg = m.leg, arrived_at = m.arrived_at,
-        escalated_from = coalesce(calls.escalated_from, m.came_from),
-        reason = calls.reason || '; recorded as leg ' || m.old_leg || ', renumbered by upgrade 4'
-    FROM _moved m WHERE calls.id = m.id;
-    DROP TABLE _moved;
-    CREATE TEMP TABLE _twice AS
-    WITH d AS (
-        SELECT id, call_id, arrived_at, leg FROM (
-            SELECT id, call_id, arrived_at, leg, row_number() OVER
-                (PARTITION BY call_id, arrived_at, leg ORDER BY id) AS n FROM calls)
-        WHERE n > 1)
-    SELECT d.id AS id, d.leg AS old_leg,
-        (SELECT max(x.leg) FROM calls x
-         WHERE x.call_id = d.call_id AND x.arrived_at = d.arrived_at)
-        + row_number() OVER (PARTITION BY d.call_id, d.arrived_at ORDER BY d.id) AS leg
-    FROM d;
-    UPDATE calls SET leg = t.leg,
-        reason = calls.reason || CASE calls.reason WHEN '' THEN '' ELSE '; ' END
-            || 'leg ' || t.old_leg || ' stored twice, renumbered by upgrade 4'
-    FROM _twice t WHERE calls.id = t.id;
-    DROP TABLE _twice;
-    CREATE UNIQUE INDEX calls_call_leg ON calls (call_id, arrived_at, leg);
-    CREATE TABLE live_legs (
-        call_id INTEGER PRIMARY KEY,
-        leg INTEGER NOT NULL,
-        queue TEXT,
-        trunk INTEGER NOT NULL,
-        arrived_at REAL NOT NULL,
-        queued_at REAL NOT NULL,
-        answered_at REAL,
-        agent_id TEXT,
-        device TEXT,
-        menu_choice TEXT,
-        escalated_from TEXT,
-        priority INTEGER NOT NULL
-    );
-    """,
-    # 5: figures kept when the detail is purged (acd.retention): per queue and hour, and
-    # staffed / ready agent-seconds per hour for all agents ('') or a queue's agents
-    """
-    CREATE TABLE hourly_figures (
-        queue TEXT NOT NULL,
-        hour REAL NOT NULL,
-        calls INTEGER NOT NULL,
-        answered INTEGER NOT NULL,
-        abandoned INTEGER NOT NULL,
-        short_abandoned INTEGER NOT NULL,
-        overflowed INTEGER NOT NULL,
-        closed INTEGER NOT NULL,
-        rejected INTEGER NOT NULL,
-        failed INTEGER NOT NULL,
-        answered_in_sl INTEGER NOT NULL,
-        abandoned_in_sl INTEGER NOT NULL,
-        wait_sum REAL NOT NULL,
-        handling REAL NOT NULL,
-        PRIMARY KEY (queue, hour)
-    );
-    CREATE TABLE hourly_staffing (
-        agents TEXT NOT NULL,
-        hour REAL NOT NULL,
-        staffed REAL NOT NULL,
-        ready REAL NOT NULL,
-        PRIMARY KEY (agents, hour)
-    );
-    """,
-)
-"""SQL scripts in order: script ``i`` takes ``user_version`` from ``i`` to ``i + 1``."""
-
-SCHEMA_VERSION = len(MIGRATIONS)
-
-log = logging.getLogger("acd.store")
+if TYPE_CHECKING:
+    from acd.agents import AgentSession
+    from acd.commands import AgentChanged
+    from acd.figures import Tally
+    from acd.records import CallRecord, LiveLeg
 
 
 class DuplicateLeg(AcdError):
     """A record of a leg already stored (same call id, arrival and leg number)."""
 
 
-_CALL_COLUMNS = tuple(f.name for f in fields(CallRecord) if f.name != "rings")
-_INSERT_CALL = (
-    f"INSERT INTO calls ({', '.join(_CALL_COLUMNS)}) VALUES ({', '.join('?' * len(_CALL_COLUMNS))})"
-)
-_LEG_COLUMNS = tuple(f.name for f in fields(LiveLeg))
-_CHANGE_COLUMNS = ("at", "agent_id", "device", "status", "reason", "state", "call_id", "since")
-_NONE = "NONE"  # queue_log placeholder, as Asterisk writes it
-_TALLY = tuple(f.name for f in fields(Tally))
+@dataclass(frozen=True)
+class Summary:
+    """What a checked store (or backup) holds."""
+
+    path: Path
+    legs: int
+    first: float | None
+    last: float | None
 
 
-def migrate(conn: sqlite3.Connection, upto: int = SCHEMA_VERSION) -> int:
-    """Apply the migrations the database lacks, up to version ``upto``, each in its own
-    transaction; return the version reached. A newer schema is an ``AcdError``."""
-    version = conn.execute("PRAGMA user_version").fetchone()[0]
-    if version > SCHEMA_VERSION:
-        raise AcdError(
-            f"call-record schema version {version} is newer than this acd "
-            f"({SCHEMA_VERSION}): upgrade acd-controller"
-        )
-    if version == 0 and conn.execute("SELECT count(*) FROM sqlite_schema").fetchone()[0]:
-        raise AcdError("not a call-record database (it holds other tables)")
-    for number in range(version, upto):
-        script = MIGRATIONS[number]
-        conn.executescript(
-            f"BEGIN IMMEDIATE; {script}; PRAGMA user_version = {number + 1}; COMMIT;"
-        )
-        version = number + 1
-    return version
+@dataclass(frozen=True)
+class StoreOptions:
+    """How to open a store: ``mask_callers`` (store caller numbers masked), ``group``
+    (SQLite: the file's group), ``password_env`` (PostgreSQL: the variable holding the
+    password), ``create`` (False: a missing store is an error, not made empty)."""
+
+    mask_callers: bool = True
+    group: str | None = None
+    password_env: str | None = None
+    create: bool = True
 
 
-def queue_log_events(record: CallRecord, caller: str) -> list[tuple]:
-    """The queue-log rows ``(at, call_id, queue, agent, event, data1, data2, data3)`` of
-    one leg (``caller`` as stored), in time order: ENTERQUEUE, RINGNOANSWER per
-    unanswered ring, CONNECT (wait, ring time), then COMPLETE (wait, talk, wrap-up)
-    or TRANSFER (target, wait, talk) for answered legs, else ABANDON (wait),
-    EXITWITHTIMEOUT (overflowed), CLOSED, FULL (rejected) or FAILED, with the reason.
-    The wrap-up of a leg stored at its release is empty until the wrap-up ends."""
-    cid, queue = str(record.call_id), record.queue
-    rows: list[tuple] = [
-        (record.queued_at, cid, queue, _NONE, "ENTERQUEUE", "", caller, record.dialled)
-    ]
-    for ring in record.rings:
-        if ring.outcome is RingOutcome.NO_ANSWER:
-            ring_ms = str(round((ring.ended - ring.started) * 1000))
-            rows.append((ring.ended, cid, queue, ring.agent_id, "RINGNOANSWER", ring_ms, "", ""))
-    wait = str(round(record.wait))
-    if record.outcome is Outcome.ANSWERED:
-        agent = record.agent_id or _NONE
-        ring_s = next(
-            (r.ended - r.started for r in record.rings if r.outcome is RingOutcome.ANSWERED), 0.0
-        )
-        at = record.answered_at if record.answered_at is not None else record.ended_at
-        rows.append((at, cid, queue, agent, "CONNECT", wait, "", str(round(ring_s))))
-        talk = str(round(record.talk))
-        end = record.released_at if record.released_at is not None else record.ended_at
-        target = record.transferred_to or (
-            f"queue:{record.escalated_to}" if record.escalated_to else None
-        )
-        if target is not None:
-            rows.append((end, cid, queue, agent, "TRANSFER", target, wait, talk))
-        else:
-            rows.append((end, cid, queue, agent, "COMPLETE", wait, talk, _wrapup(record)))
-    else:
-        event = {
-            Outcome.ABANDONED: "ABANDON",
-            Outcome.OVERFLOWED: "EXITWITHTIMEOUT",
-            Outcome.CLOSED: "CLOSED",
-            Outcome.REJECTED: "FULL",
-            Outcome.FAILED: "FAILED",
-        }[record.outcome]
-        rows.append((record.ended_at, cid, queue, _NONE, event, wait, record.reason, ""))
-    return rows
+class RecordStore(Protocol):
+    """The call records, agent changes, queue log, sessions and kept figures of a site.
+    Every write is committed before it returns (``transaction`` groups writes into one
+    commit). Use from one thread at a time; ``close()`` (or ``with``) when done."""
 
+    mask_callers: bool
 
-class CallStore:
-    """The call-record database. ``CallStore(path)`` opens (creating and migrating) it
-    for writing; ``open_readonly(path)`` opens it for reports. Use from one thread at a
-    time; ``close()`` (or ``with``) when done."""
-
-    def __init__(
-        self, path: str | Path, mask_callers: bool = True, group: str | None = None
-    ) -> None:
-        self.path = Path(path)
-        self.mask_callers = mask_callers
-        self._depth = 0
-        self._last_status: dict[str, AgentStatus] = {}
-        created = not self.path.exists()
-        try:
-            create_private(self.path, group)  # SQLite gives -wal and -shm the same mode
-            for suffix in ("-wal", "-shm"):
-                if Path(f"{self.path}{suffix}").exists():
-                    make_private(f"{self.path}{suffix}", group)
-        except OSError as exc:
-            raise AcdError(
-                f"{self.path}: cannot create the call-record database: {exc.strerror}"
-            ) from None
-        try:
-            conn = sqlite3.connect(
-                self.path, isolation_level=None, check_same_thread=False, timeout=5.0
-            )
-        except sqlite3.OperationalError as exc:
-            raise AcdError(f"{self.path}: cannot open call-record database: {exc}") from None
-        self._conn = conn
-        try:
-            conn.execute("PRAGMA journal_mode = WAL")
-            conn.execute("PRAGMA synchronous = FULL")
-            conn.execute("PRAGMA foreign_keys = ON")
-            migrate(conn)
-        except (sqlite3.DatabaseError, AcdError) as exc:
-            conn.close()
-            if created:  # a half-made database (full disk ...) is not left behind
-                for suffix in ("", "-wal", "-shm", "-journal"):
-                    Path(f"{self.path}{suffix}").unlink(missing_ok=True)
-            if isinstance(exc, AcdError):
-                raise AcdError(f"{self.path}: {exc}") from None
-            raise _problem(self.path, exc, "cannot write the call-record database") from None
-
-    # -- writing --------------------------------------------------------------------
-
-    @contextlib.contextmanager
-    def transaction(self) -> Iterator[None]:
-        """Group the writes inside into one commit (nested uses join the outer one);
-        an exception, or a failed commit, rolls them all back."""
-        if self._depth:
-            self._depth += 1
-            try:
-                yield
-            finally:
-                self._depth -= 1
-            return
-        self._conn.execute("BEGIN IMMEDIATE")
-        self._depth = 1
-        try:
-            yield
-            self._conn.execute("COMMIT")
-        except BaseException:
-            if self._conn.in_transaction:
-                self._conn.execute("ROLLBACK")
-            self._last_status.clear()  # it may hold statuses never stored
-            raise
-        finally:
-            self._depth = 0
+    def transaction(self) -> AbstractContextManager[None]:
+        """Group the writes inside into one commit; an exception rolls them back."""
 
     def record_call(self, record: CallRecord) -> None:
-        """Store a leg, its rings and its queue-log events; durable on return. An
-        answered leg stored at its release (``wrapup_end`` None) is completed by its
-        final record; any other record of a leg already stored is a ``DuplicateLeg``."""
-        caller = (mask_number(record.caller) or "") if self.mask_callers else record.caller
-        values = [getattr(record, name) for name in _CALL_COLUMNS]
-        values[_CALL_COLUMNS.index("caller")] = caller
-        values[_CALL_COLUMNS.index("outcome")] = str(record.outcome)
-        with self.transaction():
-            try:
-                row = self._conn.execute(_INSERT_CALL, values).lastrowid
-            except sqlite3.IntegrityError as exc:
-                if "UNIQUE" not in str(exc):
-                    raise
-                self._complete(record)
-                return
-            self._conn.executemany(
-                "INSERT INTO ring_attempts VALUES (?, ?, ?, ?, ?, ?, ?)",
-                [
-                    (row, i, r.agent_id, r.device, r.started, r.ended, str(r.outcome))
-                    for i, r in enumerate(record.rings)
-                ],
-            )
-            self._conn.executemany(
-                "INSERT INTO queue_log (at, call_id, queue, agent, event, data1, data2, data3)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                queue_log_events(record, caller),
-            )
-
-    def _complete(self, record: CallRecord) -> None:
-        """Complete the row of ``record``'s leg stored at its release with the end of
-        its wrap-up (and its end and reason); else the leg is a ``DuplicateLeg``."""
-        done = self._conn.execute(
-            "UPDATE calls SET wrapup_end = ?, ended_at = ?, reason = ?"
-            " WHERE call_id = ? AND arrived_at = ?"
-            " AND leg = ? AND outcome = 'answered' AND wrapup_end IS NULL AND released_at = ?"
-            " AND ? = 'answered' AND ? IS NOT NULL",
-            (
-                record.wrapup_end,
-                record.ended_at,
-                record.reason,
-                record.call_id,
-                record.arrived_at,
-                record.leg,
-                record.released_at,
-                str(record.outcome),
-                record.wrapup_end,
-            ),
-        ).rowcount
-        if not done:
-            raise DuplicateLeg(f"call {record.call_id} leg {record.leg} is already stored")
-        if record.transferred_to is None and record.escalated_to is None:
-            self._conn.execute(
-                "UPDATE queue_log SET data3 = ? WHERE call_id = ? AND queue = ? AND at = ?"
-                " AND event = 'COMPLETE' AND data3 = ''",
-                (_wrapup(record), str(record.call_id), record.queue, record.released_at),
-            )
-
-    def save_legs(self, legs: Mapping[int, LiveLeg | None]) -> None:
-        """Save the legs in progress that changed, by call id (None: the call left)."""
-        with self.transaction():
-            self._conn.executemany(
-                "DELETE FROM live_legs WHERE call_id = ?",
-                [(call_id,) for call_id, leg in legs.items() if leg is None],
-            )
-            self._conn.executemany(
-                f"INSERT OR REPLACE INTO live_legs ({', '.join(_LEG_COLUMNS)})"
-                f" VALUES ({', '.join('?' * len(_LEG_COLUMNS))})",
-                [
-                    tuple(getattr(leg, name) for name in _LEG_COLUMNS)
-                    for leg in legs.values()
-                    if leg is not None
-                ],
-            )
-
-    def load_legs(self) -> list[LiveLeg]:
-        """The legs in progress when the controller last stopped or died."""
-        rows = self._conn.execute(
-            f"SELECT {', '.join(_LEG_COLUMNS)} FROM live_legs ORDER BY call_id"
-        )
-        return [LiveLeg(*row) for row in rows]
+        """Store a leg (`DuplicateLeg` if it is stored and this does not complete it)."""
 
     def record_agent_change(self, note: AgentChanged) -> None:
-        """Store an agent notification; a change of status is also logged in the queue
-        log (ADDMEMBER, REMOVEMEMBER, PAUSE with the reason code, UNPAUSE)."""
-        with self.transaction():
-            before = self._status_before(note.agent_id)
-            self._conn.execute(
-                f"INSERT INTO agent_changes ({', '.join(_CHANGE_COLUMNS)}) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                (
-                    note.at,
-                    note.agent_id,
-                    note.device,
-                    str(note.status),
-                    note.reason,
-                    str(note.state),
-                    note.call_id,
-                    note.since,
-                ),
-            )
-            if note.status is not before:
-                self._last_status[note.agent_id] = note.status
-                for event, data in _status_events(before, note):
-                    self.log_event(note.at, event, agent=note.agent_id, data=data)
+        """Store an agent notification (and its queue-log events)."""
 
     def record_outputs(self, outputs: Iterable[object]) -> int:
-        """Store the ``CallEnded``, ``LegReleased`` and ``AgentChanged`` notifications
-        among one engine step's outputs in one commit; return how many were stored (a
-        duplicate record is refused and logged, the others stored)."""
-        stored = 0
-        with self.transaction():
-            for out in outputs:
-                if isinstance(out, CallEnded | LegReleased):
-                    try:
-                        self.record_call(out.record)
-                    except DuplicateLeg as exc:
-                        log.error("record refused: %s", exc)
-                        continue
-                elif isinstance(out, AgentChanged):
-                    self.record_agent_change(out)
-                else:
-                    continue
-                stored += 1
-        return stored
+        """Store one engine step's records and agent changes in one commit."""
 
     def log_event(
         self,
@@ -497,155 +86,54 @@ class CallStore:
         agent: str | None = None,
         data: Sequence[object] = (),
     ) -> None:
-        """Append a queue-log event (at most five data fields; missing ids are ``NONE``)."""
-        if len(data) > 5:
-            raise ValueError("a queue-log event has at most five data fields")
-        fields = [str(d) for d in data] + [""] * (5 - len(data))
-        with self.transaction():
-            self._conn.execute(
-                "INSERT INTO queue_log (at, call_id, queue, agent, event,"
-                " data1, data2, data3, data4, data5) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                (
-                    at,
-                    _NONE if call_id is None else str(call_id),
-                    queue or _NONE,
-                    agent or _NONE,
-                    event,
-                    *fields,
-                ),
-            )
+        """Append a queue-log event."""
+
+    def save_legs(self, legs: Mapping[int, LiveLeg | None]) -> None:
+        """Save the legs in progress that changed (None: the call left)."""
+
+    def load_legs(self) -> list[LiveLeg]:
+        """The legs in progress when the controller last stopped."""
 
     def save_sessions(self, sessions: Iterable[AgentSession]) -> None:
-        """Replace the saved agent sessions (``Engine.export_sessions()``)."""
-        with self.transaction():
-            self._conn.execute("DELETE FROM agent_sessions")
-            self._conn.executemany(
-                "INSERT INTO agent_sessions VALUES (?, ?, ?, ?, ?)",
-                [(s.agent_id, s.device, str(s.status), s.reason, s.since) for s in sessions],
-            )
-
-    # -- reading --------------------------------------------------------------------
+        """Replace the saved agent sessions."""
 
     def load_sessions(self) -> list[AgentSession]:
-        """The saved agent sessions, for ``Engine.import_sessions``."""
-        rows = self._conn.execute(
-            "SELECT agent_id, device, status, reason, since FROM agent_sessions ORDER BY agent_id"
-        )
-        return [AgentSession(a, d, AgentStatus(s), r, t) for a, d, s, r, t in rows]
+        """The saved agent sessions."""
 
     def calls(
         self, since: float | None = None, until: float | None = None, queue: str | None = None
     ) -> Iterator[CallRecord]:
-        """The stored legs that entered their queue in ``[since, until)`` (epoch s), of
-        one queue or all, in the order they entered it."""
-        where, params = _window("c.queued_at", since, until)
-        if queue is not None:
-            where.append("c.queue = ?")
-            params.append(queue)
-        clause = f"WHERE {' AND '.join(where)}" if where else ""
-        rings: dict[int, list[RingAttempt]] = {}
-        for row, agent, device, started, ended, outcome in self._conn.execute(
-            "SELECT r.call_row, r.agent_id, r.device, r.started, r.ended, r.outcome"
-            f" FROM ring_attempts r JOIN calls c ON c.id = r.call_row {clause}"
-            " ORDER BY r.call_row, r.seq",
-            params,
-        ):
-            rings.setdefault(row, []).append(
-                RingAttempt(agent, device, started, ended, RingOutcome(outcome))
-            )
-        cursor = self._conn.execute(
-            f"SELECT c.id, {', '.join('c.' + c for c in _CALL_COLUMNS)} FROM calls c {clause}"
-            " ORDER BY c.queued_at, c.id",
-            params,
-        )
-        for row_id, *values in cursor:
-            data = dict(zip(_CALL_COLUMNS, values, strict=True))
-            data["outcome"] = Outcome(data["outcome"])
-            data["abandoned_ringing"] = bool(data["abandoned_ringing"])
-            yield CallRecord(**data, rings=tuple(rings.get(row_id, ())))
+        """The legs that entered their queue in ``[since, until)``, in that order."""
+
+    def calls_of(self, caller: str) -> Iterator[CallRecord]:
+        """The legs of one caller number (as stored)."""
 
     def agent_changes(
         self, since: float | None = None, until: float | None = None, agent_id: str | None = None
     ) -> Iterator[AgentChanged]:
-        """The stored agent notifications at times in ``[since, until)``, in time order."""
-        where, params = _window("at", since, until)
-        if agent_id is not None:
-            where.append("agent_id = ?")
-            params.append(agent_id)
-        clause = f"WHERE {' AND '.join(where)}" if where else ""
-        for row in self._conn.execute(
-            f"SELECT {', '.join(_CHANGE_COLUMNS)} FROM agent_changes {clause} ORDER BY at, id",
-            params,
-        ):
-            yield _agent_changed(row)
+        """The agent notifications in ``[since, until)``, in time order."""
 
     def agent_states_before(self, at: float) -> list[AgentChanged]:
-        """Each agent's latest notification before ``at`` (its status and state then),
-        by agent id."""
-        agents = [
-            row[0] for row in self._conn.execute("SELECT DISTINCT agent_id FROM agent_changes")
-        ]
-        latest = []
-        for agent_id in sorted(agents):
-            row = self._conn.execute(
-                f"SELECT {', '.join(_CHANGE_COLUMNS)} FROM agent_changes"
-                " WHERE agent_id = ? AND at < ? ORDER BY at DESC, id DESC LIMIT 1",
-                (agent_id, at),
-            ).fetchone()
-            if row is not None:
-                latest.append(_agent_changed(row))
-        return latest
+        """Each agent's latest notification before ``at``."""
 
     def queue_log(self, since: float | None = None, until: float | None = None) -> list[tuple]:
-        """Queue-log rows ``(at, call_id, queue, agent, event, data1..data5)`` in order."""
-        where, params = _window("at", since, until)
-        clause = f"WHERE {' AND '.join(where)}" if where else ""
-        return self._conn.execute(
-            "SELECT at, call_id, queue, agent, event, data1, data2, data3, data4, data5"
-            f" FROM queue_log {clause} ORDER BY at, id",
-            params,
-        ).fetchall()
+        """Queue-log rows ``(at, call_id, queue, agent, event, data1..data5)``."""
 
     def queues(self) -> list[str]:
-        """The queues named by any stored leg or kept figures, sorted."""
-        return [
-            q
-            for (q,) in self._conn.execute(
-                "SELECT queue FROM calls UNION SELECT queue FROM hourly_figures ORDER BY 1"
-            )
-        ]
+        """The queues named by any stored leg or kept figures."""
 
-    # -- retention ------------------------------------------------------------------
+    def time_span(self) -> tuple[float, float] | None:
+        """The first and last time stored, None if empty."""
 
     def hourly_figures(
         self, since: float | None = None, until: float | None = None, queue: str | None = None
     ) -> list[tuple[str, float, Tally]]:
-        """Kept figures ``(queue, hour start, sums)`` of hours starting in the window."""
-        where, params = _window("hour", since, until)
-        if queue is not None:
-            where.append("queue = ?")
-            params.append(queue)
-        clause = f"WHERE {' AND '.join(where)}" if where else ""
-        rows = self._conn.execute(
-            f"SELECT queue, hour, {', '.join(_TALLY)} FROM hourly_figures {clause}"
-            " ORDER BY hour, queue",
-            params,
-        )
-        return [(q, h, Tally(*sums)) for q, h, *sums in rows]
+        """Kept figures of purged hours ``(queue, hour, sums)``."""
 
     def hourly_staffing(
         self, agents: str = "", since: float | None = None, until: float | None = None
     ) -> list[tuple[float, float, float]]:
-        """Kept ``(hour start, staffed s, ready s)`` of ``agents`` ('' all, else a queue
-        id: the agents of its skill) for hours starting in the window."""
-        where, params = _window("hour", since, until)
-        where.append("agents = ?")
-        params.append(agents)
-        return self._conn.execute(
-            f"SELECT hour, staffed, ready FROM hourly_staffing WHERE {' AND '.join(where)}"
-            " ORDER BY hour",
-            params,
-        ).fetchall()
+        """Kept ``(hour, staffed s, ready s)`` of purged hours."""
 
     def purge_before(
         self,
@@ -653,184 +141,103 @@ class CallStore:
         figures: Mapping[tuple[str, float], Tally],
         staffing: Mapping[tuple[str, float], tuple[float, float]],
     ) -> dict[str, int]:
-        """In one transaction: add ``figures`` and ``staffing`` (of the detail about to
-        go) to the kept ones, delete the legs (and their rings), queue-log rows and agent
-        changes before ``before``, and keep each agent's last change before it, moved to
-        ``before`` (its state when the detail left resumes). Returns rows deleted."""
-        with self.transaction():
-            conn = self._conn
-            for (queue, hour), sums in figures.items():
-                names = ", ".join(_TALLY)
-                conn.execute(
-                    f"INSERT INTO hourly_figures (queue, hour, {names})"
-                    f" VALUES (?, ?, {', '.join('?' * len(_TALLY))})"
-                    f" ON CONFLICT (queue, hour) DO UPDATE SET "
-                    + ", ".join(f"{n} = {n} + excluded.{n}" for n in _TALLY),
-                    (queue, hour, *astuple(sums)),
-                )
-            for (agents, hour), (staffed, ready) in staffing.items():
-                conn.execute(
-                    "INSERT INTO hourly_staffing (agents, hour, staffed, ready)"
-                    " VALUES (?, ?, ?, ?) ON CONFLICT (agents, hour) DO UPDATE SET"
-                    " staffed = staffed + excluded.staffed, ready = ready + excluded.ready",
-                    (agents, hour, staffed, ready),
-                )
-            last = self.agent_states_before(before)
-            deleted = {
-                "calls": conn.execute("DELETE FROM calls WHERE queued_at < ?", (before,)).rowcount,
-                "queue_log": conn.execute("DELETE FROM queue_log WHERE at < ?", (before,)).rowcount,
-                "agent_changes": conn.execute(
-                    "DELETE FROM agent_changes WHERE at < ?", (before,)
-                ).rowcount,
-            }
-            # ids below every other: at ``before`` they come first, then any real change
-            (first,) = conn.execute("SELECT coalesce(min(id), 1) FROM agent_changes").fetchone()
-            for n, c in enumerate(last, 1):
-                conn.execute(
-                    f"INSERT INTO agent_changes (id, {', '.join(_CHANGE_COLUMNS)})"
-                    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                    (
-                        first - len(last) - 1 + n,
-                        before,
-                        c.agent_id,
-                        c.device,
-                        str(c.status),
-                        c.reason,
-                        str(c.state),
-                        c.call_id,
-                        min(c.since, before),
-                    ),
-                )
-        return deleted
-
-    def calls_of(self, caller: str) -> Iterator[CallRecord]:
-        """The stored legs whose caller number is ``caller`` (as stored), in order."""
-        return (r for r in self.calls() if r.caller == caller)
-
-    def time_span(self) -> tuple[float, float] | None:
-        """The first and last time of any stored leg or agent change, or None if empty."""
-        first, last = self._conn.execute(
-            "SELECT min(t0), max(t1) FROM (SELECT min(queued_at) t0, max(ended_at) t1 FROM calls"
-            " UNION ALL SELECT min(at), max(at) FROM agent_changes"
-            " UNION ALL SELECT min(hour), max(hour) + 3600 FROM hourly_figures)"
-        ).fetchone()
-        return None if first is None else (first, last)
+        """Keep ``figures`` and ``staffing``, delete the detail before ``before``."""
 
     def close(self) -> None:
-        """Close the database (everything written is already committed)."""
-        self._conn.close()
+        """Close the store."""
 
-    def __enter__(self) -> CallStore:
-        return self
+    def __enter__(self) -> RecordStore: ...
 
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
-    def _status_before(self, agent_id: str) -> AgentStatus:
-        status = self._last_status.get(agent_id)
-        if status is None:
-            row = self._conn.execute(
-                "SELECT status FROM agent_changes WHERE agent_id = ? ORDER BY at DESC, id DESC"
-                " LIMIT 1",
-                (agent_id,),
-            ).fetchone()
-            status = AgentStatus(row[0]) if row else AgentStatus.LOGGED_OUT
-        return status
+    def __exit__(self, *exc: object) -> None: ...
 
 
-def open_readonly(path: str | Path) -> CallStore:
-    """Open a call-record database read-only (``mode=ro``), for reports. A missing file,
-    a file that is not SQLite or a database without call records is an ``AcdError``."""
-    p = Path(path)
-    if not p.is_file():
-        raise AcdError(f"{p}: no such call-record database")
-    store = CallStore.__new__(CallStore)
-    store.path, store.mask_callers = p, True
-    store._depth, store._last_status = 0, {}
-    uri = f"file:{quote(str(p.resolve()))}?mode=ro"
-    try:
-        conn = _read_only(uri)
-    except sqlite3.OperationalError as exc:
-        # A WAL database on read-only media: SQLite cannot make its -shm file there.
-        # With no write-ahead log left to apply, the file alone is the whole database.
-        if exc.sqlite_errorname != "SQLITE_CANTOPEN" or Path(f"{p}-wal").exists():
-            raise _problem(p, exc, "cannot read the call-record database") from None
-        try:
-            conn = _read_only(uri + "&immutable=1")
-        except sqlite3.DatabaseError as exc:
-            raise _problem(p, exc, "cannot read the call-record database") from None
-    except sqlite3.DatabaseError as exc:
-        raise _problem(p, exc, "cannot read the call-record database") from None
-    version = conn.execute("PRAGMA user_version").fetchone()[0]
-    store._conn = conn
-    if version != SCHEMA_VERSION:
-        conn.close()
-        if version == 0:
-            raise AcdError(f"{p}: not a call-record database (no acd schema)")
-        raise AcdError(
-            f"{p}: call-record schema version {version}, this acd reads {SCHEMA_VERSION}"
-            + (
-                ": open it once with the controller to upgrade it"
-                if version < SCHEMA_VERSION
-                else ""
-            )
-        )
-    return store
+class StoreBackend(Protocol):
+    """A kind of store: how to open one at a URL (or a plain path, for SQLite) and the
+    operations on a whole store."""
+
+    def open(self, url: str, options: StoreOptions) -> RecordStore:
+        """Open for writing, creating (if ``options.create``) and upgrading the schema."""
+
+    def open_readonly(self, url: str, options: StoreOptions) -> RecordStore:
+        """Open for reading (reports): a missing or foreign store is an `AcdError`."""
+
+    def controller_lock(self, url: str) -> AbstractContextManager[None]:
+        """Held by ``acd run`` while it runs; `AcdError` if another controller holds it."""
+
+    def backup(self, url: str, dest: Path, overwrite: bool) -> Summary:
+        """Copy the store (live) to the file ``dest`` and check the copy."""
+
+    def restore(self, source: Path, url: str) -> tuple[Summary, Path | None]:
+        """Replace the store by the backup ``source``; where the replaced one is kept."""
 
 
-def _read_only(uri: str) -> sqlite3.Connection:
-    """Open ``uri`` and read its schema (where a file that is not SQLite fails)."""
-    conn = sqlite3.connect(uri, uri=True, isolation_level=None, check_same_thread=False)
-    try:
-        conn.execute("SELECT count(*) FROM sqlite_schema").fetchone()
-    except sqlite3.DatabaseError:
-        conn.close()
-        raise
-    return conn
+_BACKENDS: dict[str, str | StoreBackend] = {
+    "sqlite": "acd.store_sqlite",
+    "postgresql": "acd.store_pg",
+    "postgres": "acd.store_pg",
+}
 
 
-def _problem(path: Path, exc: sqlite3.DatabaseError, doing: str) -> AcdError:
-    """The one-line error of an SQLite failure on ``path``: a file that is not SQLite,
-    or what went wrong (``doing``: database or disk is full, unable to open ...)."""
-    if getattr(exc, "sqlite_errorname", None) in ("SQLITE_NOTADB", "SQLITE_CORRUPT"):
-        return AcdError(f"{path}: not a call-record database (not an SQLite file)")
-    return AcdError(f"{path}: {doing}: {exc}")
+def register(scheme: str, backend: str | StoreBackend) -> None:
+    """Serve ``scheme://`` URLs with ``backend``: a `StoreBackend`, or the name of a
+    module whose ``BACKEND`` is one (imported on first use)."""
+    _BACKENDS[scheme.lower()] = backend
 
 
-def _wrapup(record: CallRecord) -> str:
-    """The queue log's wrap-up field: whole seconds, empty while it is unknown."""
-    return "" if record.wrapup_end is None else str(round(record.wrapup))
+def schemes() -> list[str]:
+    """The URL schemes a store can be given, sorted."""
+    return sorted(_BACKENDS)
 
 
-def _window(column: str, since: float | None, until: float | None) -> tuple[list[str], list]:
-    where: list[str] = []
-    params: list[object] = []
-    if since is not None:
-        where.append(f"{column} >= ?")
-        params.append(since)
-    if until is not None:
-        where.append(f"{column} < ?")
-        params.append(until)
-    return where, params
+def scheme_of(url: str) -> str:
+    """The scheme of a store URL (a plain path: ``sqlite``); `AcdError` if unknown."""
+    if "://" not in url:
+        return "sqlite"
+    scheme = url.split("://", 1)[0].lower()
+    if scheme not in _BACKENDS:
+        raise AcdError(f"unknown store scheme {scheme!r} (known: {', '.join(schemes())})")
+    return scheme
 
 
-def _agent_changed(row: tuple) -> AgentChanged:
-    at, agent, device, status, reason, state, call_id, since = row
-    return AgentChanged(
-        at, agent, device, AgentStatus(status), reason, AgentState(state), call_id, since
-    )
+def _backend(url: str) -> StoreBackend:
+    scheme = scheme_of(url)
+    backend = _BACKENDS[scheme]
+    if isinstance(backend, str):
+        backend = importlib.import_module(backend).BACKEND
+        _BACKENDS[scheme] = backend
+    return backend
 
 
-def _status_events(before: AgentStatus, note: AgentChanged) -> list[tuple[str, tuple]]:
-    """Queue-log events of a status change from ``before`` to ``note.status``."""
-    after = note.status
-    if after is AgentStatus.LOGGED_OUT:
-        return [("REMOVEMEMBER", (note.device or "",))]
-    events = []
-    if before is AgentStatus.LOGGED_OUT:
-        events.append(("ADDMEMBER", (note.device or "",)))
-    if after is AgentStatus.NOT_READY:
-        events.append(("PAUSE", (note.reason,)))
-    elif before is AgentStatus.NOT_READY:
-        events.append(("UNPAUSE", ()))
-    return events
+def open_store(url: str, **options: object) -> RecordStore:
+    """Open the store at ``url`` for writing (options: `StoreOptions`' fields)."""
+    return _backend(str(url)).open(str(url), StoreOptions(**options))
+
+
+def open_readonly(url: str | Path, **options: object) -> RecordStore:
+    """Open the store at ``url`` for reading, e.g. for reports."""
+    return _backend(str(url)).open_readonly(str(url), StoreOptions(**options))
+
+
+def controller_lock(url: str | Path) -> AbstractContextManager[None]:
+    """The lock ``acd run`` holds on its store (restore waits for it)."""
+    return _backend(str(url)).controller_lock(str(url))
+
+
+def backup(url: str | Path, dest: str | Path, overwrite: bool = False) -> Summary:
+    """Copy the store at ``url`` to ``dest`` and check the copy; `AcdError` on a problem."""
+    return _backend(str(url)).backup(str(url), Path(dest), overwrite)
+
+
+def restore(source: str | Path, url: str | Path) -> tuple[Summary, Path | None]:
+    """Replace the store at ``url`` by the backup ``source`` (refused while a controller
+    runs on it); the restored store's summary and where the replaced one was kept."""
+    return _backend(str(url)).restore(Path(source), str(url))
+
+
+def __getattr__(name: str) -> object:
+    """``acd.store.CallStore``: the SQLite store, as code before the interface named it."""
+    if name == "CallStore":
+        from acd.store_sqlite import SqliteStore
+
+        return SqliteStore
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -23,7 +23,8 @@ from acd.agents import AgentState, AgentStatus
 from acd.commands import AgentChanged
 from acd.records import CallRecord, Outcome, RingAttempt, RingOutcome
 from acd.reporting import ReportSettings, store_report
-from acd.store import CallStore, open_readonly
+from acd.store_sqlite import SqliteStore as CallStore
+from acd.store_sqlite import open_readonly
 
 T0 = 1_772_953_200.0  # 2026-03-08 08:00 Europe/Paris
 DAYS, PER_DAY = 22, 700

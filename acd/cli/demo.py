@@ -131,7 +131,7 @@ def demo(
     from acd.calendar import midnight
     from acd.config import load_config
     from acd.reporting import ReportSettings, day_window, render_text, store_report
-    from acd.store import CallStore
+    from acd.store import open_store
     from acd.topics import Topics
 
     config = load_config(config_path or EXAMPLE)
@@ -149,7 +149,9 @@ def demo(
         tmp = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="acd-demo-")))
         if db_path is None:
             db_path = str(tmp / "demo.db")
-        store = CallStore(db_path, config.store.mask_callers, config.store.group)
+        store = open_store(
+            db_path, mask_callers=config.store.mask_callers, group=config.store.group
+        )
         stack.enter_context(store)
         window = day_window(sc.day, ZoneInfo(config.site.timezone))
         if not append and next(store.calls(*window), None) is not None:

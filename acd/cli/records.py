@@ -4,7 +4,6 @@ export of one caller's calls (an access request, docs/privacy.md)."""
 from __future__ import annotations
 
 from datetime import datetime
-from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import click
@@ -15,32 +14,34 @@ db_option = click.option(
     "--db",
     "db_path",
     type=click.Path(dir_okay=False),
-    help="Call-record database (default: [store] path of --config).",
+    help="Call-record store: a file or a URL (default: [store] url of --config).",
 )
 
 
 def site(db_path: str | None, config_path: str | None):
-    """The database path and the site's configuration (None without --config)."""
+    """The store's URL (``--db``, else the config's ``[store] url``) and the site's
+    configuration (None without --config)."""
     if config_path is None and db_path is None:
-        fail("give --db FILE (or --config with a [store] path)")
+        fail("give --db FILE (or --config with a [store] url)")
     if config_path is None:
         return db_path, None
     from acd.config import load_config
 
     config = load_config(config_path)
-    return db_path or config.store.path, config
+    return db_path or config.store.url, config
 
 
 def database(db_path: str | None, config_path: str | None) -> tuple[str, str]:
-    """The database path (``--db``, else the config's ``store.path``) and the site's zone."""
-    if config_path is None and db_path is None:
-        fail("give --db FILE (or --config with a [store] path)")
-    if config_path is None:
-        return db_path, "UTC"
-    from acd.config import load_config
+    """The store's URL and the site's zone."""
+    db, config = site(db_path, config_path)
+    return db, config.site.timezone if config is not None else "UTC"
 
-    config = load_config(config_path)
-    return db_path or config.store.path, config.site.timezone
+
+def _options(config) -> dict:
+    """`acd.store.open_store` options of the site (none without --config)."""
+    if config is None:
+        return {}
+    return {"group": config.store.group, "password_env": config.store.password_env}
 
 
 @click.group()
@@ -68,7 +69,7 @@ def backup(file: str, db_path: str | None, config_path: str | None, force: bool)
     controller; the copy is checked (integrity_check, the acd schema) before it is
     renamed to FILE.
     """
-    from acd.backup import backup as do_backup
+    from acd.store import backup as do_backup
 
     db, tz = database(db_path, config_path)
     summary = do_backup(db, file, overwrite=force)
@@ -85,7 +86,7 @@ def restore(file: str, db_path: str | None, config_path: str | None) -> None:
     The backup is checked first; the database it replaces is kept beside it as
     DB.before-restore; the result is reopened and checked.
     """
-    from acd.backup import restore as do_restore
+    from acd.store import restore as do_restore
 
     db, tz = database(db_path, config_path)
     summary, kept = do_restore(file, db)
@@ -127,7 +128,7 @@ def purge(db_path: str | None, config_path: str | None, before: str | None, as_j
     from acd.calendar import midnight
     from acd.retention import cutoff
     from acd.retention import purge as do_purge
-    from acd.store import CallStore
+    from acd.store import open_store
 
     db, config = site(db_path, config_path)
     tz = config.site.timezone if config is not None else "UTC"
@@ -142,9 +143,7 @@ def purge(db_path: str | None, config_path: str | None, before: str | None, as_j
         limit = cutoff(time.time(), config.store.retention_days, tz)
     else:
         fail("give --before DATE (or --config with [store] retention_days)")
-    if not Path(db).is_file():
-        fail(f"{db}: no such call-record database")
-    with CallStore(db, group=config.store.group if config else None) as store:
+    with open_store(db, create=False, **_options(config)) as store:
         deleted = do_purge(store, limit, config)
     day = datetime.fromtimestamp(limit, ZoneInfo(tz)).date()
     if as_json:
@@ -178,7 +177,7 @@ def export(db_path: str | None, config_path: str | None, caller: str, as_json: b
 
     db, config = site(db_path, config_path)
     tz = ZoneInfo(config.site.timezone if config is not None else "UTC")
-    with open_readonly(db) as store:
+    with open_readonly(db, **_options(config)) as store:
         legs = list(store.calls_of(caller))
         masked = mask_number(caller)
         stored_masked = not legs and masked is not None and masked != caller

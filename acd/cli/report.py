@@ -28,7 +28,7 @@ from acd.store import open_readonly
     "--db",
     "db_path",
     type=click.Path(dir_okay=False),
-    help="Call-record database (default: [store] path of --config).",
+    help="Call-record store: a file or a URL (default: [store] url of --config).",
 )
 @config_option
 @click.option("--queue", help="Only this queue (default: all).")
@@ -99,11 +99,12 @@ def report(
     config = load_config(config_path) if config_path is not None else None
     if db_path is None:
         if config is None:
-            raise click.UsageError("give --db FILE (or --config with a [store] path)")
-        db_path = config.store.path
+            raise click.UsageError("give --db FILE (or --config with a [store] url)")
+        db_path = config.store.url
     settings = ReportSettings.from_config(config, queue=queue, target=target)
     since, until = _window(day, start, stop, ZoneInfo(settings.timezone))
-    with open_readonly(db_path) as store, Progress("call records read") as progress:
+    options = {"password_env": config.store.password_env} if config is not None else {}
+    with open_readonly(db_path, **options) as store, Progress("call records read") as progress:
         if config is None and queue is not None and queue not in (known := store.queues()):
             fail(f"{db_path}: no call in queue {queue!r} (queues: {', '.join(known) or 'none'})")
         result = store_report(store, settings, since, until, progress.advance)

@@ -67,7 +67,12 @@ def check_mqtt(mqtt: MqttConfig, source: str) -> None:
 @click.command(epilog=EPILOG)
 @config_option
 @click.option("--link", "url", help="PBX port URL, overriding link.url of the config.")
-@click.option("--db", "db_path", type=click.Path(dir_okay=False), help="Call-record database.")
+@click.option(
+    "--db",
+    "db_path",
+    type=click.Path(dir_okay=False),
+    help="Call-record store: a file or a URL (default: [store] url).",
+)
 @click.option(
     "--extensions",
     help="Handsets to snapshot when the link comes up (201-206,301-305), "
@@ -121,16 +126,15 @@ def run(
     """Run the ACD controller against the PBX.
 
     Reads the site configuration (--config or ACD_CONFIG), opens the PBX link, keeps
-    call records in the SQLite database (store.path or --db) and publishes agent
+    call records in the store ([store] url or --db) and publishes agent
     states, queue figures, call events and alarms over MQTT.
     """
-    from acd.backup import controller_lock
     from acd.config import load_config
     from acd.controller import Controller, EngineClock
     from acd.files import create_private
     from acd.logs import setup_logging
     from acd.simclock import follow
-    from acd.store import CallStore
+    from acd.store import controller_lock, open_store
     from drivers.capture import CaptureWriter
 
     if config_path is None:
@@ -174,10 +178,15 @@ def run(
             group=config.store.group,
             engine_clock=engine_clock,
         )
-    db = db_path or config.store.path
+    db = db_path or config.store.url
     held = contextlib.ExitStack()  # one controller per database; restore waits for it
     held.enter_context(controller_lock(db))
-    store = CallStore(db, config.store.mask_callers, config.store.group)
+    store = open_store(
+        db,
+        mask_callers=config.store.mask_callers,
+        group=config.store.group,
+        password_env=config.store.password_env,
+    )
     controller = Controller(
         config,
         url=url,

@@ -9,7 +9,7 @@ import pytest
 from click.testing import CliRunner
 
 from acd.cli import cli
-from acd.store import CallStore
+from acd.store_sqlite import SqliteStore as CallStore
 
 from .test_store import answered
 

@@ -201,7 +201,7 @@ def test_a_record_the_store_refused_is_not_logged_as_if_kept(tmp_path, caplog):
     line says the record was not stored, after the error naming the cause."""
     from acd.bridge import Step
     from acd.commands import CallEnded
-    from acd.store import CallStore
+    from acd.store_sqlite import SqliteStore as CallStore
 
     from .test_store import answered
 

@@ -7,10 +7,10 @@ import sqlite3
 import pytest
 from click.testing import CliRunner
 
-from acd.backup import backup, check, controller_lock, restore
 from acd.cli import cli
 from acd.errors import AcdError
-from acd.store import CallStore
+from acd.store_sqlite import SqliteStore as CallStore
+from acd.store_sqlite import backup, check, controller_lock, restore
 
 
 @pytest.fixture

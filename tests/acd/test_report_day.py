@@ -44,7 +44,8 @@ from acd.events import (
 )
 from acd.figures import grouped, staffed_seconds
 from acd.reporting import ReportSettings, day_window, store_report
-from acd.store import CallStore, open_readonly
+from acd.store_sqlite import SqliteStore as CallStore
+from acd.store_sqlite import open_readonly
 
 ROOT = Path(__file__).resolve().parents[2]
 CONFIG = ROOT / "examples" / "town-hall.toml"

@@ -18,7 +18,7 @@ from acd.records import CallRecord, Outcome
 from acd.report_charts import needed_agents, plot
 from acd.report_html import html_report
 from acd.reporting import ReportSettings, build_report, day_window, render_text, to_csv
-from acd.store import CallStore
+from acd.store_sqlite import SqliteStore as CallStore
 
 TZ = ZoneInfo("Europe/Paris")
 MON, _ = day_window(date(2026, 3, 30), TZ)  # Monday of ISO week 14; March ends Tuesday

@@ -27,7 +27,7 @@ from acd.reporting import (
     store_report,
     to_csv,
 )
-from acd.store import CallStore
+from acd.store_sqlite import SqliteStore as CallStore
 
 TZ = ZoneInfo("Europe/Paris")
 T8, _ = day_window(date(2026, 3, 10), TZ)

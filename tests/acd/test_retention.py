@@ -16,7 +16,8 @@ import pytest
 from acd.config import load_config
 from acd.reporting import ReportSettings, day_window, render_text, store_report, to_csv
 from acd.retention import cutoff, purge
-from acd.store import CallStore, open_readonly
+from acd.store_sqlite import SqliteStore as CallStore
+from acd.store_sqlite import open_readonly
 
 _spec = importlib.util.spec_from_file_location(
     "report_day", Path(__file__).with_name("test_report_day.py")

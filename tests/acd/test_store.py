@@ -21,7 +21,10 @@ from acd.agents import AgentSession, AgentState, AgentStatus
 from acd.commands import AgentChanged, CallEnded, ClearCall, LegReleased
 from acd.errors import AcdError
 from acd.records import CallRecord, LiveLeg, Outcome, RingAttempt, RingOutcome
-from acd.store import SCHEMA_VERSION, CallStore, DuplicateLeg, migrate, open_readonly
+from acd.store import DuplicateLeg
+from acd.store_sql import SCHEMA_VERSION
+from acd.store_sqlite import SqliteStore as CallStore
+from acd.store_sqlite import migrate, open_readonly
 
 T0 = 1_773_126_000.0  # 2026-03-10 08:00 Europe/Paris
 
@@ -222,7 +225,7 @@ WRITER = textwrap.dedent(
     """
     import sys
     from acd.records import CallRecord, Outcome
-    from acd.store import CallStore
+    from acd.store_sqlite import SqliteStore as CallStore
 
     store = CallStore(sys.argv[1])
     for i in range(1, 1_000_000):

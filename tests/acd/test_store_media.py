@@ -15,7 +15,8 @@ import pytest
 from click.testing import CliRunner
 
 from acd.cli import cli
-from acd.store import CallStore, open_readonly
+from acd.store_sqlite import SqliteStore as CallStore
+from acd.store_sqlite import open_readonly
 
 from .test_store import answered
 
@@ -62,7 +63,7 @@ def test_creating_a_database_on_a_full_disk_is_one_line_and_leaves_nothing(tmp_p
         f"""
         import resource, signal
         from acd.errors import AcdError
-        from acd.store import CallStore
+        from acd.store_sqlite import SqliteStore as CallStore
         signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
         resource.setrlimit(resource.RLIMIT_FSIZE, (4096, 4096))
         try:

@@ -128,7 +128,7 @@ def site_config(tmp_path: Path, url: str, broker_port: int = 1883) -> Config:
     mqtt = dataclasses.replace(
         cfg.mqtt, port=broker_port, prefix=f"test-{uuid.uuid4().hex[:8]}", stats_interval=0.2
     )
-    store = dataclasses.replace(cfg.store, path=str(tmp_path / "acd.db"))
+    store = dataclasses.replace(cfg.store, url=str(tmp_path / "acd.db"))
     return dataclasses.replace(cfg, link=link, mqtt=mqtt, store=store)
 
 

@@ -16,7 +16,7 @@ from firmware_sim.faults import FaultSpec
 
 from acd.cli import cli
 from acd.controller import Controller
-from acd.store import CallStore
+from acd.store_sqlite import SqliteStore as CallStore
 
 pytestmark = pytest.mark.timeout(120)
 

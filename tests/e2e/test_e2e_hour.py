@@ -14,7 +14,7 @@ import pytest
 
 from acd.controller import Controller
 from acd.figures import compute
-from acd.store import CallStore
+from acd.store_sqlite import SqliteStore as CallStore
 
 BROKER = ("127.0.0.1", 1883)
 

@@ -18,7 +18,7 @@ import acd.controller
 from acd.config import PinPolicy
 from acd.controller import Controller
 from acd.logs import JsonFormatter
-from acd.store import CallStore
+from acd.store_sqlite import SqliteStore as CallStore
 from acd.topics import pin_locked_alarm
 
 pytestmark = [pytest.mark.mqtt, pytest.mark.timeout(90)]
