@@ -188,11 +188,9 @@ class Harness:
         logged_in = {a.device: a.agent_id for a in engine.values() if a.status is not _OUT}
         at_handsets = {a: self.switch.handset_view(f"20{a[-1]}")["status"] for a in PINS}
         assert logged_in == {f"20{a[-1]}": a for a, s in at_handsets.items() if s != "out"}
-        # a leg in wrap-up is active, but its call is over at the switch (or escalated:
-        # in its next leg): each other active leg is a call the switch holds
-        legs = sum(self.bridge.engine.active_legs().values())
-        wrapping_up = len(self.bridge.engine.wrapups_in_progress(EPOCH + self.now, ""))
-        assert legs - wrapping_up == len(at_switch)
+        # the calls in the engine, not its active legs: a leg in wrap-up is one, but
+        # its call is over at the switch
+        assert {c.call_id for c in self.bridge.engine.calls()} == set(at_switch)
         waiting = [c for c in at_switch.values() if c.state is not m.CallState.connected]
         free = [a for a in engine.values() if a.status is AgentStatus.READY and a.state is _IDLE]
         assert not (waiting and free), (waiting, free)

@@ -4,8 +4,9 @@ account of every call as the reference.
 
 Every call the switch ended while a controller ran has exactly one first leg stored,
 answered if and only if the switch connected it, abandoned if its caller hung up
-unanswered. A call that ended while none ran (from just before a kill until the next
-controller's resynchronisation) is never contradicted (no leg twice, not answered if
+unanswered. A call that ended while none ran (before the first controller's
+resynchronisation, or from just before a kill until the next one's: the switch drops
+its events while the link is down) is never contradicted (no leg twice, not answered if
 the switch never connected it), and, if a controller had heard of it, it is reported:
 recorded when the next controller comes up (reason ``ENDED_UNHEARD``) if no event told
 how it ended. The callers waiting at each restart are taken over: the checks above
@@ -15,6 +16,7 @@ recorded otherwise)."""
 from __future__ import annotations
 
 import dataclasses
+import math
 import sqlite3
 import subprocess
 import time
@@ -84,7 +86,8 @@ def test_ten_kills_during_a_day_every_call_recorded_once_or_reported(kit, sim_th
     command = sim.run_command(config, db)
     first_kill, last_kill = sim.clock.wire(9 * 3600.0 + 300), sim.clock.wire(13 * 3600.0)
     kill_at = [first_kill + i * (last_kill - first_kill) / (KILLS - 1) for i in range(KILLS)]
-    down: list[tuple[float, float]] = []  # (killed, resynchronised again), wire time
+    # (killed, resynchronised again), wire time; the first from the start of the day
+    down: list[tuple[float, float]] = []
     killed = first_up = None
     for i in range(KILLS + 1):
         path = tmp_path / f"run-{i}.log"
@@ -95,9 +98,8 @@ def test_ten_kills_during_a_day_every_call_recorded_once_or_reported(kit, sim_th
             while "resynchronised" not in path.read_text():
                 assert time.monotonic() < end and proc.poll() is None, path.read_text()
                 time.sleep(0.02)
-            if killed is not None:
-                down.append((killed, time.monotonic()))
-            first_up = first_up or time.monotonic()
+            down.append((-math.inf if killed is None else killed, time.monotonic()))
+            first_up = down[0][1]
             if i == KILLS:
                 break
             time.sleep(max(0.0, kill_at[i] - time.monotonic()))
