@@ -362,10 +362,18 @@ def login_page(session: Session, error: str, status: int = 200) -> web.Response:
     )
 
 
-async def serve(config: Config, listen: str, stop: asyncio.Event) -> None:
-    """Run `acd web` on ``listen`` (``host:port``) until ``stop`` is set."""
+async def serve(
+    config: Config,
+    listen: str,
+    stop: asyncio.Event,
+    env: dict[str, str] | None = None,
+    listening: asyncio.Event | None = None,
+) -> None:
+    """Run `acd web` on ``listen`` (``host:port``) until ``stop`` is set; ``env`` in
+    place of the process's environment for the broker credentials; ``listening`` is set
+    once it accepts connections."""
     host, port = parse_listen(listen)
-    server = WebServer(config)
+    server = WebServer(config, env)
     runner = web.AppRunner(server.app(), access_log=None, shutdown_timeout=1.0)
     await runner.setup()
     await web.TCPSite(runner, host, port).start()
@@ -374,6 +382,8 @@ async def serve(config: Config, listen: str, stop: asyncio.Event) -> None:
         "web: listening on http://%s:%d/ (%s under %s/)", host, port, sites, server.mqtt.prefix
     )
     mqtt = asyncio.create_task(server.run_mqtt())
+    if listening is not None:
+        listening.set()
     try:
         await stop.wait()
     finally:

@@ -110,6 +110,15 @@ def _broker(config: Config, directory: Path) -> Iterator[tuple[Config, DemoBroke
 @click.option(
     "--append", is_flag=True, help="Add the day to a --db that already holds calls of that day."
 )
+@click.option(
+    "--web",
+    "web_listen",
+    metavar="HOST:PORT",
+    is_flag=False,
+    flag_value="127.0.0.1:8080",
+    help="Also serve the wallboard and console there (default 127.0.0.1:8080), user 'demo'"
+    " with a random password (printed); try --speed 20 to watch the floor.",
+)
 def demo(
     config_path: str | None,
     scenario: str,
@@ -118,6 +127,7 @@ def demo(
     seed: int | None,
     db_path: str | None,
     append: bool,
+    web_listen: str | None,
 ) -> None:
     """Run the reference customer's day: simulated switch, controller and broker.
 
@@ -165,20 +175,55 @@ def demo(
                 click.echo(line)
         else:
             click.echo(broker)
-        asyncio.run(_run_day(config, sc, store, midnight(sc.day, config.site.timezone)))
+        web = None
+        if web_listen is not None:
+            if not isinstance(broker, DemoBroker):
+                fail("--web needs the demo's broker (mosquitto): make broker installs it")
+            web = _web_site(config, broker, web_listen)
+        asyncio.run(_run_day(config, sc, store, midnight(sc.day, config.site.timezone), web))
         report = store_report(store, ReportSettings.from_config(config), *window)
         click.echo(render_text(report, "hour"))
         if keep:
             click.echo(f"Call records kept in {db_path} (acd report --db {db_path}).")
 
 
-async def _run_day(config, sc, store, epoch: float) -> None:
+def _web_site(config: Config, broker: DemoBroker, listen: str) -> tuple[Config, str, dict, str]:
+    """``(config, listen, env, line to print)`` of the demo's `acd web`: one supervisor
+    ``demo`` with a random password, the broker's ``alice`` account."""
+    from acd.pins import hash_pin
+    from acd.webconfig import WebConfig, WebUser, parse_listen
+
+    try:
+        parse_listen(listen)
+    except ValueError as exc:
+        fail(f"--web {exc}")
+    password = secrets.token_urlsafe(9)
+    user = WebUser("demo", "supervisor", hash_pin(password))
+    web = WebConfig(listen=listen, sites=(config.site.id,), users={"demo": user})
+    env = {"ACD_MQTT_USERNAME": "alice", "ACD_MQTT_PASSWORD": broker.passwords["alice"]}
+    line = f"web: http://{listen}/ and /wallboard: user demo, password {password}"
+    return dataclasses.replace(config, web=web), listen, env, line
+
+
+async def _run_day(config, sc, store, epoch: float, web=None) -> None:
     """Serve the simulated switch on a pty from a thread and run the controller on it
-    until the simulated day is over."""
+    until the simulated day is over (and `acd web` beside it when ``web`` is given)."""
     from firmware_sim.runner import ServedSwitch
 
     from acd.controller import Controller, EngineClock
 
+    web_stop = asyncio.Event()
+    web_task = None
+    if web is not None:
+        from drivers.web import serve
+
+        listening = asyncio.Event()
+        web_task = asyncio.create_task(serve(web[0], web[1], web_stop, web[2], listening))
+        ready = asyncio.create_task(listening.wait())
+        await asyncio.wait((web_task, ready), return_when=asyncio.FIRST_COMPLETED)
+        if web_task.done():
+            web_task.result()  # could not listen: say why
+        click.echo(web[3])
     switch = ServedSwitch(sc)
     link = dataclasses.replace(
         config.link, url=switch.url, t1=0.2, heartbeat=1.0, reset_interval=0.3
@@ -201,6 +246,9 @@ async def _run_day(config, sc, store, epoch: float) -> None:
             sys.stdout.write("\n")
     finally:
         switch.stop()
+        web_stop.set()
+        if web_task is not None:
+            await web_task
 
 
 async def _drain(controller, timeout: float = 5.0) -> None:

@@ -30,7 +30,7 @@ function queueCard(site, q) {
     <div class="label">waiting</div>
     <dl>
       <dt>Longest wait</dt><dd data-testid="longest">${longest}</dd>
-      <dt>Answered / offered</dt><dd>${e(q.answered ?? "-")} / ${e(q.offered ?? "-")}</dd>
+      <dt>Answered / offered</dt><dd data-testid="answered-offered">${e(q.answered ?? "-")} / ${e(q.offered ?? "-")}</dd>
       <dt>Answer rate</dt><dd class="grade ${e(q.rate_grade)}" data-testid="answer-rate">${Live.pct(q.answer_rate)}</dd>
       <dt>Service level${e(sl)}</dt><dd class="grade ${e(q.sl_grade)}" data-testid="sl">${Live.pct(q.sl_offered)}</dd>
       <dt>Target</dt><dd>${Live.pct(q.target)}</dd>

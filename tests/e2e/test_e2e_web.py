@@ -14,6 +14,7 @@ import contextlib
 import dataclasses
 import json
 import os
+import signal
 import subprocess
 import sys
 import threading
@@ -319,3 +320,31 @@ def test_stale_while_the_broker_is_down_and_recovery_after(browser, floor):
     page.wait_for_selector("[data-testid=agent-1001][data-bucket=ready]", timeout=10000)
     assert page.text_content("[data-testid=controller]") == "controller online"
     page.context.close()
+
+
+def test_demo_web_shows_the_floor_moving(browser, tmp_path):
+    port = free_port()
+    demo = subprocess.Popen(
+        [sys.executable, "-m", "acd", "demo", "--web", f"{HOST}:{port}", "--speed", "3000",
+         "--calls", "60", "--db", str(tmp_path / "day.db")],
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    )  # fmt: skip
+    try:
+        for line in demo.stdout:
+            if line.startswith("web: "):
+                password = line.split("password ")[1].strip()
+                break
+        else:
+            raise AssertionError("acd demo --web printed no web line")
+        page = browser.new_page()
+        page.goto(f"http://{HOST}:{port}/wallboard")
+        page.fill("input[name=username]", "demo")
+        page.fill("input[name=password]", password)
+        page.click("button[type=submit]")
+        card = page.locator("[data-testid=queue-front-desk] [data-testid=answered-offered]")
+        expect(card).not_to_have_text("0 / 0", timeout=15000)  # calls come in
+        assert page.is_hidden("[data-testid=stale]")
+        page.close()
+    finally:
+        demo.send_signal(signal.SIGINT)  # the demo stops its broker and server on Ctrl-C
+        demo.communicate(timeout=20)
