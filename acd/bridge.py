@@ -516,11 +516,18 @@ class Bridge:
         connected at a handset) and those that could not be."""
         engine = self.engine
         calls = {c.call_id: c.device if c.state in _AT_DEVICE else "" for c in snapshot.calls}
+        fallback = self._fallback_calls(snapshot, now, step)
         # Connected calls say so: the engine answers the ones it has waiting or ringing
         # (an answer lost with the link) and adopts those it never saw answered (while
         # the controller was down), so that their end is recorded.
         connected = {
-            c.call_id: ev.SwitchCall(c.device, True, caller=c.calling, dialled=c.called)
+            c.call_id: ev.SwitchCall(
+                c.device,
+                True,
+                caller=c.calling,
+                dialled=c.called,
+                fallback_answered_at=fallback.get(c.call_id),
+            )
             for c in snapshot.calls
             if c.state is m.CallState.connected and c.device
         }
@@ -553,6 +560,27 @@ class Bridge:
                 self._event_step(offered, outputs, step)
                 self._apply(outputs, now, step)
         return tuple(adopted), tuple(unadopted)
+
+    def _fallback_calls(
+        self, snapshot: m.SnapshotCallsResult, now: float, step: Step
+    ) -> dict[int, float]:
+        """The calls the switch's fallback routed (cti-protocol §9.7): those ended are
+        recorded as fallback legs; return when it answered those still in progress."""
+        answered: dict[int, float] = {}
+        for f in snapshot.fallback:
+            at = {
+                name: None if ago == m.NOT_YET else now - ago / 1000
+                for name, ago in (("o", f.offered_ago), ("a", f.answered_ago), ("e", f.ended_ago))
+            }
+            if at["e"] is None:
+                if at["a"] is not None:
+                    answered[f.call_id] = at["a"]
+                continue
+            leg = ev.FallbackLeg(
+                f.call_id, f.calling, f.called, f.device, at["o"] or at["e"], at["a"], at["e"]
+            )
+            self._apply(self.engine.fallback_leg(now, leg), now, step)
+        return answered
 
     def _device_snapshot(
         self, snap: m.SnapshotDeviceResult, resync: _Resync, now: float, step: Step

@@ -667,13 +667,14 @@ class Controller:
         r = note.record
         log.log(
             logging.INFO if stored else logging.WARNING,
-            "call %d leg %d in %s: %s after %.0f s%s%s",
+            "call %d leg %d in %s: %s after %.0f s%s%s%s",
             r.call_id,
             r.leg,
             r.queue,
             r.outcome,
             r.wait,
             f" with {r.agent_id}" if r.agent_id else "",
+            " (switch fallback)" if r.fallback else "",
             "" if stored else " (record NOT stored)",
             extra={"call_id": r.call_id, "queue": r.queue, "outcome": str(r.outcome)},
         )

@@ -69,6 +69,7 @@ from acd.events import (
     Cleared,
     Escalate,
     Event,
+    FallbackLeg,
     Hook,
     Login,
     Logout,
@@ -98,6 +99,7 @@ _IDLE, _RINGING, _ON_CALL, _WRAP_UP = (
 
 _NO_TIMERS = ()  # a call's timers until it has one: no list per call
 ENDED_UNHEARD = "ended while the controller was down (end time unknown)"
+FALLBACK = "routed by the switch's fallback"
 """The reason of the record of a leg whose call ended while no controller could hear."""
 _NO_ENTRY = (0, 0, 0)  # a call's waiting order until it enters a queue: no tuple per call
 # a call's rings while it rings nowhere: no dict per call (read-only, never written)
@@ -275,6 +277,7 @@ class _Call:
         "escalated_to",
         "transferred_to",
         "reason",
+        "fallback",
     )
 
     def __init__(
@@ -317,6 +320,7 @@ class _Call:
         self.escalated_to: str | None = None
         self.transferred_to: str | None = None
         self.reason = ""  # kept into the record unless ``record`` gives one
+        self.fallback = False  # the switch's fallback routed it (cti-protocol §9.7)
 
     def next_leg(self) -> _Call:
         """The call's next leg (after an escalation or an overflow to a queue), to enter
@@ -368,6 +372,7 @@ class _Call:
             self.transferred_to,
             abandoned_ringing,
             reason or self.reason,
+            self.fallback,
         )
 
 
@@ -787,6 +792,48 @@ class Engine(TimerLanes):
         )
         self._emit_record(q, record)
 
+    def fallback_leg(self, at: float, leg: FallbackLeg) -> list[Output]:
+        """Record a call the switch's fallback routed and that ended unheard: one leg
+        marked ``fallback``, in the queue of its dialled number (else the first queue of
+        the agent logged in at its device), numbered after the legs the engine has of
+        that call (those end as ``reconcile`` says). Call before ``reconcile``."""
+        self._out = []
+        self._set_time(at)
+        agent = self._by_device.get(leg.device) if leg.device else None
+        q = self._queues.get(self._numbers.get(leg.dialled, ""))
+        if q is None and agent is not None and agent.memberships:
+            q = agent.memberships[0][0]
+        if q is None:
+            self._refuse(leg, f"no queue for the fallback call {leg.call_id}")
+            return self._out
+        known = self._calls.get(leg.call_id) or self._carried.get(leg.call_id)
+        answered = leg.answered_at is not None
+        record = CallRecord(
+            leg.call_id,
+            known.leg + 1 if known is not None else 1,
+            q.id,
+            leg.caller,
+            leg.dialled,
+            0,
+            leg.arrived_at,
+            leg.arrived_at,
+            leg.ended_at,
+            Outcome.ANSWERED if answered else Outcome.ABANDONED,
+            leg.answered_at,
+            leg.ended_at if answered else None,
+            leg.ended_at if answered else None,
+            agent.id if agent is not None and answered else None,
+            leg.device or None,
+            reason=FALLBACK,
+            fallback=True,
+        )
+        counts = self._counts(q)
+        counts[_OFFERED] += 1
+        if answered:
+            counts[_ANSWERED] += 1
+        self._emit_record(q, record)
+        return self._out
+
     def _adopt(self, call_id: int, sc: SwitchCall) -> None:
         """Take over a call the switch has connected to an agent (see ``reconcile``)."""
         agent = self._by_device.get(sc.device)
@@ -814,6 +861,10 @@ class Engine(TimerLanes):
         self._connect(call, agent, sc.device)
         if carried is not None and carried.answered_at is not None and carried.device == sc.device:
             call.answered_at = carried.answered_at  # answered there before the restart
+        if sc.fallback_answered_at is not None:  # the switch's fallback answered it there
+            call.fallback = True
+            call.reason = FALLBACK
+            call.answered_at = sc.fallback_answered_at
 
     def _resumed(
         self, call_id: int, caller: str, dialled: str, trunk: int, carried: LiveLeg | None

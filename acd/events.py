@@ -200,6 +200,23 @@ class SwitchCall:
     queue: str = ""
     caller: str = ""
     dialled: str = ""
+    fallback_answered_at: float | None = None  # the switch's fallback answered it then
+
+
+@dataclass(frozen=True, slots=True)
+class FallbackLeg:
+    """A call the switch's fallback routed and that ended while the controller could
+    not hear (cti-protocol §9.7), for ``Engine.fallback_leg``. ``device`` is the handset
+    that answered it ("" if none); times are epoch seconds (``answered_at`` None: the
+    caller abandoned)."""
+
+    call_id: int
+    caller: str
+    dialled: str
+    device: str
+    arrived_at: float
+    answered_at: float | None
+    ended_at: float
 
 
 @cache

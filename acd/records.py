@@ -76,6 +76,7 @@ class CallRecord:
     transferred_to: str | None = None  # extension outside the ACD
     abandoned_ringing: bool = False  # abandoned while an extension rang
     reason: str = ""  # free text: why a leg failed, overflowed, was rejected or adopted
+    fallback: bool = False  # routed by the switch's fallback (cti-protocol §9.7)
 
     @property
     def wait(self) -> float:

@@ -141,6 +141,8 @@ class Report:
     # hour key -> mean agents ready and idle, and busy (ringing, on a call, wrap-up)
     presence: dict[str, dict[str, float]] = field(default_factory=dict)
     waited: float = 0.0  # s the offered legs waited in all (answered, abandoned, other)
+    # legs the switch's fallback routed while the controller was gone (cti-protocol §9.7)
+    fallback: dict[str, int] = field(default_factory=lambda: dict.fromkeys(_FALLBACK, 0))
 
     def span_text(self) -> str:
         """The days the report covers: ``2026-03-10``, ``2026-03-09 to 2026-03-13``."""
@@ -172,6 +174,7 @@ class Report:
             **{by: [r.to_dict() for r in rows] for by, rows in self.rows.items()},
             "agents_ready_series": [list(p) for p in self.ready_series],
             "agent": [a.to_dict() for a in self.agents],
+            "fallback": dict(self.fallback),
         }
 
 
@@ -292,7 +295,24 @@ def build_report(
         agent_rows(legs, notes, since, end),
         {k: {kind: presence[kind].get(k, 0.0) / 3600.0 for kind in presence} for k in hour_keys},
         sum(r.wait for r in legs if _offered(r, settings.short_abandon)),
+        fallback_counts(legs),
     )
+
+
+_FALLBACK = ("calls", "answered", "abandoned")
+
+
+def fallback_counts(legs: Iterable[CallRecord]) -> dict[str, int]:
+    """How many legs the switch's fallback routed, answered and abandoned."""
+    counts = dict.fromkeys(_FALLBACK, 0)
+    for r in legs:
+        if r.fallback:
+            counts["calls"] += 1
+            if r.outcome is Outcome.ANSWERED:
+                counts["answered"] += 1
+            elif r.outcome is Outcome.ABANDONED:
+                counts["abandoned"] += 1
+    return counts
 
 
 def _offered(r: CallRecord, short_abandon: float) -> bool:
@@ -424,6 +444,12 @@ def render_text(report: Report, by: str = "hour") -> str:
                 else ""
             )
             + "."
+        )
+    fb = report.fallback
+    if fb["calls"]:
+        lines.append(
+            f"Switch fallback (controller gone): {fb['calls']} calls,"
+            f" {fb['answered']} answered, {fb['abandoned']} abandoned."
         )
     return "\n".join(line if line in table else _wrap(line) for line in lines)
 

@@ -7,7 +7,8 @@ the schema version; `dialect` turns the migrations' SQLite text into its own typ
 
 Tables (upgraded by ``MIGRATIONS`` in order):
 
-- ``calls``: one row per ``CallRecord`` leg, every field; ``ring_attempts``: its rings.
+- ``calls``: one row per ``CallRecord`` leg, every field (``fallback`` 1: routed by
+  the switch's fallback); ``ring_attempts``: its rings.
   A call is its switch ``call_id`` and its ``arrived_at`` (a switch may reuse ids, e.g.
   after a reboot): ``(call_id, arrived_at, leg)`` is unique, a second record of a leg is
   refused (``DuplicateLeg``). An answered leg is stored when the agent releases it
@@ -201,6 +202,8 @@ MIGRATIONS: tuple[str, ...] = (
         PRIMARY KEY (agents, hour)
     );
     """,
+    # 6: legs routed by the switch's fallback while the controller was gone (§9.7)
+    "ALTER TABLE calls ADD COLUMN fallback INTEGER NOT NULL DEFAULT 0",
 )
 """SQL scripts in order: script ``i`` takes ``user_version`` from ``i`` to ``i + 1``."""
 
@@ -352,6 +355,7 @@ class SqlStore:
         values[_CALL_COLUMNS.index("caller")] = caller
         values[_CALL_COLUMNS.index("outcome")] = str(record.outcome)
         values[_CALL_COLUMNS.index("abandoned_ringing")] = int(record.abandoned_ringing)
+        values[_CALL_COLUMNS.index("fallback")] = int(record.fallback)
         with self.transaction():
             inserted = self._execute(_INSERT_CALL, values).fetchone()
             if inserted is None:  # the leg is stored: this record completes it, or not
@@ -540,6 +544,7 @@ class SqlStore:
             data = dict(zip(_CALL_COLUMNS, values, strict=True))
             data["outcome"] = Outcome(data["outcome"])
             data["abandoned_ringing"] = bool(data["abandoned_ringing"])
+            data["fallback"] = bool(data["fallback"])
             yield CallRecord(**data, rings=tuple(rings.get(row_id, ())))
 
     def agent_changes(

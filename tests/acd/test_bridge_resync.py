@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 from firmware_sim.distributions import Fixed
+from firmware_sim.fallback import FallbackSettings
 from firmware_sim.people import Agent, Behaviour, Caller, CallerModel, Shift
 from firmware_sim.switch import Switch, SwitchConfig
 from firmware_sim.traffic import WeeklyTraffic
@@ -55,10 +56,17 @@ class Harness:
     every step is one move chosen by the test. Time moves with the switch's timers, but
     never more than `LATENCY` past the sending of a message still in flight."""
 
-    def __init__(self, agents: tuple[Agent, ...], calls: list[float]) -> None:
+    def __init__(
+        self,
+        agents: tuple[Agent, ...],
+        calls: list[float],
+        fallback: FallbackSettings | None = None,
+    ) -> None:
         traffic = WeeklyTraffic({}, public_holidays=False)
         callers = CallerModel(Fixed(3600.0))
-        config = SwitchConfig(extensions=("201", "202", "203"))
+        config = SwitchConfig(
+            extensions=("201", "202", "203"), fallback=fallback or FallbackSettings()
+        )
         self.switch = Switch(config, traffic, callers, agents, DAY, seed=1)
         for i, at in enumerate(calls):
             self.switch.add_call(at, Caller(f"06000000{i:02d}", 3600.0, ""))
@@ -154,11 +162,13 @@ class Harness:
         """The link is down for ``seconds``: what the switch sends meanwhile is lost (a
         PBX discards events while its link is down); then it is up again."""
         self.bridge.link_down()
+        self.switch.link_changed(False, self.now)
         end = self.now + seconds
         while (due := self.switch.next_deadline()) is not None and due <= end:
             self.now = due
             self.switch.advance(due)
         self.now = end
+        self.switch.link_changed(True, self.now)
         self._take(self.bridge.link_up(EPOCH + self.now))
 
     def sent(self, cls: type[m.Message]) -> list[m.Message]:
