@@ -526,7 +526,7 @@ class Bridge:
                 True,
                 caller=c.calling,
                 dialled=c.called,
-                fallback_answered_at=fallback.get(c.call_id),
+                fallback=fallback.get(c.call_id),
             )
             for c in snapshot.calls
             if c.state is m.CallState.connected and c.device
@@ -563,10 +563,11 @@ class Bridge:
 
     def _fallback_calls(
         self, snapshot: m.SnapshotCallsResult, now: float, step: Step
-    ) -> dict[int, float]:
+    ) -> dict[int, tuple[float, float]]:
         """The calls the switch's fallback routed (cti-protocol §9.7): those ended are
-        recorded as fallback legs; return when it answered those still in progress."""
-        answered: dict[int, float] = {}
+        recorded as fallback legs; return when those still in progress that it
+        answered were offered and answered."""
+        answered: dict[int, tuple[float, float]] = {}
         for f in snapshot.fallback:
             at = {
                 name: None if ago == m.NOT_YET else now - ago / 1000
@@ -574,7 +575,7 @@ class Bridge:
             }
             if at["e"] is None:
                 if at["a"] is not None:
-                    answered[f.call_id] = at["a"]
+                    answered[f.call_id] = (at["o"] or at["a"], at["a"])
                 continue
             leg = ev.FallbackLeg(
                 f.call_id, f.calling, f.called, f.device, at["o"] or at["e"], at["a"], at["e"]

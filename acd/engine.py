@@ -861,10 +861,12 @@ class Engine(TimerLanes):
         self._connect(call, agent, sc.device)
         if carried is not None and carried.answered_at is not None and carried.device == sc.device:
             call.answered_at = carried.answered_at  # answered there before the restart
-        if sc.fallback_answered_at is not None:  # the switch's fallback answered it there
+        if sc.fallback is not None:  # the switch's fallback answered it there
             call.fallback = True
             call.reason = FALLBACK
-            call.answered_at = sc.fallback_answered_at
+            if carried is None:
+                call.arrived_at = call.queued_at = sc.fallback[0]
+            call.answered_at = sc.fallback[1]
 
     def _resumed(
         self, call_id: int, caller: str, dialled: str, trunk: int, carried: LiveLeg | None

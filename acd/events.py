@@ -200,7 +200,8 @@ class SwitchCall:
     queue: str = ""
     caller: str = ""
     dialled: str = ""
-    fallback_answered_at: float | None = None  # the switch's fallback answered it then
+    # (offered, answered) when the switch's fallback answered it (cti-protocol §9.7)
+    fallback: tuple[float, float] | None = None
 
 
 @dataclass(frozen=True, slots=True)

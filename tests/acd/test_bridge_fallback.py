@@ -54,6 +54,7 @@ def test_calls_routed_by_the_fallback_during_an_outage_are_recorded_and_adopted(
     (third,) = [r for r in records(rig) if r.call_id == 3]
     assert (third.outcome, third.agent_id, third.fallback) == (Outcome.ANSWERED, "1001", True)
     assert third.answered_at == pytest.approx(EPOCH + UP + 40 + 1 + 60 + 5 + 1, abs=0.01)
+    assert third.arrived_at == pytest.approx(EPOCH + UP + 50, abs=0.01)
     assert [r for r in records(rig) if r.outcome is Outcome.FAILED] == []
     rig.assert_agreement()
 
