@@ -348,3 +348,130 @@ def test_demo_web_shows_the_floor_moving(browser, tmp_path):
     finally:
         demo.send_signal(signal.SIGINT)  # the demo stops its broker and server on Ctrl-C
         demo.communicate(timeout=20)
+
+
+SITES = ("issy", "lyon")
+CENTRAL_ACL = (
+    "".join(f"user bridge-{s}\ntopic readwrite acd/v1/{s}/#\n\n" for s in SITES)
+    + "user alice\ntopic read acd/v1/#\ntopic write acd/v1/+/cmd/agent/#\n"
+)
+
+
+def bridge_lines(site: str, central: int) -> str:
+    """The bridge of a site's Mosquitto to the central one, as docs/mqtt.md shows it."""
+    text = (ROOT / "docs" / "mqtt.md").read_text()
+    block = text.split("```conf\n# Bridge of a site's broker", 1)[1].split("```", 1)[0]
+    block = "# Bridge of a site's broker" + block
+    for old, new in (
+        ("town-hall", site), ("central.example.org:8883", f"{HOST}:{central}"),
+        ("bridge_cafile /etc/mosquitto/certs/ca.crt\n", ""), ("CENTRAL_PASSWORD", f"pw-{site}"),
+    ):  # fmt: skip
+        assert old in block, old
+        block = block.replace(old, new)
+    return block
+
+
+class SiteBridges:
+    """Each site's controller side (the real MqttBridge), on its own site broker, in a
+    thread: agent 7 ready; a command sets its status and is accepted."""
+
+    def __init__(self, ports: dict[str, int]) -> None:
+        from acd.config import MqttConfig
+
+        self.configs = {
+            s: MqttConfig(port=p, username=f"acd-{s}", password=f"pw-{s}") for s, p in ports.items()
+        }
+        self.started = threading.Event()
+        self.thread = threading.Thread(target=asyncio.run, args=(self._main(),), daemon=True)
+        self.thread.start()
+        assert self.started.wait(10)
+
+    async def _main(self) -> None:
+        from acd.topics import agent_state_payload, queue_stats_payload
+        from drivers.mqtt import MqttBridge
+
+        self.loop, self.stop_event = asyncio.get_running_loop(), asyncio.Event()
+        seq = iter(range(1, 1000))
+
+        def agent(status: str, reason: int | None = None) -> dict:
+            now = time.time()
+            return agent_state_payload(
+                "7", status=status, state="idle", reason=reason, ts=now, since=now, seq=next(seq)
+            )
+
+        def handler(site: str):
+            def on_command(cmd) -> None:
+                status = "logged_out" if cmd.action.value == "logout" else cmd.action.value
+                self.bridges[site].set_agent_state("7", agent(status, cmd.reason))
+
+            return on_command
+
+        self.bridges: dict[str, MqttBridge] = {}
+        async with contextlib.AsyncExitStack() as stack:
+            for site, config in self.configs.items():
+                bridge = MqttBridge(config, site, on_command=handler(site), reconnect_max=0.5)
+                self.bridges[site] = await stack.enter_async_context(bridge)
+                bridge.set_agent_state("7", agent("ready"))
+                figures = {"waiting": 1, "offered": 4, "answered": 3, "answer_rate": 0.75}
+                bridge.set_queue_stats(
+                    "accueil",
+                    queue_stats_payload("accueil", figures, ts=time.time(), since=0, seq=1),
+                )
+            self.started.set()
+            await self.stop_event.wait()
+
+    def stop(self) -> None:
+        self.loop.call_soon_threadsafe(self.stop_event.set)
+        self.thread.join(10)
+
+
+def test_two_bridged_sites_on_one_console_and_commands_across_the_bridges(browser, kit, tmp_path):
+    with contextlib.ExitStack() as stack:
+        users = {f"bridge-{s}": f"pw-{s}" for s in SITES} | {"alice": PASSWORDS["alice"]}
+        conf, central = secure_conf(tmp_path / "central", users, CENTRAL_ACL)
+        stack.enter_context(running_mosquitto(conf, central))
+        ports = {}
+        for site in SITES:
+            acl = f"user acd-{site}\ntopic readwrite acd/v1/{site}/#\n"
+            conf, ports[site] = secure_conf(tmp_path / site, {f"acd-{site}": f"pw-{site}"}, acl)
+            with conf.open("a") as fh:
+                fh.write(bridge_lines(site, central))
+            stack.enter_context(running_mosquitto(conf, ports[site]))
+        sites = SiteBridges(ports)
+        stack.callback(sites.stop)
+        config = tmp_path / "hq.toml"
+        config.write_text(
+            f'[site]\nid = "hq"\n[mqtt]\nport = {central}\nusername = "alice"\n'
+            f'password_env = "ACD_MQTT_PASSWORD"\n[web.users.sam]\nrole = "supervisor"\n'
+            f'password_hash = "{hash_pin(WEB_USERS["sam"][1])}"\n'
+        )
+        port = free_port()
+        env = {**os.environ, "ACD_MQTT_PASSWORD": PASSWORDS["alice"]}
+        web = subprocess.Popen(
+            [sys.executable, "-m", "acd", "web", "--config", str(config),
+             "--listen", f"{HOST}:{port}"], env=env, stderr=subprocess.DEVNULL,
+        )  # fmt: skip
+        stack.callback(kit.stop_process, web)
+        deadline = time.monotonic() + 15
+        while not listening(port):
+            assert web.poll() is None and time.monotonic() < deadline, "acd web did not listen"
+            time.sleep(0.05)
+        floor = dataclasses.make_dataclass("Hq", ["url"])(f"http://{HOST}:{port}")
+        page = logged_in(browser, floor, "sam")
+        for site in SITES:  # both sites, through their bridges to the central broker
+            page.wait_for_selector(f"[data-testid=site-{site}] [data-testid=agent-7]")
+            waiting = f"[data-testid=site-{site}] [data-testid=queue-accueil] td:nth-child(2)"
+            assert page.text_content(waiting) == "1"
+        page.select_option("[data-testid=site-select]", "lyon")
+        expect(page.locator("[data-testid=site-issy]")).to_have_count(0)
+        page.select_option("[data-testid=reason]", "0")
+        page.click("[data-testid=site-lyon] [data-testid=agent-7] button[data-action=not_ready]")
+        expect(page.locator("[data-testid=reply]").first).to_contain_text(
+            "agent 7 (lyon): not ready (reason 0): accepted", timeout=5000
+        )
+        row = page.locator("[data-testid=site-lyon] [data-testid=agent-7]")
+        expect(row.locator("[data-testid=agent-status]")).to_have_text("not ready", timeout=2000)
+        page.select_option("[data-testid=site-select]", "")
+        status = "[data-testid=site-issy] [data-testid=agent-7] [data-testid=agent-status]"
+        assert page.text_content(status) == "ready"  # the other site untouched
+        page.context.close()
