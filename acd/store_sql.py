@@ -379,20 +379,23 @@ class SqlStore:
         """Complete the row of ``record``'s leg stored at its release with the end of
         its wrap-up (and its end and reason); else the leg is a ``DuplicateLeg``."""
         final = record.outcome is Outcome.ANSWERED and record.wrapup_end is not None
-        done = final and self._execute(
-            "UPDATE calls SET wrapup_end = ?, ended_at = ?, reason = ?"
-            " WHERE call_id = ? AND arrived_at = ?"
-            " AND leg = ? AND outcome = 'answered' AND wrapup_end IS NULL AND released_at = ?",
-            (
-                record.wrapup_end,
-                record.ended_at,
-                record.reason,
-                record.call_id,
-                record.arrived_at,
-                record.leg,
-                record.released_at,
-            ),
-        ).rowcount
+        done = (
+            final
+            and self._execute(
+                "UPDATE calls SET wrapup_end = ?, ended_at = ?, reason = ?"
+                " WHERE call_id = ? AND arrived_at = ?"
+                " AND leg = ? AND outcome = 'answered' AND wrapup_end IS NULL AND released_at = ?",
+                (
+                    record.wrapup_end,
+                    record.ended_at,
+                    record.reason,
+                    record.call_id,
+                    record.arrived_at,
+                    record.leg,
+                    record.released_at,
+                ),
+            ).rowcount
+        )
         if not done:
             raise DuplicateLeg(f"call {record.call_id} leg {record.leg} is already stored")
         if record.transferred_to is None and record.escalated_to is None:
@@ -420,9 +423,7 @@ class SqlStore:
 
     def load_legs(self) -> list[LiveLeg]:
         """The legs in progress when the controller last stopped or died."""
-        rows = self._execute(
-            f"SELECT {', '.join(_LEG_COLUMNS)} FROM live_legs ORDER BY call_id"
-        )
+        rows = self._execute(f"SELECT {', '.join(_LEG_COLUMNS)} FROM live_legs ORDER BY call_id")
         return [LiveLeg(*row) for row in rows]
 
     def record_agent_change(self, note: AgentChanged) -> None:
@@ -565,9 +566,7 @@ class SqlStore:
     def agent_states_before(self, at: float) -> list[AgentChanged]:
         """Each agent's latest notification before ``at`` (its status and state then),
         by agent id."""
-        agents = [
-            row[0] for row in self._execute("SELECT DISTINCT agent_id FROM agent_changes")
-        ]
+        agents = [row[0] for row in self._execute("SELECT DISTINCT agent_id FROM agent_changes")]
         latest = []
         for agent_id in sorted(agents):
             row = self._execute(

@@ -21,18 +21,24 @@ import logging
 import secrets
 import time
 from collections.abc import Awaitable, Callable
+from datetime import datetime
 from importlib import resources
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import aiomqtt
 from aiohttp import web
 
 from acd.config import Config
+from acd.errors import AcdError
 from acd.monitor_view import MonitorState
 from acd.pins import hash_pin, verify_pin
+from acd.reporting import Report, ReportSettings, day_window, store_report, to_csv
+from acd.store import open_readonly
 from acd.topics import CommandAction, Topics, check_id, encode
 from acd.webauth import LoginLimiter, Session, Sessions
 from acd.webconfig import parse_listen
+from acd.webreport import BYS, ReportQuery, chart, table
 from acd.webview import WebState
 from drivers.mqtt import RECONNECT_INITIAL, RECONNECT_MAX, new_client, payload_bytes
 
@@ -181,6 +187,8 @@ class WebServer:
         app.router.add_get("/events", self.events)
         app.router.add_get("/api/state", self.api_state)
         app.router.add_post("/api/agent/{site}/{agent}/{action}", self.agent_action)
+        app.router.add_get("/report", self.report_page)
+        app.router.add_get("/report.csv", self.report_csv)
         app.router.add_get("/static/{name}", self.static)
         return app
 
@@ -192,7 +200,7 @@ class WebServer:
         session = self.sessions.get(request.cookies.get(COOKIE), now)
         public = request.path in ("/login",) or request.path.startswith("/static/")
         if (session is None or session.user is None) and not public:
-            if request.path in ("/", "/wallboard"):
+            if request.path in ("/", "/wallboard", "/report"):
                 return redirect(f"/login?next={request.path}")
             return json_error(401, "log in first")
         if session is None:
@@ -298,6 +306,60 @@ class WebServer:
                 await response.write(b"event: ping\ndata: {}\n\n")
         return response
 
+    async def _report(self, request: web.Request) -> tuple[ReportQuery, Report]:
+        """The report the page asks for, read from the store off the loop; `ValueError`
+        or `AcdError` saying what is wrong."""
+        config = self.config
+        tz = ZoneInfo(config.site.timezone)
+        today = datetime.now(tz).date()
+        query = ReportQuery.parse(dict(request.query), today, sorted(config.queues))
+
+        def read() -> Report:
+            settings = ReportSettings.from_config(config, queue=query.queue)
+            since, until = day_window(query.first, tz)[0], day_window(query.last, tz)[1]
+            options = {"password_env": config.store.password_env}
+            with open_readonly(config.store.url, **options) as store:
+                return store_report(store, settings, since, until)
+
+        return query, await asyncio.get_running_loop().run_in_executor(None, read)
+
+    async def report_page(self, request: web.Request) -> web.Response:
+        """``/report``: a day range of the site's store as a table and a chart."""
+        session: Session = request[SESSION]
+        today = datetime.now(ZoneInfo(self.config.site.timezone)).date().isoformat()
+        values = {"from": request.query.get("from", today), "to": request.query.get("to", "")}
+        raw = {"chart": "", "table": ""}
+        error, title, params = "", self.config.site.id, ""
+        by, queue = request.query.get("by", "hour"), request.query.get("queue", "")
+        try:
+            query, report = await self._report(request)
+        except (ValueError, AcdError) as exc:
+            error = str(exc)
+        else:
+            raw = {"chart": chart(report, query.by), "table": table(report, query.by)}
+            values = {"from": str(query.first), "to": str(query.last)}
+            title = f"{self.config.site.id}, {query.queue or 'all queues'}, {report.span_text()}"
+            params = query.params()
+        raw["by_options"] = _options(BYS, by)
+        raw["queue_options"] = _options(("", *sorted(self.config.queues)), queue, {"": "all"})
+        page = render(
+            "report.html", session, raw, title=title, error=error, params=params, **values
+        )
+        return web.Response(text=page, content_type="text/html", status=400 if error else 200)
+
+    async def report_csv(self, request: web.Request) -> web.Response:
+        """``/report.csv``: the same rows as CSV (what ``acd report --csv`` writes)."""
+        try:
+            query, report = await self._report(request)
+        except (ValueError, AcdError) as exc:
+            return json_error(400, str(exc))
+        name = f"acd-{self.config.site.id}-{query.first}-{query.last}-{query.by}.csv"
+        return web.Response(
+            text=to_csv(report, query.by),
+            content_type="text/csv",
+            headers={"Content-Disposition": f'attachment; filename="{name}"'},
+        )
+
     async def agent_action(self, request: web.Request) -> web.Response:
         session: Session = request[SESSION]
         if session.role != "supervisor":
@@ -330,6 +392,16 @@ class WebServer:
         return web.json_response({"ok": bool(reply.get("ok")), "error": reply.get("error")})
 
 
+def _options(values, chosen: str, labels: dict[str, str] | None = None) -> str:
+    """``<option>`` elements, ``chosen`` selected."""
+    labels = labels or {}
+    return "".join(
+        f'<option value="{html.escape(v)}"{" selected" if v == chosen else ""}>'
+        f"{html.escape(labels.get(v, v))}</option>"
+        for v in values
+    )
+
+
 def redirect(location: str) -> web.Response:
     """A 303 to ``location`` (a path of ours)."""
     return web.Response(status=303, headers={"Location": location})
@@ -340,9 +412,9 @@ def json_error(status: int, message: str) -> web.Response:
     return web.json_response({"ok": False, "error": message}, status=status)
 
 
-def render(name: str, session: Session, **values: str) -> str:
+def render(name: str, session: Session, raw: dict[str, str] | None = None, **values: str) -> str:
     """A page of ``acd/static`` with ``{{user}}``, ``{{role}}``, ``{{csrf}}`` (and
-    ``values``) filled in, HTML-escaped."""
+    ``values``) filled in, HTML-escaped; ``raw`` values are HTML made by us."""
     text = (STATIC / name).read_text()
     fields = {
         "user": session.user or "",
@@ -352,6 +424,8 @@ def render(name: str, session: Session, **values: str) -> str:
     }
     for key, value in fields.items():
         text = text.replace("{{" + key + "}}", html.escape(value))
+    for key, value in (raw or {}).items():
+        text = text.replace("{{" + key + "}}", value)
     return text
 
 

@@ -179,7 +179,7 @@ def demo(
         if web_listen is not None:
             if not isinstance(broker, DemoBroker):
                 fail("--web needs the demo's broker (mosquitto): make broker installs it")
-            web = _web_site(config, broker, web_listen)
+            web = _web_site(config, broker, web_listen, db_path)
         asyncio.run(_run_day(config, sc, store, midnight(sc.day, config.site.timezone), web))
         report = store_report(store, ReportSettings.from_config(config), *window)
         click.echo(render_text(report, "hour"))
@@ -187,9 +187,11 @@ def demo(
             click.echo(f"Call records kept in {db_path} (acd report --db {db_path}).")
 
 
-def _web_site(config: Config, broker: DemoBroker, listen: str) -> tuple[Config, str, dict, str]:
+def _web_site(
+    config: Config, broker: DemoBroker, listen: str, db: str
+) -> tuple[Config, str, dict, str]:
     """``(config, listen, env, line to print)`` of the demo's `acd web`: one supervisor
-    ``demo`` with a random password, the broker's ``alice`` account."""
+    ``demo`` with a random password, the broker's ``alice`` account, reports from ``db``."""
     from acd.pins import hash_pin
     from acd.webconfig import WebConfig, WebUser, parse_listen
 
@@ -202,7 +204,8 @@ def _web_site(config: Config, broker: DemoBroker, listen: str) -> tuple[Config, 
     web = WebConfig(listen=listen, sites=(config.site.id,), users={"demo": user})
     env = {"ACD_MQTT_USERNAME": "alice", "ACD_MQTT_PASSWORD": broker.passwords["alice"]}
     line = f"web: http://{listen}/ and /wallboard: user demo, password {password}"
-    return dataclasses.replace(config, web=web), listen, env, line
+    store = dataclasses.replace(config.store, url=db)
+    return dataclasses.replace(config, web=web, store=store), listen, env, line
 
 
 async def _run_day(config, sc, store, epoch: float, web=None) -> None:

@@ -211,3 +211,50 @@ def test_http_rules_login_csrf_rate_limit_and_roles():
             await client.close()
 
     asyncio.run(main())
+
+
+def test_report_query_checked():
+    from datetime import date
+
+    from acd.webreport import ReportQuery
+
+    today = date(2026, 3, 10)
+    q = ReportQuery.parse({}, today, ["front-desk"])
+    assert (q.first, q.last, q.by, q.queue) == (today, today, "hour", None)
+    q = ReportQuery.parse({"from": "2026-03-01", "to": "2026-03-31", "by": "day"}, today, [])
+    assert q.params() == "from=2026-03-01&to=2026-03-31&by=day"
+    for bad, message in (
+        ({"from": "10/03/2026"}, "dates look like"),
+        ({"from": "2026-03-10", "to": "2026-03-09"}, "before"),
+        ({"from": "2025-01-01", "to": "2026-03-09"}, "at most 366 days"),
+        ({"by": "agent"}, "by must be one of"),
+        ({"queue": "nope"}, "no queue 'nope'"),
+    ):
+        with pytest.raises(ValueError, match=message):
+            ReportQuery.parse(bad, today, ["front-desk"])
+
+
+def test_report_page_says_what_is_wrong(tmp_path):
+    async def main():
+        config = Config.from_dict(
+            {
+                "store": {"url": str(tmp_path / "missing.db")},
+                "web": {
+                    "secure_cookies": False,
+                    "users": {"val": {"role": "viewer", "password_hash": HASH}},
+                },
+            }
+        )
+        client = await _client(config)
+        try:
+            page = await (await client.get("/login")).text()
+            data = {"username": "val", "password": "right-password", "csrf": _csrf(page)}
+            await client.post("/login", data=data)
+            r = await client.get("/report?from=yesterday")
+            assert r.status == 400 and "dates look like 2026-03-10" in await r.text()
+            r = await client.get("/report.csv?from=2026-03-10")
+            assert r.status == 400 and "missing.db" in (await r.json())["error"]
+        finally:
+            await client.close()
+
+    asyncio.run(main())

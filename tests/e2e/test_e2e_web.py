@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
+import io
 import json
 import os
 import signal
@@ -19,6 +20,7 @@ import subprocess
 import sys
 import threading
 import time
+from csv import DictReader
 from pathlib import Path
 
 import aiomqtt
@@ -344,6 +346,30 @@ def test_demo_web_shows_the_floor_moving(browser, tmp_path):
         card = page.locator("[data-testid=queue-front-desk] [data-testid=answered-offered]")
         expect(card).not_to_have_text("0 / 0", timeout=15000)  # calls come in
         assert page.is_hidden("[data-testid=stale]")
+        # the report page reads the demo's store: the day by hour, a chart, a CSV
+        total = page.locator("[data-testid=report-table] tr:last-child td:nth-child(2)")
+        for _ in range(50):
+            page.goto(f"http://{HOST}:{port}/report?from=2026-03-10&by=hour")
+            if total.text_content() != "0":
+                break
+            time.sleep(0.2)
+        offered = total.text_content()
+        assert int(offered) > 0
+        assert page.locator("[data-testid=chart] svg rect").count() > 0
+        csv_url = page.get_attribute("[data-testid=csv]", "href")
+        csv = page.request.get(f"http://{HOST}:{port}{csv_url}")
+        assert csv.ok and csv.headers["content-type"].startswith("text/csv")
+        rows = list(DictReader(io.StringIO(csv.text())))
+        assert rows[-1]["hour"] == "total"
+        assert int(rows[-1]["offered"]) >= int(offered)  # the day goes on meanwhile
+        assert rows[0]["hour"].startswith("2026-03-10T")
+        if os.environ.get("ACD_UPDATE_SCREENSHOTS") == "1":  # a fuller day for the docs
+            for _ in range(60):
+                page.reload()
+                if page.locator("[data-testid=report-table] tbody tr").count() >= 8:
+                    break
+                time.sleep(0.2)
+        shoot(page, "report.png")
         page.close()
     finally:
         demo.send_signal(signal.SIGINT)  # the demo stops its broker and server on Ctrl-C
