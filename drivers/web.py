@@ -48,6 +48,7 @@ COOKIE = "acd_session"
 REPLY_TIMEOUT = 5.0  # s to wait for the controller's reply to a command
 HEARTBEAT = 5.0  # s between comments on an idle event stream (the page's watchdog: 15 s)
 COALESCE = 0.05  # s: changes closer than this go in one event
+EVENT_CACHE = 0.5  # s an encoded picture is reused by the streams
 _DUMMY_HASH = hash_pin(secrets.token_hex(8))  # checked for unknown users: same time spent
 SESSION: Any = web.RequestKey("session", Session) if hasattr(web, "RequestKey") else "session"
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
@@ -74,6 +75,7 @@ class WebServer:
         self.pending: dict[str, asyncio.Future[dict[str, Any]]] = {}
         self.changed = asyncio.Event()
         self.closing = False
+        self._event_cache: tuple[tuple[int, int], bytes] = ((-1, 0), b"")
 
     def close(self) -> None:
         """End the event streams (at shutdown)."""
@@ -297,8 +299,7 @@ class WebServer:
             changed = self.changed  # taken first: a change from now on wakes us
             if self.state.version != sent:
                 sent = self.state.version
-                data = json.dumps(self.state.snapshot(time.time()), separators=(",", ":"))
-                await response.write(f"event: state\ndata: {data}\n\n".encode())
+                await response.write(self._state_event())
             try:
                 await asyncio.wait_for(changed.wait(), HEARTBEAT)
                 await asyncio.sleep(COALESCE)
@@ -359,6 +360,16 @@ class WebServer:
             content_type="text/csv",
             headers={"Content-Disposition": f'attachment; filename="{name}"'},
         )
+
+    def _state_event(self) -> bytes:
+        """The ``state`` event of the current picture, encoded once for every stream
+        (100 wallboards cost one snapshot, not 100); made again after a change or when
+        older than `EVENT_CACHE` s (its ``time`` sets the pages' clock)."""
+        key = (self.state.version, int(time.monotonic() / EVENT_CACHE))
+        if self._event_cache[0] != key:
+            data = json.dumps(self.state.snapshot(time.time()), separators=(",", ":"))
+            self._event_cache = (key, f"event: state\ndata: {data}\n\n".encode())
+        return self._event_cache[1]
 
     async def agent_action(self, request: web.Request) -> web.Response:
         session: Session = request[SESSION]

@@ -258,3 +258,18 @@ def test_report_page_says_what_is_wrong(tmp_path):
             await client.close()
 
     asyncio.run(main())
+
+
+def test_streams_share_one_encoded_picture_until_it_changes(monkeypatch):
+    from drivers import web
+
+    server = web.WebServer(web_config(), env={})
+    clock = [100.0]
+    monkeypatch.setattr(web.time, "monotonic", lambda: clock[0])
+    first = server._state_event()
+    assert server._state_event() is first  # the next stream: the same bytes
+    server.state.apply("acd/v1/issy/agent/7/state", agent("ready"), 1.0)
+    changed = server._state_event()
+    assert changed is not first and b'"issy"' in changed
+    clock[0] += web.EVENT_CACHE  # a stream opened later gets the time of now
+    assert server._state_event() is not changed
