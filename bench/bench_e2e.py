@@ -1,7 +1,8 @@
 """End to end: `acd run` in its own process on a pty, a scripted switch on the other end.
 
 The switch side is this process: a `protocols.link.Link` on the pty's master, the six
-front-desk agents logged in (it answers the controller's snapshots), callers who hang
+front-desk agents keying their logins (PIN) and going ready once the controller's
+snapshots are answered (a login only the snapshot shows is not accepted), callers who hang
 up as soon as their call is routed (so agents are free again at once). Figures:
 
 - ``e2e_offer_to_route_p50_us`` / ``_p99_us``: from the moment the last byte of an
@@ -39,7 +40,7 @@ from protocols.link import Link, LinkUp, MessageReceived, Role
 
 ROOT = Path(__file__).resolve().parents[1]
 CONFIG = ROOT / "examples" / "town-hall.toml"
-AGENTS = {f"20{i}": f"100{i}" for i in range(1, 7)}  # handset -> agent logged in there
+AGENTS = {f"20{i}": (f"100{i}", str(i) * 4) for i in range(1, 7)}  # handset -> agent, PIN
 RATE = 100.0  # calls per second for the latency figure
 LATENCY_S = 4.0
 SATURATE_S = 3.0
@@ -66,6 +67,11 @@ class SwitchSide:
         self._send(m.Offered(self._eid(), call_id, "0612345678", "3000", 1))
         self.offered_at[call_id] = self.flush()
 
+    def key(self, msg: m.Message) -> None:
+        """A handset key pressed."""
+        self._send(msg)
+        self.flush()
+
     def flush(self) -> float:
         """Write what the link has to send; the time the last byte was written."""
         data = self.link.data_to_send()
@@ -91,8 +97,7 @@ class SwitchSide:
         if isinstance(msg, m.SnapshotCalls):
             self._send(m.SnapshotCallsResult(msg.invoke_id, ()))
         elif isinstance(msg, m.SnapshotDevice):
-            agent = AGENTS.get(msg.device, "")
-            self._send(m.SnapshotDeviceResult(msg.invoke_id, msg.device, False, agent, ()))
+            self._send(m.SnapshotDeviceResult(msg.invoke_id, msg.device, False, "", ()))
             self.ready = self.ready or msg.device == "305"
         elif isinstance(msg, m.DeflectCall):
             started = self.offered_at.pop(msg.call_id, None)
@@ -148,6 +153,15 @@ def run() -> dict:
             if not side.ready:
                 raise RuntimeError("the controller did not come up within 20 s")
             for _ in range(20):  # let the resync's outputs settle
+                side.pump(0.01)
+            for device, (agent, pin) in AGENTS.items():
+                side.key(m.KeyLogin(side._eid(), device, agent, pin))
+            end = time.perf_counter() + 2.0  # the PINs are checked one by one (scrypt)
+            while time.perf_counter() < end:
+                side.pump(0.05)
+            for device in AGENTS:
+                side.key(m.KeyReady(side._eid(), device))
+            for _ in range(20):
                 side.pump(0.01)
 
             # steady load: RATE calls per second, routes timed
