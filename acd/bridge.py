@@ -12,11 +12,10 @@ the controller never verified makes no session (the handset is asked to log in a
 
 Every entry point takes ``now`` (engine time, epoch seconds) and returns a `Step`: the
 requests to send to the switch, in order, and the notifications for the store, MQTT
-and the logs. Among them are `CallStep` notes, the steps of each call (offered,
-queued, ringing, answered, escalated, transferred) for MQTT ``event/call``; the
-record of each leg (``CallEnded``) marks its end. The same object serves the live
-controller (requests go to a ``Link``) and a virtual-time what-if run with the
-simulated switch in process (`run_virtual`).
+and the logs. Among them are the protocol-neutral `acd.call_steps.CallStep` notes
+that `acd.call_steps.CallSteps` tells from the engine's events and outputs. The same
+object serves the live controller (requests go to a ``Link``) and a virtual-time
+what-if run with the simulated switch in process (`run_virtual`).
 
 Conventions of the switch side (docs/cti-protocol.md): ``ConnectionCleared`` with
 device ``""`` is the caller hanging up; for the handset a call is connected at, it is
@@ -38,7 +37,8 @@ from typing import Protocol
 
 from acd import commands as cmd
 from acd import events as ev
-from acd.agents import AgentSession, AgentStatus
+from acd.agents import AgentSession
+from acd.call_steps import CallSteps, StepKind
 from acd.commands import Notification, Output
 from acd.config import Config, LinkConfig
 from acd.engine import Engine
@@ -92,27 +92,6 @@ class Resynced(Notification):
 
 
 @dataclass(slots=True)
-class CallStep(Notification):
-    """A step of a call (``acd.topics.CallEventKind`` but ``ended``, told by the record):
-    ``device`` is the handset rung, answering or transferred to, ``agent_id`` the agent
-    there (or escalating), ``queue`` the queue entered (or escalated to)."""
-
-    event: str
-    call_id: int
-    offered_at: float  # when the switch offered the call (``at`` if never heard of)
-    caller: str | None = None
-    queue: str | None = None
-    agent_id: str | None = None
-    device: str | None = None
-
-
-@dataclass(slots=True)
-class _Call:
-    caller: str
-    offered_at: float
-
-
-@dataclass(slots=True)
 class _Pending:
     request: m.Message
     ring: tuple[str, ...]  # devices rung by a route request (else empty)
@@ -139,7 +118,7 @@ class Bridge:
     agents logged in at); ``ack_timeout`` is how long (engine seconds) a request may
     wait for its response before it counts as refused. A new bridge behaves as if the
     link were up (in-process use); a live controller calls `link_down` until it is.
-    With ``call_steps=False`` no `CallStep` is noted (a what-if run reads only records).
+    With ``call_steps=False`` no call step is noted (a what-if run reads only records).
     """
 
     def __init__(
@@ -152,7 +131,7 @@ class Bridge:
         self.engine = engine
         self.extensions = tuple(extensions)
         self.ack_timeout = ack_timeout
-        self._call_steps = call_steps
+        self.steps = CallSteps() if call_steps else None
         self._invoke = 0
         self._pending: dict[int, _Pending] = {}
         self._deadlines: deque[tuple[float, int]] = deque()  # in send order
@@ -161,8 +140,7 @@ class Bridge:
         self._cancelled: set[tuple[int, str]] = set()  # rings we stopped: their echo is ours
         self._resync: _Resync | None = None
         self._held: list[tuple[m.Message | ev.PinChecked, float]] = []  # since link up
-        self._calls: dict[int, _Call] = {}  # calls in progress: who called, since when
-        self._agents_at: dict[str, str] = {}  # device -> agent there (kept for call steps)
+        self._calls: set[int] = set()  # calls in progress the switch told of
         self._gone: list[int] = []  # calls over at the switch, to forget after this message
         self._tracking = True  # requests are tracked (and time out) while the link is up
         self._handlers: dict[type[m.Message], Callable[[m.Message, float], list[ev.Event]]] = {
@@ -243,12 +221,12 @@ class Bridge:
         handle = self.engine.handle
         for event in self._handlers[type(msg)](msg, now):
             outputs = handle(event)
-            if type(event) in _STEP_EVENTS:
-                self._event_step(event, outputs, step)
-            self._apply(outputs, now, step)
+            if type(event) in _CALL_IN_OUT:
+                self._call_in_out(event, outputs)
+            self._apply(outputs, now, step, event)
         gone = self._gone
         while gone:
-            self._calls.pop(gone.pop(), None)
+            self._calls.discard(gone.pop())
 
     def invalid(self, payload: bytes, error: str) -> Step:
         """An invalid message from the switch (docs/cti-protocol.md §5.1): a request is
@@ -339,38 +317,14 @@ class Bridge:
         step.requests.extend(requests)
         return step
 
-    # --- call steps ----------------------------------------------------------------
-
-    def _step(self, step: Step, event: str, call_id: int, at: float, **fields: object) -> None:
-        if not self._call_steps:
-            return
-        call = self._calls.get(call_id)
-        caller, offered_at = (call.caller, call.offered_at) if call else (None, at)
-        step.notes.append(CallStep(at, event, call_id, offered_at, caller, **fields))
-
-    def _event_step(self, event: ev.Event, outputs: list[Output], step: Step) -> None:
-        """The call step an accepted switch event of `_STEP_EVENTS` is (offered,
-        answered, escalated, transferred by the agent), before the steps of the engine's
-        reaction."""
+    def _call_in_out(self, event: ev.CallOffered | ev.Transferred, outputs: list[Output]) -> None:
+        """An accepted offer is a call in progress; a transfer by the agent ends it here."""
         if cmd.Refused in map(type, outputs):
             return
-        kind = type(event)
-        at = event.at
-        if kind is ev.CallOffered:
-            self._calls[event.call_id] = _Call(event.caller, at)
-            self._step(step, "offered", event.call_id, at)
-        elif kind is ev.Answered:
-            agent = self._agents_at.get(event.device)
-            self._step(step, "answered", event.call_id, at, agent_id=agent, device=event.device)
-        elif kind is ev.Escalate:
-            agent = self._agents_at.get(event.device)
-            self._step(step, "escalated", event.call_id, at, queue=event.group, agent_id=agent)
-        else:  # Transferred by the agent: the call leaves the ACD
-            agent = self._agents_at.get(event.device)
-            self._step(
-                step, "transferred", event.call_id, at, agent_id=agent, device=event.to_device
-            )
-            self._calls.pop(event.call_id, None)
+        if type(event) is ev.CallOffered:
+            self._calls.add(event.call_id)
+        else:
+            self._calls.discard(event.call_id)
 
     # --- switch events --------------------------------------------------------------
 
@@ -437,7 +391,7 @@ class Bridge:
             self._cancelled.discard((call_id, request.device))
         if error.startswith(m.ErrorCode.invalid_call.name) and call_id is not None:
             self._connected.pop(call_id, None)  # the switch no longer knows the call
-            self._calls.pop(call_id, None)
+            self._calls.discard(call_id)
             self._apply(self.engine.handle(ev.Cleared(now, call_id, "")), now, step)
         for device in pending.ring:
             self._apply(self.engine.handle(ev.RouteFailed(now, call_id, device, error)), now, step)
@@ -501,7 +455,7 @@ class Bridge:
     def _unsent(self, decided: Step, step: Step) -> None:
         """Pass on what was ``decided`` before the calls snapshot is applied but its
         requests about calls (and their ringing steps): `_baseline` decides again."""
-        step.notes.extend(n for n in decided.notes if getattr(n, "event", None) != "ringing")
+        step.notes.extend(n for n in decided.notes if getattr(n, "event", None) != StepKind.RINGING)
         step.checks.extend(decided.checks)
         for request in decided.requests:
             if hasattr(request, "call_id"):
@@ -549,7 +503,9 @@ class Bridge:
             else:
                 adopted.append(call_id)
                 self._connected[call_id] = sc.device
-                self._calls[call_id] = _Call(sc.caller, now)
+                self._calls.add(call_id)
+                if self.steps is not None:
+                    self.steps.adopt(call_id, sc.caller, now)
         for call in snapshot.calls:  # offered while we could not act: take them
             if call.state not in _UNANSWERED:
                 continue
@@ -557,8 +513,8 @@ class Bridge:
             offered = ev.CallOffered(now, call.call_id, call.called, call.calling, trunk)
             outputs = engine.handle(offered)
             if not any(isinstance(o, cmd.Refused) for o in outputs):
-                self._event_step(offered, outputs, step)
-                self._apply(outputs, now, step)
+                self._call_in_out(offered, outputs)
+                self._apply(outputs, now, step, offered)
         return tuple(adopted), tuple(unadopted)
 
     def _fallback_calls(
@@ -603,8 +559,13 @@ class Bridge:
 
     # --- engine commands -> switch requests ----------------------------------------
 
-    def _apply(self, outputs: list[Output], now: float, step: Step) -> None:
-        """Send the engine's commands; pass its notifications on."""
+    def _apply(
+        self, outputs: list[Output], now: float, step: Step, event: ev.Event | None = None
+    ) -> None:
+        """Send the engine's commands (its answer to ``event``, if any); pass its
+        notifications on, the call steps among them."""
+        if self.steps is not None:
+            outputs = self.steps.after(event, outputs, now)
         commands = self._commands
         for out in outputs:
             kind = type(out)
@@ -612,11 +573,8 @@ class Bridge:
             if command is not None:
                 command(out, now, step)
                 continue
-            if kind is cmd.AgentChanged:
-                if self._call_steps:
-                    self._agent_moved(out)
-            elif kind is cmd.CallEnded and out.record.outcome in _CALL_OVER:
-                self._calls.pop(out.record.call_id, None)
+            if kind is cmd.CallEnded and out.record.outcome in _CALL_OVER:
+                self._calls.discard(out.record.call_id)
             elif kind is cmd.VerifyPin:
                 step.checks.append(out)
                 continue
@@ -640,7 +598,6 @@ class Bridge:
         self._route(out.call_id, out.devices, now, step)
 
     def _queue_call(self, out: cmd.QueueCall, now: float, step: Step) -> None:
-        self._step(step, "queued", out.call_id, now, queue=out.queue)
         if out.call_id not in self._connected:
             step.requests.append(
                 self._request(m.QueueCall, now, (), out.call_id, out.queue, out.announcement)
@@ -667,8 +624,7 @@ class Bridge:
         step.requests.append(self._request(m.ClearConnection, now, (), out.call_id, ""))
 
     def _transfer_call(self, out: cmd.TransferCall, now: float, step: Step) -> None:
-        self._step(step, "transferred", out.call_id, now, device=out.device)
-        self._calls.pop(out.call_id, None)
+        self._calls.discard(out.call_id)
         at = self._connected.get(out.call_id)
         if at is None:
             request = self._request(m.DeflectCall, now, (), out.call_id, out.device)
@@ -683,17 +639,8 @@ class Bridge:
         lamp, mode = LAMPS[out.lamp], m.LampMode[out.mode]
         step.requests.append(self._request(m.SetLamp, now, (), out.device, lamp, mode))
 
-    def _agent_moved(self, note: cmd.AgentChanged) -> None:
-        """Keep the device → agent map the call steps name agents by."""
-        if note.status is AgentStatus.LOGGED_OUT or note.device is None:
-            for device, agent in list(self._agents_at.items()):
-                if agent == note.agent_id:
-                    del self._agents_at[device]
-        else:
-            self._agents_at[note.device] = note.agent_id
-
     def _route(self, call_id: int, devices: tuple[str, ...], now: float, step: Step) -> None:
-        """Ring ``devices`` for the call, and note the ringing steps."""
+        """Ring ``devices`` for the call."""
         at = self._connected.get(call_id)
         if at is not None:  # escalated: move the answered call with a transfer
             request = self._request(m.SingleStepTransfer, now, devices[:1], call_id, at, devices[0])
@@ -702,10 +649,6 @@ class Bridge:
         else:
             request = self._request(m.RingDevices, now, devices, call_id, devices, 0)
         step.requests.append(request)
-        if self._call_steps:
-            for device in devices:
-                agent = self._agents_at.get(device)
-                self._step(step, "ringing", call_id, now, agent_id=agent, device=device)
 
     def _request(
         self, cls: type[m.Message], now: float, ring: tuple[str, ...], *fields: object
@@ -722,8 +665,8 @@ class Bridge:
 
 _CALL_OVER = frozenset({Outcome.ABANDONED, Outcome.CLOSED, Outcome.REJECTED, Outcome.FAILED})
 """Outcomes of a leg after which the call has no further leg (the caller is gone)."""
-_STEP_EVENTS = frozenset({ev.CallOffered, ev.Answered, ev.Escalate, ev.Transferred})
-"""Switch events that are call steps when the engine accepts them."""
+_CALL_IN_OUT = frozenset({ev.CallOffered, ev.Transferred})
+"""Events that start or end a call in progress when the engine accepts them."""
 _RESPONSES = frozenset(
     (m.PositiveAck, m.NegativeAck, m.SnapshotCallsResult, m.SnapshotDeviceResult)
 )

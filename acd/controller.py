@@ -49,8 +49,9 @@ from datetime import date, datetime
 from zoneinfo import ZoneInfo
 
 from acd.agents import AgentStatus
-from acd.bridge import Bridge, CallStep, RequestFailed, Resynced, Step, controller_link
+from acd.bridge import Bridge, RequestFailed, Resynced, Step, controller_link
 from acd.calendar import midnight
+from acd.call_steps import CallStep
 from acd.commands import (
     AgentChanged,
     CallEnded,

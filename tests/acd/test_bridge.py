@@ -11,8 +11,9 @@ import pytest
 from firmware_sim.scenario import load_scenario
 
 from acd.agents import AgentSession, AgentState, AgentStatus
-from acd.bridge import Bridge, CallStep, RequestFailed, Resynced, run_virtual
+from acd.bridge import Bridge, RequestFailed, Resynced, run_virtual
 from acd.calendar import midnight
+from acd.call_steps import CallStep
 from acd.commands import AgentChanged, CallEnded
 from acd.config import load_config
 from acd.engine import Engine
