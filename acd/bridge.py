@@ -9,6 +9,8 @@ the switch's events until every answer is in; then the calls snapshot is the bas
 that the held events amend, in the order of docs/cti-protocol.md §9.2: unanswered
 calls the engine never heard of are offered to it, and a login the switch shows but
 the controller never verified makes no session (the handset is asked to log in again).
+With `controller_link` on the wire, it is the ``acd-cti`` PBX driver (`CtiDriver`, see
+`acd.pbx`): a `Bridge` is a ``SwitchSession``.
 
 Every entry point takes ``now`` (engine time, epoch seconds) and returns a `Step`: the
 requests to send to the switch, in order, and the notifications for the store, MQTT
@@ -42,6 +44,7 @@ from acd.call_steps import CallSteps, StepKind
 from acd.commands import Notification, Output
 from acd.config import Config, LinkConfig
 from acd.engine import Engine
+from acd.pbx import PbxDriver, RequestFailed, Resynced, Step
 from acd.pins import Pin, verify_pin
 from acd.records import Outcome
 from protocols import messages as m
@@ -62,36 +65,6 @@ def handle_checking_pins(engine: Engine, event: ev.Event) -> list[Output]:
 
 
 @dataclass(slots=True)
-class Step:
-    """What one bridge call produced: requests for the switch, notifications, and PIN
-    checks for the runtime (answer each with ``bridge.command(PinChecked(...))``)."""
-
-    requests: list[m.Message] = field(default_factory=list)
-    notes: list[Notification] = field(default_factory=list)
-    checks: list[cmd.VerifyPin] = field(default_factory=list)
-
-
-@dataclass(slots=True)
-class RequestFailed(Notification):
-    """The switch refused a request, or did not answer it in time."""
-
-    request: m.Message
-    error: str
-
-
-@dataclass(slots=True)
-class Resynced(Notification):
-    """The picture after a link up: calls reconciled, agent logins aligned."""
-
-    calls: int  # calls the switch reported
-    devices: int  # extensions that answered their snapshot
-    unverified: tuple[str, ...]  # agents the switch shows logged in, never verified here
-    logged_out: tuple[str, ...]  # agents the switch no longer has at their extension
-    adopted: tuple[int, ...] = ()  # calls found connected at a handset, taken over
-    unadopted: tuple[int, ...] = ()  # calls found connected that the engine cannot take
-
-
-@dataclass(slots=True)
 class _Pending:
     request: m.Message
     ring: tuple[str, ...]  # devices rung by a route request (else empty)
@@ -109,6 +82,19 @@ def controller_link(cfg: LinkConfig) -> Link:
     """The controller's end of the PBX link with the configured timers (it sends RESET
     every ``reset_interval`` until the switch answers)."""
     return Link(Role.CONTROLLER, cfg.window, cfg.t1, cfg.n2, cfg.heartbeat, cfg.reset_interval)
+
+
+class CtiDriver(PbxDriver):
+    """``[link] protocol = "acd-cti"``: the project's CTI protocol (docs/cti-protocol.md),
+    `protocols.link.Link` on the wire and a `Bridge` to the engine."""
+
+    def link(self, cfg: LinkConfig) -> Link:
+        return controller_link(cfg)
+
+    def session(
+        self, engine: Engine, cfg: LinkConfig, extensions: Iterable[str], speed: float
+    ) -> Bridge:
+        return Bridge.for_link(engine, cfg, extensions, speed)
 
 
 class Bridge:

@@ -20,7 +20,7 @@ from acd.commands import Notification, Output
 
 
 class StepKind(StrEnum):
-    """A step of a call (``acd.topics.CallEventKind`` but ``ended``)."""
+    """A step of a call (MQTT ``event/call`` adds ``ended``, told by a leg's record)."""
 
     OFFERED = "offered"
     QUEUED = "queued"

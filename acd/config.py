@@ -19,6 +19,7 @@ from typing import Any, TypeVar
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from acd import pbx
 from acd.errors import AcdError, ConfigError
 from acd.pins import is_pin_hash
 from acd.strategies import REGISTRY as STRATEGY_REGISTRY
@@ -155,6 +156,7 @@ class LinkConfig:
     """The PBX CTI link: a pyserial URL and the link-layer timers."""
 
     url: str = "/dev/ttyS0"  # also a pty path, socket://host:port, rfc2217://host:port, loop://
+    protocol: str = pbx.DEFAULT  # the PBX driver (acd.pbx registry)
     baudrate: int = 115200
     parity: str = "N"  # N, E, O
     window: int = link_layer.WINDOW  # 1..16 unacknowledged I-frames
@@ -173,6 +175,7 @@ class LinkConfig:
             raise s.error("extensions", str(exc)) from None
         cfg = cls(
             url=s.get("url", str, cls.url),
+            protocol=s.get("protocol", str, cls.protocol, choices=pbx.known()),
             baudrate=s.get("baudrate", int, cls.baudrate, min=300, max=4_000_000),
             parity=s.get("parity", str, cls.parity, choices=("N", "E", "O")),
             window=s.get("window", int, cls.window, min=1, max=16),

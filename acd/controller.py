@@ -1,7 +1,8 @@
 """The controller: the asyncio runtime around the engine.
 
-It wires the PBX port (`drivers.serial_link`), the link layer (`protocols.link.Link`),
-the `acd.bridge.Bridge` (and through it the engine), the call-record store
+It wires the PBX port (`drivers.serial_link`), the PBX driver named by ``[link]
+protocol`` (`acd.pbx`: for ``acd-cti`` the link layer `protocols.link.Link` and the
+`acd.bridge.Bridge`, and through it the engine), the call-record store
 (`acd.store.RecordStore`) and MQTT (`drivers.mqtt.MqttBridge`):
 
 - Bytes from the port feed the link; messages go through the bridge; the requests the
@@ -49,7 +50,6 @@ from datetime import date, datetime
 from zoneinfo import ZoneInfo
 
 from acd.agents import AgentStatus
-from acd.bridge import Bridge, RequestFailed, Resynced, Step, controller_link
 from acd.calendar import midnight
 from acd.call_steps import CallStep
 from acd.commands import (
@@ -65,6 +65,7 @@ from acd.commands import (
 from acd.config import Config
 from acd.engine import Engine
 from acd.events import PinChecked, SetAgentStatus
+from acd.pbx import RequestFailed, Resynced, Step, SwitchLink, SwitchSession, driver
 from acd.pins import verify_pin
 from acd.records import LiveLeg, Outcome
 from acd.retention import DAY, cutoff, purge, purge_captures
@@ -85,7 +86,7 @@ from drivers.mqtt import CommandHandler, MqttBridge
 from drivers.serial_link import Capture, SerialPort, open_port
 from drivers.systemd import Notifier
 from protocols.errors import LocalProtocolError
-from protocols.link import BadMessage, Link, LinkDown, LinkUp, MessageReceived
+from protocols.link import BadMessage, LinkDown, LinkUp, MessageReceived
 
 log = logging.getLogger("acd.controller")
 
@@ -157,8 +158,11 @@ class Controller:
         self.engine = Engine(config, self.clock.origin)
         if extensions is None:
             extensions = config.link.extensions
-        self.bridge = Bridge.for_link(self.engine, config.link, extensions, self.clock.speed)
-        self.link: Link | None = None
+        self.driver = driver(config.link.protocol)
+        self.bridge: SwitchSession = self.driver.session(
+            self.engine, config.link, extensions, self.clock.speed
+        )
+        self.link: SwitchLink | None = None
         self.port: SerialPort | None = None
         self.mqtt: MqttBridge | None = None
         self.link_is_up = False
@@ -393,7 +397,7 @@ class Controller:
         self.counters["port_opens"] += 1
         log.info("PBX port %s open (%d baud, parity %s)", self.url, cfg.baudrate, cfg.parity)
         now = self._loop.time()
-        self.link = controller_link(cfg)
+        self.link = self.driver.link(cfg)
         self.link.start(now)
         self._pump()
 

@@ -18,6 +18,7 @@ from enum import Enum, StrEnum
 from typing import Any
 
 from acd.agents import AgentState, AgentStatus
+from acd.call_steps import StepKind
 from acd.records import Outcome
 
 ID_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
@@ -33,16 +34,11 @@ MAX_TOPIC_BYTES = 65535
 """The MQTT limit on a topic name, in UTF-8 bytes."""
 
 
-class CallEventKind(StrEnum):
-    """Steps of a call published on ``event/call``."""
-
-    OFFERED = "offered"
-    QUEUED = "queued"
-    RINGING = "ringing"
-    ANSWERED = "answered"
-    TRANSFERRED = "transferred"  # out of the ACD (to an extension, by the agent or overflow)
-    ESCALATED = "escalated"  # by the agent to a specialist group (a queue)
-    ENDED = "ended"
+CallEventKind = StrEnum(
+    "CallEventKind", [*((k.name, k.value) for k in StepKind), ("ENDED", "ended")]
+)
+"""Steps of a call published on ``event/call``: each `acd.call_steps.StepKind`, and
+``ended`` (a leg's record)."""
 
 
 LINK_DOWN_ALARM = "link-down"
