@@ -12,7 +12,8 @@ protocol`` (`acd.pbx`: for ``acd-cti`` the link layer `protocols.link.Link` and 
   never stalls routing; commits that queue up are grouped. Only once committed are
   they logged and published.
 - One timer (``loop.call_at``) serves the link's and the bridge's deadlines; engine
-  time runs on an `EngineClock` (real time, or a scaled simulated day for the demo).
+  time runs on an `acd.clock.Clock` of event-loop time (real time, or a scaled
+  simulated day for the demo).
 - On link down: alarm, state kept, the link resets by itself; a lost port (cable
   pulled, device server gone) is reopened with capped exponential backoff: a line
   fault never ends the controller. While the link is down the engine's timers wait
@@ -45,13 +46,14 @@ import time
 from collections import deque
 from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, fields, replace
+from dataclasses import fields, replace
 from datetime import date, datetime
 from zoneinfo import ZoneInfo
 
 from acd.agents import AgentStatus
 from acd.calendar import midnight
 from acd.call_steps import CallStep
+from acd.clock import Clock
 from acd.commands import (
     AgentChanged,
     CallEnded,
@@ -106,26 +108,6 @@ _ACTIONS = {
 }
 
 
-@dataclass(frozen=True)
-class EngineClock:
-    """Engine time (epoch seconds) as a function of event-loop time, ``speed`` × faster."""
-
-    origin_loop: float  # event-loop (monotonic) time ...
-    origin: float  # ... at which engine time was this
-    speed: float = 1.0
-
-    @classmethod
-    def real_time(cls) -> EngineClock:
-        """Engine time is Unix time."""
-        return cls(time.monotonic(), time.time(), 1.0)
-
-    def now(self, loop_time: float) -> float:
-        return self.origin + (loop_time - self.origin_loop) * self.speed
-
-    def loop_time(self, engine_time: float) -> float:
-        return self.origin_loop + (engine_time - self.origin) / self.speed
-
-
 class Controller:
     """The running ACD (see the module docstring). ``await run(stop)`` until stopped."""
 
@@ -136,7 +118,7 @@ class Controller:
         url: str | None = None,
         store: RecordStore | None = None,
         extensions: Iterable[str] | None = None,
-        clock: EngineClock | None = None,
+        clock: Clock | None = None,
         mqtt: bool = True,
         capture: Capture | None = None,
         reconnect_initial: float = 0.5,
@@ -146,7 +128,7 @@ class Controller:
         self.config = config
         self.url = url or config.link.url
         self.store = store
-        self.clock = clock or EngineClock.real_time()
+        self.clock = clock or Clock.real_time()
         self.use_mqtt = mqtt and config.mqtt.enabled
         self.capture = capture
         self.alarms = config.alarms
@@ -155,7 +137,7 @@ class Controller:
         self.notifier = notifier or Notifier()
         self.stall_limit = 2.0  # s a deadline may be overdue before the watchdog starves
         self.port_lost_grace = 0.5  # s: a port lost this close to a stop raises no alarm
-        self.engine = Engine(config, self.clock.origin)
+        self.engine = Engine(config, self.clock.start)
         if extensions is None:
             extensions = config.link.extensions
         self.driver = driver(config.link.protocol)
@@ -203,7 +185,7 @@ class Controller:
 
     def now(self) -> float:
         """Engine time now."""
-        return self.clock.now(self._loop.time() if self._loop else time.monotonic())
+        return self.clock.at(self._loop.time() if self._loop else time.monotonic())
 
     async def run(self, stop: asyncio.Event) -> None:
         """Open the port (`AcdError` if impossible), run until ``stop`` is set, shut down."""
@@ -515,7 +497,7 @@ class Controller:
         if self.link is not None and (d := self.link.next_deadline()) is not None:
             due.append(d)
         if self.link_is_up and (d := self.bridge.next_deadline()) is not None:
-            due.append(self.clock.loop_time(d))  # engine timers wait while the link is down
+            due.append(self.clock.when(d))  # engine timers wait while the link is down
         return min(due) if due else None
 
     def _reschedule(self) -> None:
@@ -536,7 +518,7 @@ class Controller:
         if not self.link_is_up:
             self._pump()
             return
-        engine_now = self.clock.now(now)
+        engine_now = self.clock.at(now)
         due = self.bridge.next_deadline()
         if due is not None and due - engine_now < 1e-3 * self.clock.speed:
             engine_now = max(engine_now, due)  # loop timers may fire a hair early

@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from operator import attrgetter, sub
 from typing import Any
 
+from acd.clock import Clock
 from acd.commands import VerifyPin
 from acd.config import Config
 from acd.events import PinChecked
@@ -250,27 +251,14 @@ def captured_extensions(entries: Iterable[Entry]) -> tuple[str, ...]:
     return tuple(found)
 
 
-@dataclass(frozen=True)
-class EngineTime:
-    """The live engine's clock as a function of capture (Unix) time: ``engine`` at
-    ``unix``, ``speed``× faster. The default is Unix time itself."""
-
-    unix: float = 0.0
-    engine: float = 0.0
-    speed: float = 1.0
-
-    def at(self, t: float) -> float:
-        """Engine time at capture time ``t``."""
-        return self.engine + (t - self.unix) * self.speed
-
-    def capture_time(self, engine_time: float) -> float:
-        """Capture time at ``engine_time``."""
-        return self.unix + (engine_time - self.engine) / self.speed
+UNIX_TIME = Clock(0.0, 0.0)
+"""Engine time that is capture (Unix) time: a controller on the real clock."""
 
 
-def capture_engine_time(path: str) -> EngineTime:
-    """The engine clock recorded in the header of the capture at ``path`` (its oldest
-    file); Unix time when the header has none (a controller on the real clock)."""
+def capture_engine_time(path: str) -> Clock:
+    """The live engine's clock as a function of capture (Unix) time, recorded in the
+    header of the capture at ``path`` (its oldest file); Unix time itself when the
+    header has none (a controller on the real clock)."""
     from drivers.capture import capture_files
 
     for file in capture_files(path)[:1]:
@@ -278,17 +266,17 @@ def capture_engine_time(path: str) -> EngineTime:
             first = fh.readline()
         try:
             clock = json.loads(first)["engine_clock"]
-            return EngineTime(float(clock["unix"]), float(clock["engine"]), float(clock["speed"]))
+            return Clock(float(clock["engine"]), float(clock["unix"]), float(clock["speed"]))
         except (ValueError, KeyError, TypeError):
             break
-    return EngineTime()
+    return UNIX_TIME
 
 
 def engine_requests(
     chunks: Iterable[tuple[float, str, bytes]],
     config: Config,
     extensions: tuple[str, ...] = (),
-    clock: EngineTime = EngineTime(),
+    clock: Clock = UNIX_TIME,
 ) -> list[tuple[float, Message]]:
     """The requests a fresh engine sends when it receives the captured switch bytes.
 
@@ -334,7 +322,7 @@ def engine_requests(
         assert link is not None and bridge is not None
         for _ in range(10_000_000):
             engine_due = bridge.next_deadline()  # engine time
-            engine_at = None if engine_due is None else clock.capture_time(engine_due)
+            engine_at = None if engine_due is None else clock.when(engine_due)
             due = [d for d in (link.next_deadline(), engine_at) if d is not None]
             if not due or min(due) > until:
                 return

@@ -7,7 +7,8 @@ offers). While it serves, `acd sim` publishes its clock in a small JSON file nam
 the URL it serves (`publish`); ``acd run --sim-clock`` reads it (`follow`) and runs the
 engine on the same clock: local time ``start`` at ``CLOCK_MONOTONIC`` ``origin``,
 ``speed`` simulated seconds per second (the ``--start``/``--origin``/``--speed`` of
-``acd run``).
+``acd run``). Both ends are an `acd.clock.Clock`: the switch's reads seconds after
+midnight of the simulated day, the engine's epoch seconds.
 """
 
 from __future__ import annotations
@@ -20,19 +21,11 @@ import re
 import tempfile
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
+from acd.clock import Clock
 from acd.errors import AcdError
-
-
-@dataclass(frozen=True)
-class SimClock:
-    """Local time ``start`` (site time zone) at monotonic ``origin``, ``speed``× faster."""
-
-    start: dt.datetime
-    origin: float
-    speed: float
 
 
 def clock_file(url: str) -> Path:
@@ -42,14 +35,16 @@ def clock_file(url: str) -> Path:
 
 
 @contextlib.contextmanager
-def publish(url: str, clock: SimClock) -> Iterator[Path]:
-    """Publish ``clock`` for ``url`` while the ``with`` block runs."""
+def publish(url: str, day: dt.date, clock: Clock) -> Iterator[Path]:
+    """Publish the simulated switch's ``clock`` (seconds after midnight of ``day``, local
+    time, from monotonic time) for ``url`` while the ``with`` block runs."""
     path = clock_file(url)
     path.parent.mkdir(mode=0o700, exist_ok=True)
+    start = dt.datetime.combine(day, dt.time()) + dt.timedelta(seconds=clock.start)
     data = {
         "url": url,
         "pid": os.getpid(),
-        "start": clock.start.isoformat(),
+        "start": start.isoformat(),
         "origin": clock.origin,
         "speed": clock.speed,
     }
@@ -61,8 +56,9 @@ def publish(url: str, clock: SimClock) -> Iterator[Path]:
             path.unlink()
 
 
-def follow(url: str) -> SimClock:
-    """The clock of the `acd sim` serving ``url``; `AcdError` when none does."""
+def follow(url: str, tz: ZoneInfo) -> Clock:
+    """The clock of the `acd sim` serving ``url`` as engine time (epoch seconds, the
+    simulated local time read in ``tz``); `AcdError` when none does."""
     missing = AcdError(
         f"--sim-clock: no acd sim serves {url} (start `acd sim --pty` first and give"
         " --link the port it printed)"
@@ -81,4 +77,4 @@ def follow(url: str) -> SimClock:
         pass
     if data["url"] != url or origin > time.monotonic():  # older than this boot
         raise missing
-    return SimClock(start, origin, speed)
+    return Clock(start.replace(tzinfo=tz).timestamp(), origin, speed)

@@ -22,11 +22,12 @@ import tempfile
 import time
 from pathlib import Path
 
-from firmware_sim.runner import Clock, SwitchEndpoint
+from firmware_sim.runner import SwitchEndpoint
 from firmware_sim.scenario import load_scenario
 
 from acd.bridge import Bridge, controller_link
 from acd.calendar import midnight
+from acd.clock import Clock
 from acd.config import load_config
 from acd.engine import Engine
 from acd.replay import Timeline, captured_extensions, engine_requests

@@ -34,10 +34,11 @@ import time
 from collections import OrderedDict
 from pathlib import Path
 
-from firmware_sim.runner import Clock, SwitchEndpoint
+from firmware_sim.runner import SwitchEndpoint
 from firmware_sim.scenario import load_scenario
 
 from acd import whatif
+from acd.clock import Clock
 from acd.config import load_config
 from acd.engine import Engine
 from acd.staffing import Traffic, evaluate

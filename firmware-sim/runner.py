@@ -2,8 +2,9 @@
 
 `SwitchEndpoint` is the switch's end of the wire, still sans-I/O: bytes and wire time
 in, bytes out. It joins a `Switch` (simulated time) to a `protocols.link.Link` (wire
-time) through a `Clock`, applies the faults, and, like a real PBX, keeps sending RESET
-every few seconds until the controller answers (its link has the bringing-up role).
+time) through an `acd.clock.Clock`, applies the faults, and, like a real PBX, keeps
+sending RESET every few seconds until the controller answers (its link has the
+bringing-up role).
 Events the switch produces while the link is down are discarded and counted, as a real
 PBX does; the controller resynchronises with snapshots.
 
@@ -27,11 +28,12 @@ import threading
 import time
 import tty
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 
 from firmware_sim.faults import FaultInjector, FaultSpec, clock_text
 from firmware_sim.scenario import Scenario
 
+from acd.clock import Clock
 from protocols.link import BadMessage, Link, LinkDown, LinkUp, MessageReceived, Role
 from protocols.messages import (
     Message,
@@ -48,21 +50,6 @@ log = logging.getLogger("firmware_sim")
 
 REBOOT_SECONDS = 2.0
 """Wire seconds a rebooting switch stays silent before it calls for a link again."""
-
-
-@dataclass(frozen=True)
-class Clock:
-    """Simulated time (s after midnight) as a function of wire time: ``speed`` × faster."""
-
-    start_s: float  # simulated time at wire time ``origin``
-    origin: float
-    speed: float = 1.0
-
-    def sim(self, wire: float) -> float:
-        return self.start_s + (wire - self.origin) * self.speed
-
-    def wire(self, sim: float) -> float:
-        return self.origin + (sim - self.start_s) / self.speed
 
 
 class SwitchEndpoint:
@@ -103,7 +90,7 @@ class SwitchEndpoint:
 
     def start(self, now: float) -> None:
         """Plan the simulated day and start calling for the link."""
-        self.switch.start(self.clock.sim(now))
+        self.switch.start(self.clock.at(now))
         self.link.start(now)
         self.handle_timer(now)
 
@@ -127,9 +114,9 @@ class SwitchEndpoint:
         times = [self.link.next_deadline(), self.faults.next_deadline()]
         sim_next = self.switch.next_deadline()
         if sim_next is not None:
-            times.append(self.clock.wire(sim_next))
+            times.append(self.clock.when(sim_next))
         if self._scheduled and self._scheduled[0].at is not None:
-            times.append(self.clock.wire(self._scheduled[0].at))
+            times.append(self.clock.when(self._scheduled[0].at))
         if self._silent_until > -float("inf"):
             times.append(self._silent_until)
         due = [t for t in times if t is not None]
@@ -137,7 +124,7 @@ class SwitchEndpoint:
 
     def handle_timer(self, now: float) -> None:
         """Run what is due at wire time ``now``: faults, people and traffic, the link."""
-        sim_now = self.clock.sim(now)
+        sim_now = self.clock.at(now)
         while self._scheduled and (self._scheduled[0].at or -1.0) <= sim_now:
             self.inject(self._scheduled.pop(0), now)
         if self._silent_until <= now and self._silent_until > -float("inf"):
@@ -156,14 +143,14 @@ class SwitchEndpoint:
             return
         self.faults.stats.reboots += 1
         self.switch.reboot()
-        self.switch.link_changed(False, self.clock.sim(now))
+        self.switch.link_changed(False, self.clock.at(now))
         self._old_link_stats.append(asdict(self.link.stats))
         self.link = self._new_link()
         self._silent_until = now + (REBOOT_SECONDS if spec.duration is None else spec.duration)
 
     def finished(self, now: float) -> bool:
         """True once the simulated clock has reached the scenario's end."""
-        return self.clock.sim(now) >= self.scenario.end_s
+        return self.clock.at(now) >= self.scenario.end_s
 
     # --- messages -------------------------------------------------------------------
 
@@ -187,7 +174,7 @@ class SwitchEndpoint:
                 if log.isEnabledFor(logging.DEBUG):
                     log.debug("%s <- %s", self._stamp(now), _brief(event.message))
                 self.received.append(event.message)
-                self._send(self.switch.handle(event.message, self.clock.sim(now)), now)
+                self._send(self.switch.handle(event.message, self.clock.at(now)), now)
             elif isinstance(event, BadMessage):
                 log.warning("bad message from the controller: %s", event.error)
                 nak = refusal(event.payload, event.error)
@@ -197,14 +184,14 @@ class SwitchEndpoint:
             elif isinstance(event, LinkUp):
                 self.link_ups += 1
                 log.info("%s link up", self._stamp(now))
-                self.switch.link_changed(True, self.clock.sim(now))
+                self.switch.link_changed(True, self.clock.at(now))
             elif isinstance(event, LinkDown):
                 self.link_downs += 1
                 log.info("%s link down: %s", self._stamp(now), event.reason)
-                self.switch.link_changed(False, self.clock.sim(now))
+                self.switch.link_changed(False, self.clock.at(now))
 
     def _stamp(self, now: float) -> str:
-        return clock_text(self.clock.sim(now))
+        return clock_text(self.clock.at(now))
 
     def summary(self) -> dict[str, object]:
         """Counts of calls, messages, link and faults, for the end-of-run summary."""

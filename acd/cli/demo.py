@@ -213,7 +213,8 @@ async def _run_day(config, sc, store, epoch: float, web=None) -> None:
     until the simulated day is over (and `acd web` beside it when ``web`` is given)."""
     from firmware_sim.runner import ServedSwitch
 
-    from acd.controller import Controller, EngineClock
+    from acd.clock import Clock
+    from acd.controller import Controller
 
     web_stop = asyncio.Event()
     web_task = None
@@ -233,14 +234,14 @@ async def _run_day(config, sc, store, epoch: float, web=None) -> None:
     )
     try:
         cfg = dataclasses.replace(config, link=link)
-        clock = EngineClock(switch.origin, epoch + sc.start_s, sc.speed)
+        clock = Clock(epoch + sc.start_s, switch.origin, sc.speed)
         controller = Controller(cfg, store=store, clock=clock)
         stop = asyncio.Event()
         task = asyncio.create_task(controller.run(stop))
         show = is_tty()
         while switch.thread.is_alive() and not task.done():
             if show:
-                _progress(controller, switch.clock.sim(time.monotonic()))
+                _progress(controller, switch.clock.at(time.monotonic()))
             await asyncio.sleep(0.25)
         await _drain(controller)
         stop.set()

@@ -129,8 +129,9 @@ def run(
     call records in the store ([store] url or --db) and publishes agent
     states, queue figures, call events and alarms over MQTT.
     """
+    from acd.clock import Clock
     from acd.config import load_config
-    from acd.controller import Controller, EngineClock
+    from acd.controller import Controller
     from acd.files import create_private
     from acd.logs import setup_logging
     from acd.simclock import follow
@@ -144,23 +145,22 @@ def run(
         check_mqtt(config.mqtt, config_path)
     setup_logging(log_level, log_json)
     clock = None
+    tz = ZoneInfo(config.site.timezone)
     if sim_clock:
         if start is not None or speed != 1.0 or origin is not None:
             fail("--sim-clock sets the clock: give it without --start, --speed or --origin")
-        followed = follow(url or config.link.url)
-        start, origin, speed = followed.start, followed.origin, followed.speed
-    if start is not None or speed != 1.0 or origin is not None:
-        tz = ZoneInfo(config.site.timezone)
-        when = start.replace(tzinfo=tz).timestamp() if start is not None else time.time()
-        clock = EngineClock(time.monotonic() if origin is None else origin, when, speed)
-    if sim_clock:  # say which clock: the tour's 10:00 is not this machine's time
-        now = dt.datetime.fromtimestamp(clock.now(time.monotonic()), tz).replace(tzinfo=None)
+        clock = follow(url or config.link.url, tz)
+        # say which clock: the tour's 10:00 is not this machine's time
+        now = dt.datetime.fromtimestamp(clock.at(time.monotonic()), tz).replace(tzinfo=None)
         logging.getLogger("acd.controller").info(
             "engine clock: %s at %gx (the clock of acd sim on %s)",
             now.isoformat(" ", "seconds"),
-            speed,
+            clock.speed,
             url or config.link.url,
         )
+    elif start is not None or speed != 1.0 or origin is not None:
+        when = start.replace(tzinfo=tz).timestamp() if start is not None else time.time()
+        clock = Clock(when, time.monotonic() if origin is None else origin, speed)
     capture = None
     if capture_path is not None:
         try:  # a capture that cannot be written is an error now, not at the first byte
@@ -170,7 +170,7 @@ def run(
             fail(f"capture: cannot write {capture_path}: {exc.strerror}")
         engine_clock = None
         if clock is not None:  # so that a replay runs the engine on the same clock
-            engine_clock = {"unix": time.time(), "engine": clock.now(time.monotonic())}
+            engine_clock = {"unix": time.time(), "engine": clock.at(time.monotonic())}
             engine_clock["speed"] = clock.speed
         capture = CaptureWriter(
             capture_path,

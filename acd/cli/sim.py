@@ -13,8 +13,9 @@ import time
 import click
 
 from acd.cli.common import emit_json, fail
+from acd.clock import Clock
 from acd.errors import AcdError
-from acd.simclock import SimClock, publish
+from acd.simclock import publish
 
 EPILOG = """\b
 Examples:
@@ -72,7 +73,6 @@ def sim(
     """
     from firmware_sim.faults import FaultSpec, parse_clock, parse_fault_option
     from firmware_sim.runner import (
-        Clock,
         PtyTransport,
         SwitchEndpoint,
         TcpTransport,
@@ -121,9 +121,9 @@ def sim(
     except OSError as exc:
         raise AcdError(f"cannot open the transport: {exc}") from None
     origin = time.monotonic()  # the simulated clock starts: shared before the url is printed
-    start_at = dt.datetime.combine(sc.day, dt.time()) + dt.timedelta(seconds=sc.start_s)
+    clock = Clock(sc.start_s, origin, sc.speed)
     shared = contextlib.ExitStack()  # for `acd run --sim-clock`
-    shared.enter_context(publish(transport.url, SimClock(start_at, origin, sc.speed)))
+    shared.enter_context(publish(transport.url, sc.day, clock))
     click.echo(transport.url)
     sys.stdout.flush()
 
@@ -134,7 +134,7 @@ def sim(
     logger.setLevel(logging.DEBUG if verbose else logging.INFO)
     logger.propagate = False
 
-    endpoint = SwitchEndpoint(sc, Clock(sc.start_s, origin, sc.speed), extra)
+    endpoint = SwitchEndpoint(sc, clock, extra)
 
     def should_stop() -> bool:
         while live:
@@ -160,7 +160,7 @@ def sim(
     summary = {
         "scenario": sc.name,
         "stopped_by": stopping[0] if stopping else "end of run",
-        "sim_time": clock_text(endpoint.clock.sim(time.monotonic())),
+        "sim_time": clock_text(endpoint.clock.at(time.monotonic())),
         **endpoint.summary(),
     }
     if as_json:

@@ -14,8 +14,9 @@ import click
 import pytest
 
 from acd.cli.run import parse_extensions
+from acd.clock import Clock
 from acd.config import load_config
-from acd.controller import Controller, EngineClock
+from acd.controller import Controller
 from acd.logs import JsonFormatter
 from acd.topics import LINK_DOWN_ALARM
 
@@ -23,10 +24,10 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 def test_engine_clock_runs_speed_times_faster_and_maps_back():
-    clock = EngineClock(origin_loop=100.0, origin=1_773_129_600.0, speed=60.0)
-    assert clock.now(100.0) == 1_773_129_600.0
-    assert clock.now(101.5) == 1_773_129_690.0
-    assert clock.loop_time(clock.now(123.25)) == pytest.approx(123.25)
+    clock = Clock(start=1_773_129_600.0, origin=100.0, speed=60.0)
+    assert clock.at(100.0) == 1_773_129_600.0
+    assert clock.at(101.5) == 1_773_129_690.0
+    assert clock.when(clock.at(123.25)) == pytest.approx(123.25)
 
 
 def test_extensions_ranges_keep_leading_zeros_and_reject_nonsense():

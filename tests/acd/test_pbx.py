@@ -24,8 +24,9 @@ from acd import events as ev
 from acd import pbx
 from acd.calendar import midnight
 from acd.call_steps import CallStep, CallSteps, StepKind
+from acd.clock import Clock
 from acd.config import Config, read_toml
-from acd.controller import Controller, EngineClock
+from acd.controller import Controller
 from acd.errors import ConfigError
 from acd.pins import Pin
 from protocols.link import LinkUp, MessageReceived
@@ -195,7 +196,7 @@ def test_a_second_driver_registered_from_outside_routes_a_call_through_the_contr
             _config(protocol=lines),
             url=os.ttyname(slave),
             mqtt=False,
-            clock=EngineClock(time.monotonic(), TUESDAY_9),
+            clock=Clock(TUESDAY_9, time.monotonic()),
         )
         report = controller._report
         controller._report = lambda n, stored: (notes.extend(n), report(n, stored))

@@ -27,8 +27,8 @@ from firmware_sim.scenario import Scenario, load_scenario
 from firmware_sim.traffic import DAY_NAMES, DayPlan, Profile, WeeklyTraffic
 
 from acd.calendar import midnight
+from acd.clock import Clock
 from acd.config import Config, load_config
-from acd.controller import EngineClock
 from protocols import messages as m
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -85,13 +85,13 @@ class SimThread(ServedSwitch):
     """The simulated switch served from a background thread, with the controller's side
     of its clock."""
 
-    def engine_clock(self) -> EngineClock:
+    def engine_clock(self) -> Clock:
         """The controller's clock, aligned with the simulated one."""
-        return EngineClock(self.origin, EPOCH + self.clock.start_s, self.clock.speed)
+        return Clock(EPOCH + self.clock.start, self.origin, self.clock.speed)
 
     def run_command(self, config: Path, db: Path, *options: str) -> list[str]:
         """`acd run` on this switch without MQTT, its clock aligned with the simulated one."""
-        start = dt.datetime.combine(DAY, dt.time()) + dt.timedelta(seconds=self.clock.start_s)
+        start = dt.datetime.combine(DAY, dt.time()) + dt.timedelta(seconds=self.clock.start)
         return [
             *(sys.executable, "-m", "acd", "run", "--config", str(config), "--link", self.url),
             *("--db", str(db), "--no-mqtt", "--speed", f"{self.clock.speed:g}"),

@@ -84,7 +84,7 @@ def test_ten_kills_during_a_day_every_call_recorded_once_or_reported(kit, sim_th
     )
     db = tmp_path / "acd.db"
     command = sim.run_command(config, db)
-    first_kill, last_kill = sim.clock.wire(9 * 3600.0 + 300), sim.clock.wire(13 * 3600.0)
+    first_kill, last_kill = sim.clock.when(9 * 3600.0 + 300), sim.clock.when(13 * 3600.0)
     kill_at = [first_kill + i * (last_kill - first_kill) / (KILLS - 1) for i in range(KILLS)]
     # (killed, resynchronised again), wire time; the first from the start of the day
     down: list[tuple[float, float]] = []

@@ -132,7 +132,8 @@ def test_engine_replay_of_a_tour_capture_agrees_at_any_hour(tmp_path):
 
 
 def test_sim_clock_without_a_simulator_is_a_one_line_error(tmp_path):
-    from acd.simclock import SimClock, clock_file, follow, publish
+    from acd.clock import Clock
+    from acd.simclock import clock_file, follow, publish
 
     url = f"/dev/pts/nope-{os.getpid()}"
     args = ["run", "--config", str(ROOT / "examples" / "town-hall.toml"), "--no-mqtt"]
@@ -144,11 +145,13 @@ def test_sim_clock_without_a_simulator_is_a_one_line_error(tmp_path):
         f"Error: --sim-clock: no acd sim serves {url} (start `acd sim --pty` first and give"
         " --link the port it printed)"
     ]
-    clock = SimClock(dt.datetime(2026, 3, 10, 10), time.monotonic(), 60.0)
-    with publish(url, clock) as path:
-        assert path == clock_file(url) and follow(url) == clock
+    clock = Clock(10 * 3600.0, time.monotonic(), 60.0)  # 10:00 on the simulated day
+    paris = ZoneInfo("Europe/Paris")
+    engine = Clock(dt.datetime(2026, 3, 10, 10, tzinfo=paris).timestamp(), clock.origin, 60.0)
+    with publish(url, dt.date(2026, 3, 10), clock) as path:
+        assert path == clock_file(url) and follow(url, paris) == engine
         stale = path.read_text().replace(f'"pid": {os.getpid()}', '"pid": 999999999')
         path.write_text(stale)  # a simulator killed without cleaning up
         with pytest.raises(AcdError, match="no acd sim serves"):
-            follow(url)
+            follow(url, paris)
     assert not clock_file(url).exists()

@@ -11,12 +11,12 @@ from pathlib import Path
 import pytest
 import serial
 from firmware_sim.runner import (
-    Clock,
     ServedSwitch,
     SwitchEndpoint,
 )
 from firmware_sim.scenario import Scenario, load_scenario
 
+from acd.clock import Clock
 from protocols import messages as m
 from protocols.link import Link, LinkUp, MessageReceived, Role
 

@@ -6,11 +6,12 @@ import dataclasses
 from pathlib import Path
 
 import pytest
-from firmware_sim.runner import Clock, SwitchEndpoint
+from firmware_sim.runner import SwitchEndpoint
 from firmware_sim.scenario import load_scenario
 
 from acd.bridge import Bridge
 from acd.calendar import midnight
+from acd.clock import Clock
 from acd.config import load_config
 from acd.engine import Engine
 from acd.events import PinChecked

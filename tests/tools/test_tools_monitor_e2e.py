@@ -15,13 +15,14 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
-from firmware_sim.runner import Clock, PtyTransport, SwitchEndpoint, serve
+from firmware_sim.runner import PtyTransport, SwitchEndpoint, serve
 from firmware_sim.scenario import load_scenario
 
 from acd.calendar import midnight
 from acd.cli import cli
+from acd.clock import Clock
 from acd.config import load_config
-from acd.controller import Controller, EngineClock
+from acd.controller import Controller
 
 pytestmark = [pytest.mark.mqtt, pytest.mark.timeout(90)]
 ROOT = Path(__file__).resolve().parents[2]
@@ -56,7 +57,7 @@ class Site:
         self.config_path.write_text(text)
         config = load_config(self.config_path)
         assert config.mqtt.port == port and config.link.url == self.transport.path
-        clock = EngineClock(origin, midnight(sc.day, "Europe/Paris") + sc.start_s, sc.speed)
+        clock = Clock(midnight(sc.day, "Europe/Paris") + sc.start_s, origin, sc.speed)
         self.controller = Controller(config, extensions=EXTENSIONS, clock=clock)
         self.loop = asyncio.new_event_loop()
         self.stop_event: asyncio.Event | None = None

@@ -14,10 +14,11 @@ import tty
 
 import pytest
 from click.testing import CliRunner
-from firmware_sim.runner import Clock, PtyTransport, SwitchEndpoint, serve
+from firmware_sim.runner import PtyTransport, SwitchEndpoint, serve
 from firmware_sim.scenario import load_scenario
 
 from acd.cli import cli
+from acd.clock import Clock
 from drivers.port_test import PortTestError, run_port_test
 
 
