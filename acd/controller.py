@@ -30,7 +30,10 @@ protocol`` (`acd.pbx`: for ``acd-cti`` the link layer `protocols.link.Link` and 
   is purged in the writer thread, its figures kept (`acd.retention`), and rotated
   capture files older than ``capture_retention_days`` are deleted.
 - Agent sessions are restored from the store at start. ``run`` returns when ``stop``
-  is set: notifications flushed, sessions saved, offline published, port closed.
+  is set: notifications flushed, sessions saved, offline published, port closed. The
+  port keeper, the silent-line watch, the daily purge and the watchdog feeder run on
+  one `asyncio.TaskGroup`: none outlives ``run``, and a failure in one ends the run
+  with its error (after the same shutdown) instead of being lost.
 
 Only opening the port at start is fatal (`AcdError`): a wrong URL is a configuration
 error, reported at once; once running, the port is retried with a logged error.
@@ -215,16 +218,16 @@ class Controller:
                 log.info("restoring %d agent sessions", len(sessions))
                 self._take(self.bridge.restore(sessions, self.now()))
                 self._pump()
-        watch = asyncio.ensure_future(self._watch_link(stop, self.silent_warning))
-        retention = asyncio.ensure_future(self._retention(stop))
-        dog = asyncio.ensure_future(self._feed_watchdog(stop))
-        self.notifier.notify(READY=1, STATUS=self._status())
         try:
-            await self._keep_port(stop)
+            # the background tasks end with ``stop``; one that fails ends the run (the
+            # others cancelled, the shutdown done) with its error, never silently
+            async with asyncio.TaskGroup() as tasks:
+                tasks.create_task(self._watch_link(stop, self.silent_warning))
+                tasks.create_task(self._retention(stop))
+                tasks.create_task(self._feed_watchdog(stop))
+                self.notifier.notify(READY=1, STATUS=self._status())
+                await self._keep_port(stop)
         finally:
-            watch.cancel()
-            retention.cancel()
-            dog.cancel()
             self.notifier.notify(STOPPING=1, STATUS="stopping")
             await self._shutdown()
             self.notifier.close()
@@ -357,9 +360,11 @@ class Controller:
         while not stop.is_set():
             stopped = asyncio.ensure_future(stop.wait())
             lost = asyncio.ensure_future(self._port_lost.wait())
-            await asyncio.wait({stopped, lost}, return_when=asyncio.FIRST_COMPLETED)
-            stopped.cancel()
-            lost.cancel()
+            try:
+                await asyncio.wait({stopped, lost}, return_when=asyncio.FIRST_COMPLETED)
+            finally:  # also when cancelled (a failed sibling task)
+                stopped.cancel()
+                lost.cancel()
             while self._port_lost.is_set() and not stop.is_set():
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(stop.wait(), delay)

@@ -347,3 +347,34 @@ def test_a_switch_stopped_with_the_controller_raises_no_link_down_alarm(stopping
         switch.stop()
     assert controller.counters["port_losses"] == 1
     assert (LINK_DOWN_ALARM in controller._alarms) is not stopping
+
+
+def test_a_background_task_that_fails_ends_the_run_with_its_error_after_the_shutdown(caplog):
+    """Controller.run's tasks share one TaskGroup: a bug in one is not lost (it was
+    only a 'Task exception was never retrieved' at exit) and nothing outlives run."""
+    master, slave = os.openpty()
+    tty.setraw(master)
+    try:
+        config = load_config(ROOT / "examples" / "town-hall.toml")
+        controller = Controller(config, url=os.ttyname(slave), mqtt=False, silent_warning=0.1)
+
+        def broken_alarm(*args, **kwargs):
+            raise RuntimeError("alarm bug")
+
+        controller._alarm = broken_alarm  # the silent-line watch raises its alarm at 0.1 s
+
+        async def main() -> set:
+            stop = asyncio.Event()
+            asyncio.get_running_loop().call_later(5.0, stop.set)
+            with pytest.raises(ExceptionGroup) as raised:
+                await controller.run(stop)
+            assert not stop.is_set()  # ended by the failure, not by the stop
+            assert [type(e) for e in raised.value.exceptions] == [RuntimeError]
+            return asyncio.all_tasks() - {asyncio.current_task()}
+
+        with caplog.at_level(logging.INFO, logger="acd"):
+            assert asyncio.run(main()) == set()
+    finally:
+        os.close(master)
+        os.close(slave)
+    assert not controller.port.is_open and "controller stopped" in caplog.text
