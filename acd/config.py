@@ -24,6 +24,7 @@ from acd.errors import AcdError, ConfigError
 from acd.pins import is_pin_hash
 from acd.strategies import REGISTRY as STRATEGY_REGISTRY
 from acd.webconfig import WebConfig
+from drivers.settings import MqttSettings, PortSettings
 from protocols import link as link_layer
 
 T = TypeVar("T")
@@ -152,13 +153,11 @@ def expand_extensions(items: list[str] | tuple[str, ...]) -> tuple[str, ...]:
 
 
 @dataclass(frozen=True)
-class LinkConfig:
-    """The PBX CTI link: a pyserial URL and the link-layer timers."""
+class LinkConfig(PortSettings):
+    """The PBX CTI link: a pyserial URL, its line settings and the link-layer timers."""
 
     url: str = "/dev/ttyS0"  # also a pty path, socket://host:port, rfc2217://host:port, loop://
     protocol: str = pbx.DEFAULT  # the PBX driver (acd.pbx registry)
-    baudrate: int = 115200
-    parity: str = "N"  # N, E, O
     window: int = link_layer.WINDOW  # 1..16 unacknowledged I-frames
     t1: float = link_layer.T1  # s, retransmit timer
     n2: int = link_layer.N2  # retries before link down
@@ -199,26 +198,15 @@ def _secret(s: Section, name: str) -> tuple[str | None, str | None]:
 
 
 @dataclass(frozen=True)
-class MqttConfig:
-    """The MQTT broker and topic tree (``<prefix>/<site>/...``). Supervisor commands
-    are accepted only over an `authenticated` connection, or with
-    ``allow_anonymous_commands`` (a lab)."""
+class MqttConfig(MqttSettings):
+    """The MQTT broker and topic tree (``<prefix>/<site>/...``): the drivers' settings,
+    ``password`` and ``cmd_token`` from the file or the environment variable named by
+    ``password_env`` / ``cmd_token_env``. Supervisor commands are accepted only over an
+    `authenticated` connection, or with ``allow_anonymous_commands`` (a lab)."""
 
     enabled: bool = True
-    host: str = "127.0.0.1"
-    port: int = 1883
-    prefix: str = "acd/v1"
-    username: str | None = None
-    password: str | None = None  # from the file or the env var named by password_env
     password_env: str | None = None
-    tls: bool = False
-    ca_file: str | None = None
-    cert_file: str | None = None  # client certificate (PEM), for brokers that require one
-    key_file: str | None = None  # its private key (PEM)
-    client_id: str | None = None
-    stats_interval: float = 1.0  # s, min interval between two queue-stats publications
     supervisors: tuple[str, ...] = ()  # MQTT usernames allowed to send cmd/... (informative)
-    cmd_token: str | None = None  # shared secret supervisor commands must carry, if set
     cmd_token_env: str | None = None
     allow_anonymous_commands: bool = False  # a lab: commands over an anonymous connection
 

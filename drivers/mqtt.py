@@ -29,7 +29,6 @@ from typing import Any
 import aiomqtt
 
 from acd import __version__
-from acd.config import MqttConfig
 from acd.topics import (
     WILL_PAYLOAD,
     AgentCommand,
@@ -43,6 +42,7 @@ from acd.topics import (
 )
 from drivers.log_limit import RateLimitedLog
 from drivers.mqtt_outbox import Outbox, Outgoing
+from drivers.settings import MqttSettings
 from drivers.tls import tls_context
 
 log = logging.getLogger("acd.mqtt")
@@ -67,7 +67,7 @@ _CONNECTION_ERRORS = (aiomqtt.MqttError, OSError)
 
 
 def new_client(
-    config: MqttConfig, identifier: str, *, timeout: float = CLIENT_TIMEOUT, **options: Any
+    config: MqttSettings, identifier: str, *, timeout: float = CLIENT_TIMEOUT, **options: Any
 ) -> aiomqtt.Client:
     """An aiomqtt client (not connected yet) for the broker, credentials and TLS of
     ``config`` (`drivers.tls`); ``options`` go to `aiomqtt.Client` as they are."""
@@ -100,7 +100,7 @@ class MqttBridge:
 
     def __init__(
         self,
-        config: MqttConfig,
+        config: MqttSettings,
         site: str,
         *,
         on_command: CommandHandler | None = None,

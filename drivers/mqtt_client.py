@@ -20,10 +20,10 @@ from typing import Any
 
 import aiomqtt
 
-from acd.config import Config, MqttConfig
 from acd.errors import AcdError
 from acd.topics import CommandAction, Topics, check_id, encode
 from drivers.mqtt import new_client, payload_bytes
+from drivers.settings import MqttSettings
 
 TIMEOUT = 5.0
 
@@ -40,7 +40,7 @@ class CommandRefused(AcdError):
 class Connection:
     """Where the broker is, who we are there, and which site's tree to use."""
 
-    mqtt: MqttConfig
+    mqtt: MqttSettings
     site: str
 
     @property
@@ -53,18 +53,16 @@ class Connection:
 
 
 def connection(
-    config: Config | None,
+    mqtt: MqttSettings | None,
     site: str | None = None,
     host: str | None = None,
     port: int | None = None,
     env: dict[str, str] | None = None,
 ) -> Connection:
-    """Settings from the configuration (if any), then the environment, then the options."""
+    """``mqtt`` (the configuration's, default settings if None), then the environment,
+    then the options; ``site`` is the site id."""
     env = dict(os.environ if env is None else env)
-    if config is not None:
-        mqtt, site = config.mqtt, site or config.site.id
-    else:
-        mqtt = MqttConfig()
+    mqtt = MqttSettings() if mqtt is None else mqtt
     if site is None:
         raise AcdError("which site? give --site ID or --config FILE (or set ACD_CONFIG)")
     try:

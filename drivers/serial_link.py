@@ -1,11 +1,12 @@
 """The PBX port: a pyserial URL opened on the asyncio event loop (pyserial-asyncio-fast).
 
-``await open_port(url, config, on_data, on_lost)`` opens ``/dev/ttyS0``, a pty path,
+``await open_port(url, settings, on_data, on_lost)`` opens ``/dev/ttyS0``, a pty path,
 ``socket://host:port`` (a serial device server, raw TCP), ``rfc2217://host:port`` (one
-speaking RFC 2217) or ``loop://`` with the baud rate and parity of
-`acd.config.LinkConfig`, and returns a `SerialPort`. Serial devices and ptys are opened
-exclusively (pyserial's ``exclusive=True``, an advisory ``flock``): a second controller
-or ``acd port test`` on a port in use is refused with "busy: held by another program".
+speaking RFC 2217) or ``loop://`` with the baud rate and parity of ``settings`` (a
+`drivers.settings.PortSettings`, such as ``[link]``'s), and returns a `SerialPort`.
+Serial devices and ptys are opened exclusively (pyserial's ``exclusive=True``, an
+advisory ``flock``): a second controller or ``acd port test`` on a port in use is
+refused with "busy: held by another program".
 Ports with a file descriptor are watched by the event loop (pyserial-asyncio-fast);
 those without one (``rfc2217://``, ``loop://``) are moved by two threads
 (`drivers.port_thread`). Received bytes go to ``on_data`` as they arrive; ``on_lost`` is
@@ -30,9 +31,9 @@ from functools import partial
 import serial
 import serial_asyncio_fast
 
-from acd.config import LinkConfig
 from acd.errors import AcdError
 from drivers.port_thread import ThreadedTransport
+from drivers.settings import PortSettings
 
 Capture = Callable[[str, bytes, float], None]
 """``capture(direction, data, unix_time)``; direction is ``"rx"`` or ``"tx"``."""
@@ -158,7 +159,7 @@ def open_error_reason(exc: Exception) -> str:
 
 async def open_port(
     url: str,
-    config: LinkConfig,
+    settings: PortSettings,
     on_data: Callable[[bytes], None],
     on_lost: Callable[[Exception | None], None],
     capture: Capture | None = None,
@@ -169,10 +170,14 @@ async def open_port(
     try:
         if urllib.parse.urlparse(url).scheme == "socket":  # a TCP socket the loop watches
             transport, _ = await serial_asyncio_fast.create_serial_connection(
-                loop, lambda: _Protocol(port), url, baudrate=config.baudrate, parity=config.parity
+                loop,
+                lambda: _Protocol(port),
+                url,
+                baudrate=settings.baudrate,
+                parity=settings.parity,
             )
         else:
-            opened = partial(open_serial, url, config.baudrate, config.parity)
+            opened = partial(open_serial, url, settings.baudrate, settings.parity)
             device = await loop.run_in_executor(None, opened)
             if file_descriptor(device) is None:
                 transport = ThreadedTransport(loop, _Protocol(port), device)

@@ -7,12 +7,12 @@ import functools
 import ssl
 from pathlib import Path
 
-from acd.config import MqttConfig
 from acd.errors import ConfigError
+from drivers.settings import MqttSettings
 
 
 @functools.cache
-def tls_context(config: MqttConfig) -> ssl.SSLContext | None:
+def tls_context(config: MqttSettings) -> ssl.SSLContext | None:
     """None without ``tls``; else a context that checks the broker's certificate and
     host name against ``ca_file`` (default: the system CAs) and presents the client
     certificate ``cert_file`` (its key in ``key_file`` or in the same file), if set.

@@ -61,7 +61,7 @@ class WebServer:
         from drivers.mqtt_client import connection
 
         self.config = config
-        self.mqtt = connection(config, env=env).mqtt
+        self.mqtt = connection(config.mqtt, config.site.id, env=env).mqtt
         own = config.site.id
         self.state = WebState(
             self.mqtt.prefix,

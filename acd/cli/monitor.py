@@ -37,6 +37,18 @@ def load_site(config_path: str | None) -> Config | None:
     return load_config(config_path) if config_path else None
 
 
+def broker_connection(
+    config: Config | None, site: str | None, host: str | None, port: int | None
+) -> Connection:
+    """The broker of ``config``'s [mqtt] (if any) for ``site`` (default: its [site] id),
+    then the environment, then ``host`` and ``port``."""
+    from drivers.mqtt_client import connection
+
+    if config is None:
+        return connection(None, site, host, port)
+    return connection(config.mqtt, site or config.site.id, host, port)
+
+
 def new_state(config: Config | None, conn: Connection) -> MonitorState:
     """An empty picture of the site, with names, reason labels and targets if known."""
     if config is None:
@@ -54,9 +66,9 @@ def read_snapshot(
     config: Config | None, site: str | None, host: str | None, port: int | None, timeout: float
 ) -> dict[str, Any]:
     """Connect, take the retained state (waiting up to ``timeout``), return its snapshot."""
-    from drivers.mqtt_client import connection, read_retained
+    from drivers.mqtt_client import read_retained
 
-    conn = connection(config, site, host, port)
+    conn = broker_connection(config, site, host, port)
     state = new_state(config, conn)
 
     def on_message(topic: str, payload: bytes, retained: bool) -> None:
@@ -108,9 +120,7 @@ def monitor(
             for line in render(snap, size.columns, size.lines, colour=is_tty()):
                 click.echo(line)
         return
-    from drivers.mqtt_client import connection
-
-    conn = connection(config, site, host, port)
+    conn = broker_connection(config, site, host, port)
     state = new_state(config, conn)
     out = sys.stdout
     out.write("\x1b[?25l\x1b[2J")  # hide the cursor, clear once

@@ -7,7 +7,7 @@ import asyncio
 import click
 
 from acd.cli.common import config_option, emit_json, fail, json_option
-from acd.cli.monitor import host_option, load_site, port_option, site_option
+from acd.cli.monitor import broker_connection, host_option, load_site, port_option, site_option
 
 
 @click.group()
@@ -48,11 +48,10 @@ def clear(
     deletes a retained message) and reads the tree again to check. Refused while the
     site's controller is online (it would publish its state again) unless --force.
     """
-    from drivers.mqtt_client import connection
     from drivers.mqtt_retained import clear as clear_topics
     from drivers.mqtt_retained import controller_online, retained_topics
 
-    conn = connection(load_site(config_path), site, host, port)
+    conn = broker_connection(load_site(config_path), site, host, port)
     where = f"{conn.topics.base}/ on {conn.where}"
     found = asyncio.run(retained_topics(conn))
     if not found:

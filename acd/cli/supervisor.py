@@ -8,7 +8,14 @@ import asyncio
 import click
 
 from acd.cli.common import config_option, emit_json, json_option, timeout_option
-from acd.cli.monitor import host_option, load_site, port_option, read_snapshot, site_option
+from acd.cli.monitor import (
+    broker_connection,
+    host_option,
+    load_site,
+    port_option,
+    read_snapshot,
+    site_option,
+)
 from acd.monitor_view import clock, fit, site_zone
 from acd.topics import CommandAction
 
@@ -32,9 +39,10 @@ def agent() -> None:
 
 
 def _send(action: CommandAction, agent_id: str, reason: int | None, opts: dict) -> None:
-    from drivers.mqtt_client import connection, send_agent_command
+    from drivers.mqtt_client import send_agent_command
 
-    conn = connection(load_site(opts["config_path"]), opts["site"], opts["host"], opts["port"])
+    config = load_site(opts["config_path"])
+    conn = broker_connection(config, opts["site"], opts["host"], opts["port"])
     asyncio.run(send_agent_command(conn, agent_id, action, reason, opts["timeout"]))
     if opts["as_json"]:
         emit_json({"agent_id": agent_id, "action": action.value, "reason": reason, "ok": True})
