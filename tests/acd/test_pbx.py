@@ -238,3 +238,18 @@ def test_a_second_driver_registered_from_outside_routes_a_call_through_the_contr
         (StepKind.RINGING, 5, "0611", "201"),
         (StepKind.ANSWERED, 5, "0611", "201"),
     ]
+
+
+def test_an_installed_driver_is_found_by_its_entry_point(monkeypatch):
+    from importlib.metadata import EntryPoint
+
+    ep = EntryPoint("toy-lines", f"{__name__}:LineDriver", pbx.ENTRY_POINTS)
+
+    def entry_points(group, name=None):
+        return [e for e in (ep,) if e.group == group and name in (None, e.name)]
+
+    monkeypatch.setattr(pbx, "entry_points", entry_points)
+    assert "toy-lines" in pbx.known()
+    assert type(pbx.driver("toy-lines")).__name__ == "LineDriver"
+    with pytest.raises(ConfigError, match=r"link\.protocol: must be one of acd-cti, toy-lines"):
+        pbx.driver("nope")
