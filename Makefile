@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 PYTEST_ARGS ?=
 
-.PHONY: install broker mosquitto chromium test demo bench lint clean
+.PHONY: install broker mosquitto chromium postgres test demo bench lint clean
 
 $(STAMP): setup.cfg pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -24,13 +24,16 @@ mosquitto:
 chromium:
 	@bash scripts/ensure-chromium.sh
 
-test: install broker chromium
+postgres:
+	@bash scripts/ensure-postgres.sh
+
+test: install broker chromium postgres
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 demo: install mosquitto
 	$(BIN)/acd demo
 
-bench: install
+bench: install postgres
 	$(BIN)/python -m pip install -q -e '.[bench]' || echo "bench extras unavailable: comparisons skipped"
 	$(BIN)/python bench/run.py --json
 

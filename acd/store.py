@@ -161,7 +161,7 @@ class StoreBackend(Protocol):
     def open_readonly(self, url: str, options: StoreOptions) -> RecordStore:
         """Open for reading (reports): a missing or foreign store is an `AcdError`."""
 
-    def controller_lock(self, url: str) -> AbstractContextManager[None]:
+    def controller_lock(self, url: str, options: StoreOptions) -> AbstractContextManager[None]:
         """Held by ``acd run`` while it runs; `AcdError` if another controller holds it."""
 
     def backup(self, url: str, dest: Path, overwrite: bool) -> Summary:
@@ -218,9 +218,9 @@ def open_readonly(url: str | Path, **options: object) -> RecordStore:
     return _backend(str(url)).open_readonly(str(url), StoreOptions(**options))
 
 
-def controller_lock(url: str | Path) -> AbstractContextManager[None]:
+def controller_lock(url: str | Path, **options: object) -> AbstractContextManager[None]:
     """The lock ``acd run`` holds on its store (restore waits for it)."""
-    return _backend(str(url)).controller_lock(str(url))
+    return _backend(str(url)).controller_lock(str(url), StoreOptions(**options))
 
 
 def backup(url: str | Path, dest: str | Path, overwrite: bool = False) -> Summary:

@@ -205,8 +205,6 @@ MIGRATIONS: tuple[str, ...] = (
     # 6: legs routed by the switch's fallback while the controller was gone (§9.7)
     "ALTER TABLE calls ADD COLUMN fallback INTEGER NOT NULL DEFAULT 0",
 )
-"""SQL scripts in order: script ``i`` takes ``user_version`` from ``i`` to ``i + 1``."""
-
 """SQL scripts in order (SQLite's text; `dialect` adapts it): script ``i`` takes the
 schema from version ``i`` to ``i + 1``."""
 

@@ -301,7 +301,9 @@ class _Backend:
     def open_readonly(self, url: str, options: StoreOptions) -> SqliteStore:
         return open_readonly(file_path(url))
 
-    def controller_lock(self, url: str) -> contextlib.AbstractContextManager[None]:
+    def controller_lock(
+        self, url: str, options: StoreOptions
+    ) -> contextlib.AbstractContextManager[None]:
         return controller_lock(file_path(url))
 
     def backup(self, url: str, dest: Path, overwrite: bool) -> Summary:

@@ -1,4 +1,4 @@
-"""Shared test set-up: hypothesis profiles and a broker proxy.
+"""Shared test set-up: hypothesis profiles, a broker proxy and the record stores.
 
 Profiles: ``ci`` (quick, the default under CI), ``dev`` (default elsewhere) and
 ``deep`` (on demand: ``HYPOTHESIS_PROFILE=deep make test``; it runs the stateful
@@ -8,6 +8,7 @@ machines for minutes, so the per-test timeout is off unless ``--timeout`` is giv
 import asyncio
 import contextlib
 import os
+from collections.abc import Iterator
 
 import pytest
 from hypothesis import HealthCheck, settings
@@ -116,3 +117,82 @@ def secure_broker(tmp_path_factory) -> SecureBroker:
     directory = tmp_path_factory.mktemp("secure-mosquitto")
     with secure_mosquitto(directory, users, ACL_EXAMPLE.read_text()) as port:
         yield SecureBroker(port)
+
+
+PG_SERVER = "postgresql://postgres@127.0.0.1:5432"  # trust auth (make test starts it)
+
+
+@contextlib.contextmanager
+def new_pg_database() -> Iterator[str]:
+    """A new PostgreSQL database on 127.0.0.1:5432, dropped after: its URL."""
+    import psycopg
+
+    from acd.store_pg import scratch_database
+
+    with contextlib.ExitStack() as stack:
+        try:
+            url = stack.enter_context(scratch_database(PG_SERVER, "acd_test"))
+        except psycopg.OperationalError as exc:
+            pytest.fail(f"no PostgreSQL on 127.0.0.1:5432 (make test starts it): {exc}")
+        yield url
+
+
+@pytest.fixture(scope="session")
+def pg_database() -> Iterator[str]:
+    """The PostgreSQL database of this test run, dropped at its end: its URL."""
+    with new_pg_database() as url:
+        yield url
+
+
+@pytest.fixture(scope="module")
+def pg_module_database() -> Iterator[str]:
+    """A PostgreSQL database for one test module's module-scoped fixtures."""
+    with new_pg_database() as url:
+        yield url
+
+
+def empty_pg(url: str) -> str:
+    """Empty the database at ``url`` (every table of the acd schema gone); ``url``."""
+    import psycopg
+
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute("DROP SCHEMA public CASCADE; CREATE SCHEMA public")
+    return url
+
+
+@pytest.fixture(scope="session")
+def fresh_pg(pg_database: str):
+    """Empties the tables of the test run's PostgreSQL database (quicker than a new
+    schema) and returns its URL: a new store for each example of a hypothesis test."""
+    import psycopg
+
+    def fresh() -> str:
+        with psycopg.connect(pg_database, autocommit=True) as conn:
+            tables = [
+                name
+                for (name,) in conn.execute(
+                    "SELECT tablename FROM pg_tables WHERE schemaname = 'public'"
+                    " AND tablename <> 'acd_schema'"
+                )
+            ]
+            if tables:
+                conn.execute(f"TRUNCATE {', '.join(tables)} RESTART IDENTITY")
+        return pg_database
+
+    empty_pg(pg_database)
+    return fresh
+
+
+@pytest.fixture
+def pg_url(pg_database: str) -> str:
+    """An empty PostgreSQL database for one test."""
+    return empty_pg(pg_database)
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def store_url(request: pytest.FixtureRequest, tmp_path) -> str:
+    """The URL of a new, empty record store: an SQLite file, then a PostgreSQL database
+    (the store and report tests run against both)."""
+    if request.param == "sqlite":
+        return str(tmp_path / "cdr.db")
+    return request.getfixturevalue("pg_url")

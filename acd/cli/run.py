@@ -180,7 +180,7 @@ def run(
         )
     db = db_path or config.store.url
     held = contextlib.ExitStack()  # one controller per database; restore waits for it
-    held.enter_context(controller_lock(db))
+    held.enter_context(controller_lock(db, password_env=config.store.password_env))
     store = open_store(
         db,
         mask_callers=config.store.mask_callers,

@@ -44,8 +44,7 @@ from acd.events import (
 )
 from acd.figures import grouped, staffed_seconds
 from acd.reporting import ReportSettings, day_window, store_report
-from acd.store_sqlite import SqliteStore as CallStore
-from acd.store_sqlite import open_readonly
+from acd.store import open_readonly, open_store
 
 ROOT = Path(__file__).resolve().parents[2]
 CONFIG = ROOT / "examples" / "town-hall.toml"
@@ -53,9 +52,9 @@ TZ = ZoneInfo("Europe/Paris")
 DAY = "2026-03-10"
 
 
-def simulate_day(db: Path, seed: int = 1):
-    """Run the scenario's day through the engine into ``db``; return the engine, its
-    records and its agent notifications."""
+def simulate_day(db: str | Path, seed: int = 1):
+    """Run the scenario's day through the engine into the store ``db`` (a file or a
+    URL); return the engine, its records and its agent notifications."""
     config = load_config(CONFIG)
     scenario = load_scenario("town-hall-weekday-250")
     midnight = datetime.combine(scenario.day, time(), TZ).timestamp()
@@ -85,7 +84,7 @@ def simulate_day(db: Path, seed: int = 1):
         legs[call_id] = token = next(order)
         push(midnight + at + caller.patience, ("hangup", call_id, token))
 
-    with CallStore(db) as store:
+    with open_store(str(db)) as store:
         for _ in range(200_000):
             deadline = engine.next_deadline()
             if not pending and deadline is None:
@@ -149,9 +148,13 @@ def _agent_reacts(note: AgentChanged, agents, rng, push, legs) -> None:
         push(now + behaviour.ready_after_miss, Ready(0, note.device))
 
 
-@pytest.fixture(scope="module")
-def day(tmp_path_factory):
-    db = tmp_path_factory.mktemp("report") / "day.db"
+@pytest.fixture(scope="module", params=["sqlite", "postgresql"])
+def day(request, tmp_path_factory):
+    """The simulated day in an SQLite file, then in a PostgreSQL database."""
+    if request.param == "sqlite":
+        db = str(tmp_path_factory.mktemp("report") / "day.db")
+    else:
+        db = request.getfixturevalue("pg_module_database")
     engine, records, notes = simulate_day(db)
     return db, engine, records, notes
 

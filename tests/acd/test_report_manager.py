@@ -18,7 +18,7 @@ from acd.records import CallRecord, Outcome
 from acd.report_charts import needed_agents, plot
 from acd.report_html import html_report
 from acd.reporting import ReportSettings, build_report, day_window, render_text, to_csv
-from acd.store_sqlite import SqliteStore as CallStore
+from acd.store import open_store
 
 TZ = ZoneInfo("Europe/Paris")
 MON, _ = day_window(date(2026, 3, 30), TZ)  # Monday of ISO week 14; March ends Tuesday
@@ -160,9 +160,9 @@ def test_html_report_is_one_page_with_the_charts_embedded(tmp_path):
     assert "1001" in page and "break 0:15" in page
 
 
-def test_acd_report_html_and_by_agent_on_a_database(tmp_path):
-    db = tmp_path / "acd.db"
-    with CallStore(db) as store:
+def test_acd_report_html_and_by_agent_on_a_database(tmp_path, store_url):
+    db = store_url
+    with open_store(db) as store:
         store.record_outputs([CallEnded(r.ended_at, r) for r in RECORDS] + CHANGES)
     out = tmp_path / "week.html"
     args = ["report", "--db", str(db), "--from", "2026-03-30", "--to", "2026-04-03"]

@@ -27,7 +27,7 @@ from acd.reporting import (
     store_report,
     to_csv,
 )
-from acd.store_sqlite import SqliteStore as CallStore
+from acd.store import open_store
 
 TZ = ZoneInfo("Europe/Paris")
 T8, _ = day_window(date(2026, 3, 10), TZ)
@@ -116,8 +116,8 @@ def test_dst_day_and_window():
     assert [r.key[11:] for r in report.rows["hour"]] == ["09"]
 
 
-def test_store_report_equals_the_report_of_the_same_data(tmp_path):
-    with CallStore(tmp_path / "cdr.db") as store:
+def test_store_report_equals_the_report_of_the_same_data(store_url):
+    with open_store(store_url) as store:
         store.record_outputs([CallEnded(r.ended_at, r) for r in RECORDS] + CHANGES)
         for since, until in [(None, None), (T8 + 900, None), (T8 + 900, T8 + 5400)]:
             expected = build_report(RECORDS, CHANGES, SETTINGS, since, until)
@@ -164,9 +164,9 @@ def run(*args: str):
     return CliRunner().invoke(cli, ["report", *args])
 
 
-def test_cli_window_options(tmp_path):
-    db = tmp_path / "cdr.db"
-    with CallStore(db) as store:
+def test_cli_window_options(store_url):
+    db = store_url
+    with open_store(db) as store:
         for r in RECORDS:
             store.record_call(r)
     # no --config: UTC, target 0.99; 08:00 UTC is 09:00 in Paris

@@ -16,8 +16,8 @@ import pytest
 from acd.config import load_config
 from acd.reporting import ReportSettings, day_window, render_text, store_report, to_csv
 from acd.retention import cutoff, purge
+from acd.store import open_readonly, open_store
 from acd.store_sqlite import SqliteStore as CallStore
-from acd.store_sqlite import open_readonly
 
 _spec = importlib.util.spec_from_file_location(
     "report_day", Path(__file__).with_name("test_report_day.py")
@@ -32,6 +32,28 @@ def simulated(tmp_path_factory):
     db = tmp_path_factory.mktemp("retention") / "day.db"
     simulate_day(db, seed=3)
     return db
+
+
+@pytest.fixture(scope="module")
+def simulated_pg(pg_module_database):
+    simulate_day(pg_module_database, seed=3)
+    return pg_module_database
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def day_copy(request, tmp_path):
+    """A copy of the simulated day: an SQLite file, then a PostgreSQL database (made
+    from the simulated one as its template), dropped after."""
+    if request.param == "sqlite":
+        db = tmp_path / "acd.db"
+        shutil.copy(request.getfixturevalue("simulated"), db)
+        yield str(db)
+        return
+    from acd.store_pg import scratch_database
+
+    server, template = request.getfixturevalue("simulated_pg").rsplit("/", 1)
+    with scratch_database(server, "acd_test_copy", template=template) as url:
+        yield url
 
 
 def _report(db, queue=None):
@@ -69,12 +91,11 @@ def _same_figures(a, b) -> None:
 
 
 @pytest.mark.parametrize("queue", [None, "front-desk"])
-def test_a_report_across_the_purge_boundary_equals_the_report_before(simulated, tmp_path, queue):
-    db = tmp_path / "acd.db"
-    shutil.copy(simulated, db)
+def test_a_report_across_the_purge_boundary_equals_the_report_before(day_copy, queue):
+    db = day_copy
     before = _report(db, queue)
     noon = datetime.fromisoformat(f"{DAY}T12:00").replace(tzinfo=TZ).timestamp()
-    with CallStore(db) as store:
+    with open_store(db) as store:
         legs = sum(1 for _ in store.calls())
         deleted = purge(store, noon, load_config(CONFIG))
         assert 0 < deleted["calls"] < legs and deleted["agent_changes"] > 0
@@ -87,7 +108,7 @@ def test_a_report_across_the_purge_boundary_equals_the_report_before(simulated, 
         assert to_csv(after, by) == to_csv(before, by)
     _same_figures(after, before)
     # a second purge later in the day adds to the figures kept by the first
-    with CallStore(db) as store:
+    with open_store(db) as store:
         purge(store, noon + 4 * 3600, load_config(CONFIG))
     assert render_text(_report(db, queue)) == render_text(before)
 
@@ -98,10 +119,9 @@ def test_cutoff_is_the_local_midnight_retention_days_ago():
     assert cutoff(now, 2, "Europe/Paris") == expected
 
 
-def test_report_json_of_a_purged_day_still_has_its_rows(simulated, tmp_path):
-    db = tmp_path / "acd.db"
-    shutil.copy(simulated, db)
-    with CallStore(db) as store:
+def test_report_json_of_a_purged_day_still_has_its_rows(day_copy):
+    db = day_copy
+    with open_store(db) as store:
         purge(store, datetime.fromisoformat(f"{DAY}T23:59").replace(tzinfo=TZ).timestamp())
     data = json.loads(json.dumps(_report(db).to_dict()))
     assert data["total"]["calls"] > 200 and len(data["hour"]) >= 10
