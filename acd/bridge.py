@@ -126,6 +126,7 @@ class Bridge:
         self._cancelled: set[tuple[int, str]] = set()  # rings we stopped: their echo is ours
         self._resync: _Resync | None = None
         self._held: list[tuple[m.Message | ev.PinChecked, float]] = []  # since link up
+        self._checking: dict[int, str] = {}  # PIN checks out to the runtime -> handset
         self._calls: set[int] = set()  # calls in progress the switch told of
         self._gone: list[int] = []  # calls over at the switch, to forget after this message
         self._tracking = True  # requests are tracked (and time out) while the link is up
@@ -229,7 +230,7 @@ class Bridge:
         snapshots: the calls snapshot decides again)."""
         step = Step()
         if self._resync is None:
-            self._apply(self.engine.handle(event), event.at, step)
+            self._apply(self._handle(event), event.at, step)
         elif type(event) is ev.PinChecked:
             self._held.append((event, event.at))  # a login's end: held like the key was
         else:  # applied, but the calls snapshot decides the calls (see _unsent)
@@ -413,7 +414,7 @@ class Bridge:
             if type(x) is m.SnapshotDeviceResult:
                 self._device_snapshot(x, resync, t, step)
             elif type(x) is ev.PinChecked:
-                self._apply(self.engine.handle(x), t, step)
+                self._apply(self._handle(x), t, step)
             elif type(x) is not m.SnapshotCallsResult:
                 self._event(x, t, step)
         if self.engine.next_deadline() is not None:  # the engine's timers catch up
@@ -530,7 +531,8 @@ class Bridge:
     ) -> None:
         """One handset's snapshot at its place among the events: a session the switch
         no longer shows ends; a login the controller never verified makes no session
-        (the handset is asked to log in again)."""
+        (the handset is asked to log in again), but one whose PIN is being checked is
+        left to its check."""
         engine = self.engine
         resync.devices += 1
         device = snap.device
@@ -539,7 +541,8 @@ class Bridge:
             resync.logged_out.append(known)
             self._apply(engine.handle(ev.Logout(now, device)), now, step)
         self._apply(engine.handle(ev.Hook(now, device, snap.hook_off)), now, step)
-        if snap.agent_id and known != snap.agent_id:
+        checking = device in self._checking.values()
+        if snap.agent_id and known != snap.agent_id and not checking:
             resync.unverified.append(snap.agent_id)
             step.requests.append(self._request(m.SetDisplay, now, (), device, m.LOGIN_PROMPT))
 
@@ -562,9 +565,17 @@ class Bridge:
             if kind is cmd.CallEnded and out.record.outcome in _CALL_OVER:
                 self._calls.discard(out.record.call_id)
             elif kind is cmd.VerifyPin:
+                self._checking[out.check] = out.device
                 step.checks.append(out)
                 continue
             step.notes.append(out)
+
+    def _handle(self, event: ev.Event) -> list[Output]:
+        """``engine.handle`` for an event not from the switch: a PIN check answered is
+        no longer out."""
+        if type(event) is ev.PinChecked:
+            self._checking.pop(event.check, None)
+        return self.engine.handle(event)
 
     def check_pins(
         self, step: Step, now: float, verify: Callable[[Pin | str, str], bool] = verify_pin
@@ -575,7 +586,7 @@ class Bridge:
         while step.checks:
             check = step.checks.pop(0)
             ok = verify(check.pin, check.pin_hash)
-            self._apply(self.engine.handle(ev.PinChecked(now, check.check, ok)), now, step)
+            self._apply(self._handle(ev.PinChecked(now, check.check, ok)), now, step)
 
     def _route_call(self, out: cmd.RouteCall, now: float, step: Step) -> None:
         self._route(out.call_id, (out.device,), now, step)

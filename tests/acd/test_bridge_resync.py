@@ -250,6 +250,8 @@ def test_every_interleaving_with_the_snapshots_routes_each_call_once_and_ends_in
     failed = [n for n in rig.notes if isinstance(n, CallEnded)]
     assert [n.record for n in failed if n.record.outcome is Outcome.FAILED] == []
     assert not rig.bridge.resyncing
+    # every login was heard (no outage): no handset is asked to log in again
+    assert [r for r in rig.sent(m.SetDisplay) if r.text == m.LOGIN_PROMPT] == []
     rig.assert_agreement()
 
 
@@ -295,6 +297,35 @@ def test_a_login_keyed_while_the_controller_is_away_counts_only_once_its_pin_is_
     sessions = {s.agent_id: s.device for s in rig.bridge.engine.export_sessions()}
     if pin == "2222":
         assert sessions == {"1001": "201", "1002": "202"}
+    else:
+        assert sessions == {"1001": "201"}
+        assert rig.bridge.engine.wrong_pins("1002") == 1
+        assert rig.switch.handset_view("202")["display"] == "Wrong PIN"
+
+
+@pytest.mark.parametrize("pin", ["2222", "9999"])
+def test_a_login_keyed_during_the_snapshots_is_decided_by_its_pin_check_alone(pin):
+    """§9.3: the controller heard this login during the resync window; its PIN check is
+    still out when the handset's snapshot, showing 1002 there, is applied. The handset
+    is not asked to log in again (it was, and the login keyed again was refused as
+    'already logged in here'): the check decides, as for any login."""
+    late = dataclasses.replace(agent("1002", UP + 1, 1.0), pin=pin)
+    rig = Harness((agent("1001", START, 1.0), late), [])
+    rig.settle(UP)
+    rig.link_bounce()
+    for _ in range(3):  # MonitorStart, SnapshotCalls, SnapshotDevice 201
+        rig.move("switch handles a request")
+    rig.move("timer")  # 1002 keys login: held, its snapshot not asked for yet
+    rig.settle(rig.now + 30.0)
+    assert [r.device for r in rig.sent(m.SetDisplay) if r.text == m.LOGIN_PROMPT] == []
+    logins = (ev.Login, ev.PinChecked)
+    refused = [(type(n.event), n.reason) for n in rig.notes if isinstance(n, Refused)]
+    refused = [r for r in refused if r[0] in logins]
+    assert refused == ([] if pin == "2222" else [(ev.PinChecked, "wrong PIN")])
+    sessions = {s.agent_id: s.device for s in rig.bridge.engine.export_sessions()}
+    if pin == "2222":
+        assert sessions == {"1001": "201", "1002": "202"}
+        rig.assert_agreement()
     else:
         assert sessions == {"1001": "201"}
         assert rig.bridge.engine.wrong_pins("1002") == 1
