@@ -29,6 +29,16 @@ from datetime import date, datetime, timedelta
 from itertools import repeat
 from zoneinfo import ZoneInfo
 
+from acd.bridge import Bridge, run_virtual
+from acd.calendar import midnight
+from acd.commands import CallEnded, Notification
+from acd.config import AgentConfig, Config
+from acd.engine import Engine
+from acd.errors import AcdError, must_be
+from acd.figures import compute
+from acd.pins import hash_pin, verify_pin
+from acd.records import CallRecord, RingOutcome
+from acd.staffing import Traffic, evaluate
 from firmware_sim.distributions import Distribution, Exponential, Fixed, Lognormal
 from firmware_sim.people import Agent, Behaviour, CallerModel, Shift
 from firmware_sim.scenario import LinkSettings, Scenario
@@ -41,17 +51,6 @@ from firmware_sim.traffic import (
     Profile,
     WeeklyTraffic,
 )
-
-from acd.bridge import Bridge, run_virtual
-from acd.calendar import midnight
-from acd.commands import CallEnded, Notification
-from acd.config import AgentConfig, Config
-from acd.engine import Engine
-from acd.errors import AcdError, must_be
-from acd.figures import compute
-from acd.pins import hash_pin, verify_pin
-from acd.records import CallRecord, RingOutcome
-from acd.staffing import Traffic, evaluate
 
 CONFIDENCE = 0.95
 METRICS = (

@@ -18,14 +18,13 @@ import dataclasses
 from collections import deque
 from pathlib import Path
 
-from firmware_sim.fallback import FallbackSettings
-from firmware_sim.scenario import load_scenario
-
 from acd.bridge import Bridge
 from acd.calendar import midnight
 from acd.commands import CallEnded
 from acd.config import load_config
 from acd.engine import Engine
+from firmware_sim.fallback import FallbackSettings
+from firmware_sim.scenario import load_scenario
 from protocols import messages as m
 
 CONFIG = Path(__file__).resolve().parents[1] / "examples" / "town-hall.toml"

@@ -22,9 +22,6 @@ import tempfile
 import time
 from pathlib import Path
 
-from firmware_sim.runner import SwitchEndpoint
-from firmware_sim.scenario import load_scenario
-
 from acd.bridge import Bridge, controller_link
 from acd.calendar import midnight
 from acd.clock import Clock
@@ -32,6 +29,8 @@ from acd.config import load_config
 from acd.engine import Engine
 from acd.replay import Timeline, captured_extensions, engine_requests
 from drivers.capture import CaptureWriter, read_capture
+from firmware_sim.runner import SwitchEndpoint
+from firmware_sim.scenario import load_scenario
 from protocols.framing import Ctrl, FrameDecoder
 from protocols.link import LinkDown, LinkUp, MessageReceived
 from protocols.messages import decode_message

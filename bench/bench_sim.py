@@ -34,14 +34,13 @@ import time
 from collections import OrderedDict
 from pathlib import Path
 
-from firmware_sim.runner import SwitchEndpoint
-from firmware_sim.scenario import load_scenario
-
 from acd import whatif
 from acd.clock import Clock
 from acd.config import load_config
 from acd.engine import Engine
 from acd.staffing import Traffic, evaluate
+from firmware_sim.runner import SwitchEndpoint
+from firmware_sim.scenario import load_scenario
 from protocols import messages as m
 from protocols.link import Link, MessageReceived, Role
 

@@ -30,10 +30,9 @@ import tty
 from collections.abc import Callable
 from dataclasses import asdict
 
+from acd.clock import Clock
 from firmware_sim.faults import FaultInjector, FaultSpec, clock_text
 from firmware_sim.scenario import Scenario
-
-from acd.clock import Clock
 from protocols.link import BadMessage, Link, LinkDown, LinkUp, MessageReceived, Role
 from protocols.messages import (
     Message,

@@ -13,15 +13,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from acd.config import Section, read_toml
+from acd.errors import AcdError, ConfigError
 from firmware_sim.distributions import Distribution, Empirical, Exponential, Fixed, Lognormal
 from firmware_sim.fallback import ORDERS, FallbackSettings
 from firmware_sim.faults import FaultSpec, clock_key, fault_from_section
 from firmware_sim.people import Agent, Behaviour, Break, Caller, CallerModel, Shift
 from firmware_sim.switch import Switch, SwitchConfig
 from firmware_sim.traffic import DAY_NAMES, DayPlan, Profile, WeeklyTraffic
-
-from acd.config import Section, read_toml
-from acd.errors import AcdError, ConfigError
 from protocols import link as link_layer
 
 SCENARIO_DIR = Path(__file__).resolve().parent / "scenarios"

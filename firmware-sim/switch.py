@@ -25,7 +25,6 @@ from typing import Any
 from firmware_sim.fallback import FallbackSettings, pick_handset, report
 from firmware_sim.people import Agent, Caller, CallerModel, answer_delay, draw_caller, escalation
 from firmware_sim.traffic import WeeklyTraffic, arrival_times
-
 from protocols.messages import (
     LOGIN_PROMPT,
     CallInfo,

@@ -135,14 +135,13 @@ def demo(
     time; a tty shows live progress (calls, answer rate, agents ready). At the end
     the day's report, hour by hour, is checked against the 99 % answer-rate target.
     """
-    from firmware_sim.scenario import load_scenario
-    from firmware_sim.traffic import DayPlan
-
     from acd.calendar import midnight
     from acd.config import load_config
     from acd.reporting import ReportSettings, day_window, render_text, store_report
     from acd.store import open_store
     from acd.topics import Topics
+    from firmware_sim.scenario import load_scenario
+    from firmware_sim.traffic import DayPlan
 
     config = load_config(config_path or EXAMPLE)
     sc = load_scenario(scenario)
@@ -211,10 +210,9 @@ def _web_site(
 async def _run_day(config, sc, store, epoch: float, web=None) -> None:
     """Serve the simulated switch on a pty from a thread and run the controller on it
     until the simulated day is over (and `acd web` beside it when ``web`` is given)."""
-    from firmware_sim.runner import ServedSwitch
-
     from acd.clock import Clock
     from acd.controller import Controller
+    from firmware_sim.runner import ServedSwitch
 
     web_stop = asyncio.Event()
     web_task = None

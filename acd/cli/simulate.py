@@ -6,7 +6,6 @@ import time
 from typing import Any
 
 import click
-from firmware_sim.scenario import load_scenario
 
 from acd import whatif
 from acd.cli.common import config_option, emit_json, fail, json_option
@@ -14,6 +13,7 @@ from acd.cli.progress import Progress
 from acd.config import load_config
 from acd.profile import load_profile
 from acd.whatif import Estimate, Expectation, Flags, HourExpectation, Result, WhatIf
+from firmware_sim.scenario import load_scenario
 
 _FLAG_NAMES = ("--agents", "--aht", "--sd", "--patience", "--distribution", "--profile", "--day")
 

@@ -8,7 +8,6 @@ import datetime as dt
 from pathlib import Path
 
 import pytest
-from firmware_sim.scenario import load_scenario
 
 from acd.agents import AgentSession, AgentState, AgentStatus
 from acd.bridge import Bridge, RequestFailed, Resynced, run_virtual
@@ -18,6 +17,7 @@ from acd.commands import AgentChanged, CallEnded
 from acd.config import load_config
 from acd.engine import Engine
 from acd.records import Outcome
+from firmware_sim.scenario import load_scenario
 from protocols import messages as m
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -5,13 +5,13 @@ process (the harness of test_bridge_resync)."""
 from __future__ import annotations
 
 import pytest
-from firmware_sim.fallback import FallbackSettings
 
 from acd import events as ev
 from acd.bridge import Bridge
 from acd.commands import CallEnded
 from acd.engine import FALLBACK, Engine
 from acd.records import Outcome
+from firmware_sim.fallback import FallbackSettings
 from protocols import messages as m
 
 from .test_bridge_resync import CONFIG, EPOCH, START, UP, Harness, agent

@@ -11,11 +11,6 @@ from collections import deque
 from pathlib import Path
 
 import pytest
-from firmware_sim.distributions import Fixed
-from firmware_sim.fallback import FallbackSettings
-from firmware_sim.people import Agent, Behaviour, Caller, CallerModel, Shift
-from firmware_sim.switch import Switch, SwitchConfig
-from firmware_sim.traffic import WeeklyTraffic
 from hypothesis import example, given
 from hypothesis import strategies as st
 
@@ -27,6 +22,11 @@ from acd.commands import CallEnded, Refused
 from acd.config import load_config
 from acd.engine import Engine
 from acd.records import Outcome
+from firmware_sim.distributions import Fixed
+from firmware_sim.fallback import FallbackSettings
+from firmware_sim.people import Agent, Behaviour, Caller, CallerModel, Shift
+from firmware_sim.switch import Switch, SwitchConfig
+from firmware_sim.traffic import WeeklyTraffic
 from protocols import messages as m
 
 # every call-state move the engine makes is checked against the table

@@ -21,9 +21,6 @@ from zoneinfo import ZoneInfo
 
 import pytest
 from click.testing import CliRunner
-from firmware_sim.people import answer_delay, draw_caller, escalation
-from firmware_sim.scenario import load_scenario
-from firmware_sim.traffic import arrival_times
 
 from acd.agents import AgentState, AgentStatus
 from acd.bridge import handle_checking_pins
@@ -45,6 +42,9 @@ from acd.events import (
 from acd.figures import grouped, staffed_seconds
 from acd.reporting import ReportSettings, day_window, store_report
 from acd.store import open_readonly, open_store
+from firmware_sim.people import answer_delay, draw_caller, escalation
+from firmware_sim.scenario import load_scenario
+from firmware_sim.traffic import arrival_times
 
 ROOT = Path(__file__).resolve().parents[2]
 CONFIG = ROOT / "examples" / "town-hall.toml"

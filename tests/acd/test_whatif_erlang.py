@@ -7,13 +7,13 @@ import dataclasses
 from pathlib import Path
 
 import pytest
-from firmware_sim.distributions import Exponential, Lognormal
-from firmware_sim.people import Break, Shift
-from firmware_sim.scenario import Scenario, load_scenario
 
 from acd import whatif
 from acd.config import load_config
 from acd.staffing import Traffic, evaluate
+from firmware_sim.distributions import Exponential, Lognormal
+from firmware_sim.people import Break, Shift
+from firmware_sim.scenario import Scenario, load_scenario
 
 CONFIG = Path(__file__).resolve().parents[2] / "examples" / "town-hall.toml"
 

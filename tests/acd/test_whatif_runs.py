@@ -6,13 +6,13 @@ import dataclasses
 from pathlib import Path
 
 import pytest
-from firmware_sim.scenario import load_scenario
 
 from acd import whatif
 from acd.config import load_config
 from acd.errors import AcdError
 from acd.records import Outcome
 from acd.whatif import Estimate
+from firmware_sim.scenario import load_scenario
 
 CONFIG = Path(__file__).resolve().parents[2] / "examples" / "town-hall.toml"
 

@@ -22,13 +22,13 @@ import aiomqtt
 import pytest
 import serial
 import serial.rfc2217
-from firmware_sim.runner import ServedSwitch
-from firmware_sim.scenario import Scenario, load_scenario
-from firmware_sim.traffic import DAY_NAMES, DayPlan, Profile, WeeklyTraffic
 
 from acd.calendar import midnight
 from acd.clock import Clock
 from acd.config import Config, load_config
+from firmware_sim.runner import ServedSwitch
+from firmware_sim.scenario import Scenario, load_scenario
+from firmware_sim.traffic import DAY_NAMES, DayPlan, Profile, WeeklyTraffic
 from protocols import messages as m
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -13,8 +13,8 @@ import sys
 import time
 
 import pytest
-from firmware_sim.fallback import FallbackSettings
 
+from firmware_sim.fallback import FallbackSettings
 from protocols import messages as m
 
 from .test_e2e_restart import records, wait_for

@@ -12,11 +12,11 @@ import uuid
 import aiomqtt
 import pytest
 from click.testing import CliRunner
-from firmware_sim.faults import FaultSpec
 
 from acd.cli import cli
 from acd.controller import Controller
 from acd.store_sqlite import SqliteStore as CallStore
+from firmware_sim.faults import FaultSpec
 
 pytestmark = pytest.mark.timeout(120)
 

@@ -11,9 +11,9 @@ import subprocess
 import time
 
 import pytest
-from firmware_sim.distributions import Fixed
 
 from acd.agents import AgentState
+from firmware_sim.distributions import Fixed
 from protocols import messages as m
 
 pytestmark = pytest.mark.timeout(120)

@@ -23,9 +23,9 @@ import time
 from collections import defaultdict
 
 import pytest
-from firmware_sim.traffic import DAY_NAMES, DayPlan, Profile, WeeklyTraffic
 
 from acd.engine import ENDED_UNHEARD
+from firmware_sim.traffic import DAY_NAMES, DayPlan, Profile, WeeklyTraffic
 from protocols import messages as m
 
 pytestmark = pytest.mark.timeout(240)

@@ -10,13 +10,13 @@ from pathlib import Path
 
 import pytest
 import serial
+
+from acd.clock import Clock
 from firmware_sim.runner import (
     ServedSwitch,
     SwitchEndpoint,
 )
 from firmware_sim.scenario import Scenario, load_scenario
-
-from acd.clock import Clock
 from protocols import messages as m
 from protocols.link import Link, LinkUp, MessageReceived, Role
 

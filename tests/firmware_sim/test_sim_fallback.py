@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import pytest
-from firmware_sim.people import Caller
 
 from acd.errors import AcdError
+from firmware_sim.people import Caller
 from protocols import messages as m
 
 T0 = 8 * 3600.0

@@ -6,10 +6,10 @@ import dataclasses
 import random
 
 import pytest
-from firmware_sim.faults import FaultInjector, FaultSpec, parse_fault_option, split_frames
-from firmware_sim.scenario import load_scenario
 
 from acd.errors import AcdError
+from firmware_sim.faults import FaultInjector, FaultSpec, parse_fault_option, split_frames
+from firmware_sim.scenario import load_scenario
 from protocols.framing import Ctrl, FrameDecoder, encode_frame
 from protocols.link import Role
 from protocols.messages import Message, SnapshotCalls, SnapshotCallsResult

@@ -7,6 +7,7 @@ import statistics
 from datetime import date
 
 import pytest
+
 from firmware_sim.distributions import Empirical, Exponential, Fixed, Lognormal
 from firmware_sim.people import Behaviour, CallerModel, answer_delay, draw_caller, escalation
 from firmware_sim.traffic import (

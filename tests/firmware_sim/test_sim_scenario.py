@@ -6,10 +6,10 @@ import re
 
 import pytest
 from click.testing import CliRunner
-from firmware_sim.scenario import load_scenario, shipped_scenarios
 
 from acd.cli import cli
 from acd.errors import AcdError
+from firmware_sim.scenario import load_scenario, shipped_scenarios
 
 MINIMAL = """
 [callers]

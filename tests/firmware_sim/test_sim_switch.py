@@ -5,9 +5,9 @@ from __future__ import annotations
 import dataclasses
 
 import pytest
+
 from firmware_sim.people import Break, Caller
 from firmware_sim.scenario import load_scenario
-
 from protocols import messages as m
 
 T0 = 8 * 3600.0

@@ -6,11 +6,11 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
-from firmware_sim.scenario import LinkSettings
 
 from acd.bridge import controller_link
 from acd.cli import cli
 from acd.config import LinkConfig
+from firmware_sim.scenario import LinkSettings
 from protocols import link
 from protocols.framing import Ctrl, FrameDecoder, encode_frame
 from protocols.messages import (

@@ -6,8 +6,6 @@ import dataclasses
 from pathlib import Path
 
 import pytest
-from firmware_sim.runner import SwitchEndpoint
-from firmware_sim.scenario import load_scenario
 
 from acd.bridge import Bridge
 from acd.calendar import midnight
@@ -17,6 +15,8 @@ from acd.engine import Engine
 from acd.events import PinChecked
 from acd.pins import verify_pin
 from drivers.capture import CaptureWriter
+from firmware_sim.runner import SwitchEndpoint
+from firmware_sim.scenario import load_scenario
 from protocols import messages as m
 from protocols.link import Link, LinkDown, LinkUp, MessageReceived, Role
 

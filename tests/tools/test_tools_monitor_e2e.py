@@ -15,14 +15,14 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
-from firmware_sim.runner import PtyTransport, SwitchEndpoint, serve
-from firmware_sim.scenario import load_scenario
 
 from acd.calendar import midnight
 from acd.cli import cli
 from acd.clock import Clock
 from acd.config import load_config
 from acd.controller import Controller
+from firmware_sim.runner import PtyTransport, SwitchEndpoint, serve
+from firmware_sim.scenario import load_scenario
 
 pytestmark = [pytest.mark.mqtt, pytest.mark.timeout(90)]
 ROOT = Path(__file__).resolve().parents[2]

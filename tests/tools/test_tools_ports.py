@@ -14,12 +14,12 @@ import tty
 
 import pytest
 from click.testing import CliRunner
-from firmware_sim.runner import PtyTransport, SwitchEndpoint, serve
-from firmware_sim.scenario import load_scenario
 
 from acd.cli import cli
 from acd.clock import Clock
 from drivers.port_test import PortTestError, run_port_test
+from firmware_sim.runner import PtyTransport, SwitchEndpoint, serve
+from firmware_sim.scenario import load_scenario
 
 
 class FakeLine:

@@ -7,12 +7,12 @@ import json
 from pathlib import Path
 
 from click.testing import CliRunner
-from firmware_sim.faults import FaultSpec
 
 from acd.cli import cli
 from acd.cli.replay import load_timeline
 from acd.replay import Filter, Timeline
 from drivers.capture import CaptureWriter
+from firmware_sim.faults import FaultSpec
 from protocols import messages as m
 from protocols.framing import Ctrl, encode_frame
 from protocols.messages import encode_message
