@@ -8,10 +8,14 @@ machines for minutes, so the per-test timeout is off unless ``--timeout`` is giv
 import asyncio
 import contextlib
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import pytest
 from hypothesis import HealthCheck, settings
+
+from firmware_sim.faults import FaultSpec
+from firmware_sim.runner import ServedSwitch
+from firmware_sim.scenario import Scenario
 
 settings.register_profile(
     "ci", max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow]
@@ -196,3 +200,29 @@ def store_url(request: pytest.FixtureRequest, tmp_path) -> str:
     if request.param == "sqlite":
         return str(tmp_path / "cdr.db")
     return request.getfixturevalue("pg_url")
+
+
+@pytest.fixture
+def sim_class() -> type[ServedSwitch]:
+    """The class `sim_thread` serves switches with (tests/e2e: one with the controller's
+    side of the clock)."""
+    return ServedSwitch
+
+
+@pytest.fixture
+def sim_thread(sim_class: type[ServedSwitch]) -> Iterator[Callable[..., ServedSwitch]]:
+    """Start a scenario's switch served from a background thread (``faults``, ``tcp``);
+    every one started is stopped, in time, at the end of the test."""
+    started: list[ServedSwitch] = []
+
+    def start(
+        scenario: Scenario, faults: tuple[FaultSpec, ...] = (), tcp: bool = False
+    ) -> ServedSwitch:
+        sim = sim_class(scenario, faults, tcp)
+        started.append(sim)
+        return sim
+
+    yield start
+    for sim in started:
+        if sim.thread.is_alive():
+            assert sim.stop()

@@ -81,6 +81,12 @@ def hour_scenario(
     )
 
 
+@pytest.fixture
+def sim_class() -> type[ServedSwitch]:
+    """`sim_thread` serves `SimThread`s here."""
+    return SimThread
+
+
 class SimThread(ServedSwitch):
     """The simulated switch served from a background thread, with the controller's side
     of its clock."""
@@ -99,19 +105,6 @@ class SimThread(ServedSwitch):
         ]
 
 
-@pytest.fixture
-def sim_thread():
-    started: list[SimThread] = []
-
-    def start(scenario: Scenario, **options) -> SimThread:
-        sim = SimThread(scenario, **options)
-        started.append(sim)
-        return sim
-
-    yield start
-    for sim in started:
-        if sim.thread.is_alive():
-            assert sim.stop()
 
 
 def offered_ids(sim: SimThread) -> set[int]:

@@ -13,7 +13,6 @@ import serial
 
 from acd.clock import Clock
 from firmware_sim.runner import (
-    ServedSwitch,
     SwitchEndpoint,
 )
 from firmware_sim.scenario import Scenario, load_scenario
@@ -269,19 +268,6 @@ def scripted(tmp_path: Path):
     return make
 
 
-@pytest.fixture
-def sim_thread():
-    started: list[ServedSwitch] = []
-
-    def start(scenario: Scenario, faults=(), tcp: bool = False) -> ServedSwitch:
-        sim = ServedSwitch(scenario, faults, tcp)
-        started.append(sim)
-        return sim
-
-    yield start
-    for sim in started:
-        if sim.thread.is_alive():
-            assert sim.stop()
 
 
 @pytest.fixture
