@@ -293,18 +293,19 @@ class WebServer:
             headers={"Content-Type": "text/event-stream", "Cache-Control": "no-store"}
         )
         await response.prepare(request)
-        await response.write(b"retry: 1000\n\n")
-        sent = -1
-        while not self.closing and self.sessions.get(session.sid, time.time()) is session:
-            changed = self.changed  # taken first: a change from now on wakes us
-            if self.state.version != sent:
-                sent = self.state.version
-                await response.write(self._state_event())
-            try:
-                await asyncio.wait_for(changed.wait(), HEARTBEAT)
-                await asyncio.sleep(COALESCE)
-            except TimeoutError:
-                await response.write(b"event: ping\ndata: {}\n\n")
+        with contextlib.suppress(ConnectionResetError):  # the page went away: normal
+            await response.write(b"retry: 1000\n\n")
+            sent = -1
+            while not self.closing and self.sessions.get(session.sid, time.time()) is session:
+                changed = self.changed  # taken first: a change from now on wakes us
+                if self.state.version != sent:
+                    sent = self.state.version
+                    await response.write(self._state_event())
+                try:
+                    await asyncio.wait_for(changed.wait(), HEARTBEAT)
+                    await asyncio.sleep(COALESCE)
+                except TimeoutError:
+                    await response.write(b"event: ping\ndata: {}\n\n")
         return response
 
     async def _report(self, request: web.Request) -> tuple[ReportQuery, Report]:
