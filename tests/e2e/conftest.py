@@ -108,8 +108,16 @@ class SimThread(ServedSwitch):
 
 
 def offered_ids(sim: SimThread) -> set[int]:
-    """The calls the simulated switch offered so far."""
-    return {x.call_id for x in sim.endpoint.sent if isinstance(x, m.Offered)}
+    """The calls the simulated switch told a controller of so far: offered while the
+    link was up, or in progress in a snapshot it answered (a call offered before a
+    controller came up is taken over at link-up: docs/cti-protocol.md 9.2)."""
+    ids = set()
+    for x in list(sim.endpoint.sent):
+        if isinstance(x, m.Offered):
+            ids.add(x.call_id)
+        elif isinstance(x, m.SnapshotCallsResult | m.SnapshotDeviceResult):
+            ids.update(c.call_id for c in x.calls)
+    return ids
 
 
 def site_config(tmp_path: Path, url: str, broker_port: int = 1883) -> Config:
