@@ -157,10 +157,12 @@ def sim(
     finally:
         shared.close()
         transport.close()
+    # a day run to its end ended at its end, however late this process got there
+    ended = endpoint.clock.at(time.monotonic()) if stopping else sc.end_s
     summary = {
         "scenario": sc.name,
         "stopped_by": stopping[0] if stopping else "end of run",
-        "sim_time": clock_text(endpoint.clock.at(time.monotonic())),
+        "sim_time": clock_text(ended),
         **endpoint.summary(),
     }
     if as_json:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import select
@@ -11,6 +12,9 @@ import subprocess
 import sys
 import time
 
+from firmware_sim.faults import FaultSpec
+from firmware_sim.runner import Clock, PtyTransport, SwitchEndpoint, serve
+from firmware_sim.scenario import load_scenario
 from protocols import messages as m
 from protocols.framing import Ctrl, encode_frame
 
@@ -196,3 +200,21 @@ def test_acd_sim_ends_with_a_summary_in_words_and_fault_lines_name_their_own_par
         "  faults:   ",
     ]
     assert "1 cable pulls" in lines[-1] and "{" not in result.stdout
+
+
+def test_serve_runs_everything_due_before_the_end_even_when_it_wakes_up_late():
+    """A thread not scheduled until long after the day's end (a loaded machine, a high
+    speed) still runs what was due in it: the scheduled fault and the calls, no later."""
+    sc = load_scenario("town-hall-weekday-250")
+    sc = dataclasses.replace(sc, start_s=9 * 3600.0, end_s=9 * 3600.0 + 600, speed=6000.0)
+    cable = FaultSpec("cable", at=9 * 3600.0 + 30, duration=5.0)
+    endpoint = SwitchEndpoint(sc, Clock(sc.start_s, 0.0, sc.speed), (cable,))
+    endpoint.start(0.0)
+    transport = PtyTransport()
+    try:
+        serve(endpoint, transport, lambda: False, now=lambda: 3600.0)  # an hour late
+    finally:
+        transport.close()
+    assert endpoint.faults.stats.cable_pulls == 1
+    offered = [t for t, x in endpoint.produced if isinstance(x, m.Offered)]
+    assert offered and max(offered) <= endpoint.clock.when(sc.end_s)
