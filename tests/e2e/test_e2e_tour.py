@@ -15,6 +15,7 @@ import sqlite3
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
@@ -31,6 +32,8 @@ TOUR = "**Run the controller against a (simulated) switch.**"
 ROUTING = ("QueueCall", "DeflectCall", "PlayAnnouncement", "ClearConnection", "SingleStepTransfer")
 
 pytestmark = pytest.mark.timeout(120)
+LIMIT = 60.0
+"""Wall seconds a tour may run at most (a simulated hour at 60x)."""
 
 
 def tour_commands() -> tuple[list[str], dict[str, str], list[str]]:
@@ -49,22 +52,25 @@ def _acd(args: list[str]) -> list[str]:
     return [sys.executable, "-m", "acd", *args[1:]]
 
 
-def _run_tour(tmp_path: Path, start: str | None, seconds: float, *options: str) -> Path:
+def _run_tour(
+    tmp_path: Path, start: str | None, done: Callable[[Path, Path], bool], *options: str
+) -> Path:
     """Run the tour (``--start`` replaced by ``start`` if given, ``options`` added to
-    `acd run`) for ``seconds``; return its database."""
+    `acd run`) until ``done(database, controller log)`` (at most ``LIMIT`` s: a loaded
+    machine may take seconds to start the controller); return its database."""
     sim, exports, run = tour_commands()
     if start is not None:
         sim[sim.index("--start") + 1] = start
     (tmp_path / "examples").symlink_to(ROOT / "examples")  # the tour runs in a checkout
     env = {**os.environ, **exports}
-    sim_log = tmp_path / "sim.log"
+    sim_log, db = tmp_path / "sim.log", tmp_path / run[run.index("--db") + 1]
     with open(sim_log, "w") as out:
         switch = subprocess.Popen([*_acd(sim), "--speed", "60"], cwd=tmp_path, stdout=out, env=env)
     procs = [switch]
     try:
-        for _ in range(200):  # its first line is the pty to open
-            if sim_log.read_text().endswith("\n"):
-                break
+        end = time.monotonic() + LIMIT
+        while not sim_log.read_text().endswith("\n"):  # its first line is the pty to open
+            assert time.monotonic() < end and switch.poll() is None, sim_log.read_text()
             time.sleep(0.05)
         pty = sim_log.read_text().splitlines()[0]
         assert pty.startswith("/dev/pts/"), pty
@@ -72,12 +78,13 @@ def _run_tour(tmp_path: Path, start: str | None, seconds: float, *options: str) 
         with open(tmp_path / "run.log", "w") as log:
             command = [*_acd(run), *options]
             procs.insert(0, subprocess.Popen(command, cwd=tmp_path, stderr=log, env=env))
-        time.sleep(seconds)
+        while not done(db, tmp_path / "run.log") and time.monotonic() < end:
+            assert procs[0].poll() is None, (tmp_path / "run.log").read_text()[-2000:]
+            time.sleep(0.1)
     finally:
         for proc in procs:  # the controller first: it stores what it knows
             proc.terminate()
             assert proc.wait(20) == 0, (tmp_path / "run.log").read_text()[-2000:]
-    db = tmp_path / run[run.index("--db") + 1]
     assert db.exists(), (tmp_path / "run.log").read_text()[-2000:]
     return db
 
@@ -87,8 +94,36 @@ def _rows(db: Path, query: str) -> list[tuple]:
         return conn.execute(query).fetchall()
 
 
+def _stored(*queries: tuple[str, int]) -> Callable[[Path, Path], bool]:
+    """``done`` for `_run_tour`: each ``(query, n)`` has ``n`` rows in the database."""
+
+    def done(db: Path, log: Path) -> bool:
+        try:
+            with sqlite3.connect(f"file:{db}?mode=ro", uri=True) as conn:
+                return all(len(conn.execute(q).fetchall()) >= n for q, n in queries)
+        except sqlite3.OperationalError:  # not created yet
+            return False
+
+    return done
+
+
+def _logged(text: str, then: float) -> Callable[[Path, Path], bool]:
+    """``done`` for `_run_tour`: ``then`` s after the controller logged ``text``."""
+    seen: list[float] = []
+
+    def done(db: Path, log: Path) -> bool:
+        if not seen and text in log.read_text():
+            seen.append(time.monotonic())
+        return bool(seen) and time.monotonic() > seen[0] + then
+
+    return done
+
+
+ROUTED = ("SELECT 1 FROM calls WHERE agent_id <> ''", 1)
+
+
 def test_readme_tour_as_written_routes_calls_at_any_hour(tmp_path):
-    db = _run_tour(tmp_path, None, 12)
+    db = _run_tour(tmp_path, None, _stored(("SELECT 1 FROM calls", 2), ROUTED))
     config = load_config(ROOT / "examples" / "town-hall.toml")
     tz = ZoneInfo(config.site.timezone)
     calls = _rows(db, "SELECT call_id, queued_at, outcome, agent_id FROM calls")
@@ -101,8 +136,9 @@ def test_readme_tour_as_written_routes_calls_at_any_hour(tmp_path):
 
 
 def test_readme_tour_from_the_current_local_time(tmp_path):
-    now = dt.datetime.now()
-    db = _run_tour(tmp_path, now.strftime("%H:%M"), 4)
+    now, launched = dt.datetime.now(), time.monotonic()
+    db = _run_tour(tmp_path, now.strftime("%H:%M"), _logged("resynchronised", 3.0))
+    ran = dt.timedelta(seconds=60 * (time.monotonic() - launched))  # simulated, at 60x
     config = load_config(ROOT / "examples" / "town-hall.toml")
     tz = ZoneInfo(config.site.timezone)
     logged = (tmp_path / "run.log").read_text()
@@ -110,14 +146,14 @@ def test_readme_tour_from_the_current_local_time(tmp_path):
     assert clock, logged
     at = dt.datetime.fromisoformat(clock.group(1))
     started = dt.datetime.combine(dt.date(2026, 3, 10), now.time().replace(second=0))
-    assert started <= at < started + dt.timedelta(minutes=5), at  # the switch's clock
+    assert started <= at < started + ran, at  # the switch's clock when the line was logged
     calendar = Calendar(config.calendars["town-hall"], tz)
     for queued_at, outcome in _rows(db, "SELECT queued_at, outcome FROM calls"):
         assert (outcome == "closed") == (not calendar.is_open(queued_at)), outcome
 
 
 def test_engine_replay_of_a_tour_capture_agrees_at_any_hour(tmp_path):
-    db = _run_tour(tmp_path, None, 9, "--capture", "line.cap")
+    db = _run_tour(tmp_path, None, _stored(ROUTED), "--capture", "line.cap")
     calls = _rows(db, "SELECT outcome, agent_id FROM calls")
     assert calls and not [c for c in calls if c[0] == "closed"]
     assert any(agent for _, agent in calls)  # routed to a handset: DeflectCall captured
