@@ -46,7 +46,10 @@ def test_noise_and_pulled_cable_over_tcp_link_recovers_nothing_lost(kit, sim_thr
 
     controller, store = asyncio.run(main())
     summary = sim.endpoint.summary()
-    assert summary["faults"]["bits_flipped"] > 0 and summary["link"]["crc_errors"] > 0
+    # the noise was caught: CRC errors at whichever end the flipped bits went to (both
+    # ways; how many each way depends on the timing: the switch's end alone saw none once)
+    crc_errors = summary["link"]["crc_errors"] + controller.link.stats.crc_errors
+    assert summary["faults"]["bits_flipped"] > 0 and crc_errors > 0
     assert controller.counters["link_downs"] >= 1 and controller.counters["link_ups"] >= 2
     records = list(store.calls())
     firsts = [r.call_id for r in records if r.leg == 1]
