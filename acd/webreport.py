@@ -100,7 +100,8 @@ def chart(report: Report, by: str, width: int = 900, height: int = 260) -> str:
     target = report.settings.target
     y_rate = lambda v: top + h * (1 - v)  # noqa: E731
     parts = [
-        f"<svg class='chart' viewBox='0 0 {width} {height}' role='img' "
+        f"<svg xmlns='http://www.w3.org/2000/svg' class='chart' viewBox='0 0 {width} {height}'"
+        " role='img' "
         f"aria-label='offered, answered and answer rate per {by}'>",
         f"<line x1='{left}' y1='{top + h}' x2='{left + w}' y2='{top + h}' stroke='#999'/>",
         f"<line x1='{left}' y1='{y_rate(target):.1f}' x2='{left + w}' y2='{y_rate(target):.1f}'"

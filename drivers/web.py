@@ -21,7 +21,7 @@ import logging
 import secrets
 import time
 from collections.abc import Awaitable, Callable
-from datetime import datetime
+from datetime import date, datetime
 from importlib import resources
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -191,6 +191,7 @@ class WebServer:
         app.router.add_post("/api/agent/{site}/{agent}/{action}", self.agent_action)
         app.router.add_get("/report", self.report_page)
         app.router.add_get("/report.csv", self.report_csv)
+        app.router.add_get("/chart/today.svg", self.today_chart)
         app.router.add_get("/static/{name}", self.static)
         return app
 
@@ -313,8 +314,7 @@ class WebServer:
         or `AcdError` saying what is wrong."""
         config = self.config
         tz = ZoneInfo(config.site.timezone)
-        today = datetime.now(tz).date()
-        query = ReportQuery.parse(dict(request.query), today, sorted(config.queues))
+        query = ReportQuery.parse(dict(request.query), self._today(), sorted(config.queues))
 
         def read() -> Report:
             settings = ReportSettings.from_config(config, queue=query.queue)
@@ -325,10 +325,17 @@ class WebServer:
 
         return query, await asyncio.get_running_loop().run_in_executor(None, read)
 
+    def _today(self) -> date:
+        """The site's day on its controller's clock (a simulated day's in a demo), else
+        on ours."""
+        state = self.state.sites.get(self.config.site.id)
+        now = state.controller_time(time.time()) if state is not None else time.time()
+        return datetime.fromtimestamp(now, ZoneInfo(self.config.site.timezone)).date()
+
     async def report_page(self, request: web.Request) -> web.Response:
         """``/report``: a day range of the site's store as a table and a chart."""
         session: Session = request[SESSION]
-        today = datetime.now(ZoneInfo(self.config.site.timezone)).date().isoformat()
+        today = self._today().isoformat()
         values = {"from": request.query.get("from", today), "to": request.query.get("to", "")}
         raw = {"chart": "", "table": ""}
         error, title, params = "", self.config.site.id, ""
@@ -348,6 +355,15 @@ class WebServer:
             "report.html", session, raw, title=title, error=error, params=params, **values
         )
         return web.Response(text=page, content_type="text/html", status=400 if error else 200)
+
+    async def today_chart(self, request: web.Request) -> web.Response:
+        """``/chart/today.svg``: today's figures per hour against the target, as an image
+        for the console (the report page's chart of today)."""
+        try:
+            query, report = await self._report(request)
+        except (ValueError, AcdError) as exc:
+            return json_error(400, str(exc))
+        return web.Response(text=chart(report, query.by), content_type="image/svg+xml")
 
     async def report_csv(self, request: web.Request) -> web.Response:
         """``/report.csv``: the same rows as CSV (what ``acd report --csv`` writes)."""

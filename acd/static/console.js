@@ -109,6 +109,10 @@ async function act(button) {
   }
 }
 
+setInterval(() => { // today's hourly chart, read again from the records every minute
+  document.getElementById("today-chart").src = "/chart/today.svg?t=" + Date.now();
+}, 60000);
+
 document.addEventListener("DOMContentLoaded", () => {
   document.getElementById("actions").hidden = !CAN_ACT;
   document.getElementById("site").addEventListener("change", Live.redraw);

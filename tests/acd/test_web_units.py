@@ -273,4 +273,3 @@ def test_streams_share_one_encoded_picture_until_it_changes(monkeypatch):
     assert changed is not first and b'"issy"' in changed
     clock[0] += web.EVENT_CACHE  # a stream opened later gets the time of now
     assert server._state_event() is not changed
-

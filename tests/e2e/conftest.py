@@ -105,8 +105,6 @@ class SimThread(ServedSwitch):
         ]
 
 
-
-
 def offered_ids(sim: SimThread) -> set[int]:
     """The calls the simulated switch told a controller of so far: offered while the
     link was up, or in progress in a snapshot it answered (a call offered before a

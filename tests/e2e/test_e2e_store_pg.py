@@ -27,6 +27,7 @@ def test_a_day_routed_into_postgresql_reports_as_it_was_run(pg_url):
     report = CliRunner().invoke(cli, ["report", *site, "--day", "2026-03-10"])
     assert report.exit_code == 0, report.output
     demo_total = next(line for line in result.output.splitlines() if line.startswith("total"))
-    assert demo_total.split()[:3] == next(
-        line for line in report.output.splitlines() if line.startswith("total")
-    ).split()[:3]
+    assert (
+        demo_total.split()[:3]
+        == next(line for line in report.output.splitlines() if line.startswith("total")).split()[:3]
+    )

@@ -372,6 +372,12 @@ def test_demo_web_shows_the_floor_moving(browser, tmp_path):
                     break
                 time.sleep(0.2)
         shoot(page, "report.png")
+        # the console's chart of today (the simulated day, on the controller's clock)
+        page.goto(f"http://{HOST}:{port}/")
+        chart = page.request.get(f"http://{HOST}:{port}/chart/today.svg")
+        assert chart.headers["content-type"].startswith("image/svg+xml")
+        assert "<rect" in chart.text() and "target 99%" in chart.text()
+        page.wait_for_function("() => document.getElementById('today-chart').naturalWidth > 0")
         page.close()
     finally:
         demo.send_signal(signal.SIGINT)  # the demo stops its broker and server on Ctrl-C

@@ -268,8 +268,6 @@ def scripted(tmp_path: Path):
     return make
 
 
-
-
 @pytest.fixture
 def serial_peer():
     peers: list[SerialPeer] = []
