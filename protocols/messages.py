@@ -602,6 +602,20 @@ OPCODES: dict[str, int] = {name: cls.OPCODE for name, cls in MESSAGE_TYPES.items
 """Opcode of every message by name."""
 
 
+def register(cls: type[Message]) -> type[Message]:
+    """Add a message type to the catalogue (its wire format from its annotations), as
+    the module does for its own; `ValueError` if its name or opcode is taken."""
+    taken = _BY_OPCODE.get(cls.OPCODE)
+    if cls.__name__ in MESSAGE_TYPES or taken is not None:
+        clash = taken.cls.__name__ if taken else cls.__name__
+        raise ValueError(f"{cls.__name__}: opcode {cls.OPCODE} or name taken by {clash}")
+    codec = _codec(cls)
+    MESSAGE_TYPES[cls.__name__] = cls
+    _BY_OPCODE[cls.OPCODE] = _BY_CLASS[cls] = codec
+    OPCODES[cls.__name__] = cls.OPCODE
+    return cls
+
+
 # --- codec ------------------------------------------------------------------------
 
 
