@@ -1,4 +1,5 @@
-"""The figures the customer reads, computed from call records (DESIGN §5).
+"""The figures the customer reads, computed from call records (docs/tools.md, "What the
+figures mean").
 
 Every leg counts once in ``calls`` and ends in one outcome. Legs that came while the
 queue was closed and short abandons (caller gone within ``short_abandon`` seconds) are

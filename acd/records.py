@@ -86,7 +86,7 @@ class CallRecord:
 
     def offered(self, short_abandon: float) -> bool:
         """Whether the leg counts as offered: neither closed nor a short abandon (caller
-        gone within ``short_abandon`` s), as the figures count it (DESIGN §5)."""
+        gone within ``short_abandon`` s), as the figures count it (docs/tools.md)."""
         outcome = self.outcome
         return outcome is not Outcome.CLOSED and not (
             outcome is Outcome.ABANDONED and self.wait < short_abandon

@@ -129,7 +129,7 @@ class Targets:
 
     sl: float | None = None  # this fraction ...
     threshold_s: float = 20.0  # ... within this many seconds
-    sl_metric: str = "sl_offered"  # which service level of DESIGN §5 the goal is on
+    sl_metric: str = "sl_offered"  # which service level (docs/staffing.md) the goal is on
     max_abandon: float | None = None
     min_answer_rate: float | None = None
     max_asa_s: float | None = None

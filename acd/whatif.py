@@ -5,7 +5,7 @@ agents) with the site's engine configuration. Each simulated day builds a fresh
 `Engine` behind a `Bridge` (the same mapping the live controller uses) and runs it
 against ``Switch`` in process with ``acd.bridge.run_virtual``: no link, no clock, so a
 day takes a fraction of a second. `replicate` runs several independent replications of
-N days and reports the customer's figures (DESIGN §5) per hour and overall with 95 %
+N days and reports the customer's figures (docs/tools.md) per hour and overall with 95 %
 confidence intervals (Student t over replications); `expectation` gives the Erlang A
 figures of the same traffic where that model applies, and `sweep` answers "which daily
 volume still reaches the target?".

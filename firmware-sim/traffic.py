@@ -15,8 +15,8 @@ from datetime import date
 from acd.calendar import french_holidays
 
 WEEKDAY_SHARES = (7.0, 11.0, 12.0, 11.0, 9.0, 7.0, 9.0, 10.0, 9.0, 8.0, 7.0)
-"""ASSUMPTION (DESIGN §7): illustrative weekday profile, % of the day's calls per hour
-from 08:00 to 19:00, until measured traffic exists."""
+"""ASSUMPTION (docs/simulator.md, Traffic): illustrative weekday profile, % of the day's
+calls per hour from 08:00 to 19:00, until measured traffic exists."""
 
 SATURDAY_SHARES = (18.0, 24.0, 24.0, 19.0, 15.0)
 """ASSUMPTION: illustrative Saturday profile, % of the day's calls per hour 08:00–13:00
