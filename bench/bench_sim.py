@@ -31,7 +31,6 @@ from __future__ import annotations
 import random
 import statistics
 import time
-from collections import OrderedDict
 from pathlib import Path
 
 from acd import whatif
@@ -43,6 +42,7 @@ from firmware_sim.runner import SwitchEndpoint
 from firmware_sim.scenario import load_scenario
 from protocols import messages as m
 from protocols.link import Link, MessageReceived, Role
+from protocols.testing import ToyRouter
 
 CONFIG = Path(__file__).resolve().parents[1] / "examples" / "town-hall.toml"
 AGENTS, PER_HOUR, AHT, PATIENCE, HOURS = 6, 84.0, 180.0, 120.0, 11
@@ -50,47 +50,11 @@ DAYS = 20  # per round: about 18,000 calls
 ROUNDS = 3
 
 
-class Router:
-    """Queue, route to the longest-idle front-desk agent, transfer escalations."""
-
-    def __init__(self) -> None:
-        self.idle: OrderedDict[str, None] = OrderedDict()
-        self.queue: OrderedDict[int, None] = OrderedDict()
-        self.ringing: dict[str, int] = {}
-        self.invoke = 0
-
-    def on(self, msg: m.Message) -> list[m.Message]:
-        out: list[m.Message] = []
-        if isinstance(msg, m.Offered):
-            self.queue[msg.call_id] = None
-        elif isinstance(msg, m.KeyReady | m.KeyWrapUpDone):
-            self.idle[msg.device] = None
-        elif isinstance(msg, m.KeyNotReady | m.KeyLogout):
-            self.idle.pop(msg.device, None)
-        elif isinstance(msg, m.Established):
-            self.ringing.pop(msg.device, None)
-        elif isinstance(msg, m.ConnectionCleared):
-            self.queue.pop(msg.call_id, None)
-            if self.ringing.pop(msg.device, None) is not None:
-                self.idle[msg.device] = None  # the ring ended unanswered
-        elif isinstance(msg, m.KeyEscalate):
-            free = [d for d in self.idle if d.startswith("3")]
-            if free:
-                self.idle.pop(free[0])
-                self.ringing[free[0]] = msg.call_id
-                out.append(self._req(m.SingleStepTransfer, msg.call_id, msg.device, free[0]))
-        front = [d for d in self.idle if d.startswith("2")]
-        while self.queue and front:
-            call_id, _ = self.queue.popitem(last=False)
-            device = front.pop(0)
-            self.idle.pop(device)
-            self.ringing[device] = call_id
-            out.append(self._req(m.DeflectCall, call_id, device))
-        return out
-
-    def _req(self, cls: type[m.Message], *fields: object) -> m.Message:
-        self.invoke = self.invoke % 0xFFFF + 1
-        return cls(self.invoke, *fields)
+def router_for(sc) -> ToyRouter:
+    """Queue at once, ring the longest-idle front-desk agent (2xx), transfer escalations
+    to the longest-idle specialist (3xx)."""
+    specialists = {a.extension for a in sc.agents if a.extension.startswith("3")}
+    return ToyRouter({"*": specialists}, queue=None, front="2")
 
 
 def over_the_wire() -> tuple[float, int, float]:
@@ -98,7 +62,7 @@ def over_the_wire() -> tuple[float, int, float]:
     started = time.perf_counter()
     ep = SwitchEndpoint(sc, Clock(sc.start_s, 0.0, 1.0))
     ctl = Link(Role.SWITCH)
-    router = Router()
+    router = router_for(sc)
     end = sc.end_s - sc.start_s
     now = 0.0
     ep.start(now)
@@ -107,7 +71,7 @@ def over_the_wire() -> tuple[float, int, float]:
         ctl.receive_data(ep.data_to_send(now), now)
         while (event := ctl.next_event()) is not None:
             if isinstance(event, MessageReceived):
-                for req in router.on(event.message):
+                for req in router.on_message(event.message):
                     ctl.send(req, now)
         ep.receive_data(ctl.data_to_send(), now)
         ep.handle_timer(now)
@@ -123,14 +87,14 @@ def bare_switch() -> float:
     sc = load_scenario("town-hall-weekday-700")
     started = time.perf_counter()
     sw = sc.build_switch()
-    router = Router()
+    router = router_for(sc)
     sw.start(sc.start_s)
     pending: list[m.Message] = []
     while (t := sw.next_deadline()) is not None and t < sc.end_s:
         pending = sw.advance(t)
         while pending:
             msg = pending.pop(0)
-            for req in router.on(msg):
+            for req in router.on_message(msg):
                 pending += sw.handle(req, t)
     return time.perf_counter() - started
 

@@ -1,4 +1,5 @@
-"""Two link endpoints joined in memory by faulty channels, in virtual time, for tests.
+"""Test and benchmark peers: two link endpoints joined in memory by faulty channels, in
+virtual time, and a toy router playing the controller in front of a simulated switch.
 
 `LinkPair` plays both ends of a CTI link (a controller and a switch `Link`) over two
 `Channel`s that can drop, duplicate and corrupt bytes and delay them, deterministically
@@ -8,10 +9,12 @@ from a seed. Time is virtual: `LinkPair.run` jumps from deadline to deadline.
 from __future__ import annotations
 
 import random
-from collections import deque
+from collections import OrderedDict, deque
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from protocols import messages as m
 from protocols.link import Event, Link, Role
 from protocols.messages import Message
 
@@ -157,3 +160,72 @@ class LinkPair:
         self.controller.handle_timer(self.now)
         self.switch.handle_timer(self.now)
         self.pump()
+
+
+class ToyRouter:
+    """Just enough of a controller to keep a simulated switch's calls flowing.
+
+    Each offered call is queued (``QueueCall`` to ``queue``, then held once ``Queued``;
+    with ``queue=None`` held at once) and rung at the longest idle agent whose extension
+    starts with ``front``; a ring that ends unanswered makes its agent idle again. An
+    escalation is transferred to the longest idle of ``specialists[group]`` (or of
+    ``specialists["*"]``). `on_message` returns the requests to send for a message.
+    """
+
+    def __init__(
+        self,
+        specialists: Mapping[str, Collection[str]] | None = None,
+        queue: str | None = "front-desk",
+        front: str = "",
+    ) -> None:
+        self.idle: OrderedDict[str, None] = OrderedDict()
+        self.queue: OrderedDict[int, None] = OrderedDict()
+        self.ringing: dict[str, int] = {}
+        self.specialists = specialists or {}
+        self.queue_name = queue
+        self.front = front
+        self.invoke = 0
+
+    def on_message(self, msg: Message) -> list[Message]:
+        """The requests that answer ``msg`` (routing, transfers)."""
+        out: list[Message] = []
+        if isinstance(msg, m.Offered):
+            if self.queue_name is None:
+                self.queue[msg.call_id] = None
+            else:
+                out.append(self.request(m.QueueCall, msg.call_id, self.queue_name, 1))
+        elif isinstance(msg, m.SnapshotDeviceResult) and msg.agent_id and not msg.calls:
+            self.idle[msg.device] = None
+        elif isinstance(msg, m.Queued):
+            self.queue[msg.call_id] = None
+        elif isinstance(msg, m.KeyReady | m.KeyWrapUpDone):
+            self.idle[msg.device] = None
+        elif isinstance(msg, m.KeyNotReady | m.KeyLogout | m.Delivered):
+            self.idle.pop(msg.device, None)
+        elif isinstance(msg, m.Established):
+            self.ringing.pop(msg.device, None)
+        elif isinstance(msg, m.ConnectionCleared):
+            self.queue.pop(msg.call_id, None)
+            if self.ringing.pop(msg.device, None) is not None:
+                self.idle[msg.device] = None  # the ring ended unanswered
+        elif isinstance(msg, m.KeyEscalate):
+            group = self.specialists.get(msg.group) or self.specialists.get("*", ())
+            free = next((d for d in self.idle if d in group), None)
+            if free is not None:
+                del self.idle[free]
+                self.ringing[free] = msg.call_id
+                out.append(self.request(m.SingleStepTransfer, msg.call_id, msg.device, free))
+        while self.queue:
+            device = next((d for d in self.idle if d.startswith(self.front)), None)
+            if device is None:
+                break
+            call_id, _ = self.queue.popitem(last=False)
+            del self.idle[device]
+            self.ringing[device] = call_id
+            out.append(self.request(m.DeflectCall, call_id, device))
+        return out
+
+    def request(self, cls: type[Message], *fields: object) -> Message:
+        """A ``cls`` request with the next invoke id."""
+        self.invoke = self.invoke % 0xFFFF + 1
+        return cls(self.invoke, *fields)

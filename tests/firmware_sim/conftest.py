@@ -1,11 +1,10 @@
-"""Helpers for the simulated switch's tests: a small ACD peer, virtual and pty runs."""
+"""Helpers for the simulated switch's tests: virtual and pty runs with a toy router."""
 
 from __future__ import annotations
 
 import dataclasses
 import select
 import time
-from collections import OrderedDict
 from pathlib import Path
 
 import pytest
@@ -18,56 +17,7 @@ from firmware_sim.runner import (
 from firmware_sim.scenario import Scenario, load_scenario
 from protocols import messages as m
 from protocols.link import Link, LinkUp, MessageReceived, Role
-
-
-class MiniAcd:
-    """Just enough of a controller to keep calls flowing: queue, route to the longest
-    idle agent, re-queue missed rings, transfer escalations to an idle specialist."""
-
-    def __init__(self, specialists: dict[str, list[str]] | None = None) -> None:
-        self.idle: OrderedDict[str, None] = OrderedDict()
-        self.queue: OrderedDict[int, None] = OrderedDict()
-        self.ringing: dict[str, int] = {}
-        self.specialists = specialists or {}
-        self.invoke = 0
-
-    def on_message(self, msg: m.Message) -> list[m.Message]:
-        if isinstance(msg, m.Offered):
-            return [self._req(m.QueueCall, msg.call_id, "front-desk", 1)]
-        if isinstance(msg, m.SnapshotDeviceResult) and msg.agent_id and not msg.calls:
-            self.idle[msg.device] = None
-        if isinstance(msg, m.Queued):
-            self.queue[msg.call_id] = None
-        elif isinstance(msg, m.KeyReady | m.KeyWrapUpDone):
-            self.idle[msg.device] = None
-        elif isinstance(msg, m.KeyNotReady | m.KeyLogout | m.Delivered):
-            self.idle.pop(msg.device, None)
-        elif isinstance(msg, m.Established):
-            self.ringing.pop(msg.device, None)
-        elif isinstance(msg, m.ConnectionCleared):
-            self.queue.pop(msg.call_id, None)
-            if self.ringing.pop(msg.device, None) is not None:
-                self.idle[msg.device] = None  # the ring ended unanswered
-        elif isinstance(msg, m.KeyEscalate):
-            free = [d for d in self.specialists.get(msg.group, []) if d in self.idle]
-            if free:
-                self.idle.pop(free[0])
-                self.ringing[free[0]] = msg.call_id
-                return [self._req(m.SingleStepTransfer, msg.call_id, msg.device, free[0])]
-        return self._route()
-
-    def _route(self) -> list[m.Message]:
-        out = []
-        while self.queue and self.idle:
-            call_id, _ = self.queue.popitem(last=False)
-            device, _ = self.idle.popitem(last=False)
-            self.ringing[device] = call_id
-            out.append(self._req(m.DeflectCall, call_id, device))
-        return out
-
-    def _req(self, cls: type[m.Message], *fields: object) -> m.Message:
-        self.invoke = self.invoke % 0xFFFF + 1
-        return cls(self.invoke, *fields)
+from protocols.testing import ToyRouter
 
 
 class VirtualRun:
@@ -77,13 +27,13 @@ class VirtualRun:
         self,
         scenario: Scenario,
         faults=(),
-        acd: MiniAcd | None = None,
+        acd: ToyRouter | None = None,
         status_every: float | None = None,
         peer_role: Role = Role.CONTROLLER,
     ) -> None:
         self.endpoint = SwitchEndpoint(scenario, Clock(scenario.start_s, 0.0, 1.0), faults)
         self.peer = Link(peer_role, t1=scenario.link.t1, n2=scenario.link.n2)
-        self.acd = acd or MiniAcd()
+        self.acd = acd or ToyRouter()
         self.now = 0.0
         self.received: list[m.Message] = []
         self.sent: list[m.Message] = []
@@ -103,7 +53,7 @@ class VirtualRun:
             if self._next_status is not None and self.now >= self._next_status:
                 self._next_status = self.now + self.status_every
                 if peer.is_up:
-                    self.send(self.acd._req(m.SystemStatus, m.SystemStatusCode.normal))
+                    self.send(self.acd.request(m.SystemStatus, m.SystemStatusCode.normal))
             ep.handle_timer(self.now)
             peer.handle_timer(self.now)
             for _ in range(100):
@@ -129,7 +79,7 @@ class VirtualRun:
             if isinstance(event, LinkUp):
                 self.ups += 1
                 for agent in self.endpoint.scenario.agents:  # who is logged in where
-                    self.send(self.acd._req(m.SnapshotDevice, agent.extension))
+                    self.send(self.acd.request(m.SnapshotDevice, agent.extension))
             elif isinstance(event, MessageReceived):
                 self.received.append(event.message)
                 for req in self.acd.on_message(event.message):
@@ -289,4 +239,4 @@ def virtual_run():
 
 @pytest.fixture
 def mini_acd():
-    return MiniAcd
+    return ToyRouter
