@@ -20,7 +20,8 @@ if ! compgen -G "/etc/postgresql/*/main" >/dev/null; then
 fi
 version=$(ls /etc/postgresql | sort -V | tail -1)
 echo "postgresql: starting cluster $version/main on $HOST:$PORT"
-$sudo pg_ctlcluster --skip-systemctl-redirect "$version" main start || true
+ctl() { $sudo pg_ctlcluster --skip-systemctl-redirect "$version" main "$1"; }
+ctl start || ctl reload || true  # reload: a cluster the package started reads the trust line
 for _ in $(seq 100); do listening && exit 0; sleep 0.1; done
 echo "postgresql: did not start listening on $HOST:$PORT" >&2
 exit 1
