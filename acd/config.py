@@ -512,6 +512,34 @@ class Tier:
     after: float
 
 
+@dataclass(frozen=True, slots=True)
+class Overflow:
+    """Where a queue sends the callers it cannot keep (max wait, full, no agent): to
+    ``queue`` (a new leg there), to ``device`` (transferred out of the ACD), or neither
+    (the busy announcement, then cleared). Written ``"clear"``, ``"queue:ID"`` or
+    ``"device:EXT"``."""
+
+    queue: str | None = None
+    device: str | None = None
+
+    @classmethod
+    def parse(cls, text: str) -> Overflow:
+        """The overflow ``text`` names; ValueError saying what is accepted otherwise."""
+        kind, _, target = text.partition(":")
+        if text == "clear":
+            return cls()
+        if kind == "queue" and target:
+            return cls(queue=target)
+        if kind == "device" and target:
+            return cls(device=target)
+        raise ValueError(f"must be 'clear', 'queue:ID' or 'device:EXT', got {text!r}")
+
+    def __str__(self) -> str:
+        if self.queue is not None:
+            return f"queue:{self.queue}"
+        return f"device:{self.device}" if self.device is not None else "clear"
+
+
 @dataclass(frozen=True)
 class QueueConfig:
     """A queue (service): who serves it, how calls are picked, announced and overflowed."""
@@ -529,7 +557,7 @@ class QueueConfig:
     max_wait: float = 0.0  # s, 0 = no limit
     max_wait_no_agent: float = 0.0  # s with no agent logged in, 0 = no limit
     max_length: int = 0  # waiting calls, 0 = no limit
-    overflow: str = "clear"  # "clear" (busy announcement), "queue:ID" or "device:EXT"
+    overflow: Overflow = Overflow()  # parsed from "clear", "queue:ID" or "device:EXT"
     calendar: str | None = None  # calendar name; None: always open
     welcome: bool = True
     announce_position: bool = False
@@ -563,12 +591,10 @@ class QueueConfig:
         numbers = s.get("numbers", list, [])
         if not all(isinstance(n, str) and n for n in numbers):
             raise s.error("numbers", "must be a list of non-empty strings")
-        overflow = s.get("overflow", str, cls.overflow)
-        kind, _, target = overflow.partition(":")
-        if not (overflow == "clear" or (kind in ("queue", "device") and target)):
-            raise s.error(
-                "overflow", f"must be 'clear', 'queue:ID' or 'device:EXT', got {overflow!r}"
-            )
+        try:
+            overflow = Overflow.parse(s.get("overflow", str, "clear"))
+        except ValueError as e:
+            raise s.error("overflow", str(e)) from None
         cfg = cls(
             id=queue_id,
             name=s.get("name", str, queue_id),
@@ -746,8 +772,8 @@ class Config:
         for q in self.queues.values():
             if q.calendar is not None and q.calendar not in self.calendars:
                 raise ConfigError(f"queues.{q.id}.calendar", f"no calendar {q.calendar!r}", source)
-            kind, _, target = q.overflow.partition(":")
-            if kind == "queue" and (target not in self.queues or target == q.id):
+            target = q.overflow.queue
+            if target is not None and (target not in self.queues or target == q.id):
                 raise ConfigError(f"queues.{q.id}.overflow", f"no other queue {target!r}", source)
             for n in q.numbers:
                 if n in numbers:

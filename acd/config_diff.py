@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import fields, is_dataclass
 from typing import Any
 
-from acd.config import Config
+from acd.config import Config, Overflow
 
 RESTART_ONLY = ("site", "link", "mqtt", "store")
 """Sections a running controller keeps until it restarts (its port, broker, database)."""
@@ -65,8 +65,8 @@ def _show(key: str, value: Any) -> str:
         return "{" + ", ".join(f"{name} ({u.role})" for name, u in value.items()) + "}"
     if isinstance(value, tuple) and all(is_dataclass(v) for v in value):
         return "[" + ", ".join(_compact(v) for v in value) + "]"
-    if isinstance(value, str):
-        return repr(value)
+    if isinstance(value, str | Overflow):  # an overflow as written: 'queue:back'
+        return repr(str(value))
     return str(value)
 
 

@@ -105,7 +105,7 @@ UNAUTHENTICATED = (
 """Why every supervisor command is refused over an anonymous broker connection."""
 
 _ACTIONS = {
-    CommandAction.READY: "ready",
+    CommandAction.READY: AgentStatus.READY,
     CommandAction.NOT_READY: AgentStatus.NOT_READY,
     CommandAction.LOGOUT: AgentStatus.LOGGED_OUT,
 }

@@ -1271,16 +1271,16 @@ class Engine(TimerLanes):
     def _overflow(self, call: _Call, outcome: Outcome, reason: str) -> None:
         """The leg ends (overflowed or rejected) and the call goes to the overflow."""
         q = call.queue
-        kind, _, target = q.cfg.overflow.partition(":")
-        if kind == "queue":
-            call.escalated_to = target
+        to = q.cfg.overflow
+        if to.queue is not None:
+            call.escalated_to = to.queue
             self._leave_queue(call)
             call.state = _ENDED
             self._emit_record(q, call.record(self.now, outcome, reason=reason))
-            self._next_leg(call, self._queues[target])
-        elif kind == "device":
-            call.transferred_to = target
-            self._out.append(TransferCall(call.id, target))
+            self._next_leg(call, self._queues[to.queue])
+        elif to.device is not None:
+            call.transferred_to = to.device
+            self._out.append(TransferCall(call.id, to.device))
             self._end_unanswered(call, outcome, reason=reason)
         else:
             self._end_unanswered(call, outcome, announcement=self._ann.busy, reason=reason)
@@ -1736,14 +1736,14 @@ class Engine(TimerLanes):
         if agent is None or agent.status is _LOGGED_OUT:
             self._refuse(e, "agent is not logged in")
             return
-        if e.status == _LOGGED_OUT:
+        if e.status is _LOGGED_OUT:
             if agent.state is _ON_CALL:
                 self._refuse(e, "on a call")
             else:
                 self._log_out(agent)
-        elif e.status == "ready":
+        elif e.status is _READY:
             self._set_status(agent, _READY, 0)
-        elif e.status != _NOT_READY:
+        elif e.status is not _NOT_READY:  # not an AgentStatus
             self._refuse(e, f"unknown status {e.status}")
         elif self._known_reason(e.reason):
             self._set_status(agent, _NOT_READY, e.reason)

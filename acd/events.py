@@ -15,6 +15,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field, fields
 from functools import cache
 
+from acd.agents import AgentStatus
 from acd.pins import Pin
 
 
@@ -176,11 +177,11 @@ class Hook(Event):
 
 @dataclass(frozen=True, slots=True)
 class SetAgentStatus(Event):
-    """A supervisor sets an agent's status (an ``AgentStatus`` value): ``"ready"``,
-    ``"not_ready"`` (with a reason) or ``"logged_out"``."""
+    """A supervisor sets an agent's status: ready, not ready (with a reason) or logged
+    out."""
 
     agent_id: str
-    status: str
+    status: AgentStatus
     reason: int = 0
 
 

@@ -372,3 +372,19 @@ def test_an_invalid_request_from_the_switch_is_refused_and_an_invalid_event_only
     ]
     offered = m.encode_message(m.Offered(78, 5, "0611", "3000", 1))
     assert bridge.invalid(offered[:-2], "truncated").requests == []
+
+
+def test_every_event_message_of_the_protocol_has_a_bridge_handler(bridge):
+    """The events of the spec's catalogue (§6.3) each reach a handler: none is
+    reported as an unexpected message (a request from the switch is)."""
+    spec = (ROOT / "docs" / "cti-protocol.md").read_text()
+    section = spec[spec.index("### 6.3 Events") : spec.index("## 7. Enumerations")]
+    events = [line.split()[1] for line in section.splitlines() if line.startswith("#### ")]
+    assert len(events) == 16 and set(events) <= set(m.MESSAGE_TYPES)
+
+    def unexpected(name: str) -> list[RequestFailed]:
+        step = bridge.from_switch(m.sample(name), T0 + 1)
+        return [n for n in step.notes if isinstance(n, RequestFailed) and "unexpected" in n.error]
+
+    assert {name: unexpected(name) for name in events} == {name: [] for name in events}
+    assert unexpected("MonitorStart") != []

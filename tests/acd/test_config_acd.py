@@ -6,7 +6,7 @@ import pytest
 from click.testing import CliRunner
 
 from acd.cli import cli
-from acd.config import Config, load_config
+from acd.config import Config, Overflow, load_config
 from acd.errors import ConfigError
 from acd.pins import hash_pin, is_pin_hash, verify_pin
 
@@ -33,6 +33,20 @@ def test_town_hall_example_describes_the_reference_customer():
     assert cfg.acd.reasons == {1: "break", 2: "lunch", 3: "back-office", 9: "no-answer"}
     assert cfg.announcements.closed == 5 and cfg.announcements.busy == 6
     assert cfg.link.url == "/dev/ttyS0"
+
+
+def test_overflow_is_parsed_once_into_a_typed_value():
+    queues = load_config(EXAMPLE).queues
+    assert queues["front-desk"].overflow == Overflow()
+    assert [q.overflow.queue for q in queues.values()] == [None, *["front-desk"] * 3]
+    assert Overflow.parse("device:9999") == Overflow(device="9999")
+    assert [str(Overflow.parse(t)) for t in ("clear", "queue:q", "device:1")] == [
+        "clear",
+        "queue:q",
+        "device:1",
+    ]
+    with pytest.raises(ValueError, match="must be 'clear', 'queue:ID' or 'device:EXT'"):
+        Overflow.parse("queue:")
 
 
 def broken(mutate) -> dict:

@@ -25,6 +25,7 @@ def test_diff_lists_each_change_and_marks_what_needs_a_restart(tmp_path):
     end = EXAMPLE.index("[agents.", start + 1)
     text = (EXAMPLE[:start] + EXAMPLE[end:]).replace("ring_timeout = 15.0", "ring_timeout = 20.0")
     text = text.replace("baudrate = 115200", "baudrate = 9600")
+    text = text.replace('overflow = "clear"', 'overflow = "device:9999"', 1)
     old_hash = EXAMPLE[EXAMPLE.index("[agents.1001]") :].split('pin_hash = "')[1].split('"')[0]
     text = text.replace(old_hash, "scrypt$16384$8$1$AAAAAAAAAAAAAAAAAAAAAA$" + "B" * 43)
     result = diff(tmp_path, text)
@@ -33,6 +34,7 @@ def test_diff_lists_each_change_and_marks_what_needs_a_restart(tmp_path):
     assert "- agent 1003" in lines
     assert "queue front-desk ring_timeout: 15.0 → 20.0" in lines
     assert "link.baudrate: 115200 → 9600 (needs a restart)" in lines
+    assert "queue front-desk overflow: 'clear' → 'device:9999'" in lines
     assert "agent 1001 pin_hash: (set) → (set)" in lines and "scrypt" not in result.output
     assert diff(tmp_path, EXAMPLE).output == "no changes\n"
 

@@ -4,12 +4,12 @@ these commands (and records)."""
 from __future__ import annotations
 
 import dataclasses
-from typing import Any
+from typing import Any, get_type_hints
 
 import pytest
 
 import acd.engine
-from acd import strategies
+from acd import controller, strategies
 from acd.agents import AgentSession, AgentState, AgentStatus
 from acd.bridge import handle_checking_pins
 from acd.call_states import TRANSITIONS, CallState
@@ -465,13 +465,19 @@ def test_not_ready_reason_must_be_configured_and_supervisor_can_set_status():
     assert [o.reason for o in out if isinstance(o, Refused)] == [
         "unknown reason code 42 (known: 0, 1 break, 9 no-answer)"
     ]
-    out = run.engine.handle(SetAgentStatus(run.at(2), "a", "not_ready", 5))  # a supervisor
+    # a supervisor
+    out = run.engine.handle(SetAgentStatus(run.at(2), "a", AgentStatus.NOT_READY, 5))
     assert [o.reason for o in out if isinstance(o, Refused)] == [
         "unknown reason code 5 (known: 0, 1 break, 9 no-answer)"
     ]
-    run(SetAgentStatus(run.at(2), "a", "not_ready", 1))
+    run(SetAgentStatus(run.at(2), "a", AgentStatus.NOT_READY, 1))
     assert run.call(3, 1) == []
-    assert run.routes(SetAgentStatus(run.at(4), "a", "ready")) == [RouteCall(1, "200")]
+    assert run.routes(SetAgentStatus(run.at(4), "a", AgentStatus.READY)) == [RouteCall(1, "200")]
+
+
+def test_supervisor_commands_carry_an_agent_status_not_a_string():
+    assert get_type_hints(SetAgentStatus)["status"] is AgentStatus
+    assert all(type(status) is AgentStatus for status in controller._ACTIONS.values())
 
 
 def test_sessions_survive_a_restart():
