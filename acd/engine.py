@@ -23,22 +23,20 @@ Data structures (nothing scans all agents or all waiting calls):
 - Timers: one FIFO lane per distinct delay (``acd.timers``): scheduling is an append,
   the next timer the earliest lane head.
 - Calendars answer ``(open, until)`` and are cached until ``until``; live daily counts
-  restart lazily per queue at local midnight.
+  restart lazily per queue at local midnight (``acd.daily``).
 """
 
 from __future__ import annotations
 
 import math
 import random
-from array import array
 from bisect import bisect_left, insort
 from collections.abc import Iterable, Mapping
-from datetime import datetime, timedelta
 from types import MappingProxyType
 from zoneinfo import ZoneInfo
 
 from acd.agents import AgentSession, AgentState, AgentStatus
-from acd.calendar import Calendar, midnight
+from acd.calendar import Calendar
 from acd.call_states import CallState
 from acd.commands import (
     AgentChanged,
@@ -62,6 +60,17 @@ from acd.commands import (
     VerifyPin,
 )
 from acd.config import AgentConfig, Config, QueueConfig
+from acd.daily import (
+    ABANDONED,
+    ANSWERED,
+    ANSWERED_IN_SL,
+    ENDED,
+    OFFERED,
+    SHORT_ABANDONED,
+    CalendarCache,
+    DailyCounts,
+    no_counts,
+)
 from acd.events import (
     Alerting,
     Answered,
@@ -152,32 +161,11 @@ class _Queue:
         self.waiting: list[tuple[int, int]] = []
         self.logged_in = 0
         self.day = 0.0  # local midnight of the day the counts belong to
-        self.counts = _no_counts()
+        self.counts = no_counts()
         self.handle_avg = 180.0  # s, moving average of talk + wrap-up for wait estimates
         self.dirty = False
         self.display_timer: Timer | None = None
         self.display_text = ""
-
-
-# a queue's counts of the day: one contiguous array, in QueueFigures order (no int object
-# per count to touch, no dict to hash into)
-_COUNT_NAMES = (
-    "offered",
-    "answered",
-    "answered_in_sl",
-    "abandoned",
-    "short_abandoned",
-    "overflowed",
-    "closed",
-    "rejected",
-    "failed",
-)
-_OFFERED, _ANSWERED, _ANSWERED_IN_SL, _ABANDONED, _SHORT_ABANDONED = range(5)
-_ENDED_COUNT = {o: _COUNT_NAMES.index(str(o)) for o in Outcome if str(o) in _COUNT_NAMES[5:]}
-
-
-def _no_counts() -> array:
-    return array("q", bytes(8 * len(_COUNT_NAMES)))
 
 
 class _Agent:
@@ -406,15 +394,14 @@ class Engine(TimerLanes):
         self._moved: dict[int, None] | None = None  # calls whose leg changed (see drain_legs)
         self._carried: dict[int, LiveLeg] = {}  # legs of a previous run, by call id
         self._dirty: list[_Queue] = []
-        self._day = 0.0
-        self._day_end = 0.0
+        self._counts = DailyCounts(self.tz).of  # (queue, now) -> today's counts
         self._acd = config.acd
         self._pins = config.pins
         self._pin_seq = 0
         self._checks: dict[int, _Agent] = {}  # PIN checks awaiting PinChecked
         self._ann = config.announcements
         calendars = {name: Calendar(c, self.tz) for name, c in config.calendars.items()}
-        self._cal_cache: dict[int, tuple[bool, float]] = {}  # id(calendar) -> (open, until)
+        self._calendars = CalendarCache()
         self._queues = {
             q.id: _Queue(q, calendars[q.calendar] if q.calendar else None, self.rng)
             for q in config.queues.values()
@@ -612,7 +599,7 @@ class Engine(TimerLanes):
         self._ann = config.announcements
         self._numbers = config.queue_for_number()
         calendars = {name: Calendar(c, self.tz) for name, c in config.calendars.items()}
-        self._cal_cache.clear()
+        self._calendars.clear()
         for qid in [q for q in self._queues if q not in config.queues]:
             gone = self._queues.pop(qid)
             if gone.display_timer is not None:
@@ -827,10 +814,10 @@ class Engine(TimerLanes):
             reason=FALLBACK,
             fallback=True,
         )
-        counts = self._counts(q)
-        counts[_OFFERED] += 1
+        counts = self._counts(q, self.now)
+        counts[OFFERED] += 1
         if answered:
-            counts[_ANSWERED] += 1
+            counts[ANSWERED] += 1
         self._emit_record(q, record)
         return self._out
 
@@ -857,7 +844,7 @@ class Engine(TimerLanes):
         call = self._calls[call_id] = self._resumed(call_id, sc.caller, sc.dialled, 0, carried)
         call.queue = q
         call.reason = "adopted after restart"
-        self._counts(q)[_OFFERED] += 1
+        self._counts(q, self.now)[OFFERED] += 1
         self._connect(call, agent, sc.device)
         if carried is not None and carried.answered_at is not None and carried.device == sc.device:
             call.answered_at = carried.answered_at  # answered there before the restart
@@ -908,25 +895,6 @@ class Engine(TimerLanes):
         else:
             call.timers = [timer]
 
-    def _is_open(self, q: _Queue) -> bool:
-        if q.calendar is None:
-            return True
-        cached = self._cal_cache.get(id(q.calendar))
-        if cached is None or self.now >= cached[1]:
-            cached = self._cal_cache[id(q.calendar)] = q.calendar.state(self.now)
-        return cached[0]
-
-    def _counts(self, q: _Queue) -> array:
-        """Today's counts of a queue, restarted at local midnight."""
-        if self.now >= self._day_end or self.now < self._day:
-            day = datetime.fromtimestamp(self.now, self.tz).date()
-            self._day = midnight(day, self.tz)
-            self._day_end = midnight(day + timedelta(days=1), self.tz)
-        if q.day != self._day:
-            q.day = self._day
-            q.counts = _no_counts()
-        return q.counts
-
     # -- outputs ------------------------------------------------------------------------
 
     def _refuse(self, event: object, reason: str) -> None:
@@ -952,7 +920,7 @@ class Engine(TimerLanes):
         self._dirty.clear()
 
     def _figures(self, q: _Queue) -> QueueFigures:
-        counts = self._counts(q)
+        counts = self._counts(q, self.now)
         head = self._calls[q.waiting[0][2]].queued_at if q.waiting else self.now
         return QueueFigures(
             q.id,
@@ -960,7 +928,7 @@ class Engine(TimerLanes):
             self.now - head,
             q.logged_in,
             sum(map(len, q.pools)),
-            *counts,  # in QueueFigures order (see _COUNT_NAMES)
+            *counts,  # in QueueFigures order (see acd.daily.COUNT_NAMES)
         )
 
     def _refresh_display(self, q: _Queue) -> None:
@@ -1213,13 +1181,13 @@ class Engine(TimerLanes):
         self._mark(call.id)
         call.queue = q
         call.state = _WAITING
-        counts = self._counts(q)
+        counts = self._counts(q, self.now)
         self._touch(q)
         cfg = q.cfg
-        if not self._is_open(q):
+        if q.calendar is not None and not self._calendars.is_open(q.calendar, self.now):
             self._end_unanswered(call, Outcome.CLOSED, announcement=self._ann.closed)
             return
-        counts[_OFFERED] += 1
+        counts[OFFERED] += 1
         if cfg.max_length and len(q.waiting) >= cfg.max_length:
             self._overflow(call, Outcome.REJECTED, "queue full")
             return
@@ -1329,7 +1297,7 @@ class Engine(TimerLanes):
         q = call.queue
         if call.state is _MENU:  # a menu call counts against the menu's default queue
             q = call.queue = self._queues[call.menu.default]
-            self._counts(q)[_OFFERED] += 1
+            self._counts(q, self.now)[OFFERED] += 1
         self._leave_queue(call)
         call.state = _ENDED
         del self._calls[call.id]
@@ -1344,15 +1312,15 @@ class Engine(TimerLanes):
     def _emit_record(self, q: _Queue, record: CallRecord) -> None:
         outcome = record.outcome
         if outcome is not Outcome.ANSWERED:
-            counts = self._counts(q)
+            counts = self._counts(q, self.now)
             if outcome is Outcome.ABANDONED:
                 if record.wait < self._acd.short_abandon:
-                    counts[_SHORT_ABANDONED] += 1
-                    counts[_OFFERED] -= 1
+                    counts[SHORT_ABANDONED] += 1
+                    counts[OFFERED] -= 1
                 else:
-                    counts[_ABANDONED] += 1
+                    counts[ABANDONED] += 1
             else:
-                counts[_ENDED_COUNT[outcome]] += 1
+                counts[ENDED[outcome]] += 1
             self._touch(q)
         self._out.append(CallEnded(self.now, record))
 
@@ -1451,10 +1419,10 @@ class Engine(TimerLanes):
         for other in others:
             self._update_available(other)
         q = call.queue
-        counts = self._counts(q)
-        counts[_ANSWERED] += 1
+        counts = self._counts(q, self.now)
+        counts[ANSWERED] += 1
         if now - call.queued_at <= q.sl_threshold:
-            counts[_ANSWERED_IN_SL] += 1
+            counts[ANSWERED_IN_SL] += 1
         self._touch(q)
 
     def _on_cleared(self, e: Cleared) -> None:
