@@ -15,8 +15,8 @@ EXAMPLES = re.findall(r"^<!-- run -->\n```python\n(.*?)^```$", DOC, flags=re.M |
 HEADINGS = re.findall(r"^#+ (.*)\n(?:(?!^#).*\n)*?<!-- run -->", DOC, flags=re.M)
 
 CORE = [
-    "engine", "call_states", "strategies", "timers", "daily", "views", "events", "commands",
-    "records", "agents", "calendar", "pins", "call_steps", "figures", "agent_time",
+    "engine", "call_states", "strategies", "timers", "daily", "recovery", "views", "events",
+    "commands", "records", "agents", "calendar", "pins", "call_steps", "figures", "agent_time",
 ]  # fmt: skip
 IO_MODULES = {
     "asyncio", "socket", "sqlite3", "threading", "time", "selectors", "subprocess",
