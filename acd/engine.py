@@ -6,6 +6,15 @@ carries its time ``at``); ``next_deadline()`` says when the next timer falls due
 does no I/O; its only randomness is a seeded ``random.Random``. Time never goes back: an
 event older than the engine's time is handled at the engine's time.
 
+This module holds the transitions: every event handler and everything that moves a
+call or an agent, in one place. A call's leg moves only along ``acd.call_states``'s
+table (new, menu, waiting, ringing, connected, ended; a diagram is in its docstring).
+The mechanisms live apart: ``acd.timers`` (timer lanes) and ``acd.recovery`` (sessions,
+legs carried over a restart, ``reconcile``) are base classes of `Engine`;
+``acd.strategies`` (the strategy registry and agent pools), ``acd.daily`` (counts of the
+day, calendar cache) and ``acd.views`` (the read-only ``calls()`` / ``agents()``) are
+used by it.
+
 Data structures (nothing scans all agents or all waiting calls):
 
 - ``_agents`` (id → ``_Agent``) and ``_by_device`` (extension → agent): O(1) lookups.
