@@ -113,8 +113,12 @@ def sim(
         else:
             stopping.append(signal.Signals(signum).name)
 
+    # put back at the end: `acd sim` may run inside another program (a test runner), whose
+    # own Ctrl-C and SIGTERM handling and logging must work again afterwards
+    restore = contextlib.ExitStack()
+    click.get_current_context().call_on_close(restore.close)
     for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGUSR1, signal.SIGUSR2):
-        signal.signal(sig, on_signal)
+        restore.callback(signal.signal, sig, signal.signal(sig, on_signal))
 
     try:
         transport = PtyTransport() if use_pty else TcpTransport(tcp_port, host)
@@ -130,6 +134,9 @@ def sim(
     handler = logging.StreamHandler(sys.stdout)
     handler.setFormatter(logging.Formatter("%(message)s"))
     logger = logging.getLogger("firmware_sim")
+    restore.callback(setattr, logger, "propagate", logger.propagate)
+    restore.callback(logger.setLevel, logger.level)
+    restore.callback(logger.removeHandler, handler)
     logger.addHandler(handler)
     logger.setLevel(logging.DEBUG if verbose else logging.INFO)
     logger.propagate = False
@@ -169,7 +176,6 @@ def sim(
         emit_json(summary)
     else:
         click.echo("\n".join(summary_lines(summary)))
-    logger.removeHandler(handler)
 
 
 def summary_lines(summary: dict) -> list[str]:

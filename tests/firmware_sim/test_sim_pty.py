@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import logging
 import os
 import select
 import signal
@@ -187,8 +188,17 @@ def test_acd_sim_ends_with_a_summary_in_words_and_fault_lines_name_their_own_par
 
     args = ["sim", "--pty", "--speed", "6000", "--duration", "120"]
     args += ["--fault", "cable:at=07:50:30,duration=5", "--fault", "drop:rate=0.001"]
+    signals = (signal.SIGINT, signal.SIGTERM, signal.SIGUSR1, signal.SIGUSR2)
+    sim_log = logging.getLogger("firmware_sim")
+
+    def state() -> tuple:
+        handlers = [signal.getsignal(s) for s in signals]
+        return handlers, sim_log.propagate, list(sim_log.handlers), sim_log.level
+
+    before = state()
     result = CliRunner().invoke(cli, args)
     assert result.exit_code == 0, result.output
+    assert state() == before  # run in this process, it gave back Ctrl-C, SIGTERM, the log
     lines = result.stdout.splitlines()
     assert any(line.endswith("fault cable started at 07:50:30, duration=5") for line in lines)
     assert any(line.endswith("fault drop started rate=0.001") for line in lines)
