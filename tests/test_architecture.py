@@ -12,7 +12,12 @@ from protocols import messages
 ROOT = Path(__file__).resolve().parents[1]
 DOC = (ROOT / "docs" / "architecture.md").read_text(encoding="utf-8")
 EXAMPLES = re.findall(r"^<!-- run -->\n```python\n(.*?)^```$", DOC, flags=re.M | re.S)
-HEADINGS = re.findall(r"^#+ (.*)\n(?:(?!^#).*\n)*?<!-- run -->", DOC, flags=re.M)
+HEADINGS = [  # the section of each example: the last heading above it (outside code)
+    re.findall(
+        r"^#+ (.*)$", re.sub(r"^```.*?^```$", "", DOC[: run.start()], flags=re.M | re.S), re.M
+    )[-1]
+    for run in re.finditer(r"^<!-- run -->$", DOC, flags=re.M)
+]
 
 CORE = [
     "engine", "call_states", "strategies", "timers", "daily", "recovery", "views", "events",
@@ -51,8 +56,8 @@ def test_each_extension_point_has_a_worked_example():
     assert HEADINGS == [
         "Adding a routing strategy",
         "Adding a CTI message",
-        "Adding a record store",
         "Adding a driver",
+        "Adding a store",
     ]
     assert len(EXAMPLES) == len(HEADINGS)
 
