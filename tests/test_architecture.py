@@ -85,6 +85,16 @@ def _imports(path: Path) -> set[str]:
     return found
 
 
+def test_every_module_of_acd_is_placed_in_the_layers():
+    layers = DOC[: DOC.index("## Adding")]
+    unplaced = [
+        p.name
+        for p in (ROOT / "acd").glob("*.py")
+        if not p.name.startswith("__") and not re.search(rf"[`/]{re.escape(p.name)}`", layers)
+    ]
+    assert not unplaced, f"docs/architecture.md does not place {unplaced}"
+
+
 def test_the_wire_layer_imports_nothing_of_the_project():
     for path in (ROOT / "protocols").glob("*.py"):
         outside = {m for m in _imports(path) if m.split(".")[0] in PROJECT - {"protocols"}}
