@@ -519,11 +519,7 @@ class SqlStore:
     ) -> Iterator[CallRecord]:
         """The stored legs that entered their queue in ``[since, until)`` (epoch s), of
         one queue or all, in the order they entered it."""
-        where, params = _window("c.queued_at", since, until)
-        if queue is not None:
-            where.append("c.queue = ?")
-            params.append(queue)
-        clause = f"WHERE {' AND '.join(where)}" if where else ""
+        clause, params = _where("c.queued_at", since, until, {"c.queue": queue})
         rings: dict[int, list[RingAttempt]] = {}
         for row, agent, device, started, ended, outcome in self._execute(
             "SELECT r.call_row, r.agent_id, r.device, r.started, r.ended, r.outcome"
@@ -550,11 +546,7 @@ class SqlStore:
         self, since: float | None = None, until: float | None = None, agent_id: str | None = None
     ) -> Iterator[AgentChanged]:
         """The stored agent notifications at times in ``[since, until)``, in time order."""
-        where, params = _window("at", since, until)
-        if agent_id is not None:
-            where.append("agent_id = ?")
-            params.append(agent_id)
-        clause = f"WHERE {' AND '.join(where)}" if where else ""
+        clause, params = _where("at", since, until, {"agent_id": agent_id})
         for row in self._execute(
             f"SELECT {', '.join(_CHANGE_COLUMNS)} FROM agent_changes {clause} ORDER BY at, id",
             params,
@@ -578,8 +570,7 @@ class SqlStore:
 
     def queue_log(self, since: float | None = None, until: float | None = None) -> list[tuple]:
         """Queue-log rows ``(at, call_id, queue, agent, event, data1..data5)`` in order."""
-        where, params = _window("at", since, until)
-        clause = f"WHERE {' AND '.join(where)}" if where else ""
+        clause, params = _where("at", since, until)
         return self._execute(
             "SELECT at, call_id, queue, agent, event, data1, data2, data3, data4, data5"
             f" FROM queue_log {clause} ORDER BY at, id",
@@ -601,11 +592,7 @@ class SqlStore:
         self, since: float | None = None, until: float | None = None, queue: str | None = None
     ) -> list[tuple[str, float, Tally]]:
         """Kept figures ``(queue, hour start, sums)`` of hours starting in the window."""
-        where, params = _window("hour", since, until)
-        if queue is not None:
-            where.append("queue = ?")
-            params.append(queue)
-        clause = f"WHERE {' AND '.join(where)}" if where else ""
+        clause, params = _where("hour", since, until, {"queue": queue})
         rows = self._execute(
             f"SELECT queue, hour, {', '.join(_TALLY)} FROM hourly_figures {clause}"
             " ORDER BY hour, queue",
@@ -618,12 +605,9 @@ class SqlStore:
     ) -> list[tuple[float, float, float]]:
         """Kept ``(hour start, staffed s, ready s)`` of ``agents`` ('' all, else a queue
         id: the agents of its skill) for hours starting in the window."""
-        where, params = _window("hour", since, until)
-        where.append("agents = ?")
-        params.append(agents)
+        clause, params = _where("hour", since, until, {"agents": agents})
         return self._execute(
-            f"SELECT hour, staffed, ready FROM hourly_staffing WHERE {' AND '.join(where)}"
-            " ORDER BY hour",
+            f"SELECT hour, staffed, ready FROM hourly_staffing {clause} ORDER BY hour",
             params,
         ).fetchall()
 
@@ -724,7 +708,14 @@ def _wrapup(record: CallRecord) -> str:
     return "" if record.wrapup_end is None else str(round(record.wrapup))
 
 
-def _window(column: str, since: float | None, until: float | None) -> tuple[list[str], list]:
+def _where(
+    column: str,
+    since: float | None,
+    until: float | None,
+    equal: Mapping[str, object | None] | None = None,
+) -> tuple[str, list[object]]:
+    """A ``WHERE`` clause ('' if none) and its parameters: ``column`` in ``[since,
+    until)``, and each column of ``equal`` whose value is not None equal to it."""
     where: list[str] = []
     params: list[object] = []
     if since is not None:
@@ -733,7 +724,11 @@ def _window(column: str, since: float | None, until: float | None) -> tuple[list
     if until is not None:
         where.append(f"{column} < ?")
         params.append(until)
-    return where, params
+    for name, value in (equal or {}).items():
+        if value is not None:
+            where.append(f"{name} = ?")
+            params.append(value)
+    return (f"WHERE {' AND '.join(where)}" if where else ""), params
 
 
 def _agent_changed(row: tuple) -> AgentChanged:
