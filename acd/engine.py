@@ -154,8 +154,20 @@ class _Queue:
     )
 
     def __init__(self, cfg: QueueConfig, calendar: Calendar | None, rng: random.Random):
-        self.cfg = cfg
         self.id = cfg.id
+        self.configure(cfg, calendar, rng)
+        self.waiting: list[tuple[int, int]] = []
+        self.logged_in = 0
+        self.day = 0.0  # local midnight of the day the counts belong to
+        self.counts = no_counts()
+        self.handle_avg = 180.0  # s, moving average of talk + wrap-up for wait estimates
+        self.dirty = False
+        self.display_timer: Timer | None = None
+        self.display_text = ""
+
+    def configure(self, cfg: QueueConfig, calendar: Calendar | None, rng: random.Random) -> None:
+        """Take the settings of ``cfg`` (at creation and on reload); new, empty pools."""
+        self.cfg = cfg
         self.priority = cfg.priority
         # hot settings copied here: one object less to touch per decision
         self.strategy = REGISTRY[cfg.strategy]
@@ -165,14 +177,6 @@ class _Queue:
         self.calendar = calendar
         self.afters = tuple(t.after for t in cfg.tiers)
         self.pools = [Pool(self.strategy, rng) for _ in cfg.tiers]
-        self.waiting: list[tuple[int, int]] = []
-        self.logged_in = 0
-        self.day = 0.0  # local midnight of the day the counts belong to
-        self.counts = no_counts()
-        self.handle_avg = 180.0  # s, moving average of talk + wrap-up for wait estimates
-        self.dirty = False
-        self.display_timer: Timer | None = None
-        self.display_text = ""
 
 
 class _Agent:
@@ -594,11 +598,7 @@ class Engine(TimerLanes, RestartRecovery):
             if q is None:
                 self._queues[qc.id] = _Queue(qc, calendar, self.rng)
                 continue
-            q.cfg, q.priority, q.strategy = qc, qc.priority, REGISTRY[qc.strategy]
-            q.ring_timeout, q.sl_threshold, q.wrapup = qc.ring_timeout, qc.sl_threshold, qc.wrapup
-            q.calendar = calendar
-            q.afters = tuple(t.after for t in qc.tiers)
-            q.pools = [Pool(q.strategy, self.rng) for _ in qc.tiers]
+            q.configure(qc, calendar, self.rng)
         new = [ac for ac in config.agents.values() if ac.id not in self._agents]
         self._agents = {
             ac.id: self._agents.get(ac.id) or _Agent(ac) for ac in config.agents.values()
