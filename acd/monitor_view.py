@@ -14,10 +14,13 @@ import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, tzinfo
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
 from acd.topics import LINK_DOWN_ALARM, Topics
+
+if TYPE_CHECKING:
+    from acd.config import Config
 
 RED, GREEN, YELLOW, BOLD = "31", "32", "33", "1"
 _STATUS_COLOURS = {"ready": GREEN, "not_ready": YELLOW}
@@ -165,6 +168,20 @@ class MonitorState:
             "queues": queues,
             "alarms": [self.alarms[name] | {"name": name} for name in sorted(self.alarms)],
         }
+
+
+def configured_state(topics: Topics, config: Config | None) -> MonitorState:
+    """An empty picture of ``topics``' site, with the agent names, reason labels, queue
+    targets and time zone of ``config`` if given (`acd monitor`, `acd web`'s own site)."""
+    if config is None:
+        return MonitorState(topics)
+    return MonitorState(
+        topics,
+        names={a.id: a.name for a in config.agents.values() if a.name},
+        reasons=dict(config.acd.reasons),
+        targets={q.id: q.target for q in config.queues.values()},
+        timezone=config.site.timezone,
+    )
 
 
 def _agent_order(item: tuple[str, dict[str, Any]]) -> tuple[int, str]:

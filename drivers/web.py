@@ -31,7 +31,7 @@ from aiohttp import web
 
 from acd.config import Config
 from acd.errors import AcdError
-from acd.monitor_view import MonitorState
+from acd.monitor_view import MonitorState, configured_state
 from acd.pins import hash_pin, verify_pin
 from acd.reporting import Report, ReportSettings, day_window, store_report, to_csv
 from acd.store import open_readonly
@@ -83,16 +83,8 @@ class WebServer:
         self._touch()
 
     def _new_site(self, topics: Topics) -> MonitorState:
-        c = self.config
-        if topics.site != c.site.id:
-            return MonitorState(topics)
-        return MonitorState(
-            topics,
-            names={a.id: a.name for a in c.agents.values() if a.name},
-            reasons=dict(c.acd.reasons),
-            targets={q.id: q.target for q in c.queues.values()},
-            timezone=c.site.timezone,
-        )
+        own = topics.site == self.config.site.id
+        return configured_state(topics, self.config if own else None)
 
     def _touch(self) -> None:
         self.changed.set()

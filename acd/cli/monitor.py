@@ -13,7 +13,7 @@ import click
 
 from acd.cli.common import config_option, emit_json, is_tty, json_option, timeout_option
 from acd.config import Config, load_config
-from acd.monitor_view import MonitorState, render
+from acd.monitor_view import MonitorState, configured_state, render
 
 if TYPE_CHECKING:
     from drivers.mqtt_client import Connection
@@ -49,19 +49,6 @@ def broker_connection(
     return connection(config.mqtt, site or config.site.id, host, port)
 
 
-def new_state(config: Config | None, conn: Connection) -> MonitorState:
-    """An empty picture of the site, with names, reason labels and targets if known."""
-    if config is None:
-        return MonitorState(conn.topics)
-    return MonitorState(
-        conn.topics,
-        names={a.id: a.name for a in config.agents.values() if a.name},
-        reasons=dict(config.acd.reasons),
-        targets={q.id: q.target for q in config.queues.values()},
-        timezone=config.site.timezone,
-    )
-
-
 def read_snapshot(
     config: Config | None, site: str | None, host: str | None, port: int | None, timeout: float
 ) -> dict[str, Any]:
@@ -69,7 +56,7 @@ def read_snapshot(
     from drivers.mqtt_client import read_retained
 
     conn = broker_connection(config, site, host, port)
-    state = new_state(config, conn)
+    state = configured_state(conn.topics, config)
 
     def on_message(topic: str, payload: bytes, retained: bool) -> None:
         state.apply(topic, payload, time.time(), retained)
@@ -121,7 +108,7 @@ def monitor(
                 click.echo(line)
         return
     conn = broker_connection(config, site, host, port)
-    state = new_state(config, conn)
+    state = configured_state(conn.topics, config)
     out = sys.stdout
     out.write("\x1b[?25l\x1b[2J")  # hide the cursor, clear once
     try:
