@@ -519,7 +519,12 @@ class SqlStore:
     ) -> Iterator[CallRecord]:
         """The stored legs that entered their queue in ``[since, until)`` (epoch s), of
         one queue or all, in the order they entered it."""
-        clause, params = _where("c.queued_at", since, until, {"c.queue": queue})
+        return self._legs(since, until, {"c.queue": queue})
+
+    def _legs(
+        self, since: float | None, until: float | None, equal: Mapping[str, object | None]
+    ) -> Iterator[CallRecord]:
+        clause, params = _where("c.queued_at", since, until, equal)
         rings: dict[int, list[RingAttempt]] = {}
         for row, agent, device, started, ended, outcome in self._execute(
             "SELECT r.call_row, r.agent_id, r.device, r.started, r.ended, r.outcome"
@@ -670,7 +675,7 @@ class SqlStore:
 
     def calls_of(self, caller: str) -> Iterator[CallRecord]:
         """The stored legs whose caller number is ``caller`` (as stored), in order."""
-        return (r for r in self.calls() if r.caller == caller)
+        return self._legs(None, None, {"c.caller": caller})
 
     def time_span(self) -> tuple[float, float] | None:
         """The first and last time of any stored leg or agent change, or None if empty."""
