@@ -536,7 +536,7 @@ class Bridge:
         engine = self.engine
         resync.devices += 1
         device = snap.device
-        known = next((s.agent_id for s in engine.export_sessions() if s.device == device), None)
+        known = engine.logged_in_at(device)
         if known is not None and known != snap.agent_id:
             resync.logged_out.append(known)
             self._apply(engine.handle(ev.Logout(now, device)), now, step)

@@ -549,6 +549,11 @@ class Engine(TimerLanes, RestartRecovery):
         """How many logins with a wrong PIN the agent had."""
         return self._agents[agent_id].wrong_pins
 
+    def logged_in_at(self, device: str) -> str | None:
+        """The agent logged in at ``device`` (its session in ``export_sessions``), or None."""
+        agent = self._by_device.get(device)
+        return agent.id if agent is not None else None
+
     def reload(self, config: Config, at: float) -> list[Output]:
         """Apply a new configuration to the live state (``SIGHUP``): agents, queues,
         skills, calendars, menus, announcements and ACD settings change in place; calls
