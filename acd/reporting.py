@@ -294,7 +294,7 @@ def build_report(
         in_window,
         agent_rows(legs, notes, since, end),
         {k: {kind: presence[kind].get(k, 0.0) / 3600.0 for kind in presence} for k in hour_keys},
-        sum(r.wait for r in legs if _offered(r, settings.short_abandon)),
+        sum(r.wait for r in legs if r.offered(settings.short_abandon)),
         fallback_counts(legs),
     )
 
@@ -313,13 +313,6 @@ def fallback_counts(legs: Iterable[CallRecord]) -> dict[str, int]:
             elif r.outcome is Outcome.ABANDONED:
                 counts["abandoned"] += 1
     return counts
-
-
-def _offered(r: CallRecord, short_abandon: float) -> bool:
-    """The leg counts as offered (not closed, not a short abandon; see ``acd.figures``)."""
-    if r.outcome is Outcome.ABANDONED:
-        return r.wait >= short_abandon
-    return r.outcome is not Outcome.CLOSED
 
 
 def hour_period(hour_key: str, by: str) -> str:
