@@ -146,19 +146,21 @@ def run(
     setup_logging(log_level, log_json)
     clock = None
     tz = ZoneInfo(config.site.timezone)
+    link = url or config.link.url
+    clock_set = start is not None or speed != 1.0 or origin is not None
     if sim_clock:
-        if start is not None or speed != 1.0 or origin is not None:
+        if clock_set:
             fail("--sim-clock sets the clock: give it without --start, --speed or --origin")
-        clock = follow(url or config.link.url, tz)
+        clock = follow(link, tz)
         # say which clock: the tour's 10:00 is not this machine's time
         now = dt.datetime.fromtimestamp(clock.at(time.monotonic()), tz).replace(tzinfo=None)
         logging.getLogger("acd.controller").info(
             "engine clock: %s at %gx (the clock of acd sim on %s)",
             now.isoformat(" ", "seconds"),
             clock.speed,
-            url or config.link.url,
+            link,
         )
-    elif start is not None or speed != 1.0 or origin is not None:
+    elif clock_set:
         when = start.replace(tzinfo=tz).timestamp() if start is not None else time.time()
         clock = Clock(when, time.monotonic() if origin is None else origin, speed)
     capture = None
@@ -170,11 +172,14 @@ def run(
             fail(f"capture: cannot write {capture_path}: {exc.strerror}")
         engine_clock = None
         if clock is not None:  # so that a replay runs the engine on the same clock
-            engine_clock = {"unix": time.time(), "engine": clock.at(time.monotonic())}
-            engine_clock["speed"] = clock.speed
+            engine_clock = {
+                "unix": time.time(),
+                "engine": clock.at(time.monotonic()),
+                "speed": clock.speed,
+            }
         capture = CaptureWriter(
             capture_path,
-            port=url or config.link.url,
+            port=link,
             group=config.store.group,
             engine_clock=engine_clock,
         )
