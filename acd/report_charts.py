@@ -77,12 +77,11 @@ def plot(report: Report, directory: str | Path, by: str = "hour") -> list[Path]:
     labels = [_label(r.key, by, single_day) for r in rows]
     x = list(range(len(rows)))
     heading = f"{s.site or 'ACD'} · {s.queue or 'all queues'} · {report.span_text()}"
-    unit = {"hour": "hour", "day": "day", "week": "week", "month": "month"}[by]
     empty = report.total.figures.calls == 0
     paths: list[Path] = []
 
     def finish(fig, ax, name: str, subject: str, caption: str) -> None:
-        ax.set_title(f"{heading}\n{subject} per {unit}", fontsize="medium")
+        ax.set_title(f"{heading}\n{subject} per {by}", fontsize="medium")
         if empty:
             ax.set_axis_off()
             ax.text(0.5, 0.5, "no calls", ha="center", va="center", fontsize=20,
