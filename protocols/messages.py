@@ -498,6 +498,38 @@ MESSAGE_TYPES: dict[str, type[Message]] = {
 }
 """Every message class by name, in catalogue order."""
 
+REQUESTS: tuple[type[Message], ...] = (
+    MonitorStart,
+    MonitorStop,
+    SnapshotDevice,
+    SnapshotCalls,
+    SystemStatus,
+    DeflectCall,
+    ClearConnection,
+    SingleStepTransfer,
+    RingDevices,
+    QueueCall,
+    PlayAnnouncement,
+    SetDisplay,
+    SetLamp,
+)
+"""The messages that are requests: each is answered exactly once (spec §5.2)."""
+
+
+def refusal(payload: bytes, error: str) -> NegativeAck | None:
+    """The answer to an invalid payload (spec §5.1): ``NegativeAck(invalid_parameter)``
+    when it has an invoke id and its opcode is a request's or unknown, else None (an
+    invalid event or response is reported, never answered)."""
+    if len(payload) < 3 or payload[0] in _NOT_REQUESTS:
+        return None
+    detail = error.encode()[:200].decode(errors="ignore")
+    return NegativeAck(int.from_bytes(payload[1:3]), ErrorCode.invalid_parameter, detail)
+
+
+_NOT_REQUESTS = frozenset(
+    cls.OPCODE for cls in MESSAGE_TYPES.values() if cls not in REQUESTS
+)  # events and responses: never answered
+
 
 # --- schemas ----------------------------------------------------------------------
 
@@ -784,38 +816,6 @@ def message_from_dict(name: str, fields: dict[str, Any]) -> Message:
 
 
 # --- samples used by the specification ----------------------------------------------
-
-REQUESTS: tuple[type[Message], ...] = (
-    MonitorStart,
-    MonitorStop,
-    SnapshotDevice,
-    SnapshotCalls,
-    SystemStatus,
-    DeflectCall,
-    ClearConnection,
-    SingleStepTransfer,
-    RingDevices,
-    QueueCall,
-    PlayAnnouncement,
-    SetDisplay,
-    SetLamp,
-)
-"""The messages that are requests: each is answered exactly once (spec §5.2)."""
-
-
-def refusal(payload: bytes, error: str) -> NegativeAck | None:
-    """The answer to an invalid payload (spec §5.1): ``NegativeAck(invalid_parameter)``
-    when it has an invoke id and its opcode is a request's or unknown, else None (an
-    invalid event or response is reported, never answered)."""
-    if len(payload) < 3 or payload[0] in _NOT_REQUESTS:
-        return None
-    detail = error.encode()[:200].decode(errors="ignore")
-    return NegativeAck(int.from_bytes(payload[1:3]), ErrorCode.invalid_parameter, detail)
-
-
-_NOT_REQUESTS = frozenset(
-    cls.OPCODE for cls in MESSAGE_TYPES.values() if cls not in REQUESTS
-)  # events and responses: never answered
 
 _CALL = CallInfo(1042, CallState.alerting, "0561234567", "3900", "201")
 
