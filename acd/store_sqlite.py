@@ -207,6 +207,7 @@ def backup(db: str | Path, dest: str | Path, overwrite: bool = False) -> Summary
     part.unlink(missing_ok=True)
     with open_readonly(db) as source:
         try:
+            create_private(part)  # personal data: the owner only, like the database
             target = sqlite3.connect(part)
             try:
                 source._conn.backup(target)

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import os
 import sqlite3
+import stat
 
 import pytest
 from click.testing import CliRunner
@@ -61,3 +63,14 @@ def test_restore_is_refused_while_a_controller_holds_the_database(db, tmp_path):
         assert result.exit_code == 1 and "in use by a running controller" in result.output
     result = CliRunner().invoke(cli, ["records", "restore", "--db", str(db), str(dest)])
     assert result.exit_code == 0 and "no call records, checked" in result.output
+
+
+def test_a_backup_is_created_for_the_owner_only_whatever_the_umask(db, tmp_path):
+    """docs/privacy.md: backups hold personal data and are created 0600, like the
+    database (the copy was made with the umask's mode, 0644 under umask 022)."""
+    old = os.umask(0o022)
+    try:
+        backup(db, tmp_path / "b.db")
+    finally:
+        os.umask(old)
+    assert stat.S_IMODE((tmp_path / "b.db").stat().st_mode) == 0o600
