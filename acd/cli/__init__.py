@@ -21,6 +21,7 @@ COMMANDS: dict[str, str] = {
     "sim": "acd.cli.sim:sim",
     "demo": "acd.cli.demo:demo",
     "staffing": "acd.cli.staffing:staffing",
+    "forecast": "acd.cli.forecast:forecast_cmd",
     "simulate": "acd.cli.simulate:simulate",
     "report": "acd.cli.report:report",
     "decode": "acd.cli.codec:decode",
