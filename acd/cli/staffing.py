@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import math
 from itertools import groupby
 
 import click
 
-from acd.cli.common import config_option, emit_json, fail, json_option
+from acd.cli.common import config_option, emit_json, fail, json_option, write_whole
 from acd.config import load_config
+from acd.planning.demand import StaffingPlan, Team, load_forecast, plan_staffing, requirements_csv
 from acd.profile import REFERENCE_HOURS, OpeningHours, load_profile, plan_week
 from acd.staffing import (
     Performance,
@@ -54,6 +56,30 @@ _TARGET_OPTIONS = "--sl, --max-abandon, --min-answer-rate, --max-asa or --max-oc
     help="Time-of-day profile (CSV hour,share): staff every open hour of the week.",
 )
 @click.option("--per-day", type=float, help="Calls on a full day (with --profile).")
+@click.option(
+    "--forecast",
+    "forecast_path",
+    type=click.Path(dir_okay=False),
+    help="Forecast CSV (start,mean,lo80,hi80, from acd forecast): agents per interval.",
+)
+@click.option(
+    "--confidence",
+    type=float,
+    default=0.9,
+    show_default=True,
+    help="With --forecast: probability that the week meets the targets.",
+)
+@click.option(
+    "--contract-hours",
+    type=float,
+    help="With --forecast and --agents: weekly hours of one agent's contract.",
+)
+@click.option(
+    "--out",
+    "out_path",
+    type=click.Path(dir_okay=False),
+    help="With --forecast: write start,agents (for acd schedule --requirements).",
+)
 @config_option
 @click.option("--calendar", help="Calendar of --config giving the opening hours.")
 @json_option
@@ -73,6 +99,10 @@ def staffing(
     agents: int | None,
     profile_path: str | None,
     per_day: float | None,
+    forecast_path: str | None,
+    confidence: float,
+    contract_hours: float | None,
+    out_path: str | None,
     config_path: str | None,
     calendar: str | None,
     as_json: bool,
@@ -89,6 +119,13 @@ def staffing(
       acd staffing --calls 84 --aht 240 --patience 60 --agents 6 --json
       acd staffing --profile examples/profile-weekday.csv --per-day 700 \\
                    --aht 240 --patience 60 --min-answer-rate 0.99
+      acd staffing --forecast forecast.csv --aht 180 --patience 120 \\
+                   --min-answer-rate 0.99 --agents 6 --contract-hours 35 --out need.csv
+
+    With --forecast, every interval gets the agents its traffic needs at one quantile
+    of the forecast's uncertainty, the lowest at which each week meets the targets
+    with probability --confidence (docs/planning.md); --agents and --contract-hours
+    then describe the team, and the plan says how many agent-hours it lacks.
     """
     targets = Targets(
         sl=sl,
@@ -108,6 +145,30 @@ def staffing(
             )
     if agents is None and not targets.goals():
         fail(f"give a target ({_TARGET_OPTIONS}) or --agents to evaluate a team")
+    if forecast_path is not None:
+        for option, value in (
+            ("--calls", calls),
+            ("--profile", profile_path),
+            ("--per-day", per_day),
+        ):
+            if value is not None:
+                fail(f"--forecast and {option} exclude each other: the forecast gives the calls")
+        if not targets.goals():
+            fail(f"give a target ({_TARGET_OPTIONS}) for --forecast")
+        if (agents is None) != (contract_hours is None):
+            fail("--agents and --contract-hours go together with --forecast (the team)")
+        team = None if agents is None else Team(agents, contract_hours)
+        plan = plan_staffing(load_forecast(forecast_path), targets, aht, patience, confidence)
+        if out_path is not None:
+            try:
+                write_whole(out_path, requirements_csv(plan))
+            except OSError as exc:
+                fail(f"{out_path}: cannot write ({exc.strerror})")
+        _forecast_plan(plan, targets, aht, patience, shrinkage, team, out_path, as_json)
+        return
+    for option, value in (("--contract-hours", contract_hours), ("--out", out_path)):
+        if value is not None:
+            fail(f"{option} goes with --forecast")
     if profile_path is not None:
         if calls is not None:
             fail("--calls and --profile exclude each other: give --per-day with --profile")
@@ -279,3 +340,132 @@ def _per_hour(
                 f" {p.agents_scheduled:9d} {_pct(perf.answer_rate):>9} {_pct(perf.sl_offered):>9}"
                 f" {perf.asa_s:7.1f} {_pct(perf.occupancy):>9}{flag}"
             )
+
+
+def _forecast_plan(
+    plan: StaffingPlan,
+    targets: Targets,
+    aht: float,
+    patience: float | None,
+    shrinkage: float,
+    team: Team | None,
+    out_path: str | None,
+    as_json: bool,
+) -> None:
+    weeks = []
+    for week in plan.weeks:
+        paid = week.agent_hours / (1 - shrinkage)
+        row = {
+            "first_day": week.first.isoformat(),
+            "days": [d.isoformat() for d in week.days],
+            "calls": week.calls,
+            "agent_hours": week.agent_hours,
+            "agent_hours_at_mean": week.agent_hours_at_mean,
+            "probability": week.probability,
+            "paid_hours": paid,
+        }
+        if team is not None:
+            short, fte = team.shortfall(week.agent_hours, shrinkage)
+            row |= {"team_hours": team.hours, "short_hours": short, "short_fte": fte}
+        weeks.append(row)
+    if as_json:
+        emit_json(
+            {
+                "model": "erlang_c" if patience is None else "erlang_a",
+                "aht_s": aht,
+                "patience_s": patience,
+                "interval_s": plan.interval_s,
+                "targets": targets.goals(),
+                "week_goals": list(plan.week_goals),
+                "confidence": plan.confidence,
+                "quantile": plan.quantile,
+                "reached": plan.reached,
+                "shrinkage": shrinkage,
+                "team": None
+                if team is None
+                else {"agents": team.agents, "contract_hours": team.contract_hours},
+                "day_factor_sd": {d.isoformat(): math.sqrt(c) for d, c in plan.spread.items()},
+                "weeks": weeks,
+                "intervals": [
+                    {
+                        "start": n.start.isoformat(timespec="minutes"),
+                        "mean": n.mean,
+                        "planned_calls": n.planned_calls,
+                        **n.performance._asdict(),
+                        "agents": n.agents,
+                    }
+                    for n in plan.intervals
+                ],
+            }
+        )
+        return
+    minutes = f"{plan.interval_s / 60:g}-minute intervals"
+    patience_text = "" if patience is None else f", mean patience {patience:g} s"
+    click.echo(f"{_model(patience)} per interval ({minutes}), AHT {aht:g} s{patience_text}")
+    click.echo(f"Targets in every interval: {' and '.join(targets.goals())}")
+    click.echo(_margin_text(plan))
+    click.echo("")
+    click.echo(f"  {'day':15} {'calls':>7} {'planned':>8} {'agents':>7} {'agent-hours':>12}")
+    hours = plan.interval_s / 3600
+    for day, rows in groupby(plan.intervals, key=lambda n: n.start.date()):
+        rows = list(rows)
+        low, high = min(n.agents for n in rows), max(n.agents for n in rows)
+        span = f"{low}" if low == high else f"{low}-{high}"
+        click.echo(
+            f"  {day.strftime('%a %Y-%m-%d'):15} {sum(n.mean for n in rows):7.1f}"
+            f" {sum(n.planned_calls for n in rows):8.1f} {span:>7}"
+            f" {hours * sum(n.agents for n in rows):12.1f}"
+        )
+    for week, row in zip(plan.weeks, weeks, strict=True):
+        click.echo("")
+        days = f"{len(week.days)} days, {week.calls:,.0f} calls forecast"
+        click.echo(f"Week from {week.first.strftime('%a %Y-%m-%d')} ({days}):")
+        lines = [
+            (
+                "agent-hours on the phones",
+                f"{week.agent_hours:.1f}"
+                f" ({week.agent_hours_at_mean:.1f} staffed for the forecast mean alone)",
+            ),
+            ("P(the week meets the targets)", f"{100 * week.probability:.1f} %"),
+        ]
+        if shrinkage:
+            lines.append((f"paid hours (shrinkage {_pct(shrinkage)})", f"{row['paid_hours']:.1f}"))
+        if team is not None:
+            lines.append((f"team: {team.agents} x {team.contract_hours:g} h", f"{team.hours:.1f}"))
+            short = row["short_hours"]
+            word = "short by" if short > 0 else "spare"
+            lines.append(
+                (
+                    word,
+                    f"{abs(short):.1f} agent-hours = {abs(row['short_fte']):.1f} full-time"
+                    f" equivalents of {team.contract_hours:g} h",
+                )
+            )
+        for label, value in lines:
+            click.echo(f"  {label:32} {value}")
+    if out_path is not None:
+        click.echo("")
+        click.echo(f"Agents per interval written to {out_path} (start,agents).")
+
+
+def _margin_text(plan: StaffingPlan) -> str:
+    goals = " and ".join(plan.week_goals) or "the targets"
+    pct = f"{100 * plan.confidence:g} %"
+    if plan.quantile is None:
+        return (
+            "The forecast has no spread beyond Poisson noise: every interval is staffed for"
+            " its mean."
+        )
+    sds = sorted({round(100 * math.sqrt(c)) for c in plan.spread.values()})
+    sd = f"{sds[0]} %" if len(sds) == 1 else f"{sds[0]}-{sds[-1]} %"
+    if not plan.reached:
+        return (
+            f"Uncertainty: a day's level varies by {sd} (1 s.d.). Even at its"
+            f" {100 * plan.quantile:.1f}th percentile, a week does not meet {goals} with"
+            f" probability {pct}: the highest level tried is used."
+        )
+    return (
+        f"Uncertainty: a day's level varies by {sd} (1 s.d.); staffed at its"
+        f" {100 * plan.quantile:.1f}th percentile, the lowest at which a week meets {goals}"
+        f" with probability {pct} or more."
+    )
