@@ -232,6 +232,7 @@ class DayRun:
     records: tuple[CallRecord, ...]
     calls: int  # calls the switch offered (every queue)
     unfinished: int  # legs still in the engine when the run ended
+    busy: int = 0  # calls that found every trunk taken (never offered)
 
 
 def run_day(spec: WhatIf, day: date, seed: int) -> DayRun:
@@ -255,7 +256,7 @@ def run_day(spec: WhatIf, day: date, seed: int) -> DayRun:
 
     run_virtual(Bridge(engine, call_steps=False), switch, start, end, epoch, on_note)
     unfinished = sum(engine.active_legs().values())
-    return DayRun(day, tuple(records), switch.stats.offered, unfinished)
+    return DayRun(day, tuple(records), switch.stats.offered, unfinished, switch.stats.busy)
 
 
 def _absent(metric: str) -> float | None:

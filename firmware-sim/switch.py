@@ -122,7 +122,6 @@ class _Call:
     answered_at: float | None = None
     controlled: bool = False  # a request named this call since it was offered
     fallback: bool = False  # the switch's fallback routed it
-    reported: bool = False  # a calls snapshot listed it in progress: the controller's now
     answered_by: str = ""  # the first handset that answered
 
     def device(self) -> str:
@@ -389,7 +388,7 @@ class Switch:
         self._end(now, call, "", Cause.caller_abandon)
 
     def _end(self, now: float, call: _Call, device: str, cause: Cause) -> None:
-        if call.fallback and not call.reported:
+        if call.fallback:
             self._fb_ended.append((call, now))
             if call in self._fb_waiting:
                 self._fb_waiting.remove(call)
@@ -568,10 +567,7 @@ class Switch:
 
     def _snapshot_calls(self, m: SnapshotCalls, now: float) -> list[Message]:
         ended, self._fb_ended = self._fb_ended, []
-        routed = [(c, None) for c in self._calls.values() if c.fallback]
-        for c, _ in routed:  # listed in progress: the controller records its end itself
-            c.reported = True
-        routed += ended
+        routed = [(c, None) for c in self._calls.values() if c.fallback] + ended
         return [SnapshotCallsResult(m.invoke_id, self.calls(), self._fallback_report(routed, now))]
 
     def _system_status(self, m: SystemStatus, now: float) -> list[Message]:

@@ -10,7 +10,9 @@ import click
 from acd import whatif
 from acd.cli.common import config_option, emit_json, fail, json_option
 from acd.cli.progress import Progress
-from acd.config import load_config
+from acd.config import Config, load_config
+from acd.planning import twin
+from acd.planning.demand import load_forecast
 from acd.profile import load_profile
 from acd.whatif import Estimate, Expectation, Flags, HourExpectation, Result, WhatIf
 from firmware_sim.scenario import load_scenario
@@ -63,6 +65,20 @@ _FLAG_NAMES = ("--agents", "--aht", "--sd", "--patience", "--distribution", "--p
     "--sweep-calls",
     help="Daily volumes FIRST:LAST:STEP (or a,b,c): which volume still reaches the target?",
 )
+@click.option(
+    "--schedule",
+    "schedule_path",
+    type=click.Path(dir_okay=False),
+    help="Twin: shifts (CSV agent,day,start,end,break_start,break_end, from acd schedule).",
+)
+@click.option(
+    "--forecast",
+    "forecast_path",
+    type=click.Path(dir_okay=False),
+    help="Twin: the traffic (CSV start,mean,lo80,hi80, from acd forecast).",
+)
+@click.option("--weeks", type=int, default=100, show_default=True, help="Twin: weeks simulated.")
+@click.option("--target", type=float, help="Twin: answer rate to reach. [default: the queue's]")
 @json_option
 def simulate(
     scenario_path: str | None,
@@ -81,6 +97,10 @@ def simulate(
     seed: int,
     jobs: int,
     sweep_calls: str | None,
+    schedule_path: str | None,
+    forecast_path: str | None,
+    weeks: int,
+    target: float | None,
     as_json: bool,
 ) -> None:
     """What-if simulation: days of calls through the real ACD engine, in virtual time.
@@ -101,8 +121,24 @@ def simulate(
       acd simulate --agents 6 --aht 180 --patience 120 --sweep-calls 250:700:50
       acd simulate --scenario town-hall-weekday-700 --config examples/town-hall.toml \\
                    --days 5 --replications 20 --json
+      acd simulate --schedule shifts.csv --forecast forecast.csv --aht 180 --patience 120
+
+    The twin (--schedule with --forecast) runs exactly the schedule's agents (logged
+    in at the shift's start, not ready during the break, logged out at its end)
+    against calls drawn from the forecast, its uncertainty included, for --weeks
+    simulated weeks, and gives the share of weeks and of days reaching the target.
     """
     config = load_config(config_path) if config_path is not None else None
+    if schedule_path is not None or forecast_path is not None:
+        _twin(
+            schedule_path, forecast_path, weeks, target, config, queue,
+            aht, sd, patience, distribution, seed, jobs, as_json,
+        )  # fmt: skip
+        return
+    ctx = click.get_current_context()
+    for name in ("weeks", "target"):
+        if ctx.get_parameter_source(name) is not click.core.ParameterSource.DEFAULT:
+            fail(f"--{name} is for the twin (--schedule with --forecast)")
     volumes = _volumes(sweep_calls) if sweep_calls is not None else None
     if scenario_path is not None:
         given = [
@@ -418,3 +454,155 @@ def _show_sweep(
             f"Highest volume that holds: {best:g} calls per day ({100 * target:g} % answered"
             " at 95 % confidence, as at every lower volume of the sweep)."
         )
+
+
+_NOT_TWIN = {
+    "scenario_path": "--scenario",
+    "agents": "--agents",
+    "calls_per_day": "--calls-per-day",
+    "profile_path": "--profile",
+    "day": "--day",
+    "sweep_calls": "--sweep-calls",
+    "days": "--days",
+    "replications": "--replications",
+}
+
+
+def _twin(
+    schedule_path: str | None,
+    forecast_path: str | None,
+    weeks: int,
+    target: float | None,
+    config: Config | None,
+    queue: str | None,
+    aht: float | None,
+    sd: float | None,
+    patience: float | None,
+    distribution: str | None,
+    seed: int,
+    jobs: int,
+    as_json: bool,
+) -> None:
+    """``acd simulate --schedule --forecast``: the twin (acd.planning.twin)."""
+    ctx = click.get_current_context()
+    given = [
+        flag
+        for name, flag in _NOT_TWIN.items()
+        if ctx.get_parameter_source(name) is not click.core.ParameterSource.DEFAULT
+    ]
+    if given:
+        fail(f"{', '.join(given)}: not with the twin (--schedule and --forecast say that)")
+    if schedule_path is None or forecast_path is None:
+        fail("the twin needs both --schedule FILE and --forecast FILE")
+    missing = [name for name, value in (("--aht", aht), ("--patience", patience)) if value is None]
+    if missing:
+        fail(f"give {' and '.join(missing)} for the twin")
+    if sd is not None and distribution != "lognormal":
+        fail("--sd is for --distribution lognormal")
+    if weeks < 1:
+        fail(f"--weeks must be at least 1, got {weeks}")
+    if jobs < 1:
+        fail(f"--jobs must be at least 1, got {jobs}")
+    flags = Flags(1, 0.0, aht, patience, distribution or "exponential", sd)
+    spec = twin.build(
+        load_forecast(forecast_path),
+        twin.load_schedule(schedule_path),
+        flags.handling(),
+        patience,
+        config,
+        queue,
+        target,
+    )
+    started = time.perf_counter()
+    with Progress("simulated weeks", total=weeks) as progress:
+
+        def on_week(week: tuple[twin.DayResult, ...]) -> None:
+            progress.advance(1)
+
+        result = twin.run(spec, weeks, seed, jobs, on_week)
+    wall = time.perf_counter() - started
+    _show_twin(spec, result, schedule_path, forecast_path, flags, wall, as_json)
+
+
+def _show_twin(
+    spec: twin.Twin,
+    result: twin.TwinResult,
+    schedule_path: str,
+    forecast_path: str,
+    flags: Flags,
+    wall: float,
+    as_json: bool,
+) -> None:
+    pct = f"{100 * result.target:g} %"
+    hours = spec.on_phones_hours()
+    spread = spec.forecast.day_spread()
+    calls = sum(r.mean for r in spec.forecast.intervals)
+    week_range = result.week_rate_range()
+    skipped = sorted(set(spec.schedule) - set(spec.days))
+    if as_json:
+        emit_json(
+            {
+                "mode": "twin",
+                "schedule": schedule_path,
+                "forecast": forecast_path,
+                "queue": spec.queue,
+                "agents": list(spec.agents),
+                "agent_hours_on_phones": hours,
+                "forecast_calls": calls,
+                "days": [d.isoformat() for d in spec.days],
+                "schedule_days_not_simulated": [d.isoformat() for d in skipped],
+                "aht_s": flags.aht_s,
+                "handling": flags.distribution,
+                "patience_s": spec.patience_s,
+                "target": result.target,
+                "weeks": len(result.weeks),
+                "seed": result.seed,
+                "confidence": whatif.CONFIDENCE,
+                "calls_simulated": result.calls,
+                "wall_s": round(wall, 3),
+                "weeks_met": result.weeks_met.to_dict(),
+                "days_met": result.days_met.to_dict(),
+                "days_met_by_day": {
+                    d.isoformat(): s.to_dict() for d, s in result.days_met_by_day().items()
+                },
+                "answer_rate": result.answer_rate,
+                "sl_offered": result.sl_offered,
+                "week_answer_rate_5_95": week_range,
+            }
+        )
+        return
+    click.echo(
+        f"Twin: {len(spec.agents)} agents of {schedule_path} ({hours:.1f} agent-hours on the"
+        f" phones) against {forecast_path} ({len(spec.days)} days, {calls:,.0f} calls"
+        f" forecast, day level ±{100 * max(spread.values()) ** 0.5:.0f} %)"
+    )
+    click.echo(
+        f"Queue {spec.queue}, AHT {flags.aht_s:g} s ({flags.distribution}), patience"
+        f" {spec.patience_s:g} s; target {pct} answered"
+    )
+    click.echo(
+        f"{len(result.weeks)} weeks, seed {result.seed}: {result.calls:,} calls through the"
+        f" real engine in {wall:.1f} s"
+    )
+    click.echo("")
+    click.echo(f"  {'day':15} days reaching {pct} (95 % CI)")
+    for day, share in result.days_met_by_day().items():
+        click.echo(f"  {day.strftime('%a %Y-%m-%d'):15} {_share(share)}")
+    click.echo("")
+    click.echo(f"  {'weeks reaching ' + pct:32} {_share(result.weeks_met)}")
+    click.echo(f"  {'days reaching ' + pct:32} {_share(result.days_met)}")
+    click.echo(f"  {'answered, all calls':32} {_pct(result.answer_rate)}")
+    threshold = spec.config.queues[spec.queue].sl_threshold
+    click.echo(f"  {f'answered within {threshold:g} s':32} {_pct(result.sl_offered)}")
+    if week_range is not None:
+        low, high = week_range
+        click.echo(f"  {'a week answers (5-95 %)':32} {_pct(low)} .. {_pct(high)}")
+    if skipped:
+        click.echo("")
+        click.echo(
+            f"Schedule days outside the forecast, not simulated: {', '.join(map(str, skipped))}."
+        )
+
+
+def _share(share: twin.Share) -> str:
+    return f"{_pct(share.value, 1)} ({100 * share.low:.1f} .. {100 * share.high:.1f}) of {share.n}"
