@@ -12,6 +12,15 @@ that), over three seeds.
   week; target ≤ 0.75.
 - ``forecast_coverage80``: share of intervals whose count fell in the 80 % interval.
 - ``forecast_s``: seconds for one forecast (a week) from the year, calibration included.
+
+The staffing plan and the twin, on a week of the reference town hall (Mon–Fri
+08:00–19:00, Sat 08:00–13:00, 15-minute intervals, the shipped weekday profile,
+500 calls a weekday, day level ±10 %; AHT 180 s, patience 120 s):
+
+- ``staffing_forecast_s``: seconds for ``acd staffing --forecast`` (agents per interval
+  at the quantile meeting 99 % answered in 90 % of weeks).
+- ``twin_weeks_per_s``: weeks the twin simulates per second in one process (real
+  engine, six agents on staggered 35-hour shifts with breaks; ~2,750 calls a week).
 """
 
 from __future__ import annotations
@@ -21,7 +30,12 @@ from datetime import date
 
 import numpy as np
 
+from acd.planning import twin
+from acd.planning.demand import Z80, parse_forecast, plan_staffing
 from acd.planning.forecast import backtest, forecast, generate
+from acd.staffing import Targets
+from firmware_sim.distributions import Exponential
+from firmware_sim.traffic import WEEKDAY_SHARES
 
 SEEDS = (1, 2, 3)
 WEEKS = 52
@@ -52,5 +66,50 @@ def forecast_figures() -> dict[str, float]:
     }
 
 
+FIRST = date(2026, 12, 7)  # a Monday
+TWIN_WEEKS = 6
+
+
+def town_hall_week(per_day: float = 500.0, sd: float = 0.10) -> str:
+    """A week's forecast CSV of the reference town hall (see the module docstring)."""
+    lines = ["start,mean,lo80,hi80"]
+    total = sum(WEEKDAY_SHARES)
+    for k in range(6):
+        day = FIRST.fromordinal(FIRST.toordinal() + k)
+        for hour in range(8, 19 if k < 5 else 13):
+            for minute in (0, 15, 30, 45):
+                mean = per_day * WEEKDAY_SHARES[hour - 8] / total / 4
+                spread = Z80 * (mean + (sd * mean) ** 2) ** 0.5
+                lo, hi = max(0.0, mean - spread), mean + spread
+                lines.append(f"{day}T{hour:02d}:{minute:02d},{mean:.3f},{lo:.2f},{hi:.2f}")
+    return "\n".join(lines) + "\n"
+
+
+def six_agents() -> str:
+    """Six agents, 35 h a week: staggered 7-hour weekday shifts with a 30-minute break,
+    three of them on Saturday morning."""
+    rows = ["agent,day,start,end,break_start,break_end"]
+    shifts = (("08:00", "15:00", "12:00", "12:30"), ("12:00", "19:00", "15:00", "15:30"))
+    for k in range(5):
+        day = FIRST.fromordinal(FIRST.toordinal() + k)
+        rows += [f"A{a + 1},{day}," + ",".join(shifts[(a + k) % 2]) for a in range(6)]
+    saturday = FIRST.fromordinal(FIRST.toordinal() + 5)
+    rows += [f"A{a + 1},{saturday},08:00,13:00,," for a in range(3)]
+    return "\n".join(rows) + "\n"
+
+
+def planning_figures() -> dict[str, float]:
+    """Timing of the staffing plan and of the twin (see the module docstring)."""
+    fc = parse_forecast(town_hall_week())
+    started = time.perf_counter()
+    plan_staffing(fc, Targets(min_answer_rate=0.99), 180.0, 120.0, 0.9)
+    staffing_s = time.perf_counter() - started
+    spec = twin.build(fc, twin.parse_schedule(six_agents()), Exponential(180.0), 120.0)
+    started = time.perf_counter()
+    twin.run(spec, TWIN_WEEKS)
+    weeks_per_s = TWIN_WEEKS / (time.perf_counter() - started)
+    return {"staffing_forecast_s": round(staffing_s, 3), "twin_weeks_per_s": round(weeks_per_s, 2)}
+
+
 def run() -> dict[str, float]:
-    return forecast_figures()
+    return {**forecast_figures(), **planning_figures()}
