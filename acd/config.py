@@ -19,10 +19,10 @@ from typing import Any, TypeVar
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from acd import pbx
+from acd.core.pins import is_pin_hash
+from acd.core.strategies import REGISTRY as STRATEGY_REGISTRY
 from acd.errors import AcdError, ConfigError
-from acd.pins import is_pin_hash
-from acd.strategies import REGISTRY as STRATEGY_REGISTRY
+from acd.runtime import pbx
 from acd.webconfig import WebConfig
 from drivers.settings import MqttSettings, PortSettings
 from protocols import link as link_layer
@@ -157,7 +157,7 @@ class LinkConfig(PortSettings):
     """The PBX CTI link: a pyserial URL, its line settings and the link-layer timers."""
 
     url: str = "/dev/ttyS0"  # also a pty path, socket://host:port, rfc2217://host:port, loop://
-    protocol: str = pbx.DEFAULT  # the PBX driver (acd.pbx registry)
+    protocol: str = pbx.DEFAULT  # the PBX driver (acd.runtime.pbx registry)
     window: int = link_layer.WINDOW  # 1..16 unacknowledged I-frames
     t1: float = link_layer.T1  # s, retransmit timer
     n2: int = link_layer.N2  # retries before link down
@@ -265,7 +265,7 @@ class MqttConfig(MqttSettings):
 @dataclass(frozen=True)
 class StoreConfig:
     """Durable call records: where (``url``: an SQLite file, the default, or a PostgreSQL
-    database, `acd.store`), masked or not, readable by whom, kept how long."""
+    database, `acd.runtime.store`), masked or not, readable by whom, kept how long."""
 
     url: str = "acd.db"  # a path, sqlite:///path or postgresql://user@host/db
     mask_callers: bool = True  # privacy by default: store and publish masked numbers
@@ -281,7 +281,7 @@ class StoreConfig:
 
     @classmethod
     def from_section(cls, s: Section) -> StoreConfig:
-        from acd.store import scheme_of
+        from acd.runtime.store import scheme_of
 
         if "url" in s.data and "path" in s.data:
             raise s.error("path", "give url or path (its older name), not both")

@@ -18,8 +18,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from acd.pins import is_pin_hash
-from acd.topics import check_id
+from acd.core.pins import is_pin_hash
+from acd.runtime.topics import check_id
 
 if TYPE_CHECKING:
     from acd.config import Section

@@ -30,12 +30,12 @@ import random
 import time
 from array import array
 
-from acd.bridge import handle_checking_pins
-from acd.commands import RouteCall
 from acd.config import AcdConfig, AgentConfig, Config, QueueConfig, SiteConfig
-from acd.engine import Engine
-from acd.events import Answered, CallOffered, Cleared, Login, Tick
-from acd.pins import hash_pin
+from acd.core.commands import RouteCall
+from acd.core.engine import Engine
+from acd.core.events import Answered, CallOffered, Cleared, Login, Tick
+from acd.core.pins import hash_pin
+from acd.runtime.bridge import handle_checking_pins
 
 T0 = 1_796_025_600.0  # a Monday 09:00 in Paris
 TALK, WRAPUP, ANSWER_DELAY = 60.0, 5.0, 2.0

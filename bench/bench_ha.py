@@ -18,11 +18,11 @@ import dataclasses
 from collections import deque
 from pathlib import Path
 
-from acd.bridge import Bridge
-from acd.calendar import midnight
-from acd.commands import CallEnded
 from acd.config import load_config
-from acd.engine import Engine
+from acd.core.calendar import midnight
+from acd.core.commands import CallEnded
+from acd.core.engine import Engine
+from acd.runtime.bridge import Bridge
 from firmware_sim.fallback import FallbackSettings
 from firmware_sim.scenario import load_scenario
 from protocols import messages as m

@@ -22,7 +22,7 @@ import time
 import aiomqtt
 
 from acd.config import MqttConfig
-from acd.topics import Topics, agent_state_payload
+from acd.runtime.topics import Topics, agent_state_payload
 from drivers.mqtt import MqttBridge
 
 HOST, PORT = "127.0.0.1", 1883

@@ -33,7 +33,7 @@ import numpy as np
 from acd.planning import twin
 from acd.planning.demand import Z80, parse_forecast, plan_staffing
 from acd.planning.forecast import backtest, forecast, generate
-from acd.staffing import Targets
+from acd.planning.staffing import Targets
 from firmware_sim.distributions import Exponential
 from firmware_sim.traffic import WEEKDAY_SHARES
 

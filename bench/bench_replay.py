@@ -22,12 +22,12 @@ import tempfile
 import time
 from pathlib import Path
 
-from acd.bridge import Bridge, controller_link
-from acd.calendar import midnight
-from acd.clock import Clock
 from acd.config import load_config
-from acd.engine import Engine
-from acd.replay import Timeline, captured_extensions, engine_requests
+from acd.core.calendar import midnight
+from acd.core.engine import Engine
+from acd.runtime.bridge import Bridge, controller_link
+from acd.runtime.clock import Clock
+from acd.tools.replay import Timeline, captured_extensions, engine_requests
 from drivers.capture import CaptureWriter, read_capture
 from firmware_sim.runner import SwitchEndpoint
 from firmware_sim.scenario import load_scenario

@@ -33,11 +33,11 @@ import statistics
 import time
 from pathlib import Path
 
-from acd import whatif
-from acd.clock import Clock
 from acd.config import load_config
-from acd.engine import Engine
-from acd.staffing import Traffic, evaluate
+from acd.core.engine import Engine
+from acd.planning import whatif
+from acd.planning.staffing import Traffic, evaluate
+from acd.runtime.clock import Clock
 from firmware_sim.runner import SwitchEndpoint
 from firmware_sim.scenario import load_scenario
 from protocols import messages as m
@@ -141,11 +141,11 @@ def engine_alone(days: int, seed: int) -> tuple[int, float]:
     """Calls and the engine's own seconds in ``ours(days, seed)``: the run's calls to
     the engine are recorded, then replayed into fresh engines and only those timed."""
     _Recording.runs = []
-    whatif.Engine = _Recording
+    whatif.runs.Engine = _Recording
     try:
         calls, _, _ = ours(days, seed)
     finally:
-        whatif.Engine = Engine
+        whatif.runs.Engine = Engine
     wall = 0.0
     for recorded in _Recording.runs:
         config, now, state, options = recorded.made

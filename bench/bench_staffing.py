@@ -16,7 +16,7 @@ from __future__ import annotations
 import statistics
 import time
 
-from acd.staffing import Targets, Traffic, evaluate, required_agents
+from acd.planning.staffing import Targets, Traffic, evaluate, required_agents
 
 GRID = [
     (calls, aht, sl, threshold)

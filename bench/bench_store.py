@@ -28,13 +28,13 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
-from acd.agents import AgentState, AgentStatus
-from acd.commands import AgentChanged, CallEnded
-from acd.records import CallRecord, Outcome, RingAttempt, RingOutcome
-from acd.reporting import ReportSettings, store_report
-from acd.store import RecordStore, open_store
-from acd.store_sqlite import SqliteStore as CallStore
-from acd.store_sqlite import open_readonly
+from acd.core.agents import AgentState, AgentStatus
+from acd.core.commands import AgentChanged, CallEnded
+from acd.core.records import CallRecord, Outcome, RingAttempt, RingOutcome
+from acd.planning.reporting import ReportSettings, store_report
+from acd.runtime.store import RecordStore, open_store
+from acd.runtime.store_sqlite import SqliteStore as CallStore
+from acd.runtime.store_sqlite import open_readonly
 
 T0 = 1_772_953_200.0  # 2026-03-08 08:00 Europe/Paris
 DAYS, PER_DAY = 22, 700
@@ -100,7 +100,7 @@ def pg_database() -> Iterator[str | None]:
     """The URL of a PostgreSQL database made for the run (None without a server)."""
     with contextlib.ExitStack() as stack:
         try:
-            from acd.store_pg import scratch_database
+            from acd.runtime.store_pg import scratch_database
 
             url = stack.enter_context(scratch_database(PG_SERVER, "acd_bench"))
         except Exception as exc:  # no psycopg, no server: the figure is left out

@@ -33,7 +33,7 @@ from tempfile import TemporaryDirectory
 import aiohttp
 import aiomqtt
 
-from acd.pins import hash_pin
+from acd.core.pins import hash_pin
 
 HOST, PORT = "127.0.0.1", 1883
 AGENTS, RATE, SECONDS, STREAMS = 200, 1000, 10.0, 100

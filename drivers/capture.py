@@ -14,7 +14,7 @@ blanked by default (`PinBlanker`: each digit of a ``KeyLogin`` PIN becomes ``*``
 length and CRC stay valid; the header says ``"pins": "blanked"``). A controller whose
 engine does not run on Unix time (``acd run --sim-clock``, ``--start``, ``--speed``)
 puts its clock in the header: ``"engine_clock": {"unix": U, "engine": E, "speed": S}``,
-engine time ``E + (t - U) * S`` (`acd.replay` uses it). The files are
+engine time ``E + (t - U) * S`` (`acd.tools.replay` uses it). The files are
 created 0600 (0640 with a group, `acd.files`). `CaptureWriter`
 rotates by size: when ``file`` grows past ``max_bytes`` it becomes ``file.1`` (the
 previous ``file.1`` becomes ``file.2``, and so on up to ``keep`` old files). `read_capture`

@@ -6,7 +6,7 @@ and wake the sender task, so a dead or slow broker never delays call routing. A
 background task connects with aiomqtt, publishes the birth message and a full
 retained snapshot after every (re)connect (clearing the retained topics of a previous
 run that the controller no longer publishes), then whatever the outbox holds; it
-reconnects with capped exponential backoff. Topics and payloads: ``acd.topics``.
+reconnects with capped exponential backoff. Topics and payloads: ``acd.runtime.topics``.
 
 Usage::
 
@@ -29,7 +29,7 @@ from typing import Any
 import aiomqtt
 
 from acd import __version__
-from acd.topics import (
+from acd.runtime.topics import (
     WILL_PAYLOAD,
     AgentCommand,
     Refusal,

@@ -21,7 +21,7 @@ from typing import Any
 import aiomqtt
 
 from acd.errors import AcdError
-from acd.topics import CommandAction, Topics, check_id, encode
+from acd.runtime.topics import CommandAction, Topics, check_id, encode
 from drivers.mqtt import new_client, payload_bytes
 from drivers.settings import MqttSettings
 

@@ -2,10 +2,10 @@
 
 Why aiohttp: one well-kept asyncio dependency gives the HTTP server, streamed responses
 for server-sent events and cookies; sessions, CSRF tokens and the login rate limit are
-small enough to keep here (`acd.webauth`) rather than add more packages.
+small enough to keep here (`acd.tools.webauth`) rather than add more packages.
 
 The MQTT client subscribes to the trees of the visible sites (``<prefix>/+/...`` or the
-listed ones), folds every message into `acd.webview.WebState` and wakes the event
+listed ones), folds every message into `acd.tools.webview.WebState` and wakes the event
 streams; it reconnects by itself (0.5 s doubling to 2 s, as the bridge), the pages show
 "stale" meanwhile. Supervisor commands are the MQTT commands of ``docs/mqtt.md``, their
 replies read on ``cmd/reply/<request_id>``.
@@ -30,16 +30,16 @@ import aiomqtt
 from aiohttp import web
 
 from acd.config import Config
+from acd.core.pins import hash_pin, verify_pin
 from acd.errors import AcdError
-from acd.monitor_view import MonitorState, configured_state
-from acd.pins import hash_pin, verify_pin
-from acd.reporting import Report, ReportSettings, day_window, store_report, to_csv
-from acd.store import open_readonly
-from acd.topics import CommandAction, Topics, check_id, encode
-from acd.webauth import LoginLimiter, Session, Sessions
+from acd.planning.reporting import Report, ReportSettings, day_window, store_report, to_csv
+from acd.runtime.store import open_readonly
+from acd.runtime.topics import CommandAction, Topics, check_id, encode
+from acd.tools.monitor_view import MonitorState, configured_state
+from acd.tools.webauth import LoginLimiter, Session, Sessions
+from acd.tools.webreport import BYS, ReportQuery, chart, table
+from acd.tools.webview import WebState
 from acd.webconfig import parse_listen
-from acd.webreport import BYS, ReportQuery, chart, table
-from acd.webview import WebState
 from drivers.mqtt import RECONNECT_INITIAL, RECONNECT_MAX, new_client, payload_bytes
 
 log = logging.getLogger("acd.web")

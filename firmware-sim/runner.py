@@ -2,7 +2,7 @@
 
 `SwitchEndpoint` is the switch's end of the wire, still sans-I/O: bytes and wire time
 in, bytes out. It joins a `Switch` (simulated time) to a `protocols.link.Link` (wire
-time) through an `acd.clock.Clock`, applies the faults, and, like a real PBX, keeps
+time) through an `acd.runtime.clock.Clock`, applies the faults, and, like a real PBX, keeps
 sending RESET every few seconds until the controller answers (its link has the
 bringing-up role).
 Events the switch produces while the link is down are discarded and counted, as a real
@@ -30,7 +30,7 @@ import tty
 from collections.abc import Callable
 from dataclasses import asdict
 
-from acd.clock import Clock
+from acd.runtime.clock import Clock
 from firmware_sim.faults import FaultInjector, FaultSpec, clock_text
 from firmware_sim.scenario import Scenario
 from protocols.link import BadMessage, Link, LinkDown, LinkUp, MessageReceived, Role

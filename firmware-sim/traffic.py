@@ -12,7 +12,7 @@ import random
 from dataclasses import dataclass
 from datetime import date
 
-from acd.calendar import french_holidays
+from acd.core.calendar import french_holidays
 
 WEEKDAY_SHARES = (7.0, 11.0, 12.0, 11.0, 9.0, 7.0, 9.0, 10.0, 9.0, 8.0, 7.0)
 """ASSUMPTION (docs/simulator.md, Traffic): illustrative weekday profile, % of the day's

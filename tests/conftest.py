@@ -131,7 +131,7 @@ def new_pg_database() -> Iterator[str]:
     """A new PostgreSQL database on 127.0.0.1:5432, dropped after: its URL."""
     import psycopg
 
-    from acd.store_pg import scratch_database
+    from acd.runtime.store_pg import scratch_database
 
     with contextlib.ExitStack() as stack:
         try:

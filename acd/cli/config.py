@@ -11,7 +11,7 @@ import click
 
 from acd.cli.common import config_option, emit_json, fail, json_option
 from acd.config import WEEKDAYS, Config, PinPolicy, exposed_pin_hashes, load_config
-from acd.pins import hash_pin
+from acd.core.pins import hash_pin
 
 SECRET_KEYS = ("password", "cmd_token", "pin_hash")
 

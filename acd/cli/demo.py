@@ -22,7 +22,7 @@ from acd.shipped import example
 
 if TYPE_CHECKING:
     from acd.config import Config
-    from acd.topics import Topics
+    from acd.runtime.topics import Topics
 
 EPILOG = """\b
 Examples:
@@ -135,11 +135,11 @@ def demo(
     time; a tty shows live progress (calls, answer rate, agents ready). At the end
     the day's report, hour by hour, is checked against the 99 % answer-rate target.
     """
-    from acd.calendar import midnight
     from acd.config import load_config
-    from acd.reporting import ReportSettings, day_window, render_text, store_report
-    from acd.store import open_store
-    from acd.topics import Topics
+    from acd.core.calendar import midnight
+    from acd.planning.reporting import ReportSettings, day_window, render_text, store_report
+    from acd.runtime.store import open_store
+    from acd.runtime.topics import Topics
     from firmware_sim.scenario import load_scenario
     from firmware_sim.traffic import DayPlan
 
@@ -191,7 +191,7 @@ def _web_site(
 ) -> tuple[Config, str, dict, str]:
     """``(config, listen, env, line to print)`` of the demo's `acd web`: one supervisor
     ``demo`` with a random password, the broker's ``alice`` account, reports from ``db``."""
-    from acd.pins import hash_pin
+    from acd.core.pins import hash_pin
     from acd.webconfig import WebConfig, WebUser, parse_listen
 
     try:
@@ -210,8 +210,8 @@ def _web_site(
 async def _run_day(config, sc, store, epoch: float, web=None) -> None:
     """Serve the simulated switch on a pty from a thread and run the controller on it
     until the simulated day is over (and `acd web` beside it when ``web`` is given)."""
-    from acd.clock import Clock
-    from acd.controller import Controller
+    from acd.runtime.clock import Clock
+    from acd.runtime.controller import Controller
     from firmware_sim.runner import ServedSwitch
 
     web_stop = asyncio.Event()

@@ -24,7 +24,7 @@ from acd.planning.forecast import (
     read_history,
     to_csv,
 )
-from acd.store import open_readonly
+from acd.runtime.store import open_readonly
 
 
 @click.command()

@@ -13,7 +13,7 @@ import click
 
 from acd.cli.common import config_option, emit_json, is_tty, json_option, timeout_option
 from acd.config import Config, load_config
-from acd.monitor_view import MonitorState, configured_state, render
+from acd.tools.monitor_view import MonitorState, configured_state, render
 
 if TYPE_CHECKING:
     from drivers.mqtt_client import Connection

@@ -38,7 +38,7 @@ def database(db_path: str | None, config_path: str | None) -> tuple[str, str]:
 
 
 def _options(config) -> dict:
-    """`acd.store.open_store` options of the site (none without --config)."""
+    """`acd.runtime.store.open_store` options of the site (none without --config)."""
     if config is None:
         return {}
     return {"group": config.store.group, "password_env": config.store.password_env}
@@ -69,7 +69,7 @@ def backup(file: str, db_path: str | None, config_path: str | None, force: bool)
     controller; the copy is checked (integrity_check, the acd schema) before it is
     renamed to FILE.
     """
-    from acd.store import backup as do_backup
+    from acd.runtime.store import backup as do_backup
 
     db, tz = database(db_path, config_path)
     summary = do_backup(db, file, overwrite=force)
@@ -86,7 +86,7 @@ def restore(file: str, db_path: str | None, config_path: str | None) -> None:
     The backup is checked first; the database it replaces is kept beside it as
     DB.before-restore; the result is reopened and checked.
     """
-    from acd.store import restore as do_restore
+    from acd.runtime.store import restore as do_restore
 
     db, tz = database(db_path, config_path)
     summary, kept = do_restore(file, db)
@@ -125,10 +125,10 @@ def purge(db_path: str | None, config_path: str | None, before: str | None, as_j
     import time
     from datetime import date
 
-    from acd.calendar import midnight
-    from acd.retention import cutoff
-    from acd.retention import purge as do_purge
-    from acd.store import open_store
+    from acd.core.calendar import midnight
+    from acd.runtime.retention import cutoff
+    from acd.runtime.retention import purge as do_purge
+    from acd.runtime.store import open_store
 
     db, config = site(db_path, config_path)
     tz = config.site.timezone if config is not None else "UTC"
@@ -172,8 +172,8 @@ def export(db_path: str | None, config_path: str | None, caller: str, as_json: b
     """
     import dataclasses
 
-    from acd.store import open_readonly
-    from acd.topics import mask_number
+    from acd.runtime.store import open_readonly
+    from acd.runtime.topics import mask_number
 
     db, config = site(db_path, config_path)
     tz = ZoneInfo(config.site.timezone if config is not None else "UTC")

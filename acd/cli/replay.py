@@ -8,7 +8,7 @@ import click
 
 from acd.cli.common import config_option, emit_json, fail, json_option
 from acd.cli.progress import Progress
-from acd.replay import Entry, Filter, Timeline, format_entry, summary
+from acd.tools.replay import Entry, Filter, Timeline, format_entry, summary
 
 EPILOG = """\b
 Examples:
@@ -103,7 +103,12 @@ def _engine_replay(
     capture: str, entries: list[Entry], chunks: Chunks, config_path: str | None, as_json: bool
 ) -> None:
     from acd.config import load_config
-    from acd.replay import capture_engine_time, captured_extensions, engine_diff, engine_requests
+    from acd.tools.replay import (
+        capture_engine_time,
+        captured_extensions,
+        engine_diff,
+        engine_requests,
+    )
 
     if config_path is None:
         fail("--engine needs the site configuration: --config FILE (or ACD_CONFIG)")

@@ -11,8 +11,8 @@ import click
 from acd.cli.common import config_option, emit_json, fail, json_option, write_whole
 from acd.cli.progress import Progress
 from acd.config import load_config
-from acd.report_charts import plot
-from acd.reporting import (
+from acd.planning.report_charts import plot
+from acd.planning.reporting import (
     GROUPINGS,
     ReportSettings,
     day_window,
@@ -20,7 +20,7 @@ from acd.reporting import (
     store_report,
     to_csv,
 )
-from acd.store import open_readonly
+from acd.runtime.store import open_readonly
 
 
 @click.command()
@@ -112,7 +112,7 @@ def report(
         write_whole(csv_path, to_csv(result, by))
     charts = plot(result, plot_dir, by) if plot_dir is not None else []
     if html_path is not None:
-        from acd.report_html import html_report
+        from acd.planning.report_html import html_report
 
         write_whole(html_path, html_report(result, by))
     if as_json:

@@ -129,13 +129,13 @@ def run(
     call records in the store ([store] url or --db) and publishes agent
     states, queue figures, call events and alarms over MQTT.
     """
-    from acd.clock import Clock
     from acd.config import load_config
-    from acd.controller import Controller
     from acd.files import create_private
     from acd.logs import setup_logging
-    from acd.simclock import follow
-    from acd.store import controller_lock, open_store
+    from acd.runtime.clock import Clock
+    from acd.runtime.controller import Controller
+    from acd.runtime.store import controller_lock, open_store
+    from acd.tools.simclock import follow
     from drivers.capture import CaptureWriter
 
     if config_path is None:

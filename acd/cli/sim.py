@@ -13,9 +13,9 @@ import time
 import click
 
 from acd.cli.common import emit_json, fail
-from acd.clock import Clock
 from acd.errors import AcdError
-from acd.simclock import publish
+from acd.runtime.clock import Clock
+from acd.tools.simclock import publish
 
 EPILOG = """\b
 Examples:

@@ -7,14 +7,13 @@ from typing import Any
 
 import click
 
-from acd import whatif
 from acd.cli.common import config_option, emit_json, fail, json_option
 from acd.cli.progress import Progress
 from acd.config import Config, load_config
-from acd.planning import twin
+from acd.planning import twin, whatif
 from acd.planning.demand import load_forecast
-from acd.profile import load_profile
-from acd.whatif import Estimate, Expectation, Flags, HourExpectation, Result, WhatIf
+from acd.planning.profile import load_profile
+from acd.planning.whatif import Estimate, Expectation, Flags, HourExpectation, Result, WhatIf
 from firmware_sim.scenario import load_scenario
 
 _FLAG_NAMES = ("--agents", "--aht", "--sd", "--patience", "--distribution", "--profile", "--day")

@@ -10,8 +10,8 @@ import click
 from acd.cli.common import config_option, emit_json, fail, json_option, write_whole
 from acd.config import load_config
 from acd.planning.demand import StaffingPlan, Team, load_forecast, plan_staffing, requirements_csv
-from acd.profile import REFERENCE_HOURS, OpeningHours, load_profile, plan_week
-from acd.staffing import (
+from acd.planning.profile import REFERENCE_HOURS, OpeningHours, load_profile, plan_week
+from acd.planning.staffing import (
     Performance,
     Targets,
     Traffic,

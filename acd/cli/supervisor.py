@@ -16,8 +16,8 @@ from acd.cli.monitor import (
     read_snapshot,
     site_option,
 )
-from acd.monitor_view import clock, fit, site_zone
-from acd.topics import CommandAction
+from acd.runtime.topics import CommandAction
+from acd.tools.monitor_view import clock, fit, site_zone
 
 CREDENTIALS = """\b
 Credentials: [mqtt] of the configuration, or the environment: ACD_MQTT_USERNAME,

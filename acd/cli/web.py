@@ -77,7 +77,7 @@ def hash_password() -> None:
     Example:
       acd web hash-password
     """
-    from acd.pins import hash_pin
+    from acd.core.pins import hash_pin
 
     if sys.stdin.isatty():
         password = click.prompt("Password", hide_input=True, confirmation_prompt=True)

@@ -34,7 +34,14 @@ from itertools import pairwise
 from pathlib import Path
 
 from acd.errors import AcdError
-from acd.staffing import Performance, StaffingError, Targets, Traffic, evaluate, required_agents
+from acd.planning.staffing import (
+    Performance,
+    StaffingError,
+    Targets,
+    Traffic,
+    evaluate,
+    required_agents,
+)
 
 Z80 = 1.2815515655446004  # the standard normal's 90 % quantile: an 80 % interval is ±Z80·σ
 FORECAST_COLUMNS = ("start", "mean", "lo80", "hi80")

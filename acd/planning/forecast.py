@@ -39,12 +39,12 @@ from zoneinfo import ZoneInfo
 
 import numpy as np
 
+from acd.core.records import Outcome
 from acd.errors import AcdError
-from acd.records import Outcome
 
 if TYPE_CHECKING:
-    from acd.figures import Tally
-    from acd.records import CallRecord
+    from acd.core.figures import Tally
+    from acd.core.records import CallRecord
 
 WEEKDAY_NAMES = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
 HOLIDAY_CHOICES = ("FR", "FR-57", "FR-67", "FR-68", "none")

@@ -1,6 +1,6 @@
 """The twin: a schedule checked by the real engine against traffic drawn from a forecast.
 
-Each simulated day runs the what-if machinery (`acd.whatif.run_day`: the real `Engine`
+Each simulated day runs the what-if machinery (`acd.planning.whatif.run_day`: the real `Engine`
 behind a `Bridge`, against the simulated switch in virtual time) with exactly the
 agents of the schedule (``agent,day,start,end,break_start,break_end``, as ``acd
 schedule`` writes it) on shift: each logs in at the shift's start, goes not ready for
@@ -28,10 +28,10 @@ from itertools import repeat
 from pathlib import Path
 
 from acd.config import AgentConfig, Config
+from acd.core.figures import compute
 from acd.errors import AcdError, must_be
-from acd.figures import compute
 from acd.planning.demand import DayFactor, Forecast, Interval
-from acd.whatif import CONFIDENCE, REFERENCE_SITE, WhatIf, cheap_pins, day_seed, run_day
+from acd.planning.whatif import CONFIDENCE, REFERENCE_SITE, WhatIf, cheap_pins, day_seed, run_day
 from firmware_sim.distributions import Distribution, Exponential, Fixed
 from firmware_sim.people import Agent, Behaviour, Break, CallerModel, Shift, draw_caller
 from firmware_sim.scenario import LinkSettings, Scenario, ScriptedCall

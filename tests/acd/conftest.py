@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-import acd.engine
-from acd.call_states import TRANSITIONS, CallState
+import acd.core.engine
+from acd.core.call_states import TRANSITIONS, CallState
 
 
 @pytest.fixture
@@ -14,9 +14,9 @@ def checked_call_states(monkeypatch: pytest.MonkeyPatch) -> set[tuple[CallState,
     table as it happens (an ``AssertionError`` out of the engine otherwise); returns the
     set of moves made."""
     seen: set[tuple[CallState, CallState]] = set()
-    slot = acd.engine._Call.state  # the slot's descriptor
+    slot = acd.core.engine._Call.state  # the slot's descriptor
 
-    def set_state(call: acd.engine._Call, new: CallState) -> None:
+    def set_state(call: acd.core.engine._Call, new: CallState) -> None:
         try:
             old = slot.__get__(call)
         except AttributeError:  # the first state, set when the call is made
@@ -26,9 +26,9 @@ def checked_call_states(monkeypatch: pytest.MonkeyPatch) -> set[tuple[CallState,
             seen.add((old, new))
         slot.__set__(call, new)
 
-    class CheckedCall(acd.engine._Call):
+    class CheckedCall(acd.core.engine._Call):
         __slots__ = ()
         state = property(slot.__get__, set_state)
 
-    monkeypatch.setattr(acd.engine, "_Call", CheckedCall)
+    monkeypatch.setattr(acd.core.engine, "_Call", CheckedCall)
     return seen

@@ -7,8 +7,8 @@ from click.testing import CliRunner
 
 from acd.cli import cli
 from acd.config import Config, Overflow, load_config
+from acd.core.pins import hash_pin, is_pin_hash, verify_pin
 from acd.errors import ConfigError
-from acd.pins import hash_pin, is_pin_hash, verify_pin
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "town-hall.toml"
 

@@ -1,6 +1,6 @@
 """Examples in the docs cannot drift from the code: each log line of README.md and
 docs/operations.md is what one of the package's log calls prints, and the verdicts of
-docs/staffing.md's sweep table are what `acd.whatif.verdict` says of their intervals."""
+docs/staffing.md's sweep table are what `acd.planning.whatif.verdict` says of their intervals."""
 
 from __future__ import annotations
 
@@ -62,7 +62,7 @@ SWEEP_ROW = re.compile(
 
 
 def test_the_sweep_table_of_staffing_md_says_what_acd_simulate_says():
-    from acd.whatif import Estimate, verdict
+    from acd.planning.whatif import Estimate, verdict
 
     rows = SWEEP_ROW.findall((ROOT / "docs" / "staffing.md").read_text(encoding="utf-8"))
     assert len(rows) >= 10

@@ -23,7 +23,7 @@ from click.testing import CliRunner
 from acd.cli import cli
 from acd.config import MqttConfig, load_config
 from acd.errors import ConfigError
-from acd.topics import encode
+from acd.runtime.topics import encode
 from drivers.mosquitto import (
     ACL_EXAMPLE,
     CONF_EXAMPLE,

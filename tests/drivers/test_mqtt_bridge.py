@@ -20,7 +20,7 @@ import pytest
 
 import drivers.mqtt
 from acd.config import MqttConfig
-from acd.topics import AgentCommand, Topics, agent_state_payload, encode
+from acd.runtime.topics import AgentCommand, Topics, agent_state_payload, encode
 from drivers.mqtt import MqttBridge
 
 HOST, PORT = "127.0.0.1", 1883

@@ -23,9 +23,9 @@ import pytest
 import serial
 import serial.rfc2217
 
-from acd.calendar import midnight
-from acd.clock import Clock
 from acd.config import Config, load_config
+from acd.core.calendar import midnight
+from acd.runtime.clock import Clock
 from firmware_sim.runner import ServedSwitch
 from firmware_sim.scenario import Scenario, load_scenario
 from firmware_sim.traffic import DAY_NAMES, DayPlan, Profile, WeeklyTraffic

@@ -18,8 +18,8 @@ from pathlib import Path
 import pytest
 
 from acd.config import MqttConfig, load_config
-from acd.controller import UNAUTHENTICATED, Controller
-from acd.topics import CommandAction
+from acd.runtime.controller import UNAUTHENTICATED, Controller
+from acd.runtime.topics import CommandAction
 from drivers.mqtt_client import CommandRefused, Connection, send_agent_command
 
 pytestmark = [pytest.mark.mqtt, pytest.mark.timeout(60)]

@@ -13,10 +13,10 @@ import aiomqtt
 import pytest
 from click.testing import CliRunner
 
-from acd.agents import AgentStatus
 from acd.cli import cli
-from acd.controller import Controller
-from acd.store_sqlite import SqliteStore as CallStore
+from acd.core.agents import AgentStatus
+from acd.runtime.controller import Controller
+from acd.runtime.store_sqlite import SqliteStore as CallStore
 from firmware_sim.faults import FaultSpec
 
 pytestmark = pytest.mark.timeout(120)

@@ -12,9 +12,9 @@ from collections import Counter
 import aiomqtt
 import pytest
 
-from acd.controller import Controller
-from acd.figures import compute
-from acd.store_sqlite import SqliteStore as CallStore
+from acd.core.figures import compute
+from acd.runtime.controller import Controller
+from acd.runtime.store_sqlite import SqliteStore as CallStore
 
 BROKER = ("127.0.0.1", 1883)
 

@@ -15,12 +15,12 @@ import uuid
 import aiomqtt
 import pytest
 
-import acd.controller
+import acd.runtime.controller
 from acd.config import PinPolicy
-from acd.controller import Controller
 from acd.logs import JsonFormatter
-from acd.store_sqlite import SqliteStore as CallStore
-from acd.topics import pin_locked_alarm
+from acd.runtime.controller import Controller
+from acd.runtime.store_sqlite import SqliteStore as CallStore
+from acd.runtime.topics import pin_locked_alarm
 
 pytestmark = [pytest.mark.mqtt, pytest.mark.timeout(90)]
 WRONG = "1112"  # agent 1001's PIN is 1111
@@ -57,13 +57,13 @@ def test_a_wrong_pin_locks_raises_an_alarm_and_is_shown_nowhere(
     config = kit.site_config(tmp_path, sim.url)
     config = dataclasses.replace(config, pins=PinPolicy(attempts=1, lockout=600.0))
     threads: list[str] = []
-    real_verify = acd.controller.verify_pin
+    real_verify = acd.runtime.controller.verify_pin
 
     def verify(pin, pin_hash):
         threads.append(threading.current_thread().name)
         return real_verify(pin, pin_hash)
 
-    monkeypatch.setattr(acd.controller, "verify_pin", verify)
+    monkeypatch.setattr(acd.runtime.controller, "verify_pin", verify)
     published: list[tuple[str, bytes]] = []
 
     async def main() -> Controller:

@@ -12,7 +12,7 @@ import time
 
 import pytest
 
-from acd.agents import AgentState
+from acd.core.agents import AgentState
 from firmware_sim.distributions import Fixed
 from protocols import messages as m
 

@@ -24,7 +24,7 @@ from collections import defaultdict
 
 import pytest
 
-from acd.engine import ENDED_UNHEARD
+from acd.core.engine import ENDED_UNHEARD
 from firmware_sim.traffic import DAY_NAMES, DayPlan, Profile, WeeklyTraffic
 from protocols import messages as m
 

@@ -9,7 +9,7 @@ import pytest
 from click.testing import CliRunner
 
 from acd.cli import cli
-from acd.store import open_readonly
+from acd.runtime.store import open_readonly
 
 pytestmark = pytest.mark.timeout(120)
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "town-hall.toml"

@@ -22,9 +22,9 @@ from zoneinfo import ZoneInfo
 import pytest
 from click.testing import CliRunner
 
-from acd.calendar import Calendar
 from acd.cli import cli
 from acd.config import load_config
+from acd.core.calendar import Calendar
 from acd.errors import AcdError
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -168,8 +168,8 @@ def test_engine_replay_of_a_tour_capture_agrees_at_any_hour(tmp_path):
 
 
 def test_sim_clock_without_a_simulator_is_a_one_line_error(tmp_path):
-    from acd.clock import Clock
-    from acd.simclock import clock_file, follow, publish
+    from acd.runtime.clock import Clock
+    from acd.tools.simclock import clock_file, follow, publish
 
     url = f"/dev/pts/nope-{os.getpid()}"
     args = ["run", "--config", str(ROOT / "examples" / "town-hall.toml"), "--no-mqtt"]

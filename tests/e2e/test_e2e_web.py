@@ -27,9 +27,9 @@ import aiomqtt
 import pytest
 from playwright.sync_api import expect
 
-from acd.controller import Controller
-from acd.pins import hash_pin
-from acd.store import CallStore
+from acd.core.pins import hash_pin
+from acd.runtime.controller import Controller
+from acd.runtime.store import CallStore
 from drivers.mosquitto import (
     ACL_EXAMPLE,
     HOST,
@@ -421,7 +421,7 @@ class SiteBridges:
         assert self.started.wait(10)
 
     async def _main(self) -> None:
-        from acd.topics import agent_state_payload, queue_stats_payload
+        from acd.runtime.topics import agent_state_payload, queue_stats_payload
         from drivers.mqtt import MqttBridge
 
         self.loop, self.stop_event = asyncio.get_running_loop(), asyncio.Event()

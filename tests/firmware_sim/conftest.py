@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 import serial
 
-from acd.clock import Clock
+from acd.runtime.clock import Clock
 from firmware_sim.runner import (
     SwitchEndpoint,
 )

@@ -7,9 +7,9 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from acd.bridge import controller_link
 from acd.cli import cli
 from acd.config import LinkConfig
+from acd.runtime.bridge import controller_link
 from firmware_sim.scenario import LinkSettings
 from protocols import link
 from protocols.framing import Ctrl, FrameDecoder, encode_frame

@@ -12,9 +12,9 @@ import pytest
 from click.testing import CliRunner
 
 from acd.cli import cli
+from acd.core.records import CallRecord, Outcome
 from acd.planning.forecast import generate
-from acd.records import CallRecord, Outcome
-from acd.store_sqlite import SqliteStore
+from acd.runtime.store_sqlite import SqliteStore
 
 PARIS = ZoneInfo("Europe/Paris")
 

@@ -16,7 +16,7 @@ from acd.planning.demand import (
     plan_staffing,
     requirements_csv,
 )
-from acd.staffing import StaffingError, Targets, Traffic, required_agents
+from acd.planning.staffing import StaffingError, Targets, Traffic, required_agents
 
 Z80 = 1.2815515655446004
 

@@ -6,8 +6,8 @@ from datetime import date
 import pytest
 
 from acd.planning.demand import parse_forecast
+from acd.planning.staffing import Traffic, evaluate
 from acd.planning.twin import ScheduleError, build, parse_schedule, run, wilson
-from acd.staffing import Traffic, evaluate
 from firmware_sim.distributions import Exponential
 from tests.acd.planning.test_demand import forecast_text
 

@@ -1,0 +1,282 @@
+"""The PostgreSQL record store (psycopg 3, the ``postgresql`` extra): ``[store] url =
+"postgresql://acd@db.example/acd"``, the password from the environment variable named by
+``[store] password_env`` (never from the file).
+
+The same schema and migrations as SQLite (`acd.runtime.store_sql`, adapted by ``dialect``:
+64-bit integers, identity keys, double precision times), the version in a one-row table
+``acd_schema``, upgraded under an advisory lock (two controllers starting at once migrate
+once). Durability: every write is committed before it returns, with ``synchronous_commit
+= on`` for the session (a server default of ``off`` would acknowledge records a crash can
+lose); ``transaction`` groups one engine step's writes into one commit, as for SQLite.
+
+PostgreSQL text cannot hold NUL: a NUL (and the private-use character U+E000 used to
+escape it) is escaped on the way in and restored on the way out, so every string stored
+reads back the same. A connection lost (server restarted) is opened again at the next
+transaction; the writes of the one that failed are reported as not stored.
+
+Backup and restore are PostgreSQL's own (``pg_dump`` / ``pg_restore``, docs/operations.md):
+``acd records backup`` and ``restore`` refuse with that pointer.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import os
+import uuid
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from urllib.parse import urlsplit
+
+from acd.errors import AcdError
+from acd.runtime.store import StoreOptions, Summary
+from acd.runtime.store_sql import MIGRATIONS, SCHEMA_VERSION, SqlStore, dialect
+
+_ESC = "\ue000"  # a private-use character: escapes itself and NUL in stored text
+_LOCK = 0x41_43_44_53  # "ACDS": the advisory lock held while the schema is upgraded
+_CONTROLLER = 0x41_43_44_43  # "ACDC": the advisory lock a running controller holds
+
+
+def _psycopg():
+    """The ``psycopg`` module, or an `AcdError` saying how to install it."""
+    try:
+        import psycopg
+    except ImportError:
+        raise AcdError(
+            "a postgresql:// store needs psycopg: pip install 'acd-controller[postgresql]'"
+        ) from None
+    return psycopg
+
+
+def redact(url: str) -> str:
+    """``url`` without a password, for messages."""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    return parts._replace(netloc=parts.netloc.replace(f":{parts.password}@", ":***@", 1)).geturl()
+
+
+def escape(text: str) -> str:
+    """``text`` as stored: NUL and the escape character escaped."""
+    if "\0" not in text and _ESC not in text:
+        return text
+    return text.replace(_ESC, _ESC + _ESC).replace("\0", _ESC + "0")
+
+
+def unescape(text: str) -> str:
+    """The string of a stored ``text`` (`escape` undone)."""
+    if _ESC not in text:
+        return text
+    out, chars = [], iter(text)
+    for ch in chars:
+        out.append(ch if ch != _ESC else ("\0" if next(chars, "") == "0" else _ESC))
+    return "".join(out)
+
+
+@functools.cache
+def _adapters():
+    """psycopg dumper and loader classes applying `escape` / `unescape` to text."""
+    from psycopg.types.string import StrDumperUnknown, TextLoader
+
+    class Dumper(StrDumperUnknown):
+        def dump(self, obj: str) -> bytes:
+            return super().dump(escape(obj))
+
+    class Loader(TextLoader):
+        def load(self, data) -> str:
+            return unescape(super().load(data))
+
+    return Dumper, Loader
+
+
+@functools.lru_cache(maxsize=256)
+def _pg(sql: str) -> str:
+    """A statement with ``?`` parameters in psycopg's ``%s`` style."""
+    return sql.replace("?", "%s")
+
+
+def connect(url: str, password_env: str | None = None, readonly: bool = False):
+    """A psycopg connection to ``url`` (autocommit: the store says BEGIN and COMMIT),
+    with ``synchronous_commit = on``, read-only for reports, its text escaped
+    (`escape`); the password from the variable ``password_env``. `AcdError` if that is
+    unset or the server cannot be reached, in one line without the password."""
+    psycopg = _psycopg()
+    extra: dict[str, object] = {}
+    if password_env is not None:
+        password = os.environ.get(password_env)
+        if password is None:
+            raise AcdError(f"store.password_env: the variable {password_env} is not set")
+        extra["password"] = password
+    options = "-c synchronous_commit=on"
+    if readonly:
+        options += " -c default_transaction_read_only=on"
+    try:
+        conn = psycopg.connect(url, autocommit=True, connect_timeout=5, options=options, **extra)
+    except psycopg.Error as exc:
+        reason = (str(exc).strip() or type(exc).__name__).splitlines()[0]
+        raise AcdError(
+            f"{redact(url)}: cannot connect to the call-record database: {reason}"
+        ) from None
+    dumper, loader = _adapters()
+    conn.adapters.register_dumper(str, dumper)
+    for name in ("text", "varchar"):
+        conn.adapters.register_loader(name, loader)
+    return conn
+
+
+class PostgresStore(SqlStore):
+    """The call records in a PostgreSQL database, opened (and its schema created or
+    upgraded) for writing, or read-only for reports."""
+
+    def __init__(
+        self,
+        url: str,
+        mask_callers: bool = True,
+        password_env: str | None = None,
+        readonly: bool = False,
+    ) -> None:
+        self.url = url
+        self._init_state(mask_callers)
+        self._password_env = password_env
+        self._readonly = readonly
+        self._conn = self._connect()
+        try:
+            if readonly:
+                self._check_version()
+            else:
+                self._migrate()
+        except BaseException:
+            self._conn.close()
+            raise
+
+    def _connect(self):
+        return connect(self.url, self._password_env, self._readonly)
+
+    def _execute(self, sql: str, params: Sequence[object] = ()):
+        return self._conn.execute(_pg(sql), params)
+
+    def _executemany(self, sql: str, rows: Sequence[Sequence[object]]) -> None:
+        if rows:
+            with self._conn.cursor() as cursor:
+                cursor.executemany(_pg(sql), rows)
+
+    def _begin(self) -> None:
+        """BEGIN; on a connection found lost (the server restarted), once more on a new
+        one: nothing of this transaction was sent yet."""
+        psycopg = _psycopg()
+        try:
+            self._conn.execute("BEGIN")
+        except psycopg.OperationalError:
+            if not (self._conn.broken or self._conn.closed):
+                raise
+            self._conn.close()
+            self._conn = self._connect()
+            self._conn.execute("BEGIN")
+
+    def _rollback(self) -> None:
+        psycopg = _psycopg()
+        if self._conn.info.transaction_status != psycopg.pq.TransactionStatus.IDLE:
+            with contextlib.suppress(psycopg.Error):  # the error that led here says more
+                self._conn.execute("ROLLBACK")
+
+    def _version(self) -> int | None:
+        """The schema version, None if the database has no acd schema."""
+        (table,) = self._conn.execute("SELECT to_regclass('acd_schema')").fetchone()
+        if table is None:
+            return None
+        return self._conn.execute("SELECT version FROM acd_schema").fetchone()[0]
+
+    def _migrate(self) -> None:
+        """Create or upgrade the schema, in one transaction under an advisory lock."""
+        with self.transaction():
+            self._execute("SELECT pg_advisory_xact_lock(?)", (_LOCK,))
+            version = self._version()
+            if version is None:
+                (tables,) = self._conn.execute(
+                    "SELECT count(*) FROM pg_tables WHERE schemaname = current_schema()"
+                ).fetchone()
+                if tables:
+                    raise AcdError(
+                        f"{redact(self.url)}: not a call-record database (it holds other tables)"
+                    )
+                self._conn.execute("CREATE TABLE acd_schema (version INTEGER NOT NULL)")
+                self._conn.execute("INSERT INTO acd_schema VALUES (0)")
+                version = 0
+            if version > SCHEMA_VERSION:
+                raise AcdError(
+                    f"{redact(self.url)}: call-record schema version {version} is newer than"
+                    f" this acd ({SCHEMA_VERSION}): upgrade acd-controller"
+                )
+            for number in range(version, SCHEMA_VERSION):
+                self._conn.execute(dialect(MIGRATIONS[number], "postgresql"))
+                self._execute("UPDATE acd_schema SET version = ?", (number + 1,))
+
+    def _check_version(self) -> None:
+        version = self._version()
+        if version is None:
+            raise AcdError(f"{redact(self.url)}: not a call-record database (no acd schema)")
+        if version != SCHEMA_VERSION:
+            raise AcdError(
+                f"{redact(self.url)}: call-record schema version {version}, this acd reads"
+                f" {SCHEMA_VERSION}"
+            )
+
+
+@contextlib.contextmanager
+def scratch_database(server: str, prefix: str, template: str | None = None) -> Iterator[str]:
+    """A new database on ``server`` (a URL without the database: its maintenance
+    database ``postgres`` is used to create and drop), named ``prefix`` and a random
+    suffix, a copy of ``template`` if given; dropped after, even if still in use. Its
+    URL. For tests and benchmarks."""
+    psycopg = _psycopg()
+    name = f"{prefix}_{os.getpid()}_{uuid.uuid4().hex[:8]}"
+    copy = f' TEMPLATE "{template}"' if template else ""
+    with psycopg.connect(f"{server}/postgres", autocommit=True, connect_timeout=5) as admin:
+        admin.execute(f'CREATE DATABASE "{name}"{copy}')
+    try:
+        yield f"{server}/{name}"
+    finally:
+        with psycopg.connect(f"{server}/postgres", autocommit=True) as admin:
+            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def _no_file_copy(what: str) -> AcdError:
+    return AcdError(
+        f"acd records {what} copies SQLite files: back up a PostgreSQL store with pg_dump"
+        " and pg_restore (docs/operations.md, Backup and restore)"
+    )
+
+
+class _Backend:
+    """`acd.runtime.store.StoreBackend` of PostgreSQL databases."""
+
+    def open(self, url: str, options: StoreOptions) -> PostgresStore:
+        return PostgresStore(url, options.mask_callers, options.password_env)
+
+    def open_readonly(self, url: str, options: StoreOptions) -> PostgresStore:
+        return PostgresStore(url, password_env=options.password_env, readonly=True)
+
+    @contextlib.contextmanager
+    def controller_lock(self, url: str, options: StoreOptions) -> Iterator[None]:
+        """A session advisory lock on the database, on a connection of its own (released
+        by the server when the process dies)."""
+        conn = connect(url, options.password_env, readonly=True)
+        try:
+            (held,) = conn.execute("SELECT pg_try_advisory_lock(%s)", (_CONTROLLER,)).fetchone()
+            if not held:
+                raise AcdError(
+                    f"{redact(url)} is in use by a running controller: stop it first"
+                    " (systemctl stop acd)"
+                )
+            yield
+        finally:
+            conn.close()
+
+    def backup(self, url: str, dest: Path, overwrite: bool) -> Summary:
+        raise _no_file_copy("backup")
+
+    def restore(self, source: Path, url: str) -> tuple[Summary, Path | None]:
+        raise _no_file_copy("restore")
+
+
+BACKEND = _Backend()

@@ -1,0 +1,85 @@
+"""The controller adopts the calls the switch's fallback routed while it was gone
+(docs/cti-protocol.md §9.7): the real bridge and engine against the simulated switch in
+process (the harness of test_bridge_resync)."""
+
+from __future__ import annotations
+
+import pytest
+
+from acd.core import events as ev
+from acd.core.commands import CallEnded
+from acd.core.engine import FALLBACK, Engine
+from acd.core.records import Outcome
+from acd.runtime.bridge import Bridge
+from firmware_sim.fallback import FallbackSettings
+from protocols import messages as m
+
+from .test_bridge_resync import CONFIG, EPOCH, START, UP, Harness, agent
+
+pytestmark = pytest.mark.usefixtures("checked_call_states")
+
+FALLBACK_201_202 = FallbackSettings(True, 30.0, ("201", "202"), "in-order", 2)
+
+
+def records(rig: Harness) -> list:
+    return [n.record for n in rig.notes if isinstance(n, CallEnded)]
+
+
+def test_calls_routed_by_the_fallback_during_an_outage_are_recorded_and_adopted():
+    # 1001 and 1002 answer after 1 s and talk 60 s; three calls come during the outage
+    calls = [UP + 40, UP + 45, UP + 50]
+    rig = Harness((agent("1001", START, 1.0), agent("1002", START, 1.0)), calls, FALLBACK_201_202)
+    rig.settle(UP)
+    rig.outage(120.0)  # the third call waited (announcement), then 201 took it
+    assert rig.switch.stats.fallback == 3
+    assert rig.switch.stats.fallback_announced == 1
+    rig.settle(rig.now + 1.0)
+    ended = {r.call_id: r for r in records(rig)}
+    assert sorted(ended) == [1, 2]  # the ended ones, from the snapshot's fallback list
+    for call_id, agent_id, device, offered in ((1, "1001", "201", 40), (2, "1002", "202", 45)):
+        r = ended[call_id]
+        assert (r.outcome, r.agent_id, r.device, r.fallback) == (
+            Outcome.ANSWERED,
+            agent_id,
+            device,
+            True,
+        )
+        assert (r.queue, r.leg, r.reason) == ("front-desk", 1, FALLBACK)
+        assert r.arrived_at == pytest.approx(EPOCH + UP + offered, abs=0.01)
+        assert r.answered_at == pytest.approx(r.arrived_at + 1.0, abs=0.01)
+        assert r.ended_at == pytest.approx(r.answered_at + 60.0, abs=0.01)
+    # the third is connected at 201: adopted, answered when the fallback answered it
+    assert rig.bridge.engine.active_legs()["front-desk"] == 1
+    rig.settle(rig.now + 120.0)
+    (third,) = [r for r in records(rig) if r.call_id == 3]
+    assert (third.outcome, third.agent_id, third.fallback) == (Outcome.ANSWERED, "1001", True)
+    assert third.answered_at == pytest.approx(EPOCH + UP + 40 + 1 + 60 + 5 + 1, abs=0.01)
+    assert third.arrived_at == pytest.approx(EPOCH + UP + 50, abs=0.01)
+    assert [r for r in records(rig) if r.outcome is Outcome.FAILED] == []
+    rig.assert_agreement()
+
+
+def test_a_fallback_call_the_controller_had_gets_the_next_leg():
+    t = EPOCH + START
+    bridge = Bridge(Engine(CONFIG, t), extensions=("201",), ack_timeout=5.0)
+    bridge.from_switch(m.Offered(1, 7, "0611", "3000", 1), t)  # waits: nobody logged in
+    bridge.link_down()
+    up = bridge.link_up(t + 100)
+    snapshot = next(r for r in up.requests if type(r) is m.SnapshotCalls)
+    gone = m.FallbackCall(7, "0611", "3000", "", 90_000, m.NOT_YET, 10_000)
+    steps = [bridge.from_switch(m.SnapshotCallsResult(snapshot.invoke_id, (), (gone,)), t + 100)]
+    steps += [
+        bridge.from_switch(m.SnapshotDeviceResult(r.invoke_id, "201", False, "", ()), t + 100)
+        for r in up.requests
+        if type(r) is m.SnapshotDevice
+    ]
+    ended = [n.record for s in steps for n in s.notes if isinstance(n, CallEnded)]
+    legs = sorted((r.leg, r.outcome, r.fallback) for r in ended)
+    assert legs == [(1, Outcome.FAILED, False), (2, Outcome.ABANDONED, True)]
+
+
+def test_a_fallback_leg_with_no_queue_is_refused_not_recorded():
+    engine = Engine(CONFIG, EPOCH + START)
+    leg = ev.FallbackLeg(9, "0611", "4999", "", EPOCH + START, None, EPOCH + START + 5)
+    (refused,) = engine.fallback_leg(EPOCH + START + 10, leg)
+    assert "no queue for the fallback call 9" in refused.reason

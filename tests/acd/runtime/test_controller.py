@@ -1,0 +1,384 @@
+"""Controller parts: the engine clock, extension lists, log lines, a silent line."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import os
+import tty
+from pathlib import Path
+
+import click
+import pytest
+
+from acd.cli.run import parse_extensions
+from acd.config import load_config
+from acd.logs import JsonFormatter
+from acd.runtime.clock import Clock
+from acd.runtime.controller import Controller
+from acd.runtime.topics import LINK_DOWN_ALARM
+
+ROOT = Path(__file__).resolve().parents[3]
+
+
+def test_engine_clock_runs_speed_times_faster_and_maps_back():
+    clock = Clock(start=1_773_129_600.0, origin=100.0, speed=60.0)
+    assert clock.at(100.0) == 1_773_129_600.0
+    assert clock.at(101.5) == 1_773_129_690.0
+    assert clock.when(clock.at(123.25)) == pytest.approx(123.25)
+
+
+def test_extensions_ranges_keep_leading_zeros_and_reject_nonsense():
+    assert parse_extensions("201-203, 301,0098-0100") == (
+        "201",
+        "202",
+        "203",
+        "301",
+        "0098",
+        "0099",
+        "0100",
+    )
+    assert parse_extensions("") == ()
+    for bad in ("205-201", "2a-3b", "20-301"):
+        with pytest.raises(click.BadParameter, match="not EXT or FIRST-LAST"):
+            parse_extensions(bad)
+
+
+def test_json_log_lines_carry_the_event_fields():
+    record = logging.LogRecord("acd.controller", logging.INFO, "", 0, "call %d ended", (5,), None)
+    record.call_id = 5
+    record.outcome = "answered"
+    line = json.loads(JsonFormatter().format(record))
+    assert line["msg"] == "call 5 ended" and line["level"] == "info"
+    assert (line["call_id"], line["outcome"], line["logger"]) == (
+        5,
+        "answered",
+        "acd.controller",
+    )
+
+
+def _config(**sections):
+    from acd.config import Config, read_toml
+
+    data = read_toml(ROOT / "examples" / "town-hall.toml")
+    for name, values in sections.items():
+        data[name] = {**data.get(name, {}), **values}
+    return Config.from_dict(data, "site.toml")
+
+
+def test_link_extensions_expand_ranges_and_bad_ones_name_the_key():
+    from acd.errors import ConfigError
+
+    config = _config(link={"extensions": ["201-203", "0098-0099", " 305 "]})
+    assert config.link.extensions == ("201", "202", "203", "0098", "0099", "305")
+    assert _config().link.extensions == tuple(map(str, [*range(201, 207), *range(301, 306)]))
+    for bad in (["205-201"], ["20-301"], [""], [7], "201-206"):
+        with pytest.raises(ConfigError, match=r"link\.extensions"):
+            _config(link={"extensions": bad})
+
+
+def test_alarms_section_replaces_the_defaults_and_names_bad_keys():
+    from acd.config import AlarmsConfig
+    from acd.errors import ConfigError
+
+    default = _config(alarms={}).alarms
+    assert default.target(_config().queues["front-desk"]) == 0.99  # the queue's own target
+    assert default.target(_config().queues["civil-status"]) == 0.95
+    config = _config(alarms={"answer_rate_target": 0.9, "waiting_threshold": 2})
+    assert config.alarms.target(config.queues["front-desk"]) == 0.9
+    assert config.alarms.waiting_threshold == 2
+    assert AlarmsConfig().answer_rate_window == 3600.0
+    cases = {
+        "answer_rate_window": 0,
+        "answer_rate_min_calls": 1.5,
+        "answer_rate_target": 1.2,
+        "waiting_threshold": -1,
+        "window": 60,
+    }
+    for key, value in cases.items():
+        with pytest.raises(ConfigError, match=rf"alarms\.{key}"):
+            _config(alarms={key: value})
+
+
+def test_a_silent_line_raises_the_link_down_alarm_and_says_what_to_check(caplog):
+    """A port that opens but where no switch answers (wrong cable, baud rate, parity)."""
+    master, slave = os.openpty()
+    tty.setraw(master)
+    try:
+        config = load_config(ROOT / "examples" / "town-hall.toml")
+        controller = Controller(config, url=os.ttyname(slave), mqtt=False, silent_warning=0.2)
+
+        async def main() -> None:
+            stop = asyncio.Event()
+            asyncio.get_running_loop().call_later(1.0, stop.set)
+            await controller.run(stop)
+
+        with caplog.at_level(logging.WARNING, logger="acd"):
+            asyncio.run(main())
+    finally:
+        os.close(master)
+        os.close(slave)
+    assert not controller.link_is_up
+    assert LINK_DOWN_ALARM in controller._alarms
+    assert "no answer from the switch" in caplog.text and "acd port test" in caplog.text
+
+
+def test_a_refused_supervisor_command_says_why_in_plain_words(caplog):
+    """`acd agent not-ready 1002 --reason 5` with no reason 5: the reply and the log say
+    so (no enum repr, no dataclass repr)."""
+    from acd.core.agents import AgentSession, AgentStatus
+    from acd.runtime.topics import AgentCommand, CommandAction
+
+    controller = Controller(load_config(ROOT / "examples" / "town-hall.toml"), url="", mqtt=False)
+
+    async def main() -> str | None:
+        controller._loop = asyncio.get_running_loop()
+        session = AgentSession("1002", "202", AgentStatus.READY, 0, controller.now())
+        controller._take(controller.bridge.restore([session], controller.now()))
+        reply = controller.command(AgentCommand("1002", CommandAction.NOT_READY, 5, "r", "t"))
+        await asyncio.sleep(0.01)  # the notifications are reported on the next loop turn
+        return reply
+
+    with caplog.at_level(logging.INFO, logger="acd"):
+        reply = asyncio.run(main())
+    why = "unknown reason code 5 (known: 0, 1 break, 2 lunch, 3 back-office, 9 no-answer)"
+    assert reply == why
+    assert f"supervisor command not_ready 1002: refused: {why}" in caplog.messages
+    assert f"engine refused SetAgentStatus agent_id=1002 status=not_ready reason=5: {why}" in (
+        caplog.messages
+    )
+
+
+def test_the_watchdog_is_fed_only_while_the_link_pump_keeps_up(tmp_path, caplog):
+    """A link timer that fails (the pump stalls: its deadline stays overdue) starves the
+    watchdog, so that systemd restarts the controller; before that it is fed."""
+    import socket
+
+    from drivers.systemd import Notifier
+
+    path = str(tmp_path / "notify")
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    sock.bind(path)
+    sock.setblocking(False)
+    master, slave = os.openpty()
+    tty.setraw(master)
+    notifier = Notifier({"NOTIFY_SOCKET": path, "WATCHDOG_USEC": "100000"})
+    config = _config(link={"reset_interval": 1.0})  # a reset falls due within the test
+    controller = Controller(config, url=os.ttyname(slave), mqtt=False, notifier=notifier)
+    controller.stall_limit = 0.3
+    fed: list[float] = []  # loop times a WATCHDOG=1 was received
+    broke_at = interval = 0.0
+
+    def broken(now: float) -> None:
+        raise RuntimeError("pump bug")
+
+    async def main() -> None:
+        nonlocal broke_at, interval
+        loop = asyncio.get_running_loop()
+        loop.add_reader(sock, lambda: sock.recv(4096) == b"WATCHDOG=1" and fed.append(loop.time()))
+        stop = asyncio.Event()
+        task = asyncio.ensure_future(controller.run(stop))
+        await asyncio.sleep(0.6)
+        broke_at, interval = loop.time(), controller.link.reset_interval
+        controller.link.handle_timer = broken  # the link's resets are never handled again
+        await asyncio.sleep(2.5)
+        stop.set()
+        await task
+        loop.remove_reader(sock)
+
+    try:
+        with caplog.at_level(logging.ERROR, logger="acd"):
+            asyncio.run(main())
+    finally:
+        os.close(master)
+        os.close(slave)
+        sock.close()
+    assert len([t for t in fed if t < broke_at]) >= 4
+    # the link's next reset falls due within its interval; stall_limit later, no more food
+    assert fed[-1] < broke_at + interval + controller.stall_limit + 0.2 < broke_at + 2.5
+    assert caplog.text.count("watchdog not fed: link pump stalled") == 1
+
+
+def test_a_record_the_store_refused_is_not_logged_as_if_kept(tmp_path, caplog):
+    """A failed commit (here SQLite refusing writes, as on a full disk): the leg's log
+    line says the record was not stored, after the error naming the cause."""
+    from acd.core.commands import CallEnded
+    from acd.runtime.bridge import Step
+    from acd.runtime.store_sqlite import SqliteStore as CallStore
+
+    from .test_store import answered
+
+    store = CallStore(tmp_path / "cdr.db")
+    store._conn.execute("PRAGMA query_only = ON")  # every write now fails in SQLite
+    controller = Controller(
+        load_config(ROOT / "examples" / "town-hall.toml"), url="", mqtt=False, store=store
+    )
+
+    async def main() -> None:
+        controller._loop = asyncio.get_running_loop()
+        controller._take(Step(notes=[CallEnded(0.0, answered(7))]))
+        for _ in range(200):
+            await asyncio.sleep(0.01)
+            if controller.counters["records"]:
+                break
+        controller._writer.shutdown(wait=True)
+
+    with caplog.at_level(logging.INFO, logger="acd"):
+        asyncio.run(main())
+    store.close()
+    assert controller.counters["store_errors"] == 1
+    assert [(r.levelname, r.getMessage()) for r in caplog.records] == [
+        ("ERROR", "call records NOT stored: attempt to write a readonly database"),
+        (
+            "WARNING",
+            "call 7 leg 1 in front-desk: answered after 12 s with 1001 (record NOT stored)",
+        ),
+    ]
+
+
+def test_every_queue_s_figures_are_in_the_retained_snapshot_before_any_call(broker_proxy):
+    """A wallboard connecting after a (re)start, or after the broker lost its retained
+    messages, sees every queue's figures at once, not only after that queue's first call."""
+    import dataclasses
+    import uuid
+
+    import aiomqtt
+
+    from acd.runtime.topics import Topics
+
+    config = load_config(ROOT / "examples" / "town-hall.toml")
+    master, slave = os.openpty()
+    tty.setraw(master)
+
+    async def held(base: str) -> dict[str, dict]:
+        """The retained queue figures under ``base``, read until quiet for 0.5 s."""
+        out: dict[str, dict] = {}
+        async with aiomqtt.Client("127.0.0.1", 1883) as client:
+            await client.subscribe(f"{base}/queue/+/stats", qos=1)
+            with contextlib.suppress(TimeoutError):
+                while True:
+                    message = await asyncio.wait_for(anext(aiter(client.messages)), 0.5)
+                    queue = str(message.topic).split("/")[-2]
+                    if message.payload:
+                        out[queue] = json.loads(message.payload)
+                    else:
+                        out.pop(queue, None)
+        return out
+
+    async def main() -> tuple[dict, dict, str]:
+        await broker_proxy.start()
+        mqtt = dataclasses.replace(
+            config.mqtt, port=broker_proxy.port, prefix=f"test-{uuid.uuid4().hex[:8]}"
+        )
+        cfg = dataclasses.replace(config, mqtt=mqtt)
+        base = Topics(mqtt.prefix, cfg.site.id).base
+        async with aiomqtt.Client("127.0.0.1", 1883) as client:  # a previous run's figures
+            for queue in ("front-desk", "gone"):
+                await client.publish(f"{base}/queue/{queue}/stats", b'{"old": 1}', retain=True)
+        controller = Controller(cfg, url=os.ttyname(slave), silent_warning=60.0)
+        stop = asyncio.Event()
+        task = asyncio.create_task(controller.run(stop))
+        try:
+            while controller.mqtt is None or not controller.mqtt.connected:
+                await asyncio.sleep(0.05)
+            await asyncio.sleep(2.5)  # the stale-topic sweep is over
+            first = await held(base)
+            async with aiomqtt.Client("127.0.0.1", 1883) as client:  # the broker forgets
+                for queue in first:
+                    await client.publish(f"{base}/queue/{queue}/stats", b"", retain=True)
+            await broker_proxy.stop()
+            while controller.mqtt.connected:
+                await asyncio.sleep(0.05)
+            await broker_proxy.start()
+            while not controller.mqtt.connected:
+                await asyncio.sleep(0.05)
+            again = await held(base)
+        finally:
+            stop.set()
+            await asyncio.wait_for(task, 10)
+            await broker_proxy.stop()
+        return first, again, base
+
+    if not _broker_up():
+        pytest.skip("no MQTT broker on 127.0.0.1:1883")
+    try:
+        first, again, _ = asyncio.run(main())
+    finally:
+        os.close(master)
+        os.close(slave)
+    assert sorted(first) == sorted(again) == sorted(config.queues)  # "gone" was cleared
+    for figures in (*first.values(), *again.values()):
+        assert figures["waiting"] == figures["offered"] == 0 and "old" not in figures
+        assert figures["answer_rate"] is None and figures["agents_logged_in"] == 0
+
+
+def _broker_up() -> bool:
+    import socket
+
+    with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", 1883), 0.5):
+        return True
+    return False
+
+
+@pytest.mark.parametrize("stopping", [True, False])
+def test_a_switch_stopped_with_the_controller_raises_no_link_down_alarm(stopping):
+    """Ctrl-C reaching the simulated switch a moment before the controller: its port
+    going away is not an alarm. A port lost while the controller runs on still is."""
+    from firmware_sim.runner import ServedSwitch
+    from firmware_sim.scenario import load_scenario
+
+    switch = ServedSwitch(load_scenario("town-hall-weekday-250"))
+    config = load_config(ROOT / "examples" / "town-hall.toml")
+    controller = Controller(config, url=switch.url, mqtt=False, reconnect_initial=5.0)
+
+    async def main() -> None:
+        stop = asyncio.Event()
+        task = asyncio.ensure_future(controller.run(stop))
+        for _ in range(500):
+            await asyncio.sleep(0.01)
+            if controller.link_is_up:
+                break
+        switch.stop()  # the pty closes: the controller's port is lost
+        await asyncio.sleep(0.1 if stopping else 1.0)
+        stop.set()
+        await task
+
+    try:
+        asyncio.run(main())
+    finally:
+        switch.stop()
+    assert controller.counters["port_losses"] == 1
+    assert (LINK_DOWN_ALARM in controller._alarms) is not stopping
+
+
+def test_a_background_task_that_fails_ends_the_run_with_its_error_after_the_shutdown(caplog):
+    """Controller.run's tasks share one TaskGroup: a bug in one is not lost (it was
+    only a 'Task exception was never retrieved' at exit) and nothing outlives run."""
+    master, slave = os.openpty()
+    tty.setraw(master)
+    try:
+        config = load_config(ROOT / "examples" / "town-hall.toml")
+        controller = Controller(config, url=os.ttyname(slave), mqtt=False, silent_warning=0.1)
+
+        def broken_alarm(*args, **kwargs):
+            raise RuntimeError("alarm bug")
+
+        controller._alarm = broken_alarm  # the silent-line watch raises its alarm at 0.1 s
+
+        async def main() -> set:
+            stop = asyncio.Event()
+            asyncio.get_running_loop().call_later(5.0, stop.set)
+            with pytest.raises(ExceptionGroup) as raised:
+                await controller.run(stop)
+            assert not stop.is_set()  # ended by the failure, not by the stop
+            assert [type(e) for e in raised.value.exceptions] == [RuntimeError]
+            return asyncio.all_tasks() - {asyncio.current_task()}
+
+        with caplog.at_level(logging.INFO, logger="acd"):
+            assert asyncio.run(main()) == set()
+    finally:
+        os.close(master)
+        os.close(slave)
+    assert not controller.port.is_open and "controller stopped" in caplog.text
