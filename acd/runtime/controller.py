@@ -46,7 +46,6 @@ import contextlib
 import itertools
 import logging
 import time
-from collections import deque
 from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import fields, replace
@@ -71,6 +70,7 @@ from acd.core.engine import Engine
 from acd.core.events import PinChecked, SetAgentStatus
 from acd.core.pins import verify_pin
 from acd.core.records import LiveLeg, Outcome
+from acd.runtime.alarms import AlarmChange, Alarms
 from acd.runtime.clock import Clock
 from acd.runtime.pbx import RequestFailed, Resynced, Step, SwitchLink, SwitchSession, driver
 from acd.runtime.retention import DAY, cutoff, purge, purge_captures
@@ -81,11 +81,9 @@ from acd.runtime.topics import (
     CommandAction,
     agent_state_payload,
     alarm_payload,
-    answer_rate_alarm,
     call_event_payload,
     pin_locked_alarm,
     queue_stats_payload,
-    waiting_alarm,
 )
 from drivers.mqtt import CommandHandler, MqttBridge
 from drivers.serial_link import Capture, SerialPort, open_port
@@ -134,7 +132,6 @@ class Controller:
         self.clock = clock or Clock.real_time()
         self.use_mqtt = mqtt and config.mqtt.enabled
         self.capture = capture
-        self.alarms = config.alarms
         self.reconnect_initial = reconnect_initial
         self.silent_warning = silent_warning  # s between "no switch answers" alarms
         self.notifier = notifier or Notifier()
@@ -177,8 +174,7 @@ class Controller:
         self._port_lost = asyncio.Event()
         self._closing = False
         self._seq = itertools.count(1)
-        self._alarms: dict[str, float] = {}  # active alarm -> raised at
-        self._ended: dict[str, deque[tuple[float, bool]]] = {q: deque() for q in config.queues}
+        self.alarms = Alarms(config.alarms, config.queues)
         self._tz = ZoneInfo(config.site.timezone)
         self._day: date | None = None  # the local day calls_today counts
         self._calls_today: dict[str, int] = {}  # agent -> answered legs that ended today
@@ -283,9 +279,8 @@ class Controller:
             except ReloadRefused as exc:
                 log.error("reload refused, the running configuration stays: %s", exc)
                 return False
-            self.config, self.alarms = new, new.alarms
-            for queue in new.queues:
-                self._ended.setdefault(queue, deque())
+            self.config = new
+            self.alarms.reconfigure(new.alarms, new.queues)
             self._take(step)
             self._pump()
             done = changes(old, new)
@@ -672,8 +667,9 @@ class Controller:
         )
         if not stored:
             return
-        if r.offered(self.config.acd.short_abandon) and r.queue in self._ended:
-            self._answer_rate(r.queue, r.ended_at, r.outcome is Outcome.ANSWERED)
+        if r.offered(self.config.acd.short_abandon):
+            answered = r.outcome is Outcome.ANSWERED
+            self._alarm_changed(self.alarms.leg_ended(r.queue, r.ended_at, answered))
         self._call_event(
             "ended",
             r.call_id,
@@ -831,28 +827,7 @@ class Controller:
     def _queue_changed(self, note: QueueChanged) -> None:
         f = note.figures
         self._publish_queue(f, note.at)
-        name = waiting_alarm(f.queue)
-        threshold = self.alarms.waiting_threshold
-        if (f.waiting > threshold) != (name in self._alarms):
-            message = f"{f.waiting} callers waiting in {f.queue} (threshold {threshold})"
-            self._alarm(name, f.waiting > threshold, "warning", message, f.waiting, threshold)
-
-    def _answer_rate(self, queue: str, at: float, answered: bool) -> None:
-        ended = self._ended[queue]
-        ended.append((at, answered))
-        window = self.alarms.answer_rate_window
-        while ended and ended[0][0] <= at - window:
-            ended.popleft()
-        target = self.alarms.target(self.config.queues[queue])
-        rate = sum(a for _, a in ended) / len(ended)
-        low = len(ended) >= self.alarms.answer_rate_min_calls and rate < target
-        name = answer_rate_alarm(queue)
-        if low != (name in self._alarms):
-            message = (
-                f"answer rate {rate:.1%} over the last {window / 60:g} min in {queue}"
-                f" (target {target:.0%})"
-            )
-            self._alarm(name, low, "warning", message, round(rate, 4), target)
+        self._alarm_changed(self.alarms.queue_figures(f, note.at))
 
     def _alarm(
         self,
@@ -863,23 +838,29 @@ class Controller:
         value: float | None = None,
         threshold: float | None = None,
     ) -> None:
-        if not active:
-            if self._alarms.pop(name, None) is not None:
-                log.info("alarm %s cleared", name)
-                if self.mqtt is not None:
-                    self.mqtt.alarm(name, None)
+        """Raise (again) or clear ``name`` now."""
+        change = self.alarms.set(name, active, self.now(), severity, message, value, threshold)
+        self._alarm_changed(change)
+
+    def _alarm_changed(self, change: AlarmChange | None) -> None:
+        """Log and publish an alarm raised or cleared."""
+        if change is None:
             return
-        since = self._alarms.setdefault(name, self.now())
-        log.warning("alarm %s: %s", name, message)
+        if not change.active:
+            log.info("alarm %s cleared", change.name)
+            if self.mqtt is not None:
+                self.mqtt.alarm(change.name, None)
+            return
+        log.warning("alarm %s: %s", change.name, change.message)
         if self.mqtt is not None:
             payload = alarm_payload(
-                name,
-                severity=severity,
-                message=message,
+                change.name,
+                severity=change.severity,
+                message=change.message,
                 ts=self.now(),
-                since=since,
+                since=change.since,
                 seq=next(self._seq),
-                value=value,
-                threshold=threshold,
+                value=change.value,
+                threshold=change.threshold,
             )
-            self.mqtt.alarm(name, payload)
+            self.mqtt.alarm(change.name, payload)

@@ -121,7 +121,7 @@ def test_a_silent_line_raises_the_link_down_alarm_and_says_what_to_check(caplog)
         os.close(master)
         os.close(slave)
     assert not controller.link_is_up
-    assert LINK_DOWN_ALARM in controller._alarms
+    assert LINK_DOWN_ALARM in controller.alarms.active
     assert "no answer from the switch" in caplog.text and "acd port test" in caplog.text
 
 
@@ -350,7 +350,7 @@ def test_a_switch_stopped_with_the_controller_raises_no_link_down_alarm(stopping
     finally:
         switch.stop()
     assert controller.counters["port_losses"] == 1
-    assert (LINK_DOWN_ALARM in controller._alarms) is not stopping
+    assert (LINK_DOWN_ALARM in controller.alarms.active) is not stopping
 
 
 def test_a_background_task_that_fails_ends_the_run_with_its_error_after_the_shutdown(caplog):
