@@ -47,7 +47,12 @@ controller with `acd run --link URL --sim-clock` to follow it.
 @click.option("--speed", type=click.FloatRange(min=0.001), help="Simulated seconds per second.")
 @click.option("--seed", type=int, help="Random seed (default: the scenario's).")
 @click.option("--day", type=click.DateTime(["%Y-%m-%d"]), help="Day to simulate (YYYY-MM-DD).")
-@click.option("--start", "start", help="Simulated time of day to start at (HH:MM).")
+@click.option(
+    "--start",
+    "start",
+    help="Simulated time of day to start at (HH:MM); after the scenario's end, the run goes"
+    " on to midnight.",
+)
 @click.option("--duration", type=click.FloatRange(min=0.0), help="Simulated seconds to run.")
 @click.option("--fault", "faults", multiple=True, help="KIND[:KEY=VALUE,...], repeatable.")
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
@@ -99,6 +104,8 @@ def sim(
     sc = dataclasses.replace(sc, **changes)
     if duration is not None:
         sc = dataclasses.replace(sc, end_s=sc.start_s + duration)
+    elif sc.end_s <= sc.start_s:  # --start after the scenario's end: the rest of the day
+        sc = dataclasses.replace(sc, end_s=DAY)
     extra = tuple(parse_fault_option(f) for f in faults)
 
     # signals are caught before the path is printed: a client may signal at once
@@ -176,6 +183,9 @@ def sim(
         emit_json(summary)
     else:
         click.echo("\n".join(summary_lines(summary)))
+
+
+DAY = 86_400.0  # s in a simulated day
 
 
 def summary_lines(summary: dict) -> list[str]:

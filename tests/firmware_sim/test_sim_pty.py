@@ -212,6 +212,17 @@ def test_acd_sim_ends_with_a_summary_in_words_and_fault_lines_name_their_own_par
     assert "1 cable pulls" in lines[-1] and "{" not in result.stdout
 
 
+def test_acd_sim_started_after_the_scenarios_end_runs_on_to_midnight():
+    from click.testing import CliRunner
+
+    from acd.cli import cli
+
+    result = CliRunner().invoke(cli, ["sim", "--pty", "--speed", "60000", "--start", "23:58"])
+    assert result.exit_code == 0, result.output
+    assert "from 23:58:00 at 60000x" in result.stdout
+    assert "end of run at 24:00:00" in result.stdout
+
+
 def test_serve_runs_everything_due_before_the_end_even_when_it_wakes_up_late():
     """A thread not scheduled until long after the day's end (a loaded machine, a high
     speed) still runs what was due in it: the scheduled fault and the calls, no later."""
