@@ -3,13 +3,14 @@ a CSV of counts, with an 80 % interval calibrated on the history (docs/planning.
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import date, datetime, timedelta
 from pathlib import Path
 
 import click
 
 from acd.cli.common import config_option, emit_json, fail, json_option, write_whole
 from acd.config import Config, load_config
+from acd.planning.demand import assumed_forecast, forecast_csv
 from acd.planning.forecast import (
     HOLIDAY_CHOICES,
     WEEKDAY_NAMES,
@@ -24,6 +25,7 @@ from acd.planning.forecast import (
     read_history,
     to_csv,
 )
+from acd.planning.profile import load_profile
 from acd.runtime.store import open_readonly
 
 
@@ -69,6 +71,25 @@ from acd.runtime.store import open_readonly
     type=click.IntRange(1, 104),
     help="Also forecast each of the last WEEKS weeks from the weeks before it and score it.",
 )
+@click.option(
+    "--profile",
+    "profile_path",
+    type=click.Path(dir_okay=False),
+    help="No history: assume this time-of-day profile (CSV hour,share) ...",
+)
+@click.option("--per-day", type=float, help="... at this many calls on a full day.")
+@click.option(
+    "--start",
+    type=click.DateTime(["%Y-%m-%d"]),
+    help="With --profile: first day forecast.  [default: next Monday]",
+)
+@click.option(
+    "--day-sd",
+    type=float,
+    default=0.0,
+    show_default=True,
+    help="With --profile: standard deviation of a day's level (0.1 = ±10 %).",
+)
 @json_option
 def forecast_cmd(
     history_path: str | None,
@@ -81,6 +102,10 @@ def forecast_cmd(
     days: int,
     out_path: str | None,
     backtest_weeks: int | None,
+    profile_path: str | None,
+    per_day: float | None,
+    start: datetime | None,
+    day_sd: float,
     as_json: bool,
 ) -> None:
     """Forecast the calls of each interval of the coming days.
@@ -103,7 +128,19 @@ def forecast_cmd(
       acd forecast --history counts.csv --backtest 8
       acd forecast --config examples/town-hall.toml --interval 30 --days 14 --json
       acd forecast --db town-hall.db --queue front-desk --out front-desk.csv
+      acd forecast --profile examples/profile-weekday.csv --per-day 500 --out week.csv
+
+    Before any record exists, --profile with --per-day forecasts an assumed traffic:
+    the profile's shares of --per-day calls over the opening hours (the calendar of
+    --config, else Mon-Fri 08:00-19:00 and Sat 08:00-13:00), with an 80 % interval from
+    Poisson noise and a day level varying by --day-sd.
     """
+    if profile_path is not None or per_day is not None:
+        _assumed(
+            profile_path, per_day, start, day_sd, days, interval, config_path, calendar,
+            (history_path, db_path, backtest_weeks), out_path, as_json,
+        )  # fmt: skip
+        return
     config = load_config(config_path) if config_path is not None else None
     source, history, templates, holidays = _inputs(
         history_path, db_path, config, config_path, queue, calendar, interval, holidays_spec
@@ -307,3 +344,63 @@ def _to_json(
             "wape_ratio": scored.ratio,
         }
     return data
+
+
+def _assumed(
+    profile_path: str | None,
+    per_day: float | None,
+    start: datetime | None,
+    day_sd: float,
+    days: int,
+    interval: int,
+    config_path: str | None,
+    calendar: str | None,
+    sources: tuple[object, ...],
+    out_path: str | None,
+    as_json: bool,
+) -> None:
+    """``--profile`` with ``--per-day``: a forecast of an assumed traffic."""
+    if profile_path is None or per_day is None:
+        fail("--profile and --per-day go together (an assumed traffic)")
+    if any(x is not None for x in sources):
+        fail("--profile assumes the traffic: not with --history, --db or --backtest")
+    hours = None
+    if config_path is not None:
+        hours = _calendar(load_config(config_path), config_path, calendar, None).hours
+    elif calendar is not None:
+        fail("--calendar needs --config (the site configuration file)")
+    today = date.today()
+    first = start.date() if start is not None else today + timedelta(days=7 - today.weekday())
+    assumed = assumed_forecast(
+        load_profile(profile_path), per_day, first, days, hours, interval, day_sd
+    )
+    text = forecast_csv(assumed)
+    if out_path is not None:
+        write_whole(out_path, text)
+    if as_json:
+        emit_json(
+            {
+                "source": f"profile {profile_path}, {per_day:g} calls on a full day",
+                "interval_minutes": interval,
+                "day_sd": day_sd,
+                "intervals": [
+                    {"start": r.start.isoformat(timespec="minutes"), "mean": r.mean,
+                     "lo80": r.lo80, "hi80": r.hi80}
+                    for r in assumed.intervals
+                ],
+            }
+        )  # fmt: skip
+        return
+    click.echo(
+        f"Assumed traffic: {per_day:g} calls on a full day, shares of {profile_path},"
+        f" {interval}-minute intervals, day level ±{100 * day_sd:g} %"
+    )
+    click.echo("")
+    click.echo(f"  {'day':14} {'calls':>7}")
+    for day, rows in assumed.days().items():
+        total = sum(r.mean for r in rows)
+        click.echo(f"  {WEEKDAY_NAMES[day.weekday()]} {day}  {total:7.0f}")
+    click.echo(f"  {'total':14} {sum(r.mean for r in assumed.intervals):7.0f}")
+    if out_path is not None:
+        click.echo("")
+        click.echo(f"forecast: {out_path} ({len(assumed.intervals)} intervals)")

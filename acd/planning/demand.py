@@ -63,7 +63,10 @@ class Interval:
 
     @property
     def variance(self) -> float:
-        """The count's variance read from the 80 % interval (normal approximation)."""
+        """The count's variance read from the 80 % interval (normal approximation; from
+        its upper half when its lower end is clipped at zero)."""
+        if self.lo80 <= 0:
+            return ((self.hi80 - self.mean) / Z80) ** 2
         return ((self.hi80 - self.lo80) / (2 * Z80)) ** 2
 
 
@@ -160,6 +163,58 @@ def load_forecast(path: str | os.PathLike[str]) -> Forecast:
     except OSError as exc:
         raise ForecastError(f"{path}: cannot read the forecast ({exc.strerror})") from None
     return parse_forecast(text, str(path))
+
+
+def assumed_forecast(
+    profile: dict[int, float],
+    per_day: float,
+    first: date,
+    days: int = 7,
+    hours: dict[int, tuple[tuple[int, int], ...]] | None = None,
+    interval_min: int = 60,
+    day_sd: float = 0.0,
+) -> Forecast:
+    """A forecast without history: ``per_day`` calls on a full day spread by the hourly
+    ``profile`` (shares summing to 1) over the opening ``hours`` (weekday → spans in
+    minutes; default the reference town hall's) of ``days`` days from ``first``, in
+    intervals of ``interval_min``. A day open fewer hours gets only their shares. The
+    80 % intervals are those of a day factor of standard deviation ``day_sd`` on top of
+    Poisson noise (0: Poisson noise alone), which `day_spread` reads back."""
+    from acd.profile import REFERENCE_HOURS  # acd.profile imports acd.staffing: no cycle
+
+    if not 0 <= per_day < math.inf:
+        raise StaffingError(f"calls per day must be zero or more, got {per_day:g}")
+    if not 0 <= day_sd < math.inf:
+        raise StaffingError(f"day level standard deviation must be zero or more, got {day_sd:g}")
+    if not 1 <= interval_min <= 60 or 60 % interval_min:
+        raise StaffingError(
+            f"interval must divide the hour (5, 10, 15, 30, 60 min), got {interval_min}"
+        )
+    hours = REFERENCE_HOURS if hours is None else hours
+    rows = []
+    for k in range(days):
+        day = first + timedelta(days=k)
+        for start, end in hours.get(day.weekday(), ()):
+            minute = start - start % interval_min
+            while minute < end:
+                open_min = min(end, minute + interval_min) - max(start, minute)
+                mean = per_day * profile.get(minute // 60, 0.0) * open_min / 60
+                sd = math.sqrt(mean + (day_sd * mean) ** 2)
+                at = datetime.combine(day, datetime.min.time()) + timedelta(minutes=minute)
+                rows.append(Interval(at, mean, max(0.0, mean - Z80 * sd), mean + Z80 * sd))
+                minute += interval_min
+    if not rows:
+        raise StaffingError("no opening hour in the days asked for")
+    return Forecast(tuple(rows), 60.0 * interval_min)
+
+
+def forecast_csv(forecast: Forecast) -> str:
+    """A forecast as ``start,mean,lo80,hi80`` CSV (what `parse_forecast` reads)."""
+    lines = ["start,mean,lo80,hi80"]
+    for r in forecast.intervals:
+        start = r.start.isoformat(timespec="minutes")
+        lines.append(f"{start},{r.mean:.3f},{r.lo80:.3f},{r.hi80:.3f}")
+    return "\n".join(lines) + "\n"
 
 
 # --- the day factor: gamma with mean 1 --------------------------------------------------

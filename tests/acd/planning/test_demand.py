@@ -11,7 +11,9 @@ from acd.planning.demand import (
     ForecastError,
     Team,
     _gamma_p,
+    assumed_forecast,
     day_spread,
+    forecast_csv,
     parse_forecast,
     plan_staffing,
     requirements_csv,
@@ -166,3 +168,27 @@ def test_team_shortfall_in_hours_and_fte():
         Team(6, 0)
     with pytest.raises(StaffingError, match="confidence"):
         plan_staffing(parse_forecast(forecast_text([1, 2])), TARGET, AHT, PATIENCE, 1.0)
+
+
+def test_assumed_forecast_spreads_the_profile_over_opening_hours():
+    profile = {8: 0.25, 9: 0.5, 10: 0.25}
+    hours = {0: ((8 * 60, 11 * 60),), 5: ((8 * 60 + 30, 10 * 60),)}  # Mon; Sat from 08:30
+    fc = assumed_forecast(profile, 400, date(2026, 12, 7), 7, hours, 30, day_sd=0.2)
+    days = fc.days()
+    assert list(days) == [date(2026, 12, 7), date(2026, 12, 12)]
+    assert [r.mean for r in days[date(2026, 12, 7)]] == [50, 50, 100, 100, 50, 50]
+    assert [r.mean for r in days[date(2026, 12, 12)]] == [50, 100, 100]  # 08:30-10:00
+    assert fc.interval_s == 1800
+    again = parse_forecast(forecast_csv(fc))
+    assert again.intervals == fc.intervals or all(
+        abs(a.mean - b.mean) < 1e-3 and abs(a.hi80 - b.hi80) < 1e-3
+        for a, b in zip(again.intervals, fc.intervals, strict=True)
+    )
+    assert again.day_spread()[date(2026, 12, 7)] == pytest.approx(0.04, rel=1e-3)
+    with pytest.raises(StaffingError, match="interval must divide the hour"):
+        assumed_forecast(profile, 400, date(2026, 12, 7), interval_min=45)
+
+
+def test_a_clipped_lower_end_reads_the_upper_half():
+    fc = parse_forecast("start,mean,lo80,hi80\n2026-12-07T08:00,1,0,3\n2026-12-07T09:00,1,0,3\n")
+    assert fc.intervals[0].variance == pytest.approx((2 / Z80) ** 2)
