@@ -34,6 +34,7 @@ from itertools import pairwise
 from pathlib import Path
 
 from acd.errors import AcdError
+from acd.planning.profile import REFERENCE_HOURS
 from acd.planning.staffing import (
     Performance,
     StaffingError,
@@ -180,7 +181,6 @@ def assumed_forecast(
     intervals of ``interval_min``. A day open fewer hours gets only their shares. The
     80 % intervals are those of a day factor of standard deviation ``day_sd`` on top of
     Poisson noise (0: Poisson noise alone), which `day_spread` reads back."""
-    from acd.profile import REFERENCE_HOURS  # acd.profile imports acd.staffing: no cycle
 
     if not 0 <= per_day < math.inf:
         raise StaffingError(f"calls per day must be zero or more, got {per_day:g}")
