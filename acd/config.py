@@ -662,6 +662,7 @@ class AgentConfig:
     skills: dict[str, int] = field(default_factory=dict)
     wrapup: float | None = None  # overrides the queue's wrap-up
     weight: int = 1  # for weighted-random queues
+    contract_hours: float | None = None  # working hours a week (acd schedule)
 
     @classmethod
     def from_section(cls, s: Section, agent_id: str) -> AgentConfig:
@@ -679,6 +680,67 @@ class AgentConfig:
             skills=skills,
             wrapup=wrapup,
             weight=s.get("weight", int, cls.weight, min=1, max=1000),
+            contract_hours=s.get("contract_hours", float, None, min=0.25, max=168.0),
+        )
+        s.done()
+        return cfg
+
+
+@dataclass(frozen=True)
+class ScheduleConfig:
+    """``[schedule]``: the shifts ``acd schedule`` may build and the working-time rules
+    they obey. Defaults: French territorial agents (décret 2000-815): at most 10 h of
+    work a day within an amplitude of 12 h, 48 h a week, 11 h of rest between two
+    days, a pause of 20 minutes before 6 h of work."""
+
+    shift_hours: tuple[float, ...] = (4.0, 6.0, 7.0, 8.0)  # hours of work of a shift
+    start_step_minutes: int | None = None  # None: the requirement's interval
+    break_minutes: int = 20  # unpaid pause
+    break_after_hours: float = 6.0  # no stretch of work reaches this
+    break_window_hours: float = 1.0  # the pause starts within this of mid-work
+    break_step_minutes: int = 15  # the pause starts on this grid from the shift's start
+    max_day_hours: float = 10.0
+    max_amplitude_hours: float = 12.0
+    max_week_hours: float = 48.0
+    min_rest_hours: float = 11.0
+    shortfall_weight: float = 1000.0  # one agent-hour short costs this much over-staffing
+    time_limit_s: float = 60.0
+    mip_gap: float = 0.001  # the solver stops within this of the best possible
+
+    @classmethod
+    def from_section(cls, s: Section) -> ScheduleConfig:
+        hours = s.get("shift_hours", list, list(cls.shift_hours))
+        for value in hours:
+            if isinstance(value, bool) or not isinstance(value, (int, float)):
+                raise s.error("shift_hours", f"must be a list of hours, got {value!r}")
+            if not 0 < value <= 24 or round(value * 60) != value * 60:
+                raise s.error("shift_hours", f"{value!r} is not whole minutes in ]0, 24]")
+        if not hours:
+            raise s.error("shift_hours", "must list at least one shift length")
+        cfg = cls(
+            shift_hours=tuple(float(h) for h in hours),
+            start_step_minutes=s.get("start_step_minutes", int, None, min=1, max=1440),
+            break_minutes=s.get("break_minutes", int, cls.break_minutes, min=0, max=240),
+            break_after_hours=s.get(
+                "break_after_hours", float, cls.break_after_hours, min=0.25, max=24.0
+            ),
+            break_window_hours=s.get(
+                "break_window_hours", float, cls.break_window_hours, min=0.0, max=12.0
+            ),
+            break_step_minutes=s.get(
+                "break_step_minutes", int, cls.break_step_minutes, min=1, max=1440
+            ),
+            max_day_hours=s.get("max_day_hours", float, cls.max_day_hours, min=0.25, max=24.0),
+            max_amplitude_hours=s.get(
+                "max_amplitude_hours", float, cls.max_amplitude_hours, min=0.25, max=24.0
+            ),
+            max_week_hours=s.get("max_week_hours", float, cls.max_week_hours, min=0.25, max=168.0),
+            min_rest_hours=s.get("min_rest_hours", float, cls.min_rest_hours, min=0.0, max=48.0),
+            shortfall_weight=s.get(
+                "shortfall_weight", float, cls.shortfall_weight, min=1.0, max=1e6
+            ),
+            time_limit_s=s.get("time_limit_s", float, cls.time_limit_s, min=0.1, max=86400.0),
+            mip_gap=s.get("mip_gap", float, cls.mip_gap, min=0.0, max=1.0),
         )
         s.done()
         return cfg
@@ -727,6 +789,7 @@ class Config:
     menus: dict[str, MenuConfig] = field(default_factory=dict)
     pins: PinPolicy = field(default_factory=PinPolicy)
     web: WebConfig = field(default_factory=WebConfig)
+    schedule: ScheduleConfig = field(default_factory=ScheduleConfig)
 
     @classmethod
     def from_dict(cls, data: dict[str, Any], source: str | None = None) -> Config:
@@ -762,6 +825,7 @@ class Config:
             },
             pins=PinPolicy.from_section(agents_s),
             web=WebConfig.from_section(root.section("web")),
+            schedule=ScheduleConfig.from_section(root.section("schedule")),
         )
         root.done()
         cfg._check_references(source)

@@ -22,6 +22,7 @@ COMMANDS: dict[str, str] = {
     "demo": "acd.cli.demo:demo",
     "staffing": "acd.cli.staffing:staffing",
     "forecast": "acd.cli.forecast:forecast_cmd",
+    "schedule": "acd.cli.schedule:schedule",
     "simulate": "acd.cli.simulate:simulate",
     "report": "acd.cli.report:report",
     "decode": "acd.cli.codec:decode",
