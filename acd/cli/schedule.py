@@ -20,7 +20,7 @@ from acd.planning.schedule import (
     schedule_named,
     schedule_pool,
 )
-from acd.staffing import Targets
+from acd.planning.staffing import Targets
 
 _STAFFING_ONLY = ("--aht", "--patience", "--min-answer-rate", "--max-abandon", "--sl")
 

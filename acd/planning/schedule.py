@@ -39,7 +39,7 @@ from itertools import pairwise
 
 from acd.config import ScheduleConfig
 from acd.errors import AcdError
-from acd.staffing import (
+from acd.planning.staffing import (
     StaffingError,
     Targets,
     Traffic,

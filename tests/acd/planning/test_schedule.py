@@ -23,7 +23,7 @@ from acd.planning.schedule import (
     schedule_named,
     schedule_pool,
 )
-from acd.staffing import Targets, Traffic, required_agents
+from acd.planning.staffing import Targets, Traffic, required_agents
 
 MONDAY = date(2026, 12, 7)
 FAST = ScheduleConfig(time_limit_s=20.0)
