@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from datetime import date, datetime, timedelta
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import click
 
@@ -48,9 +49,8 @@ from acd.runtime.store import open_readonly
 @click.option(
     "--interval",
     type=click.IntRange(1, 1440),
-    default=60,
-    show_default=True,
-    help="Interval of the records' counts, minutes (15, 30, 60 ...).",
+    help="Minutes per interval of the counts from the call records, or of --profile"
+    " (15, 30 ...).  [default: 60]",
 )
 @click.option(
     "--holidays",
@@ -97,7 +97,7 @@ def forecast_cmd(
     config_path: str | None,
     queue: str | None,
     calendar: str | None,
-    interval: int,
+    interval: int | None,
     holidays_spec: str | None,
     days: int,
     out_path: str | None,
@@ -137,7 +137,7 @@ def forecast_cmd(
     """
     if profile_path is not None or per_day is not None:
         _assumed(
-            profile_path, per_day, start, day_sd, days, interval, config_path, calendar,
+            profile_path, per_day, start, day_sd, days, interval or 60, config_path, calendar,
             (history_path, db_path, backtest_weeks), out_path, as_json,
         )  # fmt: skip
         return
@@ -164,7 +164,7 @@ def _inputs(
     config_path: str | None,
     queue: str | None,
     calendar: str | None,
-    interval: int,
+    interval: int | None,
     holidays_spec: str | None,
 ) -> tuple[str, History, dict[int, tuple[int, ...]] | None, Holidays]:
     """The history, the intervals to forecast (None: the history's) and the holidays."""
@@ -182,8 +182,9 @@ def _inputs(
     if history_path is not None:
         if db_path is not None:
             fail("--history and --db exclude each other: forecast from one of them")
-        if queue is not None:
-            fail("--queue reads the call records: not with --history")
+        if queue is not None or interval is not None:
+            option = "--queue" if queue is not None else "--interval"
+            fail(f"{option} is for the call records: a --history file has its own intervals")
         history = read_history(Path(history_path).read_text(encoding="utf-8"), history_path)
         source = history_path
     else:
@@ -201,10 +202,15 @@ def _inputs(
             history = history_from_records(
                 store.calls(queue=queue),
                 timezone,
-                interval,
+                interval or 60,
                 queue,
                 store.hourly_figures(queue=queue),
             )
+        today = datetime.now(ZoneInfo(timezone)).date()
+        if history.last == today:  # the day in progress is not over: forecast it instead
+            if history.first == today:
+                fail(f"{db_path}: the records hold only today's calls: forecast once it is over")
+            history = history.before(today)
         source = db_path if queue is None else f"{db_path}, queue {queue}"
     templates = calendar_templates(cal.hours, history.step) if cal is not None else None
     return source, history, templates, holidays
@@ -252,6 +258,13 @@ def _print(
         )
     for note in result.notes:
         click.echo(f"note: {note}")
+    if result.outliers:
+        shown = ", ".join(str(d) for d in result.outliers[:5])
+        more = f" and {len(result.outliers) - 5} more" if len(result.outliers) > 5 else ""
+        click.echo(
+            f"left out: {len(result.outliers)} days far off the others (an outage, a storm?):"
+            f" {shown}{more}"
+        )
     click.echo("")
     click.echo(f"  {'day':14} {'calls':>7}  {'80 % interval':>13}")
     for d in result.days:
@@ -321,6 +334,7 @@ def _to_json(
         "dispersion": {"interval": result.phi, "day": result.phi_day},
         "calibration_weeks": result.measured_weeks,
         "notes": list(result.notes),
+        "outliers": [d.isoformat() for d in result.outliers],
         "days": [day_dict(d) for d in result.days],
         "intervals": [
             {

@@ -32,7 +32,7 @@ import io
 import itertools
 import math
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
@@ -137,9 +137,14 @@ def history_from_counts(
 
 def read_history(text: str, source: str = "<history>") -> History:
     """A history from CSV text with columns ``start,calls`` (local ISO date-time, count),
-    one row per interval; a row's time zone, if written, is dropped (local wall time)."""
-    reader = csv.reader(io.StringIO(text))
-    header = next(reader, None)
+    one row per interval; a row's time zone, if written, is dropped (local wall time).
+    Blank lines and lines starting with ``#`` are skipped."""
+    reader = enumerate(csv.reader(io.StringIO(text)), start=1)
+    header = None
+    for _, row in reader:
+        if row and "".join(row).strip() and not row[0].lstrip().startswith("#"):
+            header = row
+            break
     if header is None:
         raise ForecastError(f"{source}: empty file (expected a header start,calls)")
     names = [h.strip().lower() for h in header]
@@ -148,7 +153,7 @@ def read_history(text: str, source: str = "<history>") -> History:
     i_start, i_calls = names.index("start"), names.index("calls")
     rows: list[tuple[datetime, float]] = []
     seen: set[datetime] = set()
-    for line, row in enumerate(reader, start=2):
+    for line, row in reader:
         if not row or not "".join(row).strip() or row[0].lstrip().startswith("#"):
             continue
         if len(row) <= max(i_start, i_calls):
@@ -227,6 +232,17 @@ def calendar_templates(
         for w, spans in hours.items()
         if spans
     }
+
+
+def history_csv(history: History) -> str:
+    """A history as CSV ``start,calls`` (the format `read_history` reads)."""
+    lines = ["start,calls"]
+    for day in sorted(history.days):
+        midnight = datetime.combine(day, datetime.min.time())
+        for minute, calls in sorted(history.days[day].items()):
+            start = midnight + timedelta(minutes=minute)
+            lines.append(f"{start.isoformat(timespec='minutes')},{calls:g}")
+    return "\n".join(lines) + "\n"
 
 
 # -- holidays and bridge days ----------------------------------------------------------------
@@ -382,7 +398,8 @@ class DayForecast:
 @dataclass(frozen=True)
 class Forecast:
     """The forecast days and how it was made: the interval ``step`` (min), ``phi`` per
-    interval and ``phi_day`` per day total, and the weeks that measured them."""
+    interval and ``phi_day`` per day total, the weeks that measured them, and the days
+    of the history left out as outliers."""
 
     days: list[DayForecast]
     step: int
@@ -391,6 +408,7 @@ class Forecast:
     measured_weeks: int
     settings: Settings
     notes: tuple[str, ...] = ()
+    outliers: tuple[date, ...] = ()  # history days left out: too far off the fit
 
     def rows(self) -> list[tuple[datetime, float, float, float]]:
         """``(local start, mean, lo80, hi80)`` of every interval, in time order."""
@@ -422,7 +440,7 @@ class _Fit:
     shapes: dict[int, np.ndarray]
     closed_holidays: dict[str, bool]  # holiday name -> closed in the history
     bridges_closed: bool | None  # None: no bridge day in the history
-    notes: list[str] = field(default_factory=list)
+    outliers: frozenset[date]  # days too far off the fit to learn from (outages ...)
 
     def day_mean(self, day: date) -> tuple[float, str | None]:
         """The expected total of ``day`` and why it is closed (None if open)."""
@@ -524,19 +542,29 @@ def _fit(
     x = np.array(
         [_design_row(columns, d.weekday(), -a, k) for d, a, k in zip(days, age, kinds, strict=True)]
     )
-    ridge = np.array(
-        [0.0 if c == "level" else (50.0 if c == "trend" else 0.5) for c in columns]
-    ) * float(np.mean(y))
+    # a ridge on the slope only (weekly log-change): a few weeks cannot tell a trend
+    # from noise, a few months can; the other effects each have days to learn from
+    ridge = np.array([{"level": 0.0, "trend": 50.0}.get(c, 1e-6) for c in columns]) * float(
+        np.mean(y)
+    )
     recency = 0.5 ** (age / settings.level_half_life)
+    normal = np.array([k == "normal" for k in kinds])
     weight = recency.copy()
     beta = _poisson_irls(x, y, weight, ridge)
-    for _ in range(2):  # Huber weights against outlier days (outages, storms)
+    resid = np.zeros_like(y)
+    for _ in range(3):  # robust weights against outlier days (outages, storms)
         mu = np.exp(x @ beta)
-        v = max(0.0, float(np.sum(recency * ((y - mu) ** 2 - mu)) / np.sum(recency * mu * mu)))
+        rel = (y - mu) / mu  # variance 1/μ + v: v from the median absolute deviation
+        v = max(
+            0.0,
+            (1.4826 * float(np.median(np.abs(rel - np.median(rel))))) ** 2 - float(np.mean(1 / mu)),
+        )
         resid = np.abs(y - mu) / np.sqrt(mu + v * mu * mu)
-        weight = recency * np.minimum(1.0, 2.5 / np.maximum(resid, 1e-9))
+        robust = np.where(resid <= 5, np.minimum(1.0, 2.5 / np.maximum(resid, 1e-9)), 0)
+        weight = recency * np.where(normal, robust, 1.0)  # a few special days: all count
         beta = _poisson_irls(x, y, weight, ridge)
-    shapes = _shapes(history, templates, holidays, settings.shape_half_life)
+    outliers = frozenset(d for d, r, n in zip(days, resid, normal, strict=True) if n and r > 5)
+    shapes = _shapes(history, templates, holidays, settings.shape_half_life, outliers)
     return _Fit(
         history,
         templates,
@@ -546,21 +574,27 @@ def _fit(
         shapes,
         closed_holidays,
         (2 * sum(bridges) > len(bridges)) if bridges else None,
+        outliers,
     )
 
 
 def _shapes(
-    history: History, templates: Mapping[int, tuple[int, ...]], holidays: Holidays, half_life: float
+    history: History,
+    templates: Mapping[int, tuple[int, ...]],
+    holidays: Holidays,
+    half_life: float,
+    outliers: frozenset[date] = frozenset(),
 ) -> dict[int, np.ndarray]:
     """Per weekday, the share of the day's calls of each interval: recency-weighted,
-    shrunk towards the shape of the weekdays with the same intervals (empirical Bayes)."""
+    shrunk towards the shape of the weekdays with the same intervals (empirical Bayes);
+    ``outliers`` (days far off the day-total fit) are left out."""
     sums: dict[int, np.ndarray] = {}
     totals: dict[int, float] = {}
     squares: dict[int, float] = {}
     for day, counts in history.days.items():
         w = day.weekday()
         minutes = templates.get(w)
-        if not minutes or holidays.kind(day) != "normal":
+        if not minutes or holidays.kind(day) != "normal" or day in outliers:
             continue
         y = np.array([counts.get(m, 0.0) for m in minutes])
         total = float(y.sum())
@@ -641,14 +675,18 @@ def _held_out(
     settings: Settings,
     weeks: int,
     horizon: int = 7,
+    skip: frozenset[date] = frozenset(),
 ) -> Scored:
-    """Forecasts of each of the last ``weeks`` weeks from the history before it."""
+    """Forecasts of each of the last ``weeks`` weeks from the history before it; the
+    days in ``skip`` (outliers of the whole history) are not scored."""
     actual, mean, naive, day_actual, day_mean = [], [], [], [], []
     for k in range(weeks, 0, -1):
         origin = history.last + ONE_DAY - timedelta(days=7 * k)
         past = history.before(origin)
         fit = _fit(past, templates, holidays, settings)
         for day, _kind, _closed, minutes, mu in _predict_days(fit, origin, min(horizon, 7 * k)):
+            if day in skip:
+                continue
             y = np.array([history.count(day, m) for m in minutes])
             actual.append(y)
             mean.append(mu)
@@ -679,7 +717,7 @@ def forecast(
 
     ``templates`` (weekday → interval starts, minutes) are the intervals to forecast,
     by default those the history has for each weekday (a calendar's opening hours
-    otherwise)."""
+    otherwise). The dispersion is measured on forecasts of the same horizon."""
     if days < 1:
         raise ForecastError(f"days must be 1 or more, got {days}")
     settings = settings or Settings()
@@ -689,7 +727,9 @@ def forecast(
     notes: list[str] = []
     weeks = _holdout_weeks(history, settings.holdout_weeks)
     if weeks:
-        scored = _held_out(history, templates, holidays, settings, weeks)
+        scored = _held_out(
+            history, templates, holidays, settings, weeks, horizon=days, skip=fit.outliers
+        )
         phi = dispersion(scored.actual, scored.mean)
         phi_day = dispersion(scored.day_actual, scored.day_mean)
     else:  # too short to hold a week out: the fit's own residuals, widened
@@ -716,7 +756,9 @@ def forecast(
                 holidays.name(day),
             )
         )
-    return Forecast(out, history.step, phi, phi_day, weeks, settings, tuple(notes))
+    return Forecast(
+        out, history.step, phi, phi_day, weeks, settings, tuple(notes), tuple(sorted(fit.outliers))
+    )
 
 
 def _in_sample_dispersion(fit: _Fit) -> tuple[float, float]:
@@ -808,11 +850,11 @@ def backtest(
             past, min(horizon, 7 * k), holidays=holidays, templates=templates, settings=settings
         )
         inner = _holdout_weeks(past, settings.holdout_weeks)
-        phi_naive = (
-            dispersion((s := _held_out(past, templates, holidays, settings, inner)).actual, s.naive)
-            if inner
-            else result.phi
-        )
+        phi_naive = result.phi
+        if inner:
+            skip = frozenset(result.outliers)
+            s = _held_out(past, templates, holidays, settings, inner, horizon, skip)
+            phi_naive = dispersion(s.actual, s.naive)
         for d in result.days:
             y = np.array([history.count(d.day, m) for m in d.minutes])
             nv = naive_mean(past, d.day, d.minutes)

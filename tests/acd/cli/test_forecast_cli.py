@@ -6,6 +6,7 @@ from __future__ import annotations
 import csv
 import json
 from datetime import date, datetime, timedelta
+from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -13,10 +14,15 @@ from click.testing import CliRunner
 
 from acd.cli import cli
 from acd.core.records import CallRecord, Outcome
-from acd.planning.forecast import generate
+from acd.planning.forecast import Holidays, generate, history_csv
 from acd.runtime.store_sqlite import SqliteStore
 
 PARIS = ZoneInfo("Europe/Paris")
+
+
+@pytest.fixture
+def examples_dir():
+    return Path(__file__).resolve().parents[3] / "examples"
 
 
 def run(*args: str):
@@ -32,12 +38,7 @@ def generated():
 @pytest.fixture
 def counts_csv(tmp_path, generated):
     path = tmp_path / "counts.csv"
-    lines = ["start,calls"]
-    for day in sorted(generated.history.days):
-        for minute, calls in sorted(generated.history.days[day].items()):
-            start = datetime.combine(day, datetime.min.time()) + timedelta(minutes=minute)
-            lines.append(f"{start:%Y-%m-%dT%H:%M},{calls:g}")
-    path.write_text("\n".join(lines) + "\n")
+    path.write_text(history_csv(generated.history))
     return path
 
 
@@ -77,6 +78,34 @@ def test_backtest_printout_compares_with_the_last_week(counts_csv):
     assert "Backtest: the last 4 weeks" in stdout
     assert "this forecast" in stdout and "repeating the last week" in stdout
     assert "than repeating the last week" in stdout
+
+
+def test_the_shipped_example_counts(examples_dir):
+    code, stdout, stderr = run("--history", str(examples_dir / "counts-town-hall.csv"),
+                               "--config", str(examples_dir / "town-hall.toml"),
+                               "--backtest", "8", "--json")  # fmt: skip
+    assert code == 0, stderr
+    data = json.loads(stdout)
+    assert data["history"]["first"] == "2026-06-01" and data["interval_minutes"] == 30
+    assert data["intervals"][0]["start"] == "2026-11-30T08:00"  # the town hall opens at 8
+    assert data["backtest"]["wape_ratio"] < 0.75
+
+
+def test_the_example_of_the_docs_is_what_the_command_prints(tmp_path, examples_dir, monkeypatch):
+    monkeypatch.chdir(examples_dir.parent)
+    doc = (examples_dir.parent / "docs" / "planning.md").read_text(encoding="utf-8")
+    section = doc.split("## Forecast", 1)[1]
+    block = section.split("```", 2)[1].strip("\n").splitlines()
+    command = [block[0]]
+    while command[-1].endswith("\\"):
+        command.append(block[len(command)])
+    assert "--backtest 8 --out week.csv" in command[-1]
+    printed = block[len(command) :]
+    code, stdout, _ = run("--history", "examples/counts-town-hall.csv",
+                          "--config", "examples/town-hall.toml",
+                          "--backtest", "8", "--out", str(tmp_path / "week.csv"))  # fmt: skip
+    assert code == 0
+    assert stdout.replace(str(tmp_path / "week.csv"), "week.csv").splitlines() == printed
 
 
 def _records(generated) -> list[CallRecord]:
@@ -142,6 +171,27 @@ def test_forecast_from_the_call_records(tmp_path, store_and_config, generated):
     assert 0.1 * total < back < 0.35 * total  # one call in five escalates
 
 
+def test_the_day_in_progress_is_forecast_not_learnt(tmp_path):
+    today = datetime.now(PARIS).date()
+    recent = generate(
+        today - timedelta(days=20), 3, per_day=100, step=60, seed=1,
+        hours={w: (480, 1080) for w in range(7)}, weekday_factors=(1,) * 7,
+        holidays=Holidays("none"),
+    )  # fmt: skip
+    db = tmp_path / "live.db"
+    with SqliteStore(db) as store, store.transaction():
+        for record in _records(recent):
+            store.record_call(record)
+    plain = tmp_path / "plain.toml"
+    plain.write_text(f'[site]\ntimezone = "Europe/Paris"\n[store]\nurl = "{db}"\n')
+    code, stdout, stderr = run("--config", str(plain), "--json")
+    assert code == 0, stderr
+    data = json.loads(stdout)
+    assert today in recent.history.days  # the store has calls of today ...
+    assert data["history"]["last"] == (today - timedelta(days=1)).isoformat()  # ... not over
+    assert data["days"][0]["day"] == today.isoformat()
+
+
 @pytest.mark.parametrize(
     ("args", "message"),
     [
@@ -154,13 +204,20 @@ def test_forecast_from_the_call_records(tmp_path, store_and_config, generated):
         ),
         (["--history", "{bad}"], "Error: {bad}:3: calls must be a count, zero or more, got '-2'"),
         (["--history", "{csv}", "--calendar", "x"], "Error: --calendar needs --config"),
+        (["--history", "{csv}", "--interval", "15"], "Error: --interval is for the call records"),
+        (["--db", "{db}", "--interval", "7"], "Error: interval of 7 min does not divide a day"),
+        (["--db", "{db}", "--queue", "nope"], "Error: {db}: no call in queue 'nope'"),
         (["--history", "{csv}", "--days", "0"], "Error: Invalid value for '--days'"),
     ],
 )
 def test_errors_are_one_line(tmp_path, counts_csv, args, message):
     bad = tmp_path / "bad.csv"
     bad.write_text("start,calls\n2026-03-02T08:00,1\n2026-03-02T09:00,-2\n")
-    names = {"csv": str(counts_csv), "bad": str(bad)}
+    db = tmp_path / "one.db"
+    with SqliteStore(db) as store:
+        store.record_call(CallRecord(1, 1, "front-desk", "", "3000", 1, 1.78e9, 1.78e9, 1.78e9 + 9,
+                                     Outcome.ABANDONED))  # fmt: skip
+    names = {"csv": str(counts_csv), "bad": str(bad), "db": str(db)}
     args = [a.format(**names) for a in args]
     code, _, stderr = run(*args)
     assert code in (1, 2)

@@ -10,6 +10,7 @@ import pytest
 
 from acd.planning.forecast import (
     ForecastError,
+    History,
     Holidays,
     backtest,
     calendar_templates,
@@ -89,6 +90,20 @@ def test_a_holiday_open_in_the_history_is_forecast_open_at_its_measured_level():
     easter_monday, next_monday = days[date(2026, 4, 6)], days[date(2026, 4, 13)]
     assert easter_monday.closed is None and easter_monday.kind == "holiday"
     assert 0.25 < easter_monday.total / next_monday.total < 0.6
+
+
+def test_outage_days_are_left_out_not_learnt(year):
+    days = dict(year.history.days)
+    last = year.history.last
+    hit = [last - timedelta(days=k) for k in (2, 10, 16, 26)]  # Fri, Thu, Fri, Tue
+    for day in hit:
+        days[day] = {m: round(c * 0.2) for m, c in days[day].items()}  # 80 % lost
+    damaged = History(year.history.step, days, year.history.first, last)
+    clean, result = forecast(year.history, 7), forecast(damaged, 7)
+    assert set(result.outliers) == set(hit)
+    for a, b in zip(clean.days, result.days, strict=True):
+        assert b.total == pytest.approx(a.total, rel=0.03)
+    assert result.phi == pytest.approx(clean.phi, rel=0.2)
 
 
 def test_bridge_days_and_alsace_moselle():
