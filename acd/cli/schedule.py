@@ -9,14 +9,13 @@ import click
 
 from acd.cli.common import config_option, emit_json, fail, json_option, write_whole
 from acd.config import ScheduleConfig, load_config
+from acd.planning.demand import load_forecast, plan_staffing
 from acd.planning.schedule import (
-    LEVELS,
     Requirement,
     Schedule,
     ScheduleError,
-    parse_forecast,
     parse_requirements,
-    requirement_from_forecast,
+    requirement_from_plan,
     schedule_named,
     schedule_pool,
 )
@@ -36,14 +35,14 @@ _STAFFING_ONLY = ("--aht", "--patience", "--min-answer-rate", "--max-abandon", "
     "--forecast",
     "forecast_path",
     type=click.Path(dir_okay=False),
-    help="CSV start,mean,lo80,hi80 from 'acd forecast': agents from Erlang A/C.",
+    help="CSV start,mean,lo80,hi80 from 'acd forecast': agents as acd staffing --forecast.",
 )
 @click.option(
-    "--level",
-    type=click.Choice(LEVELS),
-    default="mean",
+    "--confidence",
+    type=float,
+    default=0.9,
     show_default=True,
-    help="Forecast figure staffed for (hi80: the upper end of the 80 % interval).",
+    help="With --forecast: probability that the week meets the targets (as acd staffing).",
 )
 @click.option("--aht", type=float, help="Average handling time, s (with --forecast).")
 @click.option("--patience", type=float, help="Mean patience, s: Erlang A (with --forecast).")
@@ -78,7 +77,7 @@ _STAFFING_ONLY = ("--aht", "--patience", "--min-answer-rate", "--max-abandon", "
 def schedule(
     requirements_path: str | None,
     forecast_path: str | None,
-    level: str,
+    confidence: float,
     aht: float | None,
     patience: float | None,
     min_answer_rate: float | None,
@@ -127,7 +126,7 @@ def schedule(
     if head_count is None and not agents:
         fail("give --agents N --contract-hours H, or --config with agents in [agents]")
     req = _requirement(
-        requirements_path, forecast_path, level, aht, patience,
+        requirements_path, forecast_path, confidence, aht, patience,
         Targets(sl=sl, threshold_s=threshold, min_answer_rate=min_answer_rate,
                 max_abandon=max_abandon),
         shrinkage,
@@ -177,7 +176,7 @@ def _hours(text: str) -> tuple[float, ...]:
 def _requirement(
     requirements_path: str | None,
     forecast_path: str | None,
-    level: str,
+    confidence: float,
     aht: float | None,
     patience: float | None,
     targets: Targets,
@@ -198,11 +197,8 @@ def _requirement(
                          ("--min-answer-rate", targets.min_answer_rate)):  # fmt: skip
         if goal is not None and patience is None:
             fail(f"{option} needs --patience (Erlang A): without it no caller hangs up")
-    rows = parse_forecast(_read(forecast_path), forecast_path)
-    return requirement_from_forecast(
-        rows, aht, targets, patience_s=patience, level=level, shrinkage=shrinkage,
-        source=forecast_path,
-    )  # fmt: skip
+    plan = plan_staffing(load_forecast(forecast_path), targets, aht, patience, confidence)
+    return requirement_from_plan(plan, shrinkage)
 
 
 def _read(path: str) -> str:

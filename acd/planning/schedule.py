@@ -39,13 +39,8 @@ from itertools import pairwise
 
 from acd.config import ScheduleConfig
 from acd.errors import AcdError
-from acd.planning.staffing import (
-    StaffingError,
-    Targets,
-    Traffic,
-    required_agents,
-    scheduled_agents,
-)
+from acd.planning.demand import StaffingPlan
+from acd.planning.staffing import scheduled_agents
 
 CSV_COLUMNS = ("agent", "day", "start", "end", "break_start", "break_end")
 """Columns of a schedule file, one row per shift (times HH:MM local, day ISO)."""
@@ -284,59 +279,13 @@ def parse_requirements(text: str, source: str = "<requirements>") -> Requirement
     return Requirement(starts, tuple(rows[s] for s in starts), step)
 
 
-@dataclass(frozen=True)
-class ForecastRow:
-    """One interval of a forecast: mean calls and the 80 % prediction interval."""
-
-    start: datetime
-    mean: float
-    lo80: float
-    hi80: float
-
-
-LEVELS = ("mean", "lo80", "hi80")
-"""Which figure of a forecast to staff for."""
-
-
-def parse_forecast(text: str, source: str = "<forecast>") -> list[ForecastRow]:
-    """Rows of an ``acd forecast`` file: ``start,mean,lo80,hi80``."""
-    rows = []
-    for where, row in _read_rows(text, source, ("start", "mean", "lo80", "hi80")):
-        values = [_number(row[k], k, where) for k in ("mean", "lo80", "hi80")]
-        rows.append(ForecastRow(_moment(row["start"], where), *values))
-    if not rows:
-        raise ScheduleError(f"{source}: no intervals")
-    return rows
-
-
-def requirement_from_forecast(
-    rows: Sequence[ForecastRow],
-    aht_s: float,
-    targets: Targets,
-    *,
-    patience_s: float | None = None,
-    level: str = "mean",
-    shrinkage: float = 0.0,
-    source: str = "<forecast>",
-) -> Requirement:
-    """Agents per interval meeting ``targets`` (Erlang A with ``patience_s``, else
-    Erlang C) for the forecast's ``level`` of calls, scheduled for ``shrinkage``."""
-    if level not in LEVELS:
-        raise ScheduleError(f"level must be one of {', '.join(LEVELS)}, got {level!r}")
-    step = _grid([r.start for r in rows], source)
-    solved: dict[float, int] = {}
-    agents = []
-    for r in sorted(rows, key=lambda r: r.start):
-        calls = getattr(r, level)
-        if calls not in solved:
-            traffic = Traffic(calls, aht_s, step.total_seconds(), patience_s)
-            try:
-                needed = required_agents(traffic, targets).agents
-            except StaffingError as exc:
-                raise ScheduleError(f"{r.start:%Y-%m-%d %H:%M}: {exc}") from None
-            solved[calls] = scheduled_agents(needed, shrinkage)
-        agents.append(float(solved[calls]))
-    return Requirement(tuple(sorted(r.start for r in rows)), tuple(agents), step)
+def requirement_from_plan(plan: StaffingPlan, shrinkage: float = 0.0) -> Requirement:
+    """The agents per interval of a staffing plan (``acd staffing --forecast``), scheduled
+    for ``shrinkage`` (a share of paid time off the phones)."""
+    needs = sorted(plan.intervals, key=lambda need: need.start)
+    starts = [need.start for need in needs]
+    agents = tuple(float(scheduled_agents(need.agents, shrinkage)) for need in needs)
+    return Requirement(tuple(starts), agents, _grid(starts, "the forecast"))
 
 
 # ---------------------------------------------------------------------------- shifts

@@ -13,17 +13,17 @@ from itertools import pairwise
 import pytest
 
 from acd.config import ScheduleConfig
+from acd.planning.demand import parse_forecast, plan_staffing
 from acd.planning.schedule import (
     CSV_COLUMNS,
     Requirement,
     ScheduleError,
-    parse_forecast,
     parse_requirements,
-    requirement_from_forecast,
+    requirement_from_plan,
     schedule_named,
     schedule_pool,
 )
-from acd.planning.staffing import Targets, Traffic, required_agents
+from acd.planning.staffing import Targets, scheduled_agents
 
 MONDAY = date(2026, 12, 7)
 FAST = ScheduleConfig(time_limit_s=20.0)
@@ -212,16 +212,14 @@ def test_requirements_file_and_its_errors():
             parse_requirements(text, "r.csv")
 
 
-def test_a_forecast_becomes_agents_by_erlang_a():
-    text = "start,mean,lo80,hi80\n2026-12-07 08:00,40,30,50\n2026-12-07 08:30,80,60,100\n"
-    rows = parse_forecast(text)
+def test_a_staffing_plan_becomes_the_requirement():
+    text = "start,mean,lo80,hi80\n2026-12-07T08:00,40,30,50\n2026-12-07T08:30,80,60,100\n"
     targets = Targets(min_answer_rate=0.99)
-    req = requirement_from_forecast(rows, 180, targets, patience_s=120, level="hi80")
-    expected = [
-        required_agents(Traffic(calls, 180, 1800, 120), targets).agents for calls in (50, 100)
-    ]
-    assert req.agents == tuple(map(float, expected))
+    plan = plan_staffing(parse_forecast(text), targets, 180, 120)
+    req = requirement_from_plan(plan, shrinkage=0.2)
     assert req.step == timedelta(minutes=30)
+    assert req.agents == tuple(float(scheduled_agents(need.agents, 0.2)) for need in plan.intervals)
+    assert sum(req.agents) > sum(n.agents for n in plan.intervals)  # 20 % off the phones
 
 
 def test_no_shift_fits_a_short_opening():
