@@ -386,14 +386,17 @@ class Engine(TimerLanes, RestartRecovery):
         *,
         queue_notes: bool = True,
         release_notes: bool = True,
+        agent_notes: bool = True,
     ) -> None:
         """``queue_notes=False`` leaves out the ``QueueChanged`` notifications (a what-if
         run that reads only call records); ``queue_figures`` still answers.
         ``release_notes=False`` leaves out ``LegReleased`` (a run that stores nothing
-        before the final records)."""
+        before the final records). ``agent_notes=False`` leaves out ``AgentChanged`` (a
+        run that reads no agent states); ``agent_states()`` still answers."""
         self.config = config
         self._queue_notes = queue_notes
         self._release_notes = release_notes
+        self._agent_notes = agent_notes
         self.now = now
         self.rng = rng if rng is not None else random.Random(config.site.seed)
         self.tz = ZoneInfo(config.site.timezone)
@@ -669,9 +672,12 @@ class Engine(TimerLanes, RestartRecovery):
         self._out.append(Refused(self.now, event, reason))
 
     def _touch(self, q: _Queue) -> None:
+        """The queue's figures changed: a ``QueueChanged`` once the event is handled (none
+        without ``queue_notes``: then nothing is listed), a display refresh due."""
         if not q.dirty:
-            q.dirty = True
-            self._dirty.append(q)
+            if self._queue_notes:
+                q.dirty = True
+                self._dirty.append(q)
             if self._acd.display_interval > 0 and q.display_timer is None:
                 q.display_timer = self._schedule(
                     self._acd.display_interval, Engine._refresh_display, q
@@ -679,11 +685,9 @@ class Engine(TimerLanes, RestartRecovery):
 
     def _flush_dirty(self) -> None:
         out = self._out
-        notes = self._queue_notes
         for q in self._dirty:
             q.dirty = False
-            if notes:
-                out.append(QueueChanged(self.now, self._figures(q)))
+            out.append(QueueChanged(self.now, self._figures(q)))
         self._dirty.clear()
 
     def _figures(self, q: _Queue) -> QueueFigures:
@@ -738,7 +742,8 @@ class Engine(TimerLanes, RestartRecovery):
 
     def _agent_changed(self, agent: _Agent) -> None:
         agent.since = self.now
-        self._out.append(self._agent_note(agent))
+        if self._agent_notes:
+            self._out.append(self._agent_note(agent))
 
     # -- availability -------------------------------------------------------------------
 

@@ -54,13 +54,18 @@ class TimerLanes:
         # one FIFO lane of timers per distinct delay: sorted by construction
         self._lanes: dict[float, deque[Timer]] = {}
         self._due = math.inf  # no live timer is due before this (cancelling only delays it)
-        self._next: Timer | None = None  # the next timer, if known (see _head)
+        # the next timer (see _head): None when there is no live timer at all (then the
+        # next one scheduled is the next); stale once it is cancelled (then the lanes are
+        # looked at again)
+        self._next: Timer | None = None
         self._spare: list[Timer] = []  # timers out of their lanes, to reuse (see Timer)
         self._n = 0  # scheduling order of timers (and, in the engine, arrival of calls)
 
     def next_deadline(self) -> float | None:
         """When the next timer falls due (epoch seconds), or None."""
-        head = self._head()
+        head = self._next
+        if head is not None and head.cancelled:
+            head = self._head()
         if head is None:
             self._due = math.inf
             return None
@@ -71,7 +76,7 @@ class TimerLanes:
         """The next timer due, or None: the earliest lane head. The answer is kept until
         that timer fires or is cancelled, or an earlier one comes."""
         best = self._next
-        if best is not None and not best.cancelled:
+        if best is None or not best.cancelled:
             return best
         best = None
         spare = self._spare
@@ -116,6 +121,6 @@ class TimerLanes:
         if timer.at < self._due:
             self._due = timer.at
         head = self._next
-        if head is not None and timer.at < head.at:
+        if head is None or timer.at < head.at:  # (a stale head is no later than any)
             self._next = timer
         return timer

@@ -96,7 +96,12 @@ def run_day(spec: WhatIf, day: date, seed: int) -> DayRun:
     switch.start(start)
     epoch = midnight(day, spec.config.site.timezone)
     engine = Engine(
-        spec.config, epoch + start, random.Random(seed), queue_notes=False, release_notes=False
+        spec.config,
+        epoch + start,
+        random.Random(seed),
+        queue_notes=False,
+        release_notes=False,
+        agent_notes=False,
     )
     queue, since = spec.queue, epoch + start + spec.warmup_s
     records: list[CallRecord] = []

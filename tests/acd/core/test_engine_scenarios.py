@@ -691,6 +691,18 @@ def test_queue_notes_can_be_left_out_and_figures_still_answer():
     assert (figures.offered, figures.answered, figures.agents_logged_in) == (1, 1, 1)
 
 
+def test_agent_notes_can_be_left_out_and_agent_states_still_answer():
+    cfg = site({"q": {}}, {"a": {"q": 1}})
+    quiet = Engine(cfg, T0, agent_notes=False)
+    out = handle_checking_pins(quiet, Login(T0, "200", "a", "1234"))
+    out += quiet.handle(CallOffered(T0 + 1, 1, "3000", "x"))
+    out += quiet.handle(Answered(T0 + 2, 1, "200"))
+    assert RouteCall(1, "200") in out
+    assert not [o for o in out if isinstance(o, AgentChanged)]
+    (state,) = quiet.agent_states()
+    assert (state.state, state.call_id, state.since) == (AgentState.ON_CALL, 1, T0 + 2)
+
+
 def test_the_engine_asks_the_runtime_to_check_a_pin_and_never_hashes(monkeypatch):
     import hashlib
 

@@ -47,3 +47,19 @@ def test_a_listed_timer_is_not_reused():
     held.cancel()
     c.next_deadline()
     assert c._schedule(1.0, Clock.note, "new") is not held
+
+
+def test_the_next_deadline_follows_timers_scheduled_after_none_was_left():
+    c = Clock()
+    assert c.next_deadline() is None
+    late = c._schedule(9.0, Clock.note, "late")  # the next, with no lane looked at
+    assert c.next_deadline() == 9.0
+    c._schedule(3.0, Clock.note, "early")  # earlier than the next: the next now
+    assert c.next_deadline() == 3.0
+    c._fire_due(5.0)
+    late.cancel()
+    assert c.next_deadline() is None  # only cancelled timers left: none due
+    c._schedule(7.0, Clock.note, "again")  # none live before it: the next at once
+    assert c.next_deadline() == 12.0
+    c._fire_due(20.0)
+    assert c.fired == [(3.0, "early"), (12.0, "again")]
