@@ -235,7 +235,7 @@ def _span(history: History) -> str:
     return (
         f"{history.first} to {history.last} ({weeks:.0f} weeks)"
         if weeks >= 2
-        else f"{history.first} to {history.last} ({history.n_days} days)"
+        else f"{history.first} to {history.last} ({history.n_days} day{'s' * (history.n_days > 1)})"
     )
 
 

@@ -366,11 +366,13 @@ def wape(actual: np.ndarray, forecast: np.ndarray) -> float:
 @dataclass(frozen=True)
 class Settings:
     """Recency half-lives (weeks) of the day totals and of the intraday shapes, whether
-    the day totals have a trend, the held-out weeks that measure the dispersion."""
+    the day totals have a trend and carry the last day's deviation forward (when the
+    history shows it persists), the held-out weeks that measure the dispersion."""
 
     level_half_life: float = 8.0
     shape_half_life: float = 12.0
     trend: bool = True
+    persistence: bool = True
     holdout_weeks: int = 8
 
 
@@ -441,6 +443,8 @@ class _Fit:
     closed_holidays: dict[str, bool]  # holiday name -> closed in the history
     bridges_closed: bool | None  # None: no bridge day in the history
     outliers: frozenset[date]  # days too far off the fit to learn from (outages ...)
+    persistence: tuple[float, float]  # (rho, last log residual), see _persistence
+    last_open: date  # the last day the residual is from
 
     def day_mean(self, day: date) -> tuple[float, str | None]:
         """The expected total of ``day`` and why it is closed (None if open)."""
@@ -461,7 +465,14 @@ class _Fit:
         if kind == "bridge" and self.bridges_closed:
             return 0.0, "bridge day"
         x = self._row(day, (self.history.last - day).days / -7.0, kind)
-        return float(np.exp(x @ self.beta)), None
+        rho, last = self.persistence
+        if rho:
+            ahead = sum(
+                bool(self.templates.get((self.last_open + timedelta(days=k)).weekday()))
+                for k in range(1, (day - self.last_open).days + 1)
+            )
+            last *= rho ** max(ahead, 1)
+        return float(np.exp(x @ self.beta + (last if rho else 0.0))), None
 
     def _row(self, day: date, weeks_ahead: float, kind: str) -> np.ndarray:
         return _design_row(self.columns, day.weekday(), weeks_ahead, kind)
@@ -565,6 +576,10 @@ def _fit(
         beta = _poisson_irls(x, y, weight, ridge)
     outliers = frozenset(d for d, r, n in zip(days, resid, normal, strict=True) if n and r > 5)
     shapes = _shapes(history, templates, holidays, settings.shape_half_life, outliers)
+    kept = [i for i, d in enumerate(days) if normal[i] and d not in outliers]
+    persistence = (0.0, 0.0)
+    if settings.persistence:
+        persistence = _persistence(np.log(y[kept] / np.exp(x[kept] @ beta)))
     return _Fit(
         history,
         templates,
@@ -575,7 +590,21 @@ def _fit(
         closed_holidays,
         (2 * sum(bridges) > len(bridges)) if bridges else None,
         outliers,
+        persistence,
+        days[kept[-1]] if kept else end,
     )
+
+
+def _persistence(resid: np.ndarray) -> tuple[float, float]:
+    """``(rho, last)``: the lag-1 autocorrelation of the day totals' log residuals
+    (consecutive open days), 0 unless significant, and the last residual. A busy day is
+    often followed by another (Ibrahim et al. 2016): day h ahead gets rho^h of it."""
+    if len(resid) < 15:
+        return 0.0, 0.0
+    rho = float(np.sum(resid[1:] * resid[:-1]) / np.sum(resid[:-1] ** 2))
+    if rho < 2 / math.sqrt(len(resid)):
+        return 0.0, 0.0
+    return min(rho, 0.9), float(resid[-1])
 
 
 def _shapes(
@@ -640,7 +669,7 @@ def _predict_days(
     for offset in range(n_days):
         day = start + timedelta(days=offset)
         minutes = fit.templates.get(day.weekday(), ())
-        if not minutes:
+        if not minutes or day.weekday() not in fit.shapes:  # never open, or never a call
             continue
         total, closed = fit.day_mean(day)
         shape = fit.shapes.get(day.weekday())
@@ -725,6 +754,9 @@ def forecast(
     templates = dict(templates) if templates is not None else history.templates()
     fit = _fit(history, templates, holidays, settings)
     notes: list[str] = []
+    missing = [WEEKDAY_NAMES[w] for w in sorted(templates) if w not in fit.shapes]
+    if missing:
+        notes.append(f"no call on any {', '.join(missing)} of the history: not forecast")
     weeks = _holdout_weeks(history, settings.holdout_weeks)
     if weeks:
         scored = _held_out(
@@ -906,6 +938,7 @@ def generate(
     weekday_factors: Sequence[float] = (1.25, 1.05, 1.0, 0.95, 0.9, 0.55, 0.0),
     growth_per_year: float = 0.10,
     day_cv: float = 0.10,
+    day_ar: float = 0.0,
     holidays: Holidays | None = None,
     holiday_factor: float = 0.0,
     bridge_factor: float = 0.7,
@@ -914,7 +947,8 @@ def generate(
 ) -> Generated:
     """Counts from a known rate: a day total (``per_day`` × weekday factor × growth ×
     holiday/bridge factor) times a gamma day effect (coefficient of variation
-    ``day_cv``: over-dispersion across days), spread over an intraday shape (two peaks,
+    ``day_cv``: over-dispersion across days; with ``day_ar`` a log-normal one,
+    autocorrelated from one open day to the next), spread over an intraday shape (two peaks,
     Mondays' morning one higher), each interval Poisson. ``hours`` maps each weekday to
     its opening (start, end) minutes (default Mon–Fri 8–18 h, Sat 9–12 h)."""
     rng = np.random.default_rng(seed)
@@ -924,6 +958,7 @@ def generate(
     parts: list[dict[date, dict[int, float]]] = [{}, {}]
     n_days = 7 * weeks + future_days
     shape_k = 1.0 / day_cv**2 if day_cv > 0 else None
+    log_sd, z = math.sqrt(math.log(1 + day_cv**2)), 0.0
     for offset in range(n_days):
         day = start + timedelta(days=offset)
         w = day.weekday()
@@ -942,7 +977,11 @@ def generate(
         )
         shape /= shape.sum()
         mean_total = per_day * weekday_factors[w] * factor * (1 + growth_per_year) ** (offset / 365)
-        effect = rng.gamma(shape_k, 1.0 / shape_k) if shape_k else 1.0
+        if day_ar:
+            z = day_ar * z + math.sqrt(1 - day_ar**2) * rng.normal(0.0, log_sd)
+            effect = math.exp(z - log_sd**2 / 2)
+        else:
+            effect = rng.gamma(shape_k, 1.0 / shape_k) if shape_k else 1.0
         counts = rng.poisson(mean_total * effect * shape)
         part = parts[0] if offset < 7 * weeks else parts[1]
         part[day] = {m: float(c) for m, c in zip(minutes, counts, strict=True)}
