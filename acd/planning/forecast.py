@@ -7,7 +7,8 @@ factor of the day × interval matrix is a day total times a shape; Ibrahim et al
 - **day totals**: a Poisson log-linear model, weighted by recency (exponential
   half-life), of a level, a trend, a day-of-week effect and the effects of public
   holidays and bridge days that the history has open; days far off the fit are
-  down-weighted (Huber), so an outage or a storm does not move the forecast;
+  down-weighted, those very far (an outage, a storm) left out of everything; the last
+  day's deviation is carried forward when the history shows deviations persist;
 - **intraday shape**: per weekday, the share of the day's calls of each interval,
   weighted by recency, shrunk towards the shape of the weekdays with the same opening
   intervals by as much as the data cannot tell them apart (empirical Bayes);
@@ -22,7 +23,8 @@ that, most of its holidays) open. A bridge day is a working day between a holida
 weekend. Accuracy is judged by WAPE (sum of absolute errors ÷ sum of calls), never MAPE,
 which counts near zero make meaningless.
 
-Pure: numpy and the ``holidays`` package, no I/O (`read_history`/`to_csv` work on text).
+Pure: numpy and the ``holidays`` package, no I/O (`read_history`, `to_csv` and
+`history_csv` work on text, `history_from_records` on records already read).
 """
 
 from __future__ import annotations
@@ -124,9 +126,10 @@ def history_from_counts(
         step = min(gaps, default=60)
         if 1440 % step:
             step = math.gcd(step, 1440)
+    offset = min(min(counts) for counts in days.values()) % step  # starts at :15 are fine
     for day, counts in days.items():
         for minute in counts:
-            if minute % step:
+            if (minute - offset) % step:
                 shown = f"{day}T{minute // 60:02d}:{minute % 60:02d}"
                 raise ForecastError(
                     f"interval {shown} is not on the {step}-minute grid of the others"

@@ -217,6 +217,15 @@ def test_calendar_templates_cover_partly_open_intervals():
     assert monday.mean[2:].sum() == 0  # never a call there yet: forecast none
 
 
+def test_intervals_may_start_off_the_hour():
+    rows = [(datetime(2026, 3, 2, 8, 15) + timedelta(days=d, minutes=30 * k), 5.0 + k)
+            for d in range(14) for k in range(4)]  # fmt: skip
+    history = history_from_counts(rows)
+    assert history.step == 30
+    result = forecast(history, 1)
+    assert result.days[0].minutes == (495, 525, 555, 585)
+
+
 def test_weekdays_without_calls_are_not_forecast_and_said_so():
     history = history_from_counts(
         [(datetime(2026, 3, 10, 9), 12.0), (datetime(2026, 3, 10, 10), 30.0)]
