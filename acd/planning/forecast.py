@@ -51,6 +51,9 @@ if TYPE_CHECKING:
 WEEKDAY_NAMES = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
 HOLIDAY_CHOICES = ("FR", "FR-57", "FR-67", "FR-68", "none")
 QUANTILES = (0.1, 0.9)  # the 80 % prediction interval
+# φ assumed when the history is too short to measure it: day levels varying by ±10 %,
+# the day-to-day spread call centres commonly show beyond Poisson noise
+SHORT_HISTORY_PHI = 0.01
 
 
 class ForecastError(AcdError):
@@ -767,11 +770,12 @@ def forecast(
         )
         phi = dispersion(scored.actual, scored.mean)
         phi_day = dispersion(scored.day_actual, scored.day_mean)
-    else:  # too short to hold a week out: the fit's own residuals, widened
-        phi, phi_day = _in_sample_dispersion(fit)
+    else:  # too short to hold a week out: the fit's own residuals, at least the usual
+        phi, phi_day = (max(SHORT_HISTORY_PHI, v) for v in _in_sample_dispersion(fit))
         notes.append(
-            "history under three weeks: the 80 % interval is measured on the fit itself"
-            " and is likely too narrow"
+            "history under three weeks: the 80 % interval cannot be measured yet; it"
+            f" assumes day levels varying by ±{100 * math.sqrt(SHORT_HISTORY_PHI):.0f} %"
+            " at least"
         )
     out = []
     for day, kind, closed, minutes, mu in _predict_days(fit, history.last + ONE_DAY, days):

@@ -200,7 +200,8 @@ def test_bad_history_is_named(text, message):
 def test_short_history_still_forecasts_and_says_so():
     g = generate(date(2026, 3, 2), 2, per_day=200, step=60, seed=2)
     result = forecast(g.history, 7)
-    assert result.measured_weeks == 0 and result.notes
+    assert result.measured_weeks == 0 and "±10 % at least" in result.notes[-1]
+    assert result.phi >= 0.01 and result.phi_day >= 0.01
     assert all(d.total > 0 for d in result.days)
     with pytest.raises(ForecastError, match="needs 21 days of history, it has 14"):
         backtest(g.history, 1)
