@@ -126,8 +126,14 @@ class Outbox:
         return float("-inf") if last is None else last + self._interval[topic]
 
     def sent(self, message: Outgoing) -> None:
-        """``message`` reached the broker: a published clear is forgotten."""
-        if message.retain and message.payload == b"" and self.retained.get(message.topic) == b"":
+        """``message`` reached the broker: a published clear is forgotten (unless the
+        topic was set and cleared again meanwhile: that clear is still to send)."""
+        if (
+            message.retain
+            and message.payload == b""
+            and self.retained.get(message.topic) == b""
+            and message.topic not in self._dirty
+        ):
             del self.retained[message.topic]
             self._interval.pop(message.topic, None)
             self._last_sent.pop(message.topic, None)

@@ -57,6 +57,16 @@ def test_a_clear_overtaken_by_a_new_alarm_is_not_forgotten():
     assert box.snapshot(1.0) == [Outgoing("alarm", b"on again", True)]
 
 
+def test_a_clear_sent_while_the_alarm_came_and_went_again_is_still_published():
+    box = Outbox()
+    box.put_retained("alarm", b"")
+    (clear,) = box.take(0.0)
+    box.put_retained("alarm", b"on again")
+    box.put_retained("alarm", b"")  # and off again, before the first clear was sent
+    box.sent(clear)
+    assert box.take(1.0) == [Outgoing("alarm", b"", True)]
+
+
 def test_failed_messages_come_back():
     box = Outbox(max_events=2)
     box.put_retained("a", b"1")
