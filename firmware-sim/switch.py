@@ -122,6 +122,7 @@ class _Call:
     answered_at: float | None = None
     controlled: bool = False  # a request named this call since it was offered
     fallback: bool = False  # the switch's fallback routed it
+    reported: bool = False  # a calls snapshot listed it in progress: the controller's now
     answered_by: str = ""  # the first handset that answered
 
     def device(self) -> str:
@@ -388,7 +389,7 @@ class Switch:
         self._end(now, call, "", Cause.caller_abandon)
 
     def _end(self, now: float, call: _Call, device: str, cause: Cause) -> None:
-        if call.fallback:
+        if call.fallback and not call.reported:
             self._fb_ended.append((call, now))
             if call in self._fb_waiting:
                 self._fb_waiting.remove(call)
@@ -567,7 +568,10 @@ class Switch:
 
     def _snapshot_calls(self, m: SnapshotCalls, now: float) -> list[Message]:
         ended, self._fb_ended = self._fb_ended, []
-        routed = [(c, None) for c in self._calls.values() if c.fallback] + ended
+        routed = [(c, None) for c in self._calls.values() if c.fallback]
+        for c, _ in routed:  # listed in progress: the controller records its end itself
+            c.reported = True
+        routed += ended
         return [SnapshotCallsResult(m.invoke_id, self.calls(), self._fallback_report(routed, now))]
 
     def _system_status(self, m: SystemStatus, now: float) -> list[Message]:

@@ -648,6 +648,8 @@ class Engine(TimerLanes, RestartRecovery):
         call.queued_at = carried.queued_at
         call.menu_choice = carried.menu_choice
         call.priority = carried.priority
+        if carried.fallback:
+            call.fallback, call.reason = True, FALLBACK
         return call
 
     # -- time ---------------------------------------------------------------------------

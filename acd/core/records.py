@@ -144,3 +144,4 @@ class LiveLeg:
     menu_choice: str | None = None
     escalated_from: str | None = None
     priority: int = 0
+    fallback: bool = False  # routed by the switch's fallback (cti-protocol §9.7)

@@ -108,6 +108,7 @@ class RestartRecovery:
             call.menu_choice,
             call.escalated_from,
             call.priority,
+            call.fallback,
         )
 
     def _mark(self, call_id: int) -> None:
@@ -181,7 +182,8 @@ class RestartRecovery:
     def _ended_unheard(self, leg: LiveLeg) -> None:
         """A previous run's leg whose call the switch no longer has: it ended while no
         controller could hear. Recorded as such, answered if it was (its end is unknown:
-        the record ends now), so that every call the switch took has its records."""
+        the record ends now), so that every call the switch took has its records; a leg
+        the switch's fallback routed stays marked."""
         q = self._queues.get(leg.queue or "")
         if q is None:  # still at a menu: no queue to record it in
             return
@@ -203,6 +205,7 @@ class RestartRecovery:
             menu_choice=leg.menu_choice,
             escalated_from=leg.escalated_from,
             reason=ENDED_UNHEARD,
+            fallback=leg.fallback,
         )
         self._emit_record(q, record)
 

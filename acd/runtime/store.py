@@ -88,6 +88,10 @@ class RecordStore(Protocol):
     ) -> None:
         """Append a queue-log event."""
 
+    def apply_once(self, writer: str, seq: int, at: float) -> bool:
+        """Inside ``transaction``: note batch ``seq`` of the outbox ``writer`` applied;
+        False if it or a later batch of that writer already was (then write nothing)."""
+
     def save_legs(self, legs: Mapping[int, LiveLeg | None]) -> None:
         """Save the legs in progress that changed (None: the call left)."""
 

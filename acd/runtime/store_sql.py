@@ -15,7 +15,10 @@ Tables (upgraded by ``MIGRATIONS`` in order):
   (``wrapup_end`` NULL: wrap-up running, or cut by a crash) and completed when the
   wrap-up ends.
 - ``live_legs``: the legs in progress (``save_legs`` / ``load_legs``), so that a
-  restarted controller continues a call with its leg number and times.
+  restarted controller continues a call with its leg number, times and fallback mark.
+- ``outbox_applied``: per controller outbox (``writer``), the number of the last batch
+  of writes committed (``apply_once``): a batch written twice (a commit whose answer was
+  lost, a spool replayed after a crash) is applied once.
 - ``agent_changes``: every ``AgentChanged`` notification.
 - ``queue_log``: an Asterisk ``queue_log`` style event table (time, call id, queue,
   agent, event, data1..data5), derived from the records and agent changes, plus any
@@ -204,6 +207,17 @@ MIGRATIONS: tuple[str, ...] = (
     """,
     # 6: legs routed by the switch's fallback while the controller was gone (§9.7)
     "ALTER TABLE calls ADD COLUMN fallback INTEGER NOT NULL DEFAULT 0",
+    # 7: the controller's outbox batches already written (one row per writer: the last
+    # batch number), so that a batch written again after a doubtful commit or from the
+    # spool is skipped; a leg in progress keeps its fallback mark over a restart
+    """
+    CREATE TABLE outbox_applied (
+        writer TEXT PRIMARY KEY,
+        seq INTEGER NOT NULL,
+        at REAL NOT NULL
+    );
+    ALTER TABLE live_legs ADD COLUMN fallback INTEGER NOT NULL DEFAULT 0;
+    """,
 )
 """SQL scripts in order (SQLite's text; `dialect` adapts it): script ``i`` takes the
 schema from version ``i`` to ``i + 1``."""
@@ -413,7 +427,7 @@ class SqlStore:
             self._executemany(
                 _UPSERT_LEG,
                 [
-                    tuple(getattr(leg, name) for name in _LEG_COLUMNS)
+                    (*astuple(leg)[:-1], int(leg.fallback))
                     for leg in legs.values()
                     if leg is not None
                 ],
@@ -422,7 +436,21 @@ class SqlStore:
     def load_legs(self) -> list[LiveLeg]:
         """The legs in progress when the controller last stopped or died."""
         rows = self._execute(f"SELECT {', '.join(_LEG_COLUMNS)} FROM live_legs ORDER BY call_id")
-        return [LiveLeg(*row) for row in rows]
+        return [LiveLeg(*row[:-1], fallback=bool(row[-1])) for row in rows]
+
+    def apply_once(self, writer: str, seq: int, at: float) -> bool:
+        """In a transaction: note batch ``seq`` of the outbox ``writer`` (batches are
+        numbered in order) as applied at ``at``; False (write nothing of it) if it, or a
+        later one, already was."""
+        return (
+            self._execute(
+                "INSERT INTO outbox_applied (writer, seq, at) VALUES (?, ?, ?)"
+                " ON CONFLICT (writer) DO UPDATE SET seq = excluded.seq, at = excluded.at"
+                " WHERE outbox_applied.seq < excluded.seq RETURNING seq",
+                (writer, seq, at),
+            ).fetchone()
+            is not None
+        )
 
     def record_agent_change(self, note: AgentChanged) -> None:
         """Store an agent notification; a change of status is also logged in the queue
@@ -653,6 +681,8 @@ class SqlStore:
                     ("agent_changes", "at"),
                 )
             }
+            # outboxes quiet since before the cutoff: their batches are long written
+            self._execute("DELETE FROM outbox_applied WHERE at < ?", (before,))
             # ids below every other: at ``before`` they come first, then any real change
             (first,) = self._execute("SELECT coalesce(min(id), 1) FROM agent_changes").fetchone()
             for n, c in enumerate(last, 1):

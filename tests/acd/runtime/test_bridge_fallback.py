@@ -8,9 +8,10 @@ import pytest
 
 from acd.core import events as ev
 from acd.core.commands import CallEnded
-from acd.core.engine import FALLBACK, Engine
+from acd.core.engine import ENDED_UNHEARD, FALLBACK, Engine
 from acd.core.records import Outcome
 from acd.runtime.bridge import Bridge
+from acd.runtime.store_sqlite import SqliteStore
 from firmware_sim.fallback import FallbackSettings
 from protocols import messages as m
 
@@ -57,6 +58,11 @@ def test_calls_routed_by_the_fallback_during_an_outage_are_recorded_and_adopted(
     assert third.arrived_at == pytest.approx(EPOCH + UP + 50, abs=0.01)
     assert [r for r in records(rig) if r.outcome is Outcome.FAILED] == []
     rig.assert_agreement()
+    # the next calls snapshot lists the third among the fallback's ended calls: it is
+    # recorded already, not again
+    rig.link_bounce()
+    rig.settle(rig.now + 1.0)
+    assert sorted(r.call_id for r in records(rig)) == [1, 2, 3]
 
 
 def test_a_fallback_call_the_controller_had_gets_the_next_leg():
@@ -83,3 +89,60 @@ def test_a_fallback_leg_with_no_queue_is_refused_not_recorded():
     leg = ev.FallbackLeg(9, "0611", "4999", "", EPOCH + START, None, EPOCH + START + 5)
     (refused,) = engine.fallback_leg(EPOCH + START + 10, leg)
     assert "no queue for the fallback call 9" in refused.reason
+
+
+def restart(rig: Harness, store, down: float) -> None:
+    """The controller stops (its legs in progress and sessions saved in ``store``, as
+    `acd.runtime.controller` does), the switch has no link for ``down`` s, and a new controller
+    (a new engine, its legs and sessions loaded from ``store``) links up."""
+    engine = rig.bridge.engine
+    store.save_legs(engine.drain_legs())
+    store.save_sessions(engine.export_sessions())
+    rig.switch.link_changed(False, rig.now)
+    end = rig.now + down
+    while (due := rig.switch.next_deadline()) is not None and due <= end:
+        rig.now = due
+        rig.switch.advance(due)
+    rig.now = end
+    engine = Engine(CONFIG, EPOCH + rig.now)
+    engine.continue_legs(store.load_legs())
+    rig.bridge = Bridge(engine, extensions=("201", "202", "203"), ack_timeout=1e6)
+    rig._take(rig.bridge.restore(store.load_sessions(), EPOCH + rig.now))
+    rig.switch.link_changed(True, rig.now)
+    rig._take(rig.bridge.link_up(EPOCH + rig.now))
+
+
+@pytest.mark.parametrize("ends", ["after restart 2", "during restart 2"])
+def test_a_fallback_call_keeps_its_mark_over_two_controller_restarts(tmp_path, ends):
+    # the controller dies at UP + 10; 30 s later the fallback takes the call of UP + 40,
+    # answered at 201 1 s later, talk 60 s (ends at UP + 101)
+    rig = Harness((agent("1001", START, 1.0),), [UP + 40], FALLBACK_201_202)
+    rig.bridge.engine.continue_legs([])  # as the controller does: legs saved
+    rig.settle(UP + 10)
+    with SqliteStore(tmp_path / "acd.db") as store:
+        restart(rig, store, 50.0)  # restart 1 at UP + 60: the call is adopted
+        rig.settle(rig.now + 5.0)
+        assert rig.bridge.engine.active_legs()["front-desk"] == 1
+        store.save_legs(rig.bridge.engine.drain_legs())
+        assert [(leg.call_id, leg.fallback) for leg in store.load_legs()] == [(1, True)]
+        down = 20.0 if ends == "after restart 2" else 60.0
+        restart(rig, store, down)  # restart 2: the call still connected, or ended
+        rig.settle(rig.now + 120.0)
+        store.save_legs(rig.bridge.engine.drain_legs())
+        assert store.load_legs() == []
+    (record,) = records(rig)
+    assert (record.call_id, record.leg, record.outcome, record.agent_id) == (
+        1,
+        1,
+        Outcome.ANSWERED,
+        "1001",
+    )
+    assert record.fallback
+    assert record.arrived_at == pytest.approx(EPOCH + UP + 40, abs=0.01)
+    assert record.answered_at == pytest.approx(EPOCH + UP + 41, abs=0.01)
+    if ends == "during restart 2":  # ended while no controller heard: said so, still marked
+        assert record.reason == ENDED_UNHEARD
+        assert record.ended_at == pytest.approx(EPOCH + UP + 60 + 5 + 60, abs=0.01)
+    else:
+        assert record.reason == FALLBACK
+        assert record.released_at == pytest.approx(EPOCH + UP + 101, abs=0.01)

@@ -385,12 +385,32 @@ def test_live_legs_are_saved_changed_ones_only_and_loaded(store_url):
     with open_store(store_url) as store:
         store.save_legs({11: waiting, 12: menu})
         connected = LiveLeg(11, 2, "urbanisme", 3, T0, T0 + 60, T0 + 90, "1004", "204",
-                            None, "front-desk", 1)  # fmt: skip
+                            None, "front-desk", 1, fallback=True)  # fmt: skip
         store.save_legs({11: connected, 13: None})
     with open_store(store_url) as store:
         assert store.load_legs() == [connected, menu]
         store.save_legs({12: None})
         assert store.load_legs() == [connected]
+
+
+def test_an_outbox_batch_is_applied_once_per_writer_and_in_order(store_url):
+    with open_store(store_url) as store:
+        with store.transaction():
+            assert store.apply_once("a", 1, T0)
+        with store.transaction():
+            assert store.apply_once("a", 3, T0 + 1)  # numbers may skip (memory-only batches)
+        with store.transaction():
+            assert not store.apply_once("a", 3, T0 + 2)  # written again: skipped
+            assert not store.apply_once("a", 2, T0 + 2)  # an earlier one too
+            assert store.apply_once("b", 1, T0 + 2)  # another writer counts alone
+        with pytest.raises(RuntimeError), store.transaction():
+            assert store.apply_once("a", 4, T0 + 3)
+            raise RuntimeError("the batch failed")
+        with store.transaction():
+            assert store.apply_once("a", 4, T0 + 3)  # rolled back with its batch
+        store.purge_before(T0 + 2.5, {}, {})  # writers quiet since before the cutoff go
+        with store.transaction():
+            assert store.apply_once("b", 1, T0 + 4) and not store.apply_once("a", 4, T0 + 4)
 
 
 def _legacy_row(conn, call_id, leg, arrived, ended, *, queue="front-desk", to=None,
