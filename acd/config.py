@@ -273,6 +273,7 @@ class StoreConfig:
     retention_days: int = 365  # call detail older than this is purged (figures kept); 0: never
     capture_retention_days: int = 30  # rotated capture files older than this are deleted
     password_env: str | None = None  # PostgreSQL: the variable holding the password
+    outbox: str = ""  # the spool of records waiting for the store ("": acd.outbox default)
 
     @property
     def path(self) -> str:
@@ -306,6 +307,7 @@ class StoreConfig:
                 "capture_retention_days", int, cls.capture_retention_days, min=0, max=36500
             ),
             password_env=s.get("password_env", str, None) or None,
+            outbox=s.get("outbox", str, cls.outbox),
         )
         s.done()
         return cfg

@@ -8,7 +8,10 @@ machines for minutes, so the per-test timeout is off unless ``--timeout`` is giv
 import asyncio
 import contextlib
 import os
+import shutil
+import subprocess
 from collections.abc import Callable, Iterator
+from pathlib import Path
 
 import pytest
 from hypothesis import HealthCheck, settings
@@ -185,6 +188,78 @@ def fresh_pg(pg_database: str):
 
     empty_pg(pg_database)
     return fresh
+
+
+class PgCluster:
+    """A PostgreSQL cluster of our own (initdb, pg_ctl) on a free loopback port, in a
+    directory of its own, trust auth: one a test may stop (``pg_ctl stop -m immediate``:
+    a crash) and start again without touching the machine's server. As root, its
+    programs run as the ``postgres`` user (initdb refuses root)."""
+
+    def __init__(self, bin_dir: Path) -> None:
+        import pwd
+        import tempfile
+
+        from drivers.mosquitto import free_port
+
+        self.bin = bin_dir
+        self.port = free_port()
+        self.dir = Path(tempfile.mkdtemp(prefix="acd-pg-"))
+        self.data = self.dir / "data"
+        self.as_user: list[str] = []
+        if os.geteuid() == 0:
+            pw = pwd.getpwnam("postgres")
+            os.chown(self.dir, pw.pw_uid, pw.pw_gid)
+            self.as_user = ["runuser", "-u", "postgres", "--"]
+        self._run("initdb", "-D", str(self.data), "-A", "trust", "-U", "postgres",
+                  "-E", "UTF8", "--no-sync")  # fmt: skip
+        with (self.data / "postgresql.conf").open("a") as conf:
+            conf.write(
+                f"port = {self.port}\nlisten_addresses = '127.0.0.1'\n"
+                f"unix_socket_directories = '{self.dir}'\nfsync = off\n"
+            )  # fsync off: a process crash (not the machine's) loses no commit
+        self.url = f"postgresql://postgres@127.0.0.1:{self.port}/postgres"
+
+    def _run(self, program: str, *args: str) -> None:
+        subprocess.run(
+            [*self.as_user, str(self.bin / program), *args],
+            check=True,
+            capture_output=True,
+            timeout=60,
+        )
+
+    def start(self) -> None:
+        """Start the server and wait until it takes connections."""
+        self._run("pg_ctl", "-D", str(self.data), "-l", str(self.dir / "log"), "-w", "start")
+
+    def stop(self, mode: str = "fast") -> None:
+        """Stop the server (``immediate``: at once, as in a crash)."""
+        self._run("pg_ctl", "-D", str(self.data), "-m", mode, "-w", "stop")
+
+    def remove(self) -> None:
+        with contextlib.suppress(subprocess.CalledProcessError):
+            self.stop("immediate")
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+
+def pg_bin_dir() -> Path | None:
+    """The newest PostgreSQL server programs of this machine (Debian's layout)."""
+    found = sorted(Path("/usr/lib/postgresql").glob("*/bin/pg_ctl"), key=lambda p: int(p.parts[-3]))
+    return found[-1].parent if found else None
+
+
+@pytest.fixture
+def own_pg() -> Iterator[PgCluster]:
+    """A started `PgCluster`, removed after the test (skipped without the programs)."""
+    bin_dir = pg_bin_dir()
+    if bin_dir is None:
+        pytest.skip("no PostgreSQL server programs in /usr/lib/postgresql/*/bin (initdb, pg_ctl)")
+    cluster = PgCluster(bin_dir)
+    try:
+        cluster.start()
+        yield cluster
+    finally:
+        cluster.remove()
 
 
 @pytest.fixture

@@ -134,6 +134,7 @@ def run(
     from acd.logs import setup_logging
     from acd.runtime.clock import Clock
     from acd.runtime.controller import Controller
+    from acd.runtime.outbox import default_spool
     from acd.runtime.store import controller_lock, open_store
     from acd.tools.simclock import follow
     from drivers.capture import CaptureWriter
@@ -196,6 +197,7 @@ def run(
         config,
         url=url,
         store=store,
+        spool=default_spool(config.store.outbox, db),
         extensions=None if extensions is None else parse_extensions(extensions),
         clock=clock,
         mqtt=not no_mqtt,

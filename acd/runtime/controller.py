@@ -7,10 +7,11 @@ protocol`` (`acd.runtime.pbx`: for ``acd-cti`` the link layer `protocols.link.Li
 
 - Bytes from the port feed the link; messages go through the bridge; the requests the
   bridge returns go straight back to the link and the port (routing first). The
-  notifications are collected and committed to the store (records, agent changes and
-  the agent sessions in one transaction) by one writer thread, so that a disk sync
-  never stalls routing; commits that queue up are grouped. Only once committed are
-  they logged and published.
+  notifications are collected and written to the store (records, agent changes, the
+  agent sessions and the legs in progress: one batch of `acd.outbox.Outbox`, one
+  transaction) by one writer thread, so that a disk sync never stalls routing; commits
+  that queue up are grouped. Only once acknowledged (committed, or in the outbox spool
+  while the store fails: the ``store-down`` alarm) are they logged and published.
 - One timer (``loop.call_at``) serves the link's and the bridge's deadlines; engine
   time runs on an `acd.runtime.clock.Clock` of event-loop time (real time, or a scaled
   simulated day for the demo).
@@ -46,10 +47,12 @@ import contextlib
 import itertools
 import logging
 import time
+from collections import deque
 from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import fields, replace
 from datetime import date, datetime
+from pathlib import Path
 from zoneinfo import ZoneInfo
 
 from acd.config import Config
@@ -69,14 +72,16 @@ from acd.core.commands import (
 from acd.core.engine import Engine
 from acd.core.events import PinChecked, SetAgentStatus
 from acd.core.pins import verify_pin
-from acd.core.records import LiveLeg, Outcome
+from acd.core.records import Outcome
 from acd.runtime.alarms import AlarmChange, Alarms
 from acd.runtime.clock import Clock
+from acd.runtime.outbox import Outbox, Written
 from acd.runtime.pbx import RequestFailed, Resynced, Step, SwitchLink, SwitchSession, driver
 from acd.runtime.retention import DAY, cutoff, purge, purge_captures
 from acd.runtime.store import RecordStore
 from acd.runtime.topics import (
     LINK_DOWN_ALARM,
+    STORE_DOWN_ALARM,
     AgentCommand,
     CommandAction,
     agent_state_payload,
@@ -125,10 +130,12 @@ class Controller:
         reconnect_initial: float = 0.5,
         silent_warning: float = 30.0,
         notifier: Notifier | None = None,
+        spool: Path | None = None,
     ) -> None:
         self.config = config
         self.url = url or config.link.url
         self.store = store
+        self.outbox = Outbox(store, spool, group=config.store.group) if store is not None else None
         self.clock = clock or Clock.real_time()
         self.use_mqtt = mqtt and config.mqtt.enabled
         self.capture = capture
@@ -169,6 +176,10 @@ class Controller:
         self._notes: list[Notification] = []
         self._flush_scheduled = False
         self._committing = False
+        self._unacked: deque[tuple[int, list[Notification]]] = deque()  # batches in the outbox
+        self._retry: asyncio.TimerHandle | None = None
+        self._writer_closed = False
+        self._store_down_since: float | None = None  # loop time the store failed
         self._writer = ThreadPoolExecutor(1, thread_name_prefix="acd-store")
         self._pin_checker = ThreadPoolExecutor(1, thread_name_prefix="acd-pin")
         self._port_lost = asyncio.Event()
@@ -189,6 +200,15 @@ class Controller:
     async def run(self, stop: asyncio.Event) -> None:
         """Open the port (`AcdError` if impossible), run until ``stop`` is set, shut down."""
         self._loop = asyncio.get_running_loop()
+        if self.outbox is not None:
+            replayed = self.outbox.replay()  # a previous run's records first
+            if replayed:
+                log.info(
+                    "outbox %s: %d batches of call records a previous run could not store"
+                    " are written",
+                    self.outbox.spool,
+                    replayed,
+                )
         await self._open()
         if self.store is not None:
             self._count_calls_today()
@@ -388,12 +408,16 @@ class Controller:
         if self._timer is not None:
             self._timer.cancel()
             self._timer = None
+        if self._retry is not None:
+            self._retry.cancel()
+            self._retry = None
         for _ in range(1000):  # commit what is left (bounded: 10 s)
             self._flush()
             if not self._committing and not self._notes:
                 break
             await asyncio.sleep(0.01)
         self._writer.shutdown(wait=True)
+        self._writer_closed = True
         self._pin_checker.shutdown(wait=False, cancel_futures=True)
         if self.store is not None:
             self._save_at_stop()
@@ -406,17 +430,46 @@ class Controller:
     def _save_at_stop(self) -> None:
         """Complete the records of the legs in wrap-up (the wrap-up ends with the stop:
         a restarted controller has the agents idle), and save the legs in progress and
-        the sessions, in one transaction."""
+        the sessions: one last batch, after any the outbox holds, into the store (tried
+        once more whatever the backoff) or else its spool."""
         now = self.now()
         cut = self.engine.wrapups_in_progress(now, "wrap-up cut short by the controller's stop")
+        notes, self._notes = self._notes, []  # not flushed in time, if any
+        batch = self.outbox.batch(
+            now,
+            [*notes, *(CallEnded(now, record) for record in cut)],
+            self.engine.export_sessions(),
+            self.engine.drain_legs(),
+        )
+        self._unacked.append((batch.seq, notes))
         try:
-            with self.store.transaction():
-                self.store.record_outputs([CallEnded(now, record) for record in cut])
-                self.store.save_legs(self.engine.drain_legs())
-                self.store.save_sessions(self.engine.export_sessions())
-        except Exception as exc:  # the database failed: say what is not stored
-            self.counters["store_errors"] += 1
-            log.error("call records NOT stored at stop: %s", exc)
+            state = self.outbox.put(batch, force=True)
+        except Exception as exc:  # a fault of the outbox itself
+            log.error("call records: outbox write failed at stop: %s", exc, exc_info=exc)
+            state = Written(0, self.outbox.waiting)
+        while self._unacked:
+            seq, acked = self._unacked.popleft()
+            self._report(acked, seq <= state.acked)
+        stored = state.acked >= batch.seq
+        if state.waiting:
+            where = self.outbox.spool if state.spooled == state.waiting else None
+            if where is not None:
+                log.warning(
+                    "call-record store unreachable at stop (%s): %d batches of records wait in"
+                    " the outbox %s, written when the controller starts again",
+                    state.down,
+                    state.waiting,
+                    where,
+                )
+            else:
+                self.counters["store_errors"] += 1
+                log.error(
+                    "call records NOT stored at stop: %d batches lost (store: %s; spool: %s)",
+                    state.waiting - state.spooled,
+                    state.down,
+                    state.spool_error or "none",
+                )
+        if not stored:
             return
         for record in cut:
             log.info(
@@ -430,7 +483,7 @@ class Controller:
     # --- the port and the link ------------------------------------------------------
 
     def _on_data(self, data: bytes) -> None:
-        if self.link is not None:
+        if self.link is not None and not self._closing:  # stopping: the next run resyncs
             self.link.receive_data(data, self._loop.time())
             self._pump()
 
@@ -561,42 +614,83 @@ class Controller:
         self._pump()
 
     def _flush(self) -> None:
-        """Start committing the notifications collected, unless a commit is in flight
-        (then they join the next one: a group commit). Runs once per loop turn."""
+        """Start writing the notifications collected, unless a write is in flight (then
+        they join the next one: a group commit). Runs once per loop turn."""
         self._flush_scheduled = False
         if self._committing or not self._notes:
             return
         notes, self._notes = self._notes, []
-        if self.store is None:
-            self._report(notes, True)
+        if self.outbox is None or self._writer_closed:
+            self._report(notes, self.outbox is None)  # closed: after the last batch
             return
         changed = any(type(n) is AgentChanged for n in notes)
         sessions = self.engine.export_sessions() if changed else None
-        legs = self.engine.drain_legs()
+        batch = self.outbox.batch(self.now(), notes, sessions, self.engine.drain_legs())
+        self._unacked.append((batch.seq, notes))
+        self._write(self.outbox.put, batch)
+
+    def _write(self, method, *args) -> None:
+        """Run an outbox write in the writer thread; `_written` takes its result."""
         self._committing = True
-        future = self._loop.run_in_executor(self._writer, self._commit, notes, sessions, legs)
-        future.add_done_callback(lambda f: self._committed(notes, f))
+        future = self._loop.run_in_executor(self._writer, method, *args)
+        future.add_done_callback(self._written)
 
-    def _commit(
-        self, notes: list[Notification], sessions: list | None, legs: dict[int, LiveLeg | None]
-    ) -> None:
-        """In the writer thread: records, agent changes, sessions and the legs in
-        progress that changed, in one transaction."""
-        with self.store.transaction():
-            self.store.record_outputs(notes)
-            if sessions is not None:
-                self.store.save_sessions(sessions)
-            if legs:
-                self.store.save_legs(legs)
-
-    def _committed(self, notes: list[Notification], future: asyncio.Future) -> None:
+    def _written(self, future: asyncio.Future) -> None:
         self._committing = False
+        if future.cancelled():
+            return
         error = future.exception()
-        if error is not None:
-            self.counters["store_errors"] += 1
-            log.error("call records NOT stored: %s", error)
-        self._report(notes, error is None)
+        if error is not None:  # a fault of the outbox itself: say it, the batches wait
+            log.error("call records: outbox write failed: %s", error, exc_info=error)
+        else:
+            self._outbox_state(future.result())
         self._flush()
+
+    def _outbox_state(self, state: Written) -> None:
+        """Raise or clear the store-down alarm; report the batches acknowledged; retry
+        what waits when the backoff says."""
+        if state.down is not None:
+            self.counters["store_errors"] += 1
+        where = (
+            f"in the spool {self.outbox.spool}"
+            if state.spooled == state.waiting and self.outbox.spool is not None
+            else "in memory only (a crash loses them)"
+        )
+        if state.spool_error is not None:
+            log.error("call records: the outbox spool cannot be written: %s", state.spool_error)
+        if state.waiting and self._store_down_since is None:
+            self._store_down_since = self._loop.time()
+            log.error(
+                "call-record store unreachable: %s; records wait %s, routing goes on",
+                state.down,
+                where,
+            )
+            self._alarm(
+                STORE_DOWN_ALARM,
+                True,
+                "critical",
+                f"call-record store unreachable: {state.down}; records wait {where}",
+                state.waiting,
+            )
+        elif not state.waiting and self._store_down_since is not None:
+            log.info(
+                "call-record store back after %.1f s: every waiting record written",
+                self._loop.time() - self._store_down_since,
+            )
+            self._store_down_since = None
+            self._alarm(STORE_DOWN_ALARM, False)
+        while self._unacked and self._unacked[0][0] <= state.acked:
+            self._report(self._unacked.popleft()[1], True)
+        if self._retry is not None:
+            self._retry.cancel()
+            self._retry = None
+        if state.waiting and not self._closing:
+            self._retry = self._loop.call_later(state.retry_in or 0.0, self._retry_due)
+
+    def _retry_due(self) -> None:
+        self._retry = None
+        if not self._committing and not self._closing:
+            self._write(self.outbox.retry)
 
     def _report(self, notes: list[Notification], stored: bool) -> None:
         """Log and publish notifications (records only once stored)."""

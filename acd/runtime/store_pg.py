@@ -12,7 +12,7 @@ lose); ``transaction`` groups one engine step's writes into one commit, as for S
 PostgreSQL text cannot hold NUL: a NUL (and the private-use character U+E000 used to
 escape it) is escaped on the way in and restored on the way out, so every string stored
 reads back the same. A connection lost (server restarted) is opened again at the next
-transaction; the writes of the one that failed are reported as not stored.
+transaction; the one that failed raises (the controller's outbox writes it again).
 
 Backup and restore are PostgreSQL's own (``pg_dump`` / ``pg_restore``, docs/operations.md):
 ``acd records backup`` and ``restore`` refuse with that pointer.

@@ -44,6 +44,10 @@ CallEventKind = StrEnum(
 LINK_DOWN_ALARM = "link-down"
 """The alarm raised while the PBX link is down."""
 
+STORE_DOWN_ALARM = "store-down"
+"""The alarm raised while the call-record store cannot be written (records wait in the
+controller's outbox)."""
+
 
 def answer_rate_alarm(queue_id: str) -> str:
     """The alarm of a queue whose answer rate is below its target."""

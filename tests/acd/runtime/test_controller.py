@@ -18,7 +18,7 @@ from acd.config import load_config
 from acd.logs import JsonFormatter
 from acd.runtime.clock import Clock
 from acd.runtime.controller import Controller
-from acd.runtime.topics import LINK_DOWN_ALARM
+from acd.runtime.topics import LINK_DOWN_ALARM, STORE_DOWN_ALARM
 
 ROOT = Path(__file__).resolve().parents[3]
 
@@ -201,9 +201,11 @@ def test_the_watchdog_is_fed_only_while_the_link_pump_keeps_up(tmp_path, caplog)
     assert caplog.text.count("watchdog not fed: link pump stalled") == 1
 
 
-def test_a_record_the_store_refused_is_not_logged_as_if_kept(tmp_path, caplog):
-    """A failed commit (here SQLite refusing writes, as on a full disk): the leg's log
-    line says the record was not stored, after the error naming the cause."""
+def test_records_wait_in_the_outbox_spool_while_the_store_refuses_writes(tmp_path, caplog):
+    """Commits that fail (here SQLite refusing writes, as on a full disk or a locked
+    file): the records go to the outbox spool, are reported as kept, the store-down alarm
+    is raised; once the store takes writes again they are written, in order and once,
+    the spool deleted and the alarm cleared."""
     from acd.core.commands import CallEnded
     from acd.runtime.bridge import Step
     from acd.runtime.store_sqlite import SqliteStore as CallStore
@@ -212,30 +214,51 @@ def test_a_record_the_store_refused_is_not_logged_as_if_kept(tmp_path, caplog):
 
     store = CallStore(tmp_path / "cdr.db")
     store._conn.execute("PRAGMA query_only = ON")  # every write now fails in SQLite
+    spool = tmp_path / "outbox.jsonl"
     controller = Controller(
-        load_config(ROOT / "examples" / "town-hall.toml"), url="", mqtt=False, store=store
+        load_config(ROOT / "examples" / "town-hall.toml"),
+        url="",
+        mqtt=False,
+        store=store,
+        spool=spool,
     )
+
+    async def until(predicate) -> None:
+        for _ in range(500):
+            if predicate():
+                return
+            await asyncio.sleep(0.01)
+        raise AssertionError("timed out")
 
     async def main() -> None:
         controller._loop = asyncio.get_running_loop()
         controller._take(Step(notes=[CallEnded(0.0, answered(7))]))
-        for _ in range(200):
-            await asyncio.sleep(0.01)
-            if controller.counters["records"]:
-                break
+        await until(lambda: controller.counters["records"] == 1)  # acknowledged: spooled
+        assert spool.exists() and STORE_DOWN_ALARM in controller.alarms.active
+        assert spool.stat().st_mode & 0o777 == 0o600
+        controller._take(Step(notes=[CallEnded(1.0, answered(8))]))
+        await until(lambda: controller.counters["records"] == 2)
+        assert [r.call_id for r in store.calls()] == []
+        # in the writer thread, between two of its tries
+        controller._writer.submit(store._conn.execute, "PRAGMA query_only = OFF").result()
+        await until(lambda: STORE_DOWN_ALARM not in controller.alarms.active)
         controller._writer.shutdown(wait=True)
 
     with caplog.at_level(logging.INFO, logger="acd"):
         asyncio.run(main())
+    assert [r.call_id for r in store.calls()] == [7, 8]
     store.close()
-    assert controller.counters["store_errors"] == 1
-    assert [(r.levelname, r.getMessage()) for r in caplog.records] == [
-        ("ERROR", "call records NOT stored: attempt to write a readonly database"),
-        (
-            "WARNING",
-            "call 7 leg 1 in front-desk: answered after 12 s with 1001 (record NOT stored)",
-        ),
-    ]
+    assert not spool.exists()
+    assert controller.counters["store_errors"] >= 1
+    lines = [(r.levelname, r.getMessage()) for r in caplog.records]
+    assert lines[0] == (
+        "ERROR",
+        "call-record store unreachable: attempt to write a readonly database; records wait"
+        f" in the spool {spool}, routing goes on",
+    )
+    assert ("INFO", "call 7 leg 1 in front-desk: answered after 12 s with 1001") in lines
+    assert any(m.startswith("call-record store back after") for _, m in lines)
+    assert lines[-1] == ("INFO", "alarm store-down cleared")
 
 
 def test_every_queue_s_figures_are_in_the_retained_snapshot_before_any_call(broker_proxy):
