@@ -10,7 +10,7 @@ from zoneinfo import ZoneInfo
 import click
 
 from acd.cli.common import config_option, emit_json, fail, json_option, write_whole
-from acd.config import Config, load_config
+from acd.config import CalendarConfig, Config, load_config
 from acd.planning.demand import assumed_forecast, forecast_csv
 from acd.planning.forecast import (
     HOLIDAY_CHOICES,
@@ -216,7 +216,10 @@ def _inputs(
     return source, history, templates, holidays
 
 
-def _calendar(config: Config, config_path: str, calendar: str | None, queue: str | None):
+def _calendar(
+    config: Config, config_path: str, calendar: str | None, queue: str | None
+) -> CalendarConfig:
+    """The calendar named, or the queue's, or the configuration's only one."""
     calendars = config.calendars
     if calendar is None and queue is not None and queue in config.queues:
         calendar = config.queues[queue].calendar

@@ -400,6 +400,7 @@ class DayForecast:
 
     @property
     def total(self) -> float:
+        """The day's expected calls."""
         return float(self.mean.sum())
 
 
@@ -878,8 +879,8 @@ def backtest(
     if history.n_days - 7 * weeks < 14:
         most = max(0, (history.n_days - 14) // 7)
         raise ForecastError(
-            f"a backtest of {weeks} weeks needs {7 * weeks + 14} days of history, it has"
-            f" {history.n_days} (at most {most} weeks here)"
+            f"a backtest of {weeks} week{'s' * (weeks > 1)} needs {7 * weeks + 14} days of"
+            f" history, it has {history.n_days} (at most {most} weeks here)"
         )
     ys, mus, los, his, nav, nlo, nhi, true = [], [], [], [], [], [], [], []
     for k in range(weeks, 0, -1):
