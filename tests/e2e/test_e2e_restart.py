@@ -52,9 +52,11 @@ def connected_calls(sim) -> set[int]:
 def test_sigkill_and_restart_records_durable_sessions_restored_calls_reconciled(
     kit, sim_thread, tmp_path
 ):
-    # Long calls (15 simulated minutes, 4.5 s here) so that some are still connected
+    # Long calls (15 simulated minutes, 3.6 s here) so that some are still connected
     # when the restarted controller resynchronises: those are the ones it must adopt.
-    sc = kit.hour_scenario(volume=30, end="10:30", speed=200)
+    # The run starts with the last half hour of traffic (about 20 calls: the desk is
+    # soon full, callers wait and give up) and ends once every call is over.
+    sc = kit.hour_scenario(volume=40, start="09:30", end="10:25", speed=250)
     agents = tuple(
         dataclasses.replace(a, behaviour=dataclasses.replace(a.behaviour, handling=Fixed(900.0)))
         for a in sc.agents
