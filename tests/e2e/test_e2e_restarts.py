@@ -31,7 +31,7 @@ from protocols import messages as m
 pytestmark = pytest.mark.timeout(240)
 
 KILLS = 10
-SPEED = 400.0  # simulated seconds per second
+SPEED = 600.0  # simulated seconds per second
 IN_FLIGHT = 0.1
 """Wall seconds before a kill during which what the switch sent may not have been read
 (or committed) by the dying controller: an end then counts as heard by none."""
@@ -73,11 +73,11 @@ def switch_account(produced: list[tuple[float, m.Message]]) -> dict[int, dict]:
 
 
 def test_ten_kills_during_a_day_every_call_recorded_once_or_reported(kit, sim_thread, tmp_path):
-    # 150 calls from 09:00 to 11:00, a kill every 13 simulated minutes (2 s here) from
-    # 09:05 to 11:00, every call over by 11:45 (25 s at 400x)
+    # 150 calls from 09:00 to 11:00, a kill every 13 simulated minutes (1.3 s here) from
+    # 09:05 to 11:00, every call over by 11:30 (15 s at 600x)
     plan = DayPlan(150.0, Profile(9 * 3600.0, (50.0, 50.0)))
     traffic = WeeklyTraffic({d: plan for d in DAY_NAMES[:5]}, public_holidays=False)
-    sc = kit.hour_scenario(volume=0, start="08:58", end="11:45", speed=SPEED)
+    sc = kit.hour_scenario(volume=0, start="08:58", end="11:30", speed=SPEED)
     sim = sim_thread(dataclasses.replace(sc, traffic=traffic))
     config = tmp_path / "site.toml"
     text = kit.CONFIG.read_text()
