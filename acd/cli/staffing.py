@@ -9,7 +9,14 @@ import click
 
 from acd.cli.common import config_option, emit_json, fail, json_option, write_whole
 from acd.config import load_config
-from acd.planning.demand import StaffingPlan, Team, load_forecast, plan_staffing, requirements_csv
+from acd.planning.demand import (
+    QUANTILE_RANGE,
+    StaffingPlan,
+    Team,
+    load_forecast,
+    plan_staffing,
+    requirements_csv,
+)
 from acd.planning.profile import REFERENCE_HOURS, OpeningHours, load_profile, plan_week
 from acd.planning.staffing import (
     Performance,
@@ -443,6 +450,11 @@ def _forecast_plan(
             )
         for label, value in lines:
             click.echo(f"  {label:32} {value}")
+        if team is not None and len(week.days) < 7:
+            click.echo(
+                f"  (the forecast covers {len(week.days)} of these 7 days: the team's hours"
+                " are a whole week's)"
+            )
     if out_path is not None:
         click.echo("")
         click.echo(f"Agents per interval written to {out_path} (start,agents).")
@@ -463,6 +475,12 @@ def _margin_text(plan: StaffingPlan) -> str:
             f"Uncertainty: a day's level varies by {sd} (1 s.d.). Even at its"
             f" {100 * plan.quantile:.1f}th percentile, a week does not meet {goals} with"
             f" probability {pct}: the highest level tried is used."
+        )
+    if plan.quantile <= QUANTILE_RANGE[0]:
+        return (
+            f"Uncertainty: a day's level varies by {sd} (1 s.d.); even staffed at its"
+            f" {100 * plan.quantile:.0f}th percentile (the lowest level tried), a week meets"
+            f" {goals} with probability {pct} or more."
         )
     return (
         f"Uncertainty: a day's level varies by {sd} (1 s.d.); staffed at its"
