@@ -565,6 +565,10 @@ def _show_twin(
                     d.isoformat(): s.to_dict() for d, s in result.days_met_by_day().items()
                 },
                 "answer_rate": result.answer_rate,
+                "answer_rate_by_day": {
+                    d.isoformat(): r for d, r in result.answer_rate_by_day().items()
+                },
+                "unstaffed_days": [d.isoformat() for d in spec.unstaffed_days()],
                 "sl_offered": result.sl_offered,
                 "week_answer_rate_5_95": week_range,
             }
@@ -584,9 +588,10 @@ def _show_twin(
         f" real engine in {wall:.1f} s"
     )
     click.echo("")
-    click.echo(f"  {'day':15} days reaching {pct} (95 % CI)")
+    click.echo(f"  {'day':15} {'answered':>9}   days reaching {pct} (95 % CI)")
+    rates = result.answer_rate_by_day()
     for day, share in result.days_met_by_day().items():
-        click.echo(f"  {day.strftime('%a %Y-%m-%d'):15} {_share(share)}")
+        click.echo(f"  {day.strftime('%a %Y-%m-%d'):15} {_pct(rates[day]):>9}   {_share(share)}")
     click.echo("")
     click.echo(f"  {'weeks reaching ' + pct:32} {_share(result.weeks_met)}")
     click.echo(f"  {'days reaching ' + pct:32} {_share(result.days_met)}")
@@ -596,6 +601,11 @@ def _show_twin(
     if week_range is not None:
         low, high = week_range
         click.echo(f"  {'a week answers (5-95 %)':32} {_pct(low)} .. {_pct(high)}")
+    unstaffed = spec.unstaffed_days()
+    if unstaffed:
+        click.echo("")
+        days = ", ".join(d.strftime("%a %Y-%m-%d") for d in unstaffed)
+        click.echo(f"No shift on {days}, though calls are forecast: none is answered.")
     if skipped:
         click.echo("")
         click.echo(

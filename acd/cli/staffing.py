@@ -450,10 +450,10 @@ def _forecast_plan(
             )
         for label, value in lines:
             click.echo(f"  {label:32} {value}")
-        if team is not None and len(week.days) < 7:
+        if team is not None and (week.days[-1] - week.days[0]).days < 5:
             click.echo(
-                f"  (the forecast covers {len(week.days)} of these 7 days: the team's hours"
-                " are a whole week's)"
+                f"  (the forecast spans {len(week.days)} day(s) of this week: the team's"
+                " hours are a whole week's)"
             )
     if out_path is not None:
         click.echo("")

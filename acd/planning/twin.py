@@ -156,6 +156,11 @@ class Twin:
     def days(self) -> tuple[date, ...]:
         return tuple(self.forecast.days())
 
+    def unstaffed_days(self) -> list[date]:
+        """Days of the forecast with calls but no shift in the schedule."""
+        calls = {d: sum(r.mean for r in rows) for d, rows in self.forecast.days().items()}
+        return [d for d, c in calls.items() if c > 0 and not self.schedule.get(d)]
+
     @property
     def agents(self) -> tuple[str, ...]:
         """Every agent of the schedule, sorted."""
@@ -417,6 +422,15 @@ class TwinResult:
         for k, day in enumerate(self.weeks[0]):
             rates = [w[k].answer_rate for w in self.weeks]
             out[day.day] = wilson(sum(r is None or r >= self.target for r in rates), len(rates))
+        return out
+
+    def answer_rate_by_day(self) -> dict[date, float | None]:
+        """Answered / offered over the simulated days of each day of the forecast week."""
+        out = {}
+        for k, day in enumerate(self.weeks[0]):
+            offered = sum(w[k].offered for w in self.weeks)
+            answered = sum(w[k].answered for w in self.weeks)
+            out[day.day] = answered / offered if offered else None
         return out
 
     @property

@@ -72,3 +72,20 @@ def test_twin_errors(tmp_path):
         assert result.exit_code == 1, (args, result.output)
         assert message in result.output, (args, result.output)
         assert "Traceback" not in result.output
+
+
+def test_a_day_without_shifts_is_named(tmp_path):
+    fc, sc = tmp_path / "forecast.csv", tmp_path / "shifts.csv"
+    fc.write_text(forecast_text([10, 20], days=2))
+    sc.write_text("agent,day,start,end,break_start,break_end\nA1,2026-12-07,08:00,10:00,,\n")
+    result = run("--forecast", str(fc), "--schedule", str(sc), *ARGS)
+    assert result.exit_code == 0, result.output
+    assert (
+        "No shift on Tue 2026-12-08, though calls are forecast: none is answered." in result.output
+    )
+    tuesday = next(line for line in result.output.splitlines() if "Tue 2026-12-08" in line)
+    assert tuesday.split()[2:4] == ["0.00", "%"]  # answered
+    data = json.loads(run("--forecast", str(fc), "--schedule", str(sc), *ARGS, "--json").output)
+    assert data["unstaffed_days"] == ["2026-12-08"]
+    assert data["answer_rate_by_day"]["2026-12-08"] == 0.0
+    assert data["answer_rate_by_day"]["2026-12-07"] > 0.5
