@@ -591,7 +591,11 @@ def _show_twin(
     click.echo(f"  {'day':15} {'answered':>9}   days reaching {pct} (95 % CI)")
     rates = result.answer_rate_by_day()
     for day, share in result.days_met_by_day().items():
-        click.echo(f"  {day.strftime('%a %Y-%m-%d'):15} {_pct(rates[day]):>9}   {_share(share)}")
+        label = f"{day.strftime('%a %Y-%m-%d'):15}"
+        if share.n == 0:
+            click.echo(f"  {label} {'-':>9}   no call forecast")
+            continue
+        click.echo(f"  {label} {_pct(rates[day]):>9}   {_share(share)}")
     click.echo("")
     click.echo(f"  {'weeks reaching ' + pct:32} {_share(result.weeks_met)}")
     click.echo(f"  {'days reaching ' + pct:32} {_share(result.days_met)}")

@@ -468,7 +468,8 @@ def _margin_text(plan: StaffingPlan) -> str:
             "The forecast has no spread beyond Poisson noise: every interval is staffed for"
             " its mean."
         )
-    sds = sorted({round(100 * math.sqrt(c)) for c in plan.spread.values()})
+    busy = {n.start.date() for n in plan.intervals if n.mean > 0}
+    sds = sorted({round(100 * math.sqrt(c)) for d, c in plan.spread.items() if d in busy})
     sd = f"{sds[0]} %" if len(sds) == 1 else f"{sds[0]}-{sds[-1]} %"
     if not plan.reached:
         return (

@@ -400,13 +400,15 @@ class TwinResult:
 
     @property
     def weeks_met(self) -> Share:
-        rates = self.week_rates()
-        return wilson(sum(r is None or r >= self.target for r in rates), len(rates))
+        """Weeks (with calls) whose answer rate reaches the target."""
+        rates = [r for r in self.week_rates() if r is not None]
+        return wilson(sum(r >= self.target for r in rates), len(rates))
 
     @property
     def days_met(self) -> Share:
-        rates = [d.answer_rate for w in self.weeks for d in w]
-        return wilson(sum(r is None or r >= self.target for r in rates), len(rates))
+        """Simulated days with calls whose answer rate reaches the target."""
+        rates = [d.answer_rate for w in self.weeks for d in w if d.offered]
+        return wilson(sum(r >= self.target for r in rates), len(rates))
 
     def week_rate_range(self, low: float = 0.05, high: float = 0.95) -> tuple[float, float] | None:
         """The ``low`` and ``high`` empirical quantiles of the weeks' answer rates."""
@@ -417,11 +419,12 @@ class TwinResult:
         return rates[round(low * last)], rates[round(high * last)]
 
     def days_met_by_day(self) -> dict[date, Share]:
-        """The share of simulated days meeting the target, per day of the forecast week."""
+        """The share of simulated days (with calls) meeting the target, per day of the
+        forecast week."""
         out = {}
         for k, day in enumerate(self.weeks[0]):
-            rates = [w[k].answer_rate for w in self.weeks]
-            out[day.day] = wilson(sum(r is None or r >= self.target for r in rates), len(rates))
+            rates = [w[k].answer_rate for w in self.weeks if w[k].offered]
+            out[day.day] = wilson(sum(r >= self.target for r in rates), len(rates))
         return out
 
     def answer_rate_by_day(self) -> dict[date, float | None]:
