@@ -7,8 +7,9 @@ factor of the day × interval matrix is a day total times a shape; Ibrahim et al
 - **day totals**: a Poisson log-linear model, weighted by recency (exponential
   half-life), of a level, a trend, a day-of-week effect and the effects of public
   holidays and bridge days that the history has open; days far off the fit are
-  down-weighted, those very far (an outage, a storm) left out of everything; the last
-  day's deviation is carried forward when the history shows deviations persist;
+  down-weighted, those very far (an outage, a storm) left out of everything; a recent
+  break of the level becomes a step; the last day's deviation is carried forward when
+  the history shows deviations persist;
 - **intraday shape**: per weekday, the share of the day's calls of each interval,
   weighted by recency, shrunk towards the shape of the weekdays with the same opening
   intervals by as much as the data cannot tell them apart (empirical Bayes);
@@ -372,13 +373,15 @@ def wape(actual: np.ndarray, forecast: np.ndarray) -> float:
 @dataclass(frozen=True)
 class Settings:
     """Recency half-lives (weeks) of the day totals and of the intraday shapes, whether
-    the day totals have a trend and carry the last day's deviation forward (when the
-    history shows it persists), the held-out weeks that measure the dispersion."""
+    the day totals have a trend, carry the last day's deviation forward (when the
+    history shows it persists) and step at a recent break of the level, and the
+    held-out weeks that measure the dispersion."""
 
     level_half_life: float = 8.0
     shape_half_life: float = 12.0
     trend: bool = True
     persistence: bool = True
+    level_shift: bool = True
     holdout_weeks: int = 8
 
 
@@ -452,6 +455,7 @@ class _Fit:
     outliers: frozenset[date]  # days too far off the fit to learn from (outages ...)
     persistence: tuple[float, float]  # (rho, last log residual), see _persistence
     last_open: date  # the last day the residual is from
+    since: date | None = None  # the day the level broke, see _level_break
 
     def day_mean(self, day: date) -> tuple[float, str | None]:
         """The expected total of ``day`` and why it is closed (None if open)."""
@@ -482,12 +486,20 @@ class _Fit:
         return float(np.exp(x @ self.beta + (last if rho else 0.0))), None
 
     def _row(self, day: date, weeks_ahead: float, kind: str) -> np.ndarray:
-        return _design_row(self.columns, day.weekday(), weeks_ahead, kind)
+        return _design_row(self.columns, day, weeks_ahead, kind, self.since)
 
 
-def _design_row(columns: list[str], weekday: int, t: float, kind: str) -> np.ndarray:
+def _design_row(
+    columns: list[str], day: date, t: float, kind: str, since: date | None = None
+) -> np.ndarray:
+    """The regressors of a day ``t`` weeks from the history's end (``since``: the day
+    the level broke, see `_level_break`)."""
+    weekday = day.weekday()
     row = np.zeros(len(columns))
     for j, c in enumerate(columns):
+        if c == "break":
+            row[j] = float(since is not None and day >= since)
+            continue
         if c == "level":
             row[j] = 1.0
         elif c == "trend":
@@ -557,9 +569,7 @@ def _fit(
         columns.append("trend")
     columns += [f"wd{w}" for w in weekdays if w != ref]
     columns += [k for k in ("holiday", "bridge") if k in kinds]
-    x = np.array(
-        [_design_row(columns, d.weekday(), -a, k) for d, a, k in zip(days, age, kinds, strict=True)]
-    )
+    x = np.array([_design_row(columns, d, -a, k) for d, a, k in zip(days, age, kinds, strict=True)])
     # a ridge on the slope only (weekly log-change): a few weeks cannot tell a trend
     # from noise, a few months can; the other effects each have days to learn from
     ridge = np.array([{"level": 0.0, "trend": 50.0}.get(c, 1e-6) for c in columns]) * float(
@@ -584,6 +594,13 @@ def _fit(
     outliers = frozenset(d for d, r, n in zip(days, resid, normal, strict=True) if n and r > 5)
     shapes = _shapes(history, templates, holidays, settings.shape_half_life, outliers)
     kept = [i for i, d in enumerate(days) if normal[i] and d not in outliers]
+    since = None
+    if settings.level_shift and (after := _level_break(np.log(y[kept] / np.exp(x[kept] @ beta)))):
+        since = days[kept[-after]]  # the level broke: a step from that day on, refitted
+        columns.append("break")
+        x = np.column_stack([x, [float(d >= since) for d in days]])
+        ridge = np.append(ridge, 1e-6 * float(np.mean(y)))
+        beta = _poisson_irls(x, y, weight, ridge)
     persistence = (0.0, 0.0)
     if settings.persistence:
         persistence = _persistence(np.log(y[kept] / np.exp(x[kept] @ beta)))
@@ -599,7 +616,28 @@ def _fit(
         outliers,
         persistence,
         days[kept[-1]] if kept else end,
+        since,
     )
+
+
+def _level_break(resid: np.ndarray, window: int = 30, least: int = 5) -> int:
+    """How many of the last open days lie after a break of the level (0: no break):
+    the split, among the last ``window`` days, after which the mean log residual is the
+    most significant, kept beyond 3.5 standard errors (a scan of ~25 splits finds that
+    by chance a few times in a hundred). A recency-weighted level follows a break
+    slowly (a third of the way after two weeks with an 8-week half-life); a step from
+    the break on follows it at once."""
+    if len(resid) < 2 * window:
+        return 0
+    sd = 1.4826 * float(np.median(np.abs(resid - np.median(resid))))
+    if sd <= 0:
+        return 0
+    best, found = 0.0, 0
+    for after in range(least, window + 1):
+        t = abs(float(np.mean(resid[-after:]))) / (sd / math.sqrt(after))
+        if t > best:
+            best, found = t, after
+    return found if best > 3.5 else 0
 
 
 def _persistence(resid: np.ndarray) -> tuple[float, float]:

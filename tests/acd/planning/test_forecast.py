@@ -58,6 +58,22 @@ def test_forecast_of_the_next_two_weeks_against_what_happened(year):
     assert np.all(lo <= mean) and np.all(mean <= hi)
 
 
+def test_a_break_of_the_level_is_followed_at_once(year):
+    """Calls up 30 % from two weeks before the end (a new service, a merger): the
+    recency-weighted level alone would lag by over 10 %; the break is found and
+    followed."""
+    cut = year.history.last - timedelta(days=14)
+    days = {
+        d: {m: round(c * 1.3) for m, c in counts.items()} if d > cut else counts
+        for d, counts in year.history.days.items()
+    }
+    broken = History(year.history.step, days, year.history.first, year.history.last)
+    for level_shift, low, high in ((True, 0.93, 1.07), (False, 0.75, 0.9)):
+        result = forecast(broken, 7, settings=Settings(level_shift=level_shift))
+        truth = sum(year.truth.get((d.day, m), 0.0) for d in result.days for m in d.minutes)
+        assert low < sum(d.total for d in result.days) / (1.3 * truth) < high, level_shift
+
+
 def test_a_busy_day_followed_by_busy_days_is_carried_forward():
     """Day effects autocorrelated (0.6 from one open day to the next): the forecast
     carries the last day's deviation forward and beats the one that does not."""
