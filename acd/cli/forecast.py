@@ -261,6 +261,11 @@ def _print(
         )
     for note in result.notes:
         click.echo(f"note: {note}")
+    if result.level_break is not None:
+        click.echo(
+            f"level: calls changed from {result.level_break} on, more than chance allows;"
+            " the forecast starts from the new level"
+        )
     if result.outliers:
         shown = ", ".join(str(d) for d in result.outliers[:5])
         more = f" and {len(result.outliers) - 5} more" if len(result.outliers) > 5 else ""
@@ -338,6 +343,7 @@ def _to_json(
         "calibration_weeks": result.measured_weeks,
         "notes": list(result.notes),
         "outliers": [d.isoformat() for d in result.outliers],
+        "level_break": result.level_break.isoformat() if result.level_break else None,
         "days": [day_dict(d) for d in result.days],
         "intervals": [
             {

@@ -421,6 +421,7 @@ class Forecast:
     settings: Settings
     notes: tuple[str, ...] = ()
     outliers: tuple[date, ...] = ()  # history days left out: too far off the fit
+    level_break: date | None = None  # the day a recent break of the level began
 
     def rows(self) -> list[tuple[datetime, float, float, float]]:
         """``(local start, mean, lo80, hi80)`` of every interval, in time order."""
@@ -835,7 +836,15 @@ def forecast(
             )
         )
     return Forecast(
-        out, history.step, phi, phi_day, weeks, settings, tuple(notes), tuple(sorted(fit.outliers))
+        out,
+        history.step,
+        phi,
+        phi_day,
+        weeks,
+        settings,
+        tuple(notes),
+        tuple(sorted(fit.outliers)),
+        fit.since,
     )
 
 

@@ -70,6 +70,8 @@ def test_a_break_of_the_level_is_followed_at_once(year):
     broken = History(year.history.step, days, year.history.first, year.history.last)
     for level_shift, low, high in ((True, 0.93, 1.07), (False, 0.75, 0.9)):
         result = forecast(broken, 7, settings=Settings(level_shift=level_shift))
+        if level_shift:
+            assert cut < result.level_break <= cut + timedelta(days=3)
         truth = sum(year.truth.get((d.day, m), 0.0) for d in result.days for m in d.minutes)
         assert low < sum(d.total for d in result.days) / (1.3 * truth) < high, level_shift
 
