@@ -48,10 +48,13 @@ async def run_hour(kit, sim, config):
             lambda: sum(controller.engine.active_legs().values()) == 0, 10, "every call to end"
         )
         await asyncio.sleep(0.5)  # the last rate-limited figures reach the broker
-        agents = await kit.settled_agents(config, controller)
-        stats = await kit.retained(config, "queue/+/stats")
-        alarms = await kit.retained(config, "alarm/+")
-        status = json.loads((await kit.retained(config, "controller/status"))["controller/status"])
+        agents, stats, alarms, status = await asyncio.gather(  # each read waits for quiet
+            kit.settled_agents(config, controller),
+            kit.retained(config, "queue/+/stats"),
+            kit.retained(config, "alarm/+"),
+            kit.retained(config, "controller/status"),
+        )
+        status = json.loads(status["controller/status"])
     finally:
         stop.set()
         await asyncio.wait_for(task, 10)
@@ -62,7 +65,7 @@ async def run_hour(kit, sim, config):
 def test_an_hour_every_call_one_record_mqtt_equals_engine_and_database(
     broker, kit, sim_thread, tmp_path
 ):
-    sim = sim_thread(kit.hour_scenario(volume=40, speed=450))
+    sim = sim_thread(kit.hour_scenario(volume=40, speed=700))
     config = kit.site_config(tmp_path, sim.url)
     controller, store, agents, stats, alarms, status, events = asyncio.run(
         run_hour(kit, sim, config)
