@@ -41,7 +41,7 @@ def wait_for(predicate, timeout: float, what: str) -> None:
 
 
 def test_sighup_reloads_in_place_and_refuses_a_broken_file(kit, sim_thread, tmp_path):
-    sim = sim_thread(kit.hour_scenario(volume=40, speed=400))
+    sim = sim_thread(kit.hour_scenario(volume=40, speed=700))
     text = kit.CONFIG.read_text().replace("t1 = 1.0", "t1 = 0.2")
     config, db, log_path = tmp_path / "site.toml", tmp_path / "acd.db", tmp_path / "acd.log"
     config.write_text(text)
