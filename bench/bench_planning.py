@@ -23,6 +23,17 @@ The staffing plan and the twin, on a week of the reference town hall (Mon–Fri
   at the quantile meeting 99 % answered in 90 % of weeks).
 - ``twin_weeks_per_s``: weeks the twin simulates per second in one process (real
   engine, six agents on staggered 35-hour shifts with breaks; ~2,750 calls a week).
+
+``acd schedule`` on the agents that plan requires per 15-minute interval (the
+``[schedule]`` defaults: shifts of 4, 6, 7 or 8 hours of work, French territorial rules):
+
+- ``schedule_gap_6_named``, ``schedule_s_6_named``: six named agents of 35 h against the
+  plan for 500 calls a weekday; the schedule's objective ÷ the LP bound − 1 (target
+  ≤ 0.5 %) and the seconds to solve (target ≤ 60 s); ``schedule_short_h_6_named``: the
+  agent-hours short.
+- ``schedule_gap_60_pool``, ``schedule_s_60_pool``, ``schedule_short_h_60_pool``: a free
+  head count of 60 agents of 35 h against the plan for 5,000 calls a weekday (the town
+  hall × 10).
 """
 
 from __future__ import annotations
@@ -35,6 +46,7 @@ import numpy as np
 from acd.planning import twin
 from acd.planning.demand import Z80, parse_forecast, plan_staffing
 from acd.planning.forecast import backtest, forecast, generate
+from acd.planning.schedule import requirement_from_plan, schedule_named, schedule_pool
 from acd.planning.staffing import Targets
 from firmware_sim.distributions import Exponential
 from firmware_sim.traffic import WEEKDAY_SHARES
@@ -138,5 +150,26 @@ def planning_figures() -> dict[str, float]:
     return {"staffing_forecast_s": round(staffing_s, 3), "twin_weeks_per_s": round(weeks_per_s, 2)}
 
 
+def schedule_figures() -> dict[str, float]:
+    """Gap, time and shortfall of the two schedules (see the module docstring)."""
+    targets = Targets(min_answer_rate=0.99)
+    out = {}
+    for name, per_day, solve in (
+        ("6_named", 500.0, lambda req: schedule_named(req, [(f"A{i}", 35.0) for i in range(6)])),
+        ("60_pool", 5000.0, lambda req: schedule_pool(req, 60, 35.0)),
+    ):
+        plan = plan_staffing(parse_forecast(town_hall_week(per_day)), targets, 180.0, 120.0, 0.9)
+        req = requirement_from_plan(plan)
+        started = time.perf_counter()
+        result = solve(req)
+        out[f"schedule_gap_{name}"] = round(result.gap, 5)
+        out[f"schedule_s_{name}"] = round(time.perf_counter() - started, 2)
+        out[f"schedule_short_h_{name}"] = round(result.shortfall_hours, 2)
+        out[f"schedule_required_h_{name}"] = round(req.agent_hours(), 2)
+    return out
+
+
 def run() -> dict[str, float]:
-    return {**forecast_figures(), **scenario_figures(), **planning_figures()}
+    return {
+        **forecast_figures(), **scenario_figures(), **planning_figures(), **schedule_figures()
+    }  # fmt: skip
