@@ -706,7 +706,8 @@ class ScheduleConfig:
     max_week_hours: float = 48.0
     min_rest_hours: float = 11.0
     shortfall_weight: float = 1000.0  # one agent-hour short costs this much over-staffing
-    time_limit_s: float = 60.0
+    shortfall_spread: float = 0.1  # the most agents short in an interval cost this more
+    time_limit_s: float = 60.0  # for the whole schedule, all its solves
     mip_gap: float = 0.001  # the solver stops within this of the best possible
 
     @classmethod
@@ -740,6 +741,9 @@ class ScheduleConfig:
             min_rest_hours=s.get("min_rest_hours", float, cls.min_rest_hours, min=0.0, max=48.0),
             shortfall_weight=s.get(
                 "shortfall_weight", float, cls.shortfall_weight, min=1.0, max=1e6
+            ),
+            shortfall_spread=s.get(
+                "shortfall_spread", float, cls.shortfall_spread, min=0.0, max=1.0
             ),
             time_limit_s=s.get("time_limit_s", float, cls.time_limit_s, min=0.1, max=86400.0),
             mip_gap=s.get("mip_gap", float, cls.mip_gap, min=0.0, max=1.0),

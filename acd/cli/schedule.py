@@ -215,6 +215,12 @@ def _gap_text(result: Schedule) -> str:
     return "infinite (LP bound 0)" if gap == float("inf") else f"{100 * gap:.2f} %"
 
 
+def _weights(rules: ScheduleConfig) -> str:
+    w, top = rules.shortfall_weight, rules.shortfall_weight * (1 + rules.shortfall_spread)
+    short = f"{w:g}" if top == w else f"{w:g} to {top:g}"
+    return f"agent-hours short × {short}, + agent-hours over"
+
+
 def _print(result: Schedule, team: str) -> None:
     req = result.requirement
     days = req.days()
@@ -228,7 +234,7 @@ def _print(result: Schedule, team: str) -> None:
         ("worked", f"{result.work_hours:.1f} agent-hours in {len(result.assignments)} shifts"),
         ("shortfall", f"{result.shortfall_hours:.1f} agent-hours"),
         ("over-staffing", f"{result.over_hours:.1f} agent-hours"),
-        ("objective", f"{result.objective:.1f} ({result.weight:g} × shortfall + over-staffing)"),
+        ("objective", f"{result.objective:.1f} ({_weights(result.rules)})"),
         ("LP bound", f"{result.lp_bound:.1f} (no schedule does better)"),
         ("gap", f"{_gap_text(result)} (objective ÷ LP bound − 1)"),
         ("solver bound", f"{result.best_bound:.1f} (proven by the solver)"),

@@ -13,10 +13,13 @@ one shift a day, weekly work within the contract and ``max_week_hours``, the dai
 between shifts on different days. A free head count (:func:`schedule_pool`) gets integer
 counts ``y[day, shift]`` (at most the head count a day, weekly work within head count ×
 contract), turned into individual tours afterwards. In both, per interval
-``coverage + shortfall − over-staffing = requirement`` and the objective is
-``weight × shortfall + over-staffing`` in agent-hours: minimum shortfall first, then
+``coverage + shortfall − over-staffing = requirement`` and the objective (:func:`cost`)
+is ``weight × shortfall + over-staffing`` in agent-hours: minimum shortfall first, then
 minimum over-staffing (with the default weight, 1,000, one agent-hour short costs as
-much as 1,000 agent-hours over).
+much as 1,000 agent-hours over). Each further agent short in the same interval costs a
+little more (``shortfall_spread``, 10 % at the largest requirement), so that a team too
+small for the week leaves every interval a little short rather than some intervals with
+nobody: answered calls fall faster than linearly with the agents missing.
 
 The LP bound is the optimum of the same model with integrality relaxed: no schedule can
 do better, and ``objective / bound − 1`` says how far the schedule found can be from
@@ -117,13 +120,13 @@ class Assignment:
 class Schedule:
     """A solved schedule with its coverage and how good it is.
 
-    ``objective`` is recomputed from the shifts (``weight × shortfall + over-staffing``,
+    ``objective`` is recomputed from the shifts (:func:`cost` of their coverage,
     agent-hours); ``lp_bound`` is the optimum of the relaxed model (never above it)."""
 
     assignments: tuple[Assignment, ...]
     requirement: Requirement
     coverage: tuple[float, ...]  # agents working, per interval
-    weight: float
+    rules: ScheduleConfig
     lp_bound: float
     status: str  # "optimal" or "time limit"
     seconds: float
@@ -158,7 +161,7 @@ class Schedule:
 
     @property
     def objective(self) -> float:
-        return self.weight * self.shortfall_hours + self.over_hours
+        return cost(self.requirement, self.coverage, self.rules)
 
     @property
     def gap(self) -> float:
@@ -384,6 +387,7 @@ class _Model:
         self.columns: list[list[tuple[int, float]]] = []
         self.row_lower: list[float] = []
         self.row_upper: list[float] = []
+        self.slacks: list[tuple[int, list[int]]] = []  # per coverage row: over, short
 
     def row(self, lower: float, upper: float) -> int:
         self.row_lower.append(lower)
@@ -401,10 +405,11 @@ class _Model:
         self.columns[col].append((row, value))
 
     def solve(
-        self, relax: bool, rules: ScheduleConfig, start: list[float] | None = None
+        self, relax: bool, rules: ScheduleConfig, deadline: float, start: list[float] | None = None
     ) -> tuple[list[float], float, float, str]:
         """Column values, objective, best bound and status (``optimal`` or ``time
-        limit``); ``start`` is a feasible solution to begin from."""
+        limit``), stopping by ``deadline`` (``time.perf_counter()``); ``start`` is a
+        feasible solution to begin from."""
         import highspy
         import numpy as np
 
@@ -433,7 +438,7 @@ class _Model:
         h = _highs()
         h.setOptionValue("output_flag", False)
         h.setOptionValue("random_seed", 1)
-        h.setOptionValue("time_limit", float(rules.time_limit_s))
+        h.setOptionValue("time_limit", max(deadline - time.perf_counter(), 0.1))
         h.setOptionValue("mip_rel_gap", float(rules.mip_gap))
         h.passModel(lp)
         if start is not None:
@@ -504,30 +509,39 @@ def _options(req: Requirement, rules: ScheduleConfig) -> _Options:
 
 
 def _base_model(req: Requirement, rules: ScheduleConfig) -> tuple[_Model, list[int]]:
-    """Coverage rows (one per interval), each with its shortfall column (``2 i``) and
-    over-staffing column (``2 i + 1``); the rows' indices."""
+    """Coverage rows (one per interval), each with its over-staffing column and one
+    shortfall column per agent that can be missing (costs of :func:`cost`); the rows."""
     model = _Model()
     rows = [model.row(need, need) for need in req.agents]
     h = req.step_hours
-    for r in rows:
-        model.column(rules.shortfall_weight * h, math.inf, False, [(r, 1.0)])
-        model.column(h, math.inf, False, [(r, -1.0)])
+    model.slacks = []
+    for r, levels in zip(rows, _levels(req, rules), strict=True):
+        over = model.column(h, math.inf, False, [(r, -1.0)])
+        short = [model.column(c * h, 1.0, False, [(r, 1.0)]) for c in levels]
+        model.slacks.append((over, short))
     return model, rows
 
 
 def _start(model: _Model, req: Requirement, coverage: Sequence[float], chosen: set[int]):
     """A full solution vector: the ``chosen`` shift columns at 1, slacks to match."""
     start = [0.0] * len(model.cost)
-    for i, (need, have) in enumerate(zip(req.agents, coverage, strict=True)):
-        start[2 * i] = max(need - have, 0.0)
-        start[2 * i + 1] = max(have - need, 0.0)
+    for (over, short), need, have in zip(model.slacks, req.agents, coverage, strict=True):
+        start[over] = max(have - need, 0.0)
+        missing = max(need - have, 0.0)
+        for k, col in enumerate(short):
+            start[col] = min(1.0, max(missing - k, 0.0))
     for c in chosen:
         start[c] = 1.0
     return start
 
 
 def _aggregate(
-    req: Requirement, opts: _Options, rules: ScheduleConfig, head_count: int, weekly: float
+    req: Requirement,
+    opts: _Options,
+    rules: ScheduleConfig,
+    head_count: int,
+    weekly: float,
+    deadline: float,
 ) -> tuple[list[tuple[Shift, int]], float, float, str]:
     """The head-count model: agents per shift; the LP bound, best bound and status."""
     model, cover_rows = _base_model(req, rules)
@@ -539,8 +553,8 @@ def _aggregate(
             entries = [(cover_rows[i], f) for i, f in cover]
             entries += [(one, 1.0), (weeks[_week(d)], shift.work_hours)]
             columns.append((shift, model.column(0.0, float(head_count), True, entries)))
-    lp_bound = model.solve(True, rules)[1]
-    values, _, bound, status = model.solve(False, rules)
+    lp_bound = model.solve(True, rules, deadline)[1]
+    values, _, bound, status = model.solve(False, rules, deadline)
     counts = [(shift, round(values[c])) for shift, c in columns if values[c] > 0.5]
     return counts, lp_bound, bound, status
 
@@ -559,14 +573,26 @@ def schedule_pool(
         raise ScheduleError(f"contract hours must be positive, got {contract_hours:g}")
     opts = _options(req, rules)
     weekly = min(contract_hours, rules.max_week_hours)
-    counts, lp_bound, bound, status = _aggregate(req, opts, rules, head_count, head_count * weekly)
+    counts, lp_bound, bound, status = _aggregate(
+        req, opts, rules, head_count, head_count * weekly, began + rules.time_limit_s
+    )
     width = max(2, len(str(head_count)))
     team = [(f"agent-{i + 1:0{width}d}", weekly) for i in range(head_count)]
     small = head_count <= 20  # the agent-by-agent model stays quick
-    assignments, status = _assign(req, opts, team, rules, counts, bound, status, full=small)
+    assignments, status = _assign(
+        req,
+        opts,
+        team,
+        rules,
+        counts,
+        bound,
+        status,
+        full=small,
+        deadline=began + rules.time_limit_s,
+    )
     counted = sum(n for _, n in counts)
     return Schedule(
-        tuple(assignments), req, coverage_of(assignments, req), rules.shortfall_weight,
+        tuple(assignments), req, coverage_of(assignments, req), rules,
         lp_bound, status, time.perf_counter() - began, opts.count,
         max(counted - len(assignments), 0), max(bound, lp_bound),
     )  # fmt: skip
@@ -594,11 +620,14 @@ def schedule_named(
     team = [(name, min(hours, rules.max_week_hours)) for name, hours in agents]
     opts = _options(req, rules)
     total = sum(hours for _, hours in team)
-    counts, _, bound, status = _aggregate(req, opts, rules, len(team), total)
-    lp_bound = _named_model(req, opts, team, rules)[0].solve(True, rules)[1]
-    assignments, status = _assign(req, opts, team, rules, counts, bound, status, full=True)
+    deadline = began + rules.time_limit_s
+    counts, _, bound, status = _aggregate(req, opts, rules, len(team), total, deadline)
+    lp_bound = _named_model(req, opts, team, rules)[0].solve(True, rules, deadline)[1]
+    assignments, status = _assign(
+        req, opts, team, rules, counts, bound, status, full=True, deadline=deadline
+    )
     return Schedule(
-        tuple(assignments), req, coverage_of(assignments, req), rules.shortfall_weight,
+        tuple(assignments), req, coverage_of(assignments, req), rules,
         lp_bound, status, time.perf_counter() - began, opts.count, 0, max(bound, lp_bound),
     )  # fmt: skip
 
@@ -612,32 +641,37 @@ def _assign(
     bound: float,
     status: str,
     full: bool,
+    deadline: float,
 ) -> tuple[list[Assignment], str]:
     """Give the head-count model's shifts to ``team``; the assignments and the status.
 
     That model relaxes the agent-by-agent one, so a schedule as good as its optimum is
     optimal. Tried in turn, until one is: :func:`_tours` (greedy); the agent-by-agent
-    model over the shifts it chose (small); with ``full``, over every candidate shift,
-    starting from the best so far. The status says ``optimal`` when proven,
-    ``time limit`` when the last solve ran out of time, ``best found`` otherwise."""
+    model over the shifts starting when one it chose starts (small); with ``full``, over
+    every candidate shift, starting from the best so far. The status says ``optimal``
+    when proven (within ``mip_gap``), ``time limit`` when the last solve ran out of
+    time, ``best found`` otherwise."""
     assignments, _ = _tours(counts, team, rules)
     reached = bound * (1 + rules.mip_gap) + 1e-6
 
     def objective(chosen: list[Assignment]) -> float:
-        return _objective(req, coverage_of(chosen, req), rules)
+        return cost(req, coverage_of(chosen, req), rules)
 
     if objective(assignments) <= reached:
         return assignments, status
-    picked = {shift for shift, _ in counts}
-    few = {d: [s for s in opts.shifts[d] if s in picked] for d in opts.shifts}
+    starts = {shift.start for shift, _ in counts}  # any length or pause from these
+    few = {d: [s for s in opts.shifts[d] if s.start in starts] for d in opts.shifts}
     by_day = req.by_day()
     cover = {d: [_coverage(s, req, by_day[d]) for s in few[d]] for d in few}
+    last = status
     for subset in [_Options(few, cover, 0)] + ([opts] if full else []):
+        if time.perf_counter() > deadline - 0.5:
+            return assignments, "time limit"
         model, columns = _named_model(req, subset, team, rules)
         index = {(n, s): c for n, s, c in columns}
         start = _start(model, req, coverage_of(assignments, req),
                        {index[a.agent, a.shift] for a in assignments})  # fmt: skip
-        values, _, _, last = model.solve(False, rules, start)
+        values, _, _, last = model.solve(False, rules, deadline, start)
         found = [Assignment(n, s) for n, s, c in columns if values[c] > 0.5]
         if objective(found) <= objective(assignments):
             assignments = found
@@ -646,10 +680,28 @@ def _assign(
     return assignments, "time limit" if last == "time limit" else "best found"
 
 
-def _objective(req: Requirement, coverage: Sequence[float], rules: ScheduleConfig) -> float:
-    short = sum(max(r - c, 0.0) for r, c in zip(req.agents, coverage, strict=True))
-    over = sum(max(c - r, 0.0) for r, c in zip(req.agents, coverage, strict=True))
-    return (rules.shortfall_weight * short + over) * req.step_hours
+def _levels(req: Requirement, rules: ScheduleConfig) -> list[tuple[float, ...]]:
+    """Per interval, the cost of each further agent short, per agent-hour: the k-th
+    costs ``weight × (1 + spread × k / K)``, K the largest requirement."""
+    top = max(1, *(math.ceil(n - 1e-9) for n in req.agents))
+    w, spread = rules.shortfall_weight, rules.shortfall_spread
+    return [
+        tuple(w * (1 + spread * k / top) for k in range(math.ceil(need - 1e-9)))
+        for need in req.agents
+    ]
+
+
+def cost(req: Requirement, coverage: Sequence[float], rules: ScheduleConfig) -> float:
+    """The objective of a coverage, agent-hours weighted: each agent short in an
+    interval costs ``shortfall_weight``, raised by ``shortfall_spread`` for the further
+    ones of the same interval (spread a shortfall rather than pile it on a few
+    intervals); each agent over costs 1."""
+    total = 0.0
+    for levels, need, have in zip(_levels(req, rules), req.agents, coverage, strict=True):
+        short = max(need - have, 0.0)
+        total += sum(c * min(1.0, short - k) for k, c in enumerate(levels) if short > k)
+        total += max(have - need, 0.0)
+    return total * req.step_hours
 
 
 def _named_model(

@@ -18,6 +18,7 @@ from acd.planning.schedule import (
     CSV_COLUMNS,
     Requirement,
     ScheduleError,
+    cost,
     parse_requirements,
     requirement_from_plan,
     schedule_named,
@@ -26,7 +27,7 @@ from acd.planning.schedule import (
 from acd.planning.staffing import Targets, scheduled_agents
 
 MONDAY = date(2026, 12, 7)
-FAST = ScheduleConfig(time_limit_s=20.0)
+FAST = ScheduleConfig(time_limit_s=20.0)  # never reached: a guard against hanging
 
 
 def requirement(days: dict[int, list[float]], open_hour: int, step_min: int) -> Requirement:
@@ -132,17 +133,17 @@ def test_a_known_optimum():
 
 
 def test_contract_hours_and_rest_hold_for_named_agents():
-    # open 06:00-22:00 three days, more work than the team: every rule is pressed
-    req = requirement({0: [3] * 16, 1: [3] * 16, 2: [3] * 16}, 6, 60)
-    team = {"ann": 10.0, "bob": 16.0, "cat": 24.0}
+    # open 06:00-22:00 two days, more work than the team: every rule is pressed
+    req = requirement({0: [3] * 16, 1: [3] * 16}, 6, 60)
+    team = {"ann": 6.0, "bob": 10.0, "cat": 14.0}
     result = schedule_named(req, list(team.items()), FAST)
     text = result.to_csv()
     assert violations(text, req, team, FAST) == []
     hours = defaultdict(float)
     for a in result.assignments:
         hours[a.agent] += a.shift.work_hours
-    assert hours["ann"] <= 10 and hours["bob"] <= 16 and hours["cat"] <= 24
-    assert sum(hours.values()) == pytest.approx(50.0)  # short of need: all hours used
+    assert hours["ann"] <= 6 and hours["bob"] <= 10 and hours["cat"] <= 14
+    assert sum(hours.values()) == pytest.approx(30.0)  # short of need: all hours used
 
 
 def test_the_rest_rule_binds_between_late_and_early_shifts():
@@ -177,10 +178,24 @@ def test_lp_bound_never_above_the_objective(seed):
 
 def test_a_free_head_count_obeys_the_rules_too():
     req = requirement({d: [4] * 8 + [6] * 8 + [3] * 6 for d in range(5)}, 8, 30)
-    result = schedule_pool(req, 8, 30.0, FAST)
+    rules = ScheduleConfig(shift_hours=(7.0,), time_limit_s=20)
+    result = schedule_pool(req, 8, 28.0, rules)
+    team = {f"agent-{i:02d}": 28.0 for i in range(1, 9)}
+    assert violations(result.to_csv(), req, team, rules) == []
+    assert result.unassigned == 0 and result.status == "optimal"
+    assert len(result.assignments) == 8 * 4  # short of need: every agent works 4 days
+
+
+def test_the_time_limit_bounds_the_whole_solve():
+    # 30-hour contracts of 4- to 8-hour shifts: the head-count model's shifts do not
+    # pack into tours, and the agent-by-agent models stop at the limit
+    req = requirement({d: [4] * 8 + [6] * 8 + [3] * 6 for d in range(5)}, 8, 30)
+    rules = ScheduleConfig(time_limit_s=2.0)
+    result = schedule_pool(req, 8, 30.0, rules)
+    assert result.seconds < 2.0 + 1.5
+    assert result.lp_bound <= result.objective
     team = {f"agent-{i:02d}": 30.0 for i in range(1, 9)}
-    assert violations(result.to_csv(), req, team, FAST) == []
-    assert result.unassigned == 0
+    assert violations(result.to_csv(), req, team, rules) == []
 
 
 def test_pauses_are_placed_before_six_hours_of_work():
@@ -220,6 +235,20 @@ def test_a_staffing_plan_becomes_the_requirement():
     assert req.step == timedelta(minutes=30)
     assert req.agents == tuple(float(scheduled_agents(need.agents, 0.2)) for need in plan.intervals)
     assert sum(req.agents) > sum(n.agents for n in plan.intervals)  # 20 % off the phones
+
+
+def test_a_shortfall_is_spread_rather_than_piled():
+    # two agents of 4-hour shifts against 2 needed for 8 hours: 8 agent-hours short
+    # however they are placed; spread, each hour misses one agent instead of two
+    req = requirement({0: [2] * 8}, 8, 60)
+    team = [("ann", 35.0), ("bob", 35.0)]
+    spread = schedule_named(req, team, ScheduleConfig(shift_hours=(4.0,)))
+    assert spread.coverage == (1.0,) * 8
+    assert spread.objective == pytest.approx(8000.0)
+    piled = cost(req, (2.0,) * 4 + (0.0,) * 4, ScheduleConfig())
+    assert piled == pytest.approx(4 * (1000 + 1000 * (1 + 0.1 / 2)))
+    flat = ScheduleConfig(shift_hours=(4.0,), shortfall_spread=0.0)
+    assert cost(req, (2.0,) * 4 + (0.0,) * 4, flat) == schedule_named(req, team, flat).objective
 
 
 def test_no_shift_fits_a_short_opening():
