@@ -24,10 +24,10 @@ pytestmark = pytest.mark.timeout(120)
 
 def test_noise_and_pulled_cable_over_tcp_link_recovers_nothing_lost(kit, sim_thread, tmp_path):
     faults = (
-        FaultSpec("bit-errors", rate=2e-4),
-        FaultSpec("cable", at=9 * 3600.0 + 20 * 60, duration=4.0),  # 4 s of wire: link down
+        FaultSpec("bit-errors", rate=3e-4),
+        FaultSpec("cable", at=9 * 3600.0 + 15 * 60, duration=4.0),  # 4 s of wire: link down
     )
-    sim = sim_thread(kit.hour_scenario(volume=25, end="10:30", speed=400, faults=faults), tcp=True)
+    sim = sim_thread(kit.hour_scenario(volume=40, end="10:30", speed=600, faults=faults), tcp=True)
     assert sim.url.startswith("socket://")
     config = kit.site_config(tmp_path, sim.url)
 
@@ -78,7 +78,7 @@ async def command(config, port: int, agent: str, payload: bytes) -> dict:
 def test_broker_down_and_back_routing_unaffected_state_restored_bad_commands_refused(
     secure_broker, kit, sim_thread, tmp_path, broker_proxy
 ):
-    sim = sim_thread(kit.hour_scenario(volume=30, end="10:15", speed=400))
+    sim = sim_thread(kit.hour_scenario(volume=30, end="10:15", speed=600))
 
     async def main():
         proxy = broker_proxy
@@ -131,7 +131,7 @@ def test_broker_down_and_back_routing_unaffected_state_restored_bad_commands_ref
         await kit.wait_until(lambda: not controller.mqtt.connected, 10, "the broker cut")
         before = controller.counters["records"]
         answered_before = controller.engine.queue_figures("front-desk").answered
-        await asyncio.sleep(3.0)  # 20 simulated minutes without a broker (at least)
+        await asyncio.sleep(2.0)  # 20 simulated minutes without a broker (at least)
         await kit.wait_until(
             lambda: (
                 controller.counters["records"] > before
@@ -153,7 +153,7 @@ def test_broker_down_and_back_routing_unaffected_state_restored_bad_commands_ref
         store.close()
         # r2 was applied: 1003 not ready for reason 3 (no simulated agent keys it). Read in
         # the agent changes stored, not in the engine after the reply: the simulated agent
-        # finds the ready lamp off and keys ready 30 simulated seconds later (75 ms here).
+        # finds the ready lamp off and keys ready 30 simulated seconds later (50 ms here).
         assert any(c.status is AgentStatus.NOT_READY and c.reason == 3 for c in changes)
         return controller, status
 
