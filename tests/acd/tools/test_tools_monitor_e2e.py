@@ -30,14 +30,14 @@ EXTENSIONS = ("201", "202", "203", "204", "205", "206", "301", "302", "303", "30
 
 
 class Site:
-    """The simulated switch (07:59-08:12 at 100x) and `acd.runtime.controller.Controller`, each
+    """The simulated switch (07:59-08:12 at 200x) and `acd.runtime.controller.Controller`, each
     in its own thread, logged in to the broker on ``port``."""
 
     def __init__(self, tmp_path: Path, port: int) -> None:
         sc = load_scenario("town-hall-weekday-250")
         link = dataclasses.replace(sc.link, t1=0.2, heartbeat=1.0, reset_interval=0.3)
         sc = dataclasses.replace(
-            sc, start_s=7 * 3600 + 59 * 60, end_s=8 * 3600 + 12 * 60, speed=100.0, link=link
+            sc, start_s=7 * 3600 + 59 * 60, end_s=8 * 3600 + 12 * 60, speed=200.0, link=link
         )
         self.transport = PtyTransport()
         origin = time.monotonic()
@@ -95,9 +95,9 @@ def test_monitor_shows_the_engines_agents_and_figures(site):
     while site.sim.is_alive() or site.controller.link_is_up:
         assert time.monotonic() < end, "the simulated run did not finish"
         time.sleep(0.1)
-    # the switch has stopped (the link is down): let the engine's timers (100x) settle
-    # and the last news out
-    time.sleep(1.5)
+    # the switch has stopped (the link is down): let the engine's timers (200x: 200
+    # simulated seconds, longer than any wrap-up) settle and the last news out
+    time.sleep(1.0)
     out = acd("monitor", "--once", "--json", "--config", str(site.config_path))
     assert out.exit_code == 0, out.output
     snap = json.loads(out.output)
