@@ -42,7 +42,7 @@ calling = "0655555555"
 def test_call_life_abandon_busy_transfer_and_snapshot_after_reconnect(
     scripted, sim_thread, serial_peer
 ):
-    sc = scripted(CALLS)
+    sc = scripted(CALLS, speed=2.0)  # the calls' lives in half the wall time
     sim = sim_thread(sc)
     peer = serial_peer(sim.url)
     peer.pump(0.5)
