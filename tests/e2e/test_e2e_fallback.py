@@ -50,7 +50,7 @@ def test_calls_during_a_controller_gap_go_to_the_fallback_and_are_recorded_after
     kit, sim_thread, tmp_path
 ):
     fallback = FallbackSettings(True, 30.0, FRONT_DESK, "longest-idle", 3)
-    sc = kit.hour_scenario(volume=90, start="08:58", end="10:30", speed=100)
+    sc = kit.hour_scenario(volume=90, start="08:58", end="10:30", speed=200)
     sim = sim_thread(
         dataclasses.replace(sc, switch=dataclasses.replace(sc.switch, fallback=fallback))
     )
