@@ -30,7 +30,7 @@ from urllib.parse import urlsplit
 
 from acd.errors import AcdError
 from acd.runtime.store import StoreOptions, Summary
-from acd.runtime.store_sql import MIGRATIONS, SCHEMA_VERSION, SqlStore, dialect
+from acd.runtime.store_sql import INSERT_CALL, MIGRATIONS, SCHEMA_VERSION, SqlStore, dialect
 
 _ESC = "\ue000"  # a private-use character: escapes itself and NUL in stored text
 _LOCK = 0x41_43_44_53  # "ACDS": the advisory lock held while the schema is upgraded
@@ -159,6 +159,20 @@ class PostgresStore(SqlStore):
         if rows:
             with self._conn.cursor() as cursor:
                 cursor.executemany(_pg(sql), rows)
+
+    def _insert_calls(self, rows: Sequence[Sequence[object]]) -> list[int | None]:
+        """All legs in one pipeline (one round trip), each one's row id or None."""
+        if not rows:
+            return []
+        ids: list[int | None] = []
+        with self._conn.cursor() as cursor:
+            cursor.executemany(_pg(INSERT_CALL), rows, returning=True)
+            while True:
+                row = cursor.fetchone()
+                ids.append(None if row is None else row[0])
+                if not cursor.nextset():
+                    break
+        return ids
 
     def _begin(self) -> None:
         """BEGIN; on a connection found lost (the server restarted), once more on a new

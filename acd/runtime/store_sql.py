@@ -227,10 +227,11 @@ SCHEMA_VERSION = len(MIGRATIONS)
 log = logging.getLogger("acd.store")
 
 _CALL_COLUMNS = tuple(f.name for f in fields(CallRecord) if f.name != "rings")
-_INSERT_CALL = (
+INSERT_CALL = (
     f"INSERT INTO calls ({', '.join(_CALL_COLUMNS)}) VALUES ({', '.join('?' * len(_CALL_COLUMNS))})"
     " ON CONFLICT (call_id, arrived_at, leg) DO NOTHING RETURNING id"
 )
+"""The insert of one leg (``?`` parameters): its row id, no row if the leg is stored."""
 _LEG_COLUMNS = tuple(f.name for f in fields(LiveLeg))
 _UPSERT_LEG = (
     f"INSERT INTO live_legs ({', '.join(_LEG_COLUMNS)})"
@@ -362,30 +363,61 @@ class SqlStore:
         """Store a leg, its rings and its queue-log events; durable on return. An
         answered leg stored at its release (``wrapup_end`` None) is completed by its
         final record; any other record of a leg already stored is a ``DuplicateLeg``."""
-        caller = (mask_number(record.caller) or "") if self.mask_callers else record.caller
-        values = [getattr(record, name) for name in _CALL_COLUMNS]
-        values[_CALL_COLUMNS.index("caller")] = caller
-        values[_CALL_COLUMNS.index("outcome")] = str(record.outcome)
-        values[_CALL_COLUMNS.index("abandoned_ringing")] = int(record.abandoned_ringing)
-        values[_CALL_COLUMNS.index("fallback")] = int(record.fallback)
+        self._record_calls([record], refuse=True)
+
+    def _record_calls(self, records: Sequence[CallRecord], refuse: bool = False) -> int:
+        """Store legs as `record_call` does, in one transaction with few round trips
+        (one statement for every leg, then one for all their rings and one for their
+        queue-log events); a duplicate is raised if ``refuse``, else logged and
+        skipped. How many were stored."""
+        if not records:
+            return 0
+        callers = [
+            (mask_number(r.caller) or "") if self.mask_callers else r.caller for r in records
+        ]
+        stored = 0
+        rings: list[tuple] = []
+        events: list[tuple] = []
         with self.transaction():
-            inserted = self._execute(_INSERT_CALL, values).fetchone()
-            if inserted is None:  # the leg is stored: this record completes it, or not
-                self._complete(record)
-                return
-            (row,) = inserted
-            self._executemany(
-                "INSERT INTO ring_attempts VALUES (?, ?, ?, ?, ?, ?, ?)",
-                [
-                    (row, i, r.agent_id, r.device, r.started, r.ended, str(r.outcome))
-                    for i, r in enumerate(record.rings)
-                ],
-            )
-            self._executemany(
-                "INSERT INTO queue_log (at, call_id, queue, agent, event, data1, data2, data3)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                queue_log_events(record, caller),
-            )
+            values = [_call_values(r, c) for r, c in zip(records, callers, strict=True)]
+            rows = self._insert_calls(values)
+            for record, caller, row in zip(records, callers, rows, strict=True):
+                if row is None:  # the leg is stored: this record completes it, or not
+                    self._add_rings_and_events(rings, events)  # the leg's, if just added
+                    rings, events = [], []
+                    try:
+                        self._complete(record)
+                    except DuplicateLeg as exc:
+                        if refuse:
+                            raise
+                        log.error("record refused: %s", exc)
+                        continue
+                else:
+                    rings += [
+                        (row, i, r.agent_id, r.device, r.started, r.ended, str(r.outcome))
+                        for i, r in enumerate(record.rings)
+                    ]
+                    events += queue_log_events(record, caller)
+                stored += 1
+            self._add_rings_and_events(rings, events)
+        return stored
+
+    def _insert_calls(self, rows: Sequence[Sequence[object]]) -> list[int | None]:
+        """Insert legs (`INSERT_CALL` per row): each one's row id, None for a leg
+        already stored."""
+        out = []
+        for values in rows:
+            inserted = self._execute(INSERT_CALL, values).fetchone()
+            out.append(None if inserted is None else inserted[0])
+        return out
+
+    def _add_rings_and_events(self, rings: list[tuple], events: list[tuple]) -> None:
+        self._executemany("INSERT INTO ring_attempts VALUES (?, ?, ?, ?, ?, ?, ?)", rings)
+        self._executemany(
+            "INSERT INTO queue_log (at, call_id, queue, agent, event, data1, data2, data3)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            events,
+        )
 
     def _complete(self, record: CallRecord) -> None:
         """Complete the row of ``record``'s leg stored at its release with the end of
@@ -481,19 +513,17 @@ class SqlStore:
         among one engine step's outputs in one commit; return how many were stored (a
         duplicate record is refused and logged, the others stored)."""
         stored = 0
+        legs: list[CallRecord] = []  # consecutive records, stored together
         with self.transaction():
             for out in outputs:
                 if isinstance(out, CallEnded | LegReleased):
-                    try:
-                        self.record_call(out.record)
-                    except DuplicateLeg as exc:
-                        log.error("record refused: %s", exc)
-                        continue
+                    legs.append(out.record)
                 elif isinstance(out, AgentChanged):
+                    stored += self._record_calls(legs)
+                    legs = []
                     self.record_agent_change(out)
-                else:
-                    continue
-                stored += 1
+                    stored += 1
+            stored += self._record_calls(legs)
         return stored
 
     def log_event(
@@ -736,6 +766,16 @@ class SqlStore:
             ).fetchone()
             status = AgentStatus(row[0]) if row else AgentStatus.LOGGED_OUT
         return status
+
+
+def _call_values(record: CallRecord, caller: str) -> list[object]:
+    """The ``calls`` row of ``record`` (its columns in `_CALL_COLUMNS` order)."""
+    values = [getattr(record, name) for name in _CALL_COLUMNS]
+    values[_CALL_COLUMNS.index("caller")] = caller
+    values[_CALL_COLUMNS.index("outcome")] = str(record.outcome)
+    values[_CALL_COLUMNS.index("abandoned_ringing")] = int(record.abandoned_ringing)
+    values[_CALL_COLUMNS.index("fallback")] = int(record.fallback)
+    return values
 
 
 def _wrapup(record: CallRecord) -> str:

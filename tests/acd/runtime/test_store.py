@@ -379,6 +379,31 @@ def test_a_leg_stored_at_its_release_is_completed_when_the_wrapup_ends(store_url
             store.record_call(released)
 
 
+def test_one_step_s_legs_are_stored_together_in_order_duplicates_refused(store_url, caplog):
+    """``record_outputs`` stores a step's legs with few statements: a leg released and
+    completed in the same step, a duplicate among them and an agent change between them
+    come out as if stored one by one."""
+    final = answered(8)
+    released = CallRecord.from_dict(dict(final.to_dict(), wrapup_end=None))
+    other = answered(9, at=T0 + 60)
+    change = AgentChanged(T0, "1001", "201", AgentStatus.READY, 0, AgentState.IDLE, None, T0)
+    with open_store(store_url, mask_callers=False) as store:
+        step = [
+            LegReleased(final.released_at, released),
+            CallEnded(T0 + 1, other),
+            CallEnded(final.wrapup_end, final),
+            change,
+            CallEnded(T0 + 2, other),  # twice: refused, the others stored
+        ]
+        assert store.record_outputs(step) == 4
+        assert list(store.calls()) == [final, other]
+        complete = [row for row in store.queue_log() if row[4] == "COMPLETE"]
+        assert [row[1] for row in complete] == ["8", "9"]
+        assert complete[0][5:8] == ("12", "183", "20")  # completed after its own rows
+        assert len(store.queue_log()) == 9  # 4 + 4 per leg, ADDMEMBER
+    assert "record refused: call 9 leg 1 is already stored" in caplog.text
+
+
 def test_live_legs_are_saved_changed_ones_only_and_loaded(store_url):
     waiting = LiveLeg(11, 2, "urbanisme", 3, T0, T0 + 60, escalated_from="front-desk")
     menu = LiveLeg(12, 1, None, 4, T0 + 5, T0 + 5)
