@@ -65,7 +65,7 @@ def test_installed_wheel_ships_the_example_site_and_checks_it(installed, tmp_pat
 
 
 def test_installed_wheel_runs_the_demo(installed, tmp_path):
-    demo = _run(installed / "acd", "demo", "--calls", "20", "--speed", "5000", cwd=tmp_path)
+    demo = _run(installed / "acd", "demo", "--calls", "20", "--speed", "10000", cwd=tmp_path)
     assert demo.returncode == 0, demo.stdout[-2000:] + demo.stderr[-2000:]
     total = next(line for line in demo.stdout.splitlines() if line.startswith("total"))
     assert int(total.split()[1]) > 0  # calls offered by the shipped scenario were handled
