@@ -186,7 +186,7 @@ def _answered(db) -> set[int]:
 
 @pytest.mark.timeout(90)
 def test_run_routes_calls_through_an_rfc2217_server(kit, sim_thread, rfc2217_server, tmp_path):
-    sim = sim_thread(kit.hour_scenario(volume=120, start="08:55", end="09:12", speed=120))
+    sim = sim_thread(kit.hour_scenario(volume=120, start="08:55", end="09:12", speed=200))
     server = rfc2217_server(sim.url)
     config = tmp_path / "site.toml"
     config.write_text(kit.CONFIG.read_text().replace("t1 = 1.0", "t1 = 0.2"))
