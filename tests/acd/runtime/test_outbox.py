@@ -85,3 +85,13 @@ def test_damage_inside_the_spool_stops_the_start(tmp_path):
         read_spool(spool)
     with SqliteStore(tmp_path / "a.db") as store, pytest.raises(AcdError, match="damaged"):
         Outbox(store, spool).replay()
+
+
+def test_a_spool_the_store_does_not_take_stops_the_start_and_is_kept(tmp_path):
+    spool = tmp_path / "outbox.jsonl"
+    box = Outbox(broken(tmp_path / "a.db"), spool)
+    box.put(box.batch(T0, notes(1)))
+    text = spool.read_text()
+    with pytest.raises(AcdError, match=r"holds 1 batches of call records that the store"):
+        Outbox(box.store, spool).replay()
+    assert spool.read_text() == text
