@@ -261,7 +261,9 @@ def test_records_wait_in_the_outbox_spool_while_the_store_refuses_writes(tmp_pat
     assert lines[-1] == ("INFO", "alarm store-down cleared")
 
 
-def test_every_queue_s_figures_are_in_the_retained_snapshot_before_any_call(broker_proxy):
+def test_every_queue_s_figures_are_in_the_retained_snapshot_before_any_call(
+    broker_proxy, monkeypatch
+):
     """A wallboard connecting after a (re)start, or after the broker lost its retained
     messages, sees every queue's figures at once, not only after that queue's first call."""
     import dataclasses
@@ -270,6 +272,10 @@ def test_every_queue_s_figures_are_in_the_retained_snapshot_before_any_call(brok
     import aiomqtt
 
     from acd.runtime.topics import Topics
+    from drivers import mqtt as mqtt_driver
+
+    # the local broker sends its retained topics at once: a 0.5 s sweep, not 2 s
+    monkeypatch.setattr(mqtt_driver, "SWEEP_SECONDS", 0.5)
 
     config = load_config(ROOT / "examples" / "town-hall.toml")
     master, slave = os.openpty()
@@ -306,7 +312,7 @@ def test_every_queue_s_figures_are_in_the_retained_snapshot_before_any_call(brok
         try:
             while controller.mqtt is None or not controller.mqtt.connected:
                 await asyncio.sleep(0.05)
-            await asyncio.sleep(2.5)  # the stale-topic sweep is over
+            await asyncio.sleep(0.8)  # the stale-topic sweep is over
             first = await held(base)
             async with aiomqtt.Client("127.0.0.1", 1883) as client:  # the broker forgets
                 for queue in first:
