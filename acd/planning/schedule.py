@@ -438,7 +438,9 @@ class _Model:
         h = _highs()
         h.setOptionValue("output_flag", False)
         h.setOptionValue("random_seed", 1)
-        h.setOptionValue("time_limit", max(deadline - time.perf_counter(), 0.1))
+        # the LP bound is always wanted: a relaxation gets the whole limit again
+        left = rules.time_limit_s if relax else deadline - time.perf_counter()
+        h.setOptionValue("time_limit", max(left, 0.1))
         h.setOptionValue("mip_rel_gap", float(rules.mip_gap))
         h.passModel(lp)
         if start is not None:
@@ -453,10 +455,13 @@ class _Model:
             text = "optimal"
         elif status == ok.kTimeLimit and found:
             text = "time limit"
+        elif status == ok.kTimeLimit and start is not None:  # stopped before taking it
+            objective = math.fsum(c * v for c, v in zip(self.cost, start, strict=True))
+            return list(start), objective, -math.inf, "time limit"
         elif status == ok.kTimeLimit:
             raise ScheduleError(
-                f"no schedule found within the time limit ({rules.time_limit_s:g} s):"
-                " raise time_limit_s or give fewer shift lengths"
+                f"the LP bound was not reached within the time limit ({rules.time_limit_s:g}"
+                " s): raise time_limit_s"
             )
         else:
             raise ScheduleError(f"the solver stopped: {h.modelStatusToString(status)}")
@@ -535,28 +540,147 @@ def _start(model: _Model, req: Requirement, coverage: Sequence[float], chosen: s
     return start
 
 
+MAX_PATTERNS = 20_000
+"""Most week patterns per contract; beyond, the head-count model bounds weekly hours
+in total only (its shifts may then not pack into tours)."""
+
+Slots = dict[str, dict[date, float]]  # agent -> day -> hours of work of their shift
+
+
+def _patterns(lengths: dict[date, list[float]], limit: float) -> list[dict[date, float]] | None:
+    """The maximal weeks of work: a length (or none) per day, in all at most ``limit``
+    hours, to which no day can be added or lengthened. None when there are more than
+    :data:`MAX_PATTERNS`."""
+    days = sorted(lengths)
+    out: list[dict[date, float]] = []
+    chosen: dict[date, float] = {}
+
+    def maximal(total: float) -> bool:
+        return not any(
+            longer > chosen[d] and total - chosen[d] + longer <= limit + 1e-9
+            for d in days
+            for longer in lengths[d]
+        )
+
+    def walk(i: int, total: float) -> bool:
+        if i == len(days):
+            if maximal(total):
+                out.append({d: h for d, h in chosen.items() if h})
+            return len(out) <= MAX_PATTERNS
+        for hours in (0.0, *lengths[days[i]]):
+            if total + hours <= limit + 1e-9:
+                chosen[days[i]] = hours
+                if not walk(i + 1, total + hours):
+                    return False
+        return True
+
+    return out if walk(0, 0.0) else None
+
+
 def _aggregate(
     req: Requirement,
     opts: _Options,
     rules: ScheduleConfig,
-    head_count: int,
-    weekly: float,
+    team: Sequence[tuple[str, float]],
     deadline: float,
-) -> tuple[list[tuple[Shift, int]], float, float, str]:
-    """The head-count model: agents per shift; the LP bound, best bound and status."""
+) -> tuple[list[tuple[Shift, int]], Slots | None, float, float, str]:
+    """The head-count model: agents per shift, and each agent's week of work; the LP
+    bound, best bound and status.
+
+    Agents of the same weekly hours are interchangeable: integer numbers of them take
+    each maximal week pattern (a length of work per day within their hours, see
+    :func:`_patterns`), and a day's shifts of a length are at most the patterns' slots
+    of that length, so that the shifts pack into tours by construction (the rest rule
+    aside). With too many patterns, weekly hours are bounded in total, and the slots
+    are None."""
     model, cover_rows = _base_model(req, rules)
-    weeks = {w: model.row(-math.inf, weekly) for w in {_week(d) for d in opts.shifts}}
+    days = sorted(opts.shifts)
+    by_week: dict[tuple[int, int], list[date]] = defaultdict(list)
+    for d in days:
+        by_week[_week(d)].append(d)
+    lengths = {d: sorted({s.work_hours for s in opts.shifts[d]}) for d in days}
+    groups: dict[float, list[str]] = defaultdict(list)
+    for name, weekly in team:
+        groups[weekly].append(name)
+    patterns = {
+        (weekly, w): _patterns({d: lengths[d] for d in wdays}, weekly)
+        for weekly in groups
+        for w, wdays in by_week.items()
+    }
+    exact = all(p is not None for p in patterns.values())
+    slot_rows: dict[tuple[date, float], int] = {}
+    if exact:
+        slot_rows = {(d, h): model.row(-math.inf, 0.0) for d in days for h in lengths[d]}
+        pattern_cols = []
+        for (weekly, _), found in patterns.items():
+            size = len(groups[weekly])
+            row = model.row(-math.inf, float(size))
+            for pattern in found or ():
+                entries = [(row, 1.0)] + [(slot_rows[d, h], -1.0) for d, h in pattern.items()]
+                pattern_cols.append((weekly, pattern, model.column(0.0, size, True, entries)))
+    else:
+        total = sum(weekly for _, weekly in team)
+        weeks = {w: model.row(-math.inf, total) for w in by_week}
+        heads = {d: model.row(-math.inf, float(len(team))) for d in days}
     columns: list[tuple[Shift, int]] = []
-    for d in sorted(opts.shifts):
-        one = model.row(-math.inf, float(head_count))
+    for d in days:
         for shift, cover in zip(opts.shifts[d], opts.cover[d], strict=True):
             entries = [(cover_rows[i], f) for i, f in cover]
-            entries += [(one, 1.0), (weeks[_week(d)], shift.work_hours)]
-            columns.append((shift, model.column(0.0, float(head_count), True, entries)))
+            if exact:
+                entries.append((slot_rows[d, shift.work_hours], 1.0))
+            else:
+                entries += [(heads[d], 1.0), (weeks[_week(d)], shift.work_hours)]
+            columns.append((shift, model.column(0.0, float(len(team)), True, entries)))
     lp_bound = model.solve(True, rules, deadline)[1]
-    values, _, bound, status = model.solve(False, rules, deadline)
+    nobody = _start(model, req, [0.0] * len(req.agents), set())  # feasible: a start
+    values, _, bound, status = model.solve(False, rules, deadline, nobody)
     counts = [(shift, round(values[c])) for shift, c in columns if values[c] > 0.5]
-    return counts, lp_bound, bound, status
+    if not exact:
+        return counts, None, lp_bound, bound, status
+    slots: Slots = {name: {} for name, _ in team}
+    taken: dict[tuple[float, tuple[int, int]], int] = defaultdict(int)
+    for weekly, pattern, col in pattern_cols:
+        week = _week(next(iter(pattern))) if pattern else None
+        for _ in range(round(values[col])):
+            if week is None:
+                continue
+            name = groups[weekly][taken[weekly, week]]
+            taken[weekly, week] += 1
+            slots[name].update(pattern)
+    return counts, slots, lp_bound, bound, status
+
+
+def _fill(
+    counts: list[tuple[Shift, int]], slots: Slots, rules: ScheduleConfig
+) -> tuple[list[Assignment], int]:
+    """Give each shift of ``counts`` to an agent whose week has a slot of its length that
+    day: day by day, the latest shifts first, each to the rested agent who ended latest
+    before (the matching that keeps the rest rule whenever it can be kept). The
+    assignments and the shifts nobody could take."""
+    rest = timedelta(hours=rules.min_rest_hours)
+    worked: dict[str, list[Shift]] = defaultdict(list)
+    by_slot: dict[tuple[date, float], list[Shift]] = defaultdict(list)
+    for shift, n in counts:
+        by_slot[shift.day, shift.work_hours].extend([shift] * n)
+    out: list[Assignment] = []
+    unassigned = 0
+    for (day, hours), shifts in sorted(by_slot.items()):
+        holders = [name for name, week in slots.items() if week.get(day) == hours]
+        for shift in sorted(shifts, key=lambda s: s.start, reverse=True):
+            free = [
+                (max((w.end for w in worked[n]), default=datetime.min), i, n)
+                for i, n in enumerate(holders)
+                if all(w.end + rest <= shift.start or shift.end + rest <= w.start
+                       for w in worked[n])
+            ]  # fmt: skip
+            if not free:
+                unassigned += 1
+                continue
+            name = max(free)[2]
+            holders.remove(name)
+            worked[name].append(shift)
+            out.append(Assignment(name, shift))
+    return out, unassigned
 
 
 def schedule_pool(
@@ -573,11 +697,10 @@ def schedule_pool(
         raise ScheduleError(f"contract hours must be positive, got {contract_hours:g}")
     opts = _options(req, rules)
     weekly = min(contract_hours, rules.max_week_hours)
-    counts, lp_bound, bound, status = _aggregate(
-        req, opts, rules, head_count, head_count * weekly, began + rules.time_limit_s
-    )
     width = max(2, len(str(head_count)))
     team = [(f"agent-{i + 1:0{width}d}", weekly) for i in range(head_count)]
+    deadline = began + rules.time_limit_s
+    counts, slots, lp_bound, bound, status = _aggregate(req, opts, rules, team, deadline)
     small = head_count <= 20  # the agent-by-agent model stays quick
     assignments, status = _assign(
         req,
@@ -585,10 +708,11 @@ def schedule_pool(
         team,
         rules,
         counts,
+        slots,
         bound,
         status,
         full=small,
-        deadline=began + rules.time_limit_s,
+        deadline=deadline,
     )
     counted = sum(n for _, n in counts)
     return Schedule(
@@ -619,12 +743,11 @@ def schedule_named(
             raise ScheduleError(f"{name}: contract hours must be positive, got {hours:g}")
     team = [(name, min(hours, rules.max_week_hours)) for name, hours in agents]
     opts = _options(req, rules)
-    total = sum(hours for _, hours in team)
     deadline = began + rules.time_limit_s
-    counts, _, bound, status = _aggregate(req, opts, rules, len(team), total, deadline)
+    counts, slots, _, bound, status = _aggregate(req, opts, rules, team, deadline)
     lp_bound = _named_model(req, opts, team, rules)[0].solve(True, rules, deadline)[1]
     assignments, status = _assign(
-        req, opts, team, rules, counts, bound, status, full=True, deadline=deadline
+        req, opts, team, rules, counts, slots, bound, status, full=True, deadline=deadline
     )
     return Schedule(
         tuple(assignments), req, coverage_of(assignments, req), rules,
@@ -638,6 +761,7 @@ def _assign(
     team: Sequence[tuple[str, float]],
     rules: ScheduleConfig,
     counts: list[tuple[Shift, int]],
+    slots: Slots | None,
     bound: float,
     status: str,
     full: bool,
@@ -651,7 +775,7 @@ def _assign(
     every candidate shift, starting from the best so far. The status says ``optimal``
     when proven (within ``mip_gap``), ``time limit`` when the last solve ran out of
     time, ``best found`` otherwise."""
-    assignments, _ = _tours(counts, team, rules)
+    assignments = (_tours(counts, team, rules) if slots is None else _fill(counts, slots, rules))[0]
     reached = bound * (1 + rules.mip_gap) + 1e-6
 
     def objective(chosen: list[Assignment]) -> float:
@@ -765,34 +889,41 @@ def _tours(
     counts: list[tuple[Shift, int]], team: Sequence[tuple[str, float]], rules: ScheduleConfig
 ) -> tuple[list[Assignment], int]:
     """Give each shift of ``counts`` (shift, how many agents) to one of ``team`` (name,
-    weekly hours): day by day, longest shifts first, to the agent with the most hours
-    left that week who is free that day and rested since their last shift. The
-    assignments and the number of shifts nobody could take."""
+    weekly hours): the busiest days first (the days nearly everyone must work), longest
+    shifts first, each to the agent with the most hours left that week who is free that
+    day and rested before and after. The assignments and the shifts nobody could take."""
     used: dict[tuple[str, tuple[int, int]], float] = defaultdict(float)
-    last_end: dict[str, datetime] = {}
+    worked: dict[str, list[Shift]] = defaultdict(list)
     rest = timedelta(hours=rules.min_rest_hours)
     out: list[Assignment] = []
     unassigned = 0
     by_day: dict[date, list[Shift]] = defaultdict(list)
     for shift, n in counts:
         by_day[shift.day].extend([shift] * n)
-    for day in sorted(by_day):
+
+    def rested(name: str, shift: Shift) -> bool:
+        return all(
+            other.end + rest <= shift.start or shift.end + rest <= other.start
+            for other in worked[name]
+        )
+
+    for day in sorted(by_day, key=lambda d: (-len(by_day[d]), d)):
         week = _week(day)
         busy: set[str] = set()
         for shift in sorted(by_day[day], key=lambda s: (-s.work_hours, s.start)):
             free = [
-                (used[name, week] - weekly, last_end.get(name, datetime.min), i, name)
+                (used[name, week] - weekly, i, name)
                 for i, (name, weekly) in enumerate(team)
                 if name not in busy
                 and used[name, week] + shift.work_hours <= weekly + 1e-9
-                and (name not in last_end or last_end[name] + rest <= shift.start)
+                and rested(name, shift)
             ]
             if not free:
                 unassigned += 1
                 continue
-            agent = min(free)[3]  # most hours left, then longest rested, then first
+            agent = min(free)[2]  # most hours left, then the first
             busy.add(agent)
             used[agent, week] += shift.work_hours
-            last_end[agent] = shift.end
+            worked[agent].append(shift)
             out.append(Assignment(agent, shift))
     return out, unassigned

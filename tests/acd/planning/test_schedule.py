@@ -13,6 +13,7 @@ from itertools import pairwise
 import pytest
 
 from acd.config import ScheduleConfig
+from acd.planning import schedule
 from acd.planning.demand import parse_forecast, plan_staffing
 from acd.planning.schedule import (
     CSV_COLUMNS,
@@ -186,15 +187,29 @@ def test_a_free_head_count_obeys_the_rules_too():
     assert len(result.assignments) == 8 * 4  # short of need: every agent works 4 days
 
 
-def test_the_time_limit_bounds_the_whole_solve():
-    # 30-hour contracts of 4- to 8-hour shifts: the head-count model's shifts do not
-    # pack into tours, and the agent-by-agent models stop at the limit
+def test_without_week_patterns_the_tours_still_obey_the_rules(monkeypatch):
+    # too many patterns: the head-count model bounds the week's hours in total, and its
+    # shifts are given greedily (7-hour shifts in 28-hour weeks: they all fit)
+    monkeypatch.setattr(schedule, "MAX_PATTERNS", 0)
     req = requirement({d: [4] * 8 + [6] * 8 + [3] * 6 for d in range(5)}, 8, 30)
-    rules = ScheduleConfig(time_limit_s=2.0)
-    result = schedule_pool(req, 8, 30.0, rules)
-    assert result.seconds < 2.0 + 1.5
+    rules = ScheduleConfig(shift_hours=(7.0,), time_limit_s=20)
+    result = schedule_pool(req, 8, 28.0, rules)
+    team = {f"agent-{i:02d}": 28.0 for i in range(1, 9)}
+    assert violations(result.to_csv(), req, team, rules) == []
+    assert result.unassigned == 0 and result.status == "optimal"
     assert result.lp_bound <= result.objective
-    team = {f"agent-{i:02d}": 30.0 for i in range(1, 9)}
+
+
+def test_the_time_limit_bounds_the_whole_solve():
+    # six agents over a week of 15-minute intervals: more than half a second of search
+    rng = random.Random(3)
+    req = requirement({d: [rng.randint(2, 7) for _ in range(44)] for d in range(5)}, 8, 15)
+    rules = ScheduleConfig(time_limit_s=0.5)
+    team = {f"a{i}": 35.0 for i in range(6)}
+    result = schedule_named(req, list(team.items()), rules)
+    assert result.status == "time limit"
+    assert result.seconds < 0.5 + 3  # and the model's building and its LP bound
+    assert result.lp_bound <= result.objective
     assert violations(result.to_csv(), req, team, rules) == []
 
 
