@@ -2,7 +2,7 @@
 then `acd run ... --sim-clock` on the pty it printed. The controller must judge calls on
 the simulated switch's clock, not this machine's: the tour works at any hour. Run as
 written (10:00) and with the simulation starting at the current local time; the only
-change is ``--speed 60`` on `acd sim`, so that ten simulated minutes take ten seconds."""
+change is ``--speed 120`` on `acd sim`, so that ten simulated minutes take five seconds."""
 
 from __future__ import annotations
 
@@ -32,8 +32,10 @@ TOUR = "**Run the controller against a (simulated) switch.**"
 ROUTING = ("QueueCall", "DeflectCall", "PlayAnnouncement", "ClearConnection", "SingleStepTransfer")
 
 pytestmark = pytest.mark.timeout(120)
+SPEED = 120
+"""The tours' `acd sim --speed`: simulated seconds per second."""
 LIMIT = 60.0
-"""Wall seconds a tour may run at most (a simulated hour at 60x)."""
+"""Wall seconds a tour may run at most (two simulated hours at 120x)."""
 
 
 def tour_commands() -> tuple[list[str], dict[str, str], list[str]]:
@@ -65,7 +67,9 @@ def _run_tour(
     env = {**os.environ, **exports}
     sim_log, db = tmp_path / "sim.log", tmp_path / run[run.index("--db") + 1]
     with open(sim_log, "w") as out:
-        switch = subprocess.Popen([*_acd(sim), "--speed", "60"], cwd=tmp_path, stdout=out, env=env)
+        switch = subprocess.Popen(
+            [*_acd(sim), "--speed", str(SPEED)], cwd=tmp_path, stdout=out, env=env
+        )
     procs = [switch]
     try:
         end = time.monotonic() + LIMIT
@@ -137,13 +141,13 @@ def test_readme_tour_as_written_routes_calls_at_any_hour(tmp_path):
 
 def test_readme_tour_from_the_current_local_time(tmp_path):
     now, launched = dt.datetime.now(), time.monotonic()
-    now = min(now, now.replace(hour=23, minute=45))  # a simulated day ends at midnight
+    now = min(now, now.replace(hour=23, minute=30))  # a simulated day ends at midnight
     db = _run_tour(tmp_path, now.strftime("%H:%M"), _logged("resynchronised", 3.0))
-    ran = dt.timedelta(seconds=60 * (time.monotonic() - launched))  # simulated, at 60x
+    ran = dt.timedelta(seconds=SPEED * (time.monotonic() - launched))  # simulated
     config = load_config(ROOT / "examples" / "town-hall.toml")
     tz = ZoneInfo(config.site.timezone)
     logged = (tmp_path / "run.log").read_text()
-    clock = re.search(r"engine clock: (\S+ \S+) at 60x \(the clock of acd sim on ", logged)
+    clock = re.search(rf"engine clock: (\S+ \S+) at {SPEED}x \(the clock of acd sim on ", logged)
     assert clock, logged
     at = dt.datetime.fromisoformat(clock.group(1))
     started = dt.datetime.combine(dt.date(2026, 3, 10), now.time().replace(second=0))
