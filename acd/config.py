@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import difflib
 import os
+import re
 import tomllib
 from dataclasses import dataclass, field, fields
 from datetime import date
@@ -97,6 +98,12 @@ class Section:
         unknown = sorted(set(self.data) - self._seen)
         if unknown:
             raise self.error(unknown[0], "unknown key")
+
+
+def _scheme(url: str) -> str:
+    from acd.runtime.store import scheme_of
+
+    return scheme_of(url)
 
 
 def _kind_name(kinds: tuple[type, ...]) -> str:
@@ -309,6 +316,66 @@ class StoreConfig:
             password_env=s.get("password_env", str, None) or None,
             outbox=s.get("outbox", str, cls.outbox),
         )
+        s.done()
+        return cfg
+
+
+_INSTANCE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,62}")
+
+
+def instance_problem(name: str) -> str | None:
+    """Why ``name`` cannot name a controller of a pair, None if it can."""
+    if _INSTANCE.fullmatch(name):
+        return None
+    return (
+        "must be 1-63 letters, digits, '.', '-' or '_', starting with a letter or digit,"
+        f" got {name!r}"
+    )
+
+
+@dataclass(frozen=True)
+class HaConfig:
+    """Hot standby (docs/operations.md, Running a pair): two ``acd run`` on one
+    PostgreSQL store; the one holding the lease (a session advisory lock) opens the PBX
+    link, the other waits. ``instance`` names this controller in logs and MQTT (default:
+    the host name); the active one checks its lease every ``check_interval`` s and
+    closes the link when it could not confirm it for ``lease_timeout / 2`` s; the
+    database ends a lease session silent for ``lease_timeout`` s."""
+
+    enabled: bool = False
+    instance: str | None = None  # None: this machine's host name
+    check_interval: float = 0.5  # s between lease checks (active) and polls (standby)
+    lease_timeout: float = 4.0  # s of silence after which PostgreSQL frees the lease
+
+    @property
+    def fence_after(self) -> float:
+        """s without a confirmed check after which the active closes the link; also the
+        wait of a new holder before it opens the link (an old one has fenced by then)."""
+        return self.lease_timeout / 2
+
+    def name(self) -> str:
+        """This controller's name: ``instance``, else the host name (cut to 63 characters)."""
+        import socket
+
+        return self.instance or socket.gethostname()[:63] or "acd"
+
+    @classmethod
+    def from_section(cls, s: Section) -> HaConfig:
+        instance = s.get("instance", str, None)
+        if instance is not None and (problem := instance_problem(instance)) is not None:
+            raise s.error("instance", problem)
+        cfg = cls(
+            enabled=s.get("enabled", bool, cls.enabled),
+            instance=instance,
+            check_interval=s.get("check_interval", float, cls.check_interval, min=0.05, max=60.0),
+            lease_timeout=s.get("lease_timeout", float, cls.lease_timeout, min=1.0, max=600.0),
+        )
+        if cfg.check_interval > cfg.lease_timeout / 4:
+            raise s.error(
+                "check_interval",
+                f"must be at most lease_timeout / 4 ({cfg.lease_timeout / 4:g} s), so that"
+                f" several checks fit before the lease is given up, got {cfg.check_interval:g}",
+            )
         s.done()
         return cfg
 
@@ -786,6 +853,7 @@ class Config:
     link: LinkConfig = field(default_factory=LinkConfig)
     mqtt: MqttConfig = field(default_factory=MqttConfig)
     store: StoreConfig = field(default_factory=StoreConfig)
+    ha: HaConfig = field(default_factory=HaConfig)
     alarms: AlarmsConfig = field(default_factory=AlarmsConfig)
     acd: AcdConfig = field(default_factory=AcdConfig)
     announcements: AnnouncementsConfig = field(default_factory=AnnouncementsConfig)
@@ -810,6 +878,7 @@ class Config:
             link=LinkConfig.from_section(root.section("link")),
             mqtt=MqttConfig.from_section(root.section("mqtt")),
             store=StoreConfig.from_section(root.section("store")),
+            ha=HaConfig.from_section(root.section("ha")),
             alarms=AlarmsConfig.from_section(root.section("alarms")),
             acd=AcdConfig.from_section(root.section("acd")),
             announcements=AnnouncementsConfig.from_section(root.section("announcements")),
@@ -838,6 +907,13 @@ class Config:
         return cfg
 
     def _check_references(self, source: str | None) -> None:
+        if self.ha.enabled and _scheme(self.store.url) not in ("postgresql", "postgres"):
+            raise ConfigError(
+                "ha.enabled",
+                "a pair shares its records and lease in PostgreSQL: set [store] url ="
+                ' "postgresql://..."',
+                source,
+            )
         numbers: dict[str, str] = {}
         for q in self.queues.values():
             if q.calendar is not None and q.calendar not in self.calendars:

@@ -20,6 +20,7 @@ import asyncio
 import contextlib
 import inspect
 import itertools
+import json
 import logging
 import secrets
 import time
@@ -110,8 +111,14 @@ class MqttBridge:
         reconnect_max: float = RECONNECT_MAX,
         status_interval: float = STATUS_INTERVAL,
         clock: Callable[[], float] = time.time,
+        status_fields: Mapping[str, Any] | None = None,
+        mirror: bool = True,
+        on_peer: Callable[[dict[str, Any]], None] | None = None,
     ) -> None:
         self.config = config
+        self.status_fields = dict(status_fields or {})  # role, instance ... (a pair's)
+        self.mirror = mirror  # False (a standby): only controller/status, no sweep
+        self.on_peer = on_peer  # sees the other controller's controller/status payloads
         self.topics = Topics(config.prefix, site)
         self.on_command = on_command
         self.reconnect_initial = reconnect_initial
@@ -138,6 +145,7 @@ class MqttBridge:
         }
         self._status_counts: dict[str, int] | None = None  # as last published
         self._status_at = float("-inf")  # loop time of that publication
+        self._status_again = False  # publish the status again (fields changed, a peer's)
 
     # -- the controller's side: synchronous, never blocks ---------------------------
 
@@ -165,6 +173,13 @@ class MqttBridge:
         self._outbox.put_retained(
             self.topics.alarm(name), b"" if payload is None else encode(payload)
         )
+        self._wake.set()
+
+    def update_status(self, **fields: Any) -> None:
+        """Change fields of ``controller/status`` (``standby=...``) and publish it again
+        (at most once per second)."""
+        self.status_fields.update(fields)
+        self._status_again = True
         self._wake.set()
 
     @property
@@ -237,12 +252,17 @@ class MqttBridge:
         client = new_client(
             self.config,
             self.client_id,
-            will=aiomqtt.Will(self.topics.status, encode(WILL_PAYLOAD), qos=1, retain=True),
+            will=aiomqtt.Will(self.topics.status, encode(self._will()), qos=1, retain=True),
             keepalive=KEEPALIVE,
             max_inflight_messages=IN_FLIGHT,
         )
         client.pending_calls_threshold = IN_FLIGHT + 1  # aiomqtt warns above it
         return client
+
+    def _will(self) -> dict[str, Any]:
+        """The Will: offline, with this controller's role and instance in a pair."""
+        mine = {k: self.status_fields[k] for k in ("role", "instance") if k in self.status_fields}
+        return {**WILL_PAYLOAD, **mine}
 
     async def _run(self) -> None:
         delay = self.reconnect_initial
@@ -278,11 +298,14 @@ class MqttBridge:
         await self._publish(client, self._outbox.snapshot(loop.time()))
         if self.on_command is not None:
             await client.subscribe(self.topics.agent_command_filter, qos=1)
-        await client.subscribe([(f, 1) for f in self.topics.retained_filters])
+        if self.on_peer is not None:
+            await client.subscribe(self.topics.status, qos=1)
+        if self.mirror:
+            await client.subscribe([(f, 1) for f in self.topics.retained_filters])
         self._connected = True  # birth, snapshot and subscriptions are in place
         sender = asyncio.create_task(self._send(client))
         receiver = asyncio.create_task(self._receive(client))
-        sweep = asyncio.create_task(self._end_sweep(client))
+        sweep = asyncio.create_task(self._end_sweep(client) if self.mirror else asyncio.sleep(0))
         try:
             done, _ = await asyncio.wait({sender, receiver}, return_when=asyncio.FIRST_COMPLETED)
         finally:
@@ -325,11 +348,16 @@ class MqttBridge:
             version=__version__ if online else None,
             counts=counts,
         )
+        payload.update(self.status_fields)
         self._status_counts, self._status_at = counts, asyncio.get_running_loop().time()
+        self._status_again = False
         return Outgoing(self.topics.status, encode(payload), True)
 
     def _status_due(self) -> float | None:
-        """When the drop counts, changed since the last status, may be published."""
+        """When the status may be published again: its fields changed (after 1 s), or the
+        drop counts changed since the last one (after ``status_interval``)."""
+        if self._status_again:
+            return self._status_at + min(1.0, self.status_interval)
         if self._status_counts is None or self.drops == self._status_counts:
             return None
         return self._status_at + self.status_interval
@@ -369,6 +397,17 @@ class MqttBridge:
         with contextlib.suppress(aiomqtt.MqttError):  # a lost connection ends the session
             await client.unsubscribe(list(self.topics.retained_filters))
 
+    def _peer(self, message: aiomqtt.Message) -> None:
+        """Another controller's ``controller/status`` (a standby's birth, its Will ...):
+        given to ``on_peer``; ours, echoed back, is not."""
+        try:
+            payload = json.loads(payload_bytes(message))
+        except ValueError:
+            return
+        mine = self.status_fields.get("instance")
+        if isinstance(payload, dict) and payload.get("instance") not in (None, mine):
+            self.on_peer(payload)
+
     def _sweep(self, message: aiomqtt.Message) -> None:
         """Clear a retained state topic the controller does not publish (a previous run's
         agent, queue or alarm); echoes of our own publications are not retained."""
@@ -396,6 +435,9 @@ class MqttBridge:
                         self._reply(self.topics.command_error, None, "internal error")
 
     async def _handle(self, message: aiomqtt.Message) -> None:
+        if message.topic.matches(self.topics.status):
+            self._peer(message)
+            return
         if not message.topic.matches(self.topics.agent_command_filter):
             self._sweep(message)
             return

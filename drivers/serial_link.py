@@ -92,6 +92,12 @@ class SerialPort:
             except TimeoutError:
                 self._transport.abort()
 
+    def abort(self) -> None:
+        """Close the port at once, dropping what was not written yet (a controller that
+        lost its lease: not one more byte to the switch)."""
+        if self._transport is not None and not self._closed.is_set():
+            self._transport.abort()
+
     def _received(self, data: bytes) -> None:
         self.bytes_in += len(data)
         if self._capture is not None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import datetime as dt
 import logging
 import signal
@@ -14,7 +15,7 @@ from zoneinfo import ZoneInfo
 import click
 
 from acd.cli.common import config_option, fail
-from acd.config import MqttConfig
+from acd.config import Config, MqttConfig
 from acd.errors import ConfigError
 from acd.logs import LEVELS
 
@@ -86,6 +87,11 @@ def check_mqtt(mqtt: MqttConfig, source: str) -> None:
 )
 @click.option("--no-mqtt", is_flag=True, help="Run without the MQTT broker.")
 @click.option(
+    "--instance",
+    help="This controller's name in a pair ([ha]), overriding ha.instance (default: the"
+    " host name).",
+)
+@click.option(
     "--log-level", type=click.Choice(LEVELS), default="info", show_default=True, help="Log level."
 )
 @click.option("--log-json", is_flag=True, help="Log JSON lines instead of text.")
@@ -116,6 +122,7 @@ def run(
     extensions: str | None,
     capture_path: str | None,
     no_mqtt: bool,
+    instance: str | None,
     log_level: str,
     log_json: bool,
     speed: float,
@@ -142,6 +149,8 @@ def run(
     if config_path is None:
         fail("no configuration: give --config FILE or set ACD_CONFIG")
     config = load_config(config_path)
+    if instance is not None:
+        config = _with_instance(config, instance)
     if config.mqtt.enabled and not no_mqtt:
         check_mqtt(config.mqtt, config_path)
     setup_logging(log_level, log_json)
@@ -185,31 +194,36 @@ def run(
             engine_clock=engine_clock,
         )
     db = db_path or config.store.url
+    options = {
+        "mask_callers": config.store.mask_callers,
+        "group": config.store.group,
+        "password_env": config.store.password_env,
+    }
+    handsets = None if extensions is None else parse_extensions(extensions)
+    if config.ha.enabled:
+        try:
+            _run_pair(config, config_path, db, options, url, handsets, clock, no_mqtt, capture)
+        finally:
+            if capture is not None:
+                capture.close()
+        return
     held = contextlib.ExitStack()  # one controller per database; restore waits for it
     held.enter_context(controller_lock(db, password_env=config.store.password_env))
-    store = open_store(
-        db,
-        mask_callers=config.store.mask_callers,
-        group=config.store.group,
-        password_env=config.store.password_env,
-    )
+    store = open_store(db, **options)
     controller = Controller(
         config,
         url=url,
         store=store,
         spool=default_spool(config.store.outbox, db),
-        extensions=None if extensions is None else parse_extensions(extensions),
+        extensions=handsets,
         clock=clock,
         mqtt=not no_mqtt,
         capture=capture,
     )
 
     async def main() -> None:
-        stop = asyncio.Event()
-        loop = asyncio.get_running_loop()
-        for sig in (signal.SIGTERM, signal.SIGINT):
-            loop.add_signal_handler(sig, stop.set)
-        loop.add_signal_handler(signal.SIGHUP, controller.reload, config_path)
+        stop = _stop_on_signals()
+        asyncio.get_running_loop().add_signal_handler(signal.SIGHUP, controller.reload, config_path)
         await controller.run(stop)
 
     try:
@@ -221,3 +235,94 @@ def run(
         held.close()
         if capture is not None:
             capture.close()
+
+
+def _with_instance(config: Config, instance: str) -> Config:
+    """``config`` with ``ha.instance`` set (checked as in the file)."""
+    from acd.config import instance_problem
+
+    problem = instance_problem(instance)
+    if problem is not None:
+        raise click.BadParameter(problem, param_hint="--instance")
+    return dataclasses.replace(config, ha=dataclasses.replace(config.ha, instance=instance))
+
+
+def _stop_on_signals() -> asyncio.Event:
+    """An event SIGTERM and SIGINT set (in the running loop)."""
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    return stop
+
+
+def _run_pair(config, config_path, db, options, url, handsets, clock, no_mqtt, capture) -> None:
+    """``[ha] enabled``: this process is one of a pair (`acd.runtime.pair`): standby until it
+    holds the lease, then the controller, each time on a new store session."""
+    from acd.errors import AcdError
+    from acd.runtime.clock import Clock
+    from acd.runtime.controller import Controller
+    from acd.runtime.outbox import default_spool
+    from acd.runtime.pair import Pair
+    from acd.runtime.store import open_store, scheme_of
+    from acd.runtime.store_pg import PgLease
+
+    if scheme_of(db) not in ("postgresql", "postgres"):
+        fail(f"[ha] enabled: the store must be a postgresql:// database, not {db}")
+    ha = config.ha
+    name = ha.name()
+    open_store(db, **options).close()  # the schema is created or upgraded, errors now
+    log = logging.getLogger("acd.controller")
+    log.info(
+        "hot standby: %s, lease checked every %g s, the link closed %g s after the last"
+        " confirmed check, the lease freed by the database after %g s of silence",
+        name,
+        ha.check_interval,
+        ha.fence_after,
+        ha.lease_timeout,
+    )
+
+    def new_lease() -> PgLease:
+        return PgLease(db, name, ha.lease_timeout, ha.check_interval, options["password_env"])
+
+    spool = default_spool(config.store.outbox, db)
+    if not config.store.outbox:  # the two of a pair on one machine keep theirs apart
+        spool = spool.with_name(f"{spool.stem}-{name}{spool.suffix}")
+
+    def new_controller(lease, notifier) -> Controller:
+        term_clock = None
+        if clock is not None:  # the same time, its engine starting now
+            now = time.monotonic()
+            term_clock = Clock(clock.at(now), now, clock.speed)
+        return Controller(
+            config,
+            url=url,
+            store=open_store(db, **options),
+            spool=spool,
+            extensions=handsets,
+            clock=term_clock,
+            mqtt=not no_mqtt,
+            capture=capture,
+            notifier=notifier,
+            lease=lease,
+        )
+
+    async def main() -> None:
+        stop = _stop_on_signals()
+        pair = Pair(config, new_lease, new_controller, clock=clock, mqtt=not no_mqtt)
+
+        def reload() -> None:
+            if pair.controller is not None:
+                pair.controller.reload(config_path)
+            else:
+                log.info("standby: SIGHUP ignored (reload the active controller)")
+
+        asyncio.get_running_loop().add_signal_handler(signal.SIGHUP, reload)
+        await pair.run(stop)
+
+    try:
+        asyncio.run(main())
+    except KeyboardInterrupt:
+        pass
+    except AcdError as exc:
+        fail(str(exc))

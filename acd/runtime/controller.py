@@ -44,8 +44,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import itertools
 import logging
+import math
 import time
 from collections import deque
 from collections.abc import Iterable
@@ -78,7 +80,7 @@ from acd.runtime.clock import Clock
 from acd.runtime.outbox import Outbox, Written
 from acd.runtime.pbx import RequestFailed, Resynced, Step, SwitchLink, SwitchSession, driver
 from acd.runtime.retention import DAY, cutoff, purge, purge_captures
-from acd.runtime.store import RecordStore
+from acd.runtime.store import Lease, LeaseLost, RecordStore
 from acd.runtime.topics import (
     LINK_DOWN_ALARM,
     STORE_DOWN_ALARM,
@@ -131,8 +133,12 @@ class Controller:
         silent_warning: float = 30.0,
         notifier: Notifier | None = None,
         spool: Path | None = None,
+        lease: Lease | None = None,
     ) -> None:
         self.config = config
+        self.lease = lease  # [ha]: the lease held (acd.runtime.store.Lease), checked while running
+        self.fenced: str | None = None  # why the link was closed for want of the lease
+        self.standby: str | None = None  # [ha]: the standby controller heard on MQTT
         self.url = url or config.link.url
         self.store = store
         self.outbox = Outbox(store, spool, group=config.store.group) if store is not None else None
@@ -190,6 +196,8 @@ class Controller:
         self._day: date | None = None  # the local day calls_today counts
         self._calls_today: dict[str, int] = {}  # agent -> answered legs that ended today
         self._agents: dict[str, AgentChanged] = {}  # agent -> latest state published
+        self._lease_until = math.inf  # loop time until which the lease is known to be ours
+        self._stop: asyncio.Event | None = None
 
     # --- life cycle -----------------------------------------------------------------
 
@@ -200,6 +208,15 @@ class Controller:
     async def run(self, stop: asyncio.Event) -> None:
         """Open the port (`AcdError` if impossible), run until ``stop`` is set, shut down."""
         self._loop = asyncio.get_running_loop()
+        self._stop = stop
+        if self.lease is not None:
+            self._lease_until = self._loop.time() + self.config.ha.fence_after
+            self._lease_checker = ThreadPoolExecutor(1, thread_name_prefix="acd-lease")
+            try:
+                await self._confirm_lease()
+            except (LeaseLost, TimeoutError):  # the port is not opened
+                self._release_lease(wait=False)
+                raise
         if self.outbox is not None:
             replayed = self.outbox.replay()  # a previous run's records first
             if replayed:
@@ -209,12 +226,25 @@ class Controller:
                     self.outbox.spool,
                     replayed,
                 )
-        await self._open()
+        try:
+            await self._open()
+        except BaseException:
+            if self.lease is not None:
+                self._release_lease(wait=False)
+            raise
         if self.store is not None:
             self._count_calls_today()
         if self.use_mqtt:
+            pair = {}
+            if self.lease is not None:
+                pair = {"role": "active", "instance": self.lease.instance, "standby": None}
             self.mqtt = MqttBridge(
-                self.config.mqtt, self.config.site.id, on_command=self._commands(), clock=self.now
+                self.config.mqtt,
+                self.config.site.id,
+                on_command=self._commands(),
+                clock=self.now,
+                status_fields=pair,
+                on_peer=self._peer if pair else None,
             )
             self.mqtt.start()
             for note in self.engine.agent_states():
@@ -241,6 +271,8 @@ class Controller:
                 tasks.create_task(self._watch_link(stop, self.silent_warning))
                 tasks.create_task(self._retention(stop))
                 tasks.create_task(self._feed_watchdog(stop))
+                if self.lease is not None:
+                    tasks.create_task(self._keep_lease(stop))
                 self.notifier.notify(READY=1, STATUS=self._status())
                 await self._keep_port(stop)
         finally:
@@ -311,8 +343,98 @@ class Controller:
         finally:
             self.notifier.notify(READY=1, STATUS=self._status())
 
+    # --- the lease of a pair ([ha]) -------------------------------------------------
+
+    async def _confirm_lease(self) -> None:
+        """One lease check (in the lease thread): sent now, it extends the lease to now +
+        ``fence_after`` once answered; `LeaseLost` if the session lost it (the lock is
+        taken again on a new session if it is free), `TimeoutError` at the deadline."""
+        sent = self._loop.time()
+        run = functools.partial(self._loop.run_in_executor, self._lease_checker)
+        left = self._lease_until - sent
+        try:
+            await asyncio.wait_for(run(self.lease.confirm), left)
+        except LeaseLost as exc:
+            while True:  # the session died (database restarted): take the lock again
+                log.warning("%s: taking the lease again", exc)
+                sent = self._loop.time()
+                try:
+                    held = await asyncio.wait_for(run(self.lease.acquire), self._lease_until - sent)
+                except LeaseLost as again:
+                    exc = again
+                    await asyncio.sleep(min(0.2, max(0.0, self._lease_until - self._loop.time())))
+                    if self._loop.time() >= self._lease_until:
+                        raise TimeoutError from None
+                    continue
+                if not held:
+                    raise LeaseLost("the lease was taken by another controller") from None
+                log.info("lease taken again by %s", self.lease.instance)
+                break
+        self._lease_until = sent + self.config.ha.fence_after
+
+    async def _keep_lease(self, stop: asyncio.Event) -> None:
+        """Check the lease every ``check_interval`` s; fence (`fence`) as soon as it is
+        lost or not confirmed for ``fence_after`` s."""
+        ha = self.config.ha
+        while not stop.is_set():
+            started = self._loop.time()
+            try:
+                await self._confirm_lease()
+            except TimeoutError:
+                self.fence(f"the database did not confirm the lease for {ha.fence_after:g} s")
+                return
+            except LeaseLost as exc:
+                self.fence(str(exc))
+                return
+            wait = started + ha.check_interval - self._loop.time()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), max(0.0, wait))
+
+    def fence(self, reason: str) -> None:
+        """The lease is lost: close the PBX link at once (no request goes out after
+        this), and end the run; the caller goes back to standby."""
+        if self.fenced is not None:
+            return
+        self.fenced = reason
+        log.error(
+            "lease lost (%s): %s closes the PBX link now and goes back to standby",
+            reason,
+            self.lease.instance,
+        )
+        self.link = None
+        port, self.port = self.port, None
+        if port is not None:
+            port.abort()
+        if self.link_is_up:
+            self._link_down("lease lost: this controller stopped routing")
+        if self._stop is not None:
+            self._stop.set()
+
+    def _lease_expired(self) -> bool:
+        """True (and the link closed) once the lease may be someone else's."""
+        if self._loop.time() < self._lease_until:
+            return False
+        self.fence(f"the lease was not confirmed for {self.config.ha.fence_after:g} s")
+        return True
+
+    def _peer(self, payload: dict) -> None:
+        """A standby's ``controller/status`` (birth, stop or Will): note it in ours and
+        publish ours again, so that the retained status is the active one's."""
+        instance = payload.get("instance")
+        if payload.get("online") is True and payload.get("role") == "standby":
+            if instance != self.standby:
+                log.info("standby controller %s is waiting", instance)
+            self.standby = instance
+        elif instance == self.standby:
+            log.warning("standby controller %s is gone", instance)
+            self.standby = None
+        if self.mqtt is not None:
+            self.mqtt.update_status(standby=self.standby)
+
     def _status(self) -> str:
         """The one-line state systemd shows (``systemctl status``)."""
+        if self.fenced is not None:
+            return f"lease lost: {self.fenced}"
         if self.link_is_up:
             return f"link up on {self.url}"
         if self.link is None:
@@ -393,6 +515,8 @@ class Controller:
                     log.error("%s (retry in %.1f s)", exc, delay)
 
     async def _open(self) -> None:
+        if self.fenced is not None or (self.lease is not None and self._lease_expired()):
+            return  # never reopened without the lease
         cfg = self.config.link
         self.port = await open_port(self.url, cfg, self._on_data, self._on_port_lost, self.capture)
         self._port_lost.clear()
@@ -415,17 +539,36 @@ class Controller:
             self._flush()
             if not self._committing and not self._notes:
                 break
+            if self.fenced is not None:  # the database may be out of reach: no wait
+                ended = sum(type(n) is CallEnded for n in self._notes)
+                if ended:
+                    log.error("%d call records NOT stored: the lease was lost first", ended)
+                break
             await asyncio.sleep(0.01)
-        self._writer.shutdown(wait=True)
-        self._writer_closed = True
         self._pin_checker.shutdown(wait=False, cancel_futures=True)
-        if self.store is not None:
-            self._save_at_stop()
+        if self.fenced is not None:
+            # the new active owns the sessions now; a commit may hang on a connection
+            # the partition killed: the store is closed after it, in the writer thread
+            if self.store is not None:
+                self._writer.submit(self.store.close)
+            self._writer.shutdown(wait=False)
+        else:
+            self._writer.shutdown(wait=True)
+            if self.store is not None:
+                self._save_at_stop()
         if self.mqtt is not None:
             await self.mqtt.stop()
         if self.port is not None:
             await self.port.close()
+        if self.lease is not None:  # once the port is closed: a standby may open it now
+            self._release_lease(wait=self.fenced is None)
         log.info("controller stopped")
+
+    def _release_lease(self, wait: bool) -> None:
+        """Close the lease session in the lease thread, after the check in progress (a
+        fenced controller's may be stuck on a dead connection: not waited for)."""
+        self._lease_checker.submit(self.lease.close)
+        self._lease_checker.shutdown(wait=wait)
 
     def _save_at_stop(self) -> None:
         """Complete the records of the legs in wrap-up (the wrap-up ends with the stop:
@@ -488,7 +631,7 @@ class Controller:
             self._pump()
 
     def _on_port_lost(self, exc: Exception | None) -> None:
-        if self._closing:
+        if self._closing or self.fenced is not None:
             return
         self.counters["port_losses"] += 1
         log.warning("PBX port %s lost: %s", self.url, exc or "closed")
@@ -541,6 +684,8 @@ class Controller:
                 self._take(self.bridge.invalid(event.payload, event.error))
         data = link.data_to_send()
         if data and self.port is not None:
+            if self.lease is not None and self._lease_expired():
+                return
             self.port.write(data)
         self._reschedule()
 
@@ -581,6 +726,8 @@ class Controller:
     # --- steps: requests now, notifications once per loop turn ----------------------
 
     def _take(self, step: Step) -> None:
+        if step.requests and self.lease is not None:
+            self._lease_expired()  # fences: the requests are dropped below
         link = self.link
         for request in step.requests:
             if link is None or not self.link_is_up:
@@ -623,9 +770,11 @@ class Controller:
         if self.outbox is None or self._writer_closed:
             self._report(notes, self.outbox is None)  # closed: after the last batch
             return
-        changed = any(type(n) is AgentChanged for n in notes)
+        # a fenced controller's sessions and legs are the new active one's now
+        changed = self.fenced is None and any(type(n) is AgentChanged for n in notes)
         sessions = self.engine.export_sessions() if changed else None
-        batch = self.outbox.batch(self.now(), notes, sessions, self.engine.drain_legs())
+        legs = self.engine.drain_legs() if self.fenced is None else {}
+        batch = self.outbox.batch(self.now(), notes, sessions, legs)
         self._unacked.append((batch.seq, notes))
         self._write(self.outbox.put, batch)
 

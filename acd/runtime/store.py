@@ -155,6 +155,29 @@ class RecordStore(Protocol):
     def __exit__(self, *exc: object) -> None: ...
 
 
+class LeaseLost(AcdError):
+    """The lease of a hot-standby pair is lost, or could not be checked."""
+
+
+class Lease(Protocol):
+    """The lease of a hot-standby pair (``[ha]``): whoever holds it may open the PBX
+    link. Each method blocks (bounded): call them from a thread."""
+
+    instance: str
+
+    def acquire(self) -> bool:
+        """Take the lease if free: True if held now; `LeaseLost` if unreachable."""
+
+    def confirm(self) -> None:
+        """`LeaseLost` unless it is still held."""
+
+    def holder(self) -> str | None:
+        """The instance holding it, None if free or unknown."""
+
+    def close(self) -> None:
+        """Give it up (if held)."""
+
+
 class StoreBackend(Protocol):
     """A kind of store: how to open one at a URL (or a plain path, for SQLite) and the
     operations on a whole store."""

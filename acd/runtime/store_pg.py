@@ -29,7 +29,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 from acd.errors import AcdError
-from acd.runtime.store import StoreOptions, Summary
+from acd.runtime.store import LeaseLost, StoreOptions, Summary
 from acd.runtime.store_sql import INSERT_CALL, MIGRATIONS, SCHEMA_VERSION, SqlStore, dialect
 
 _ESC = "\ue000"  # a private-use character: escapes itself and NUL in stored text
@@ -234,6 +234,126 @@ class PostgresStore(SqlStore):
                 f"{redact(self.url)}: call-record schema version {version}, this acd reads"
                 f" {SCHEMA_VERSION}"
             )
+
+
+class PgLease:
+    """`acd.runtime.store.Lease` of a hot-standby pair (``[ha]``, docs/operations.md): the
+    advisory lock ``acd run`` takes (key "ACDC"), held by a session of its own.
+
+    The session is named ``acd <instance>`` (``application_name``) so that a standby can
+    say who holds it. The server ends it when it has been idle ``timeout`` s
+    (``idle_session_timeout``, PostgreSQL 14 or later) or its socket is dead (TCP
+    keepalives and ``tcp_user_timeout`` on both ends), which frees the lock: a holder
+    cut off from the database loses it in bounded time, and must have stopped using it
+    before (`acd.runtime.controller` fences at half ``timeout``). Each call blocks (at most
+    ``check`` s for a statement, ``timeout`` s to connect): run them in a thread."""
+
+    def __init__(
+        self, url: str, instance: str, timeout: float, check: float, password_env: str | None
+    ) -> None:
+        self.url = url
+        self.instance = instance
+        self.timeout = timeout
+        self.check = check
+        self._password_env = password_env
+        self._conn = None
+
+    def _connect(self):
+        psycopg = _psycopg()
+        extra: dict[str, object] = {}
+        if self._password_env is not None:
+            password = os.environ.get(self._password_env)
+            if password is None:
+                raise AcdError(f"store.password_env: the variable {self._password_env} is not set")
+            extra["password"] = password
+        ms = round(self.timeout * 1000)
+        idle = max(1, round(self.timeout / 4))
+        options = (
+            f"-c idle_session_timeout={ms} -c statement_timeout={round(self.check * 1000)}"
+            f" -c tcp_keepalives_idle={idle} -c tcp_keepalives_interval={idle}"
+            f" -c tcp_keepalives_count=3 -c tcp_user_timeout={ms}"
+        )
+        try:
+            return psycopg.connect(
+                self.url,
+                autocommit=True,
+                connect_timeout=max(2, round(self.timeout)),
+                application_name=f"acd {self.instance}",
+                options=options,
+                keepalives=1,
+                keepalives_idle=idle,
+                keepalives_interval=idle,
+                keepalives_count=3,
+                tcp_user_timeout=ms,
+                **extra,
+            )
+        except psycopg.Error as exc:
+            reason = (str(exc).strip() or type(exc).__name__).splitlines()[0]
+            raise LeaseLost(f"{redact(self.url)}: cannot reach the database: {reason}") from None
+
+    def acquire(self) -> bool:
+        """Take the lock if it is free (connecting first if needed): True if held now.
+        `LeaseLost` if the database cannot be reached."""
+        psycopg = _psycopg()
+        if self._conn is None or self._conn.closed:
+            self._conn = self._connect()
+        try:
+            (held,) = self._conn.execute(
+                "SELECT pg_try_advisory_lock(%s)", (_CONTROLLER,)
+            ).fetchone()
+        except psycopg.Error as exc:
+            self.close()
+            raise LeaseLost(f"lease: {_first_line(exc)}") from None
+        return bool(held)
+
+    def confirm(self) -> None:
+        """Check (one cheap query) that this session still holds the lock; `LeaseLost`
+        if not, or if the database did not answer within ``check`` s."""
+        psycopg = _psycopg()
+        if self._conn is None or self._conn.closed:
+            raise LeaseLost("lease: no connection")
+        try:
+            (held,) = self._conn.execute(
+                "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND granted"
+                " AND pid = pg_backend_pid() AND objid = %s AND objsubid = 1",
+                (_CONTROLLER,),
+            ).fetchone()
+        except psycopg.Error as exc:
+            self.close()
+            raise LeaseLost(f"lease: {_first_line(exc)}") from None
+        if not held:
+            raise LeaseLost("lease: the lock is no longer held by this session")
+
+    def holder(self) -> str | None:
+        """The name of the controller holding the lock (its ``application_name`` without
+        ``acd ``), None if free or unknown."""
+        psycopg = _psycopg()
+        if self._conn is None or self._conn.closed:
+            return None
+        try:
+            row = self._conn.execute(
+                "SELECT a.application_name FROM pg_locks l JOIN pg_stat_activity a"
+                " ON a.pid = l.pid WHERE l.locktype = 'advisory' AND l.granted"
+                " AND l.objid = %s AND l.objsubid = 1 AND l.database ="
+                " (SELECT oid FROM pg_database WHERE datname = current_database())",
+                (_CONTROLLER,),
+            ).fetchone()
+        except psycopg.Error:
+            return None
+        if row is None or not row[0]:
+            return None
+        return row[0].removeprefix("acd ")
+
+    def close(self) -> None:
+        """End the session (the server frees the lock if it was held)."""
+        conn, self._conn = self._conn, None
+        if conn is not None:
+            with contextlib.suppress(Exception):
+                conn.close()
+
+
+def _first_line(exc: Exception) -> str:
+    return (str(exc).strip() or type(exc).__name__).splitlines()[0]
 
 
 @contextlib.contextmanager

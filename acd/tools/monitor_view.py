@@ -102,6 +102,8 @@ class MonitorState:
             return status["link"]
         if LINK_DOWN_ALARM in self.alarms:
             return "down"
+        if status.get("role") == "standby":  # a standby's status: the link is not its
+            return "unknown"
         return "up" if status.get("online") is True else "unknown"
 
     def controller_time(self, now: float) -> float:
@@ -162,12 +164,26 @@ class MonitorState:
                 "since": status.get("since"),
                 "version": status.get("version"),
                 "reason": status.get("reason"),
+                "role": status.get("role"),  # a pair's ([ha]): active / standby
+                "instance": status.get("instance"),
+                "active": pair_active(status),
+                "standby": status.get("standby"),
             },
             "link": self.link(),
             "agents": agents,
             "queues": queues,
             "alarms": [self.alarms[name] | {"name": name} for name in sorted(self.alarms)],
         }
+
+
+def pair_active(status: dict[str, Any]) -> str | None:
+    """The active controller of a pair, by a ``controller/status`` payload: its own
+    instance if it is the active one and online, the one a standby names, else None."""
+    if status.get("role") == "active" and status.get("online") is True:
+        return status.get("instance")
+    if status.get("role") == "standby":
+        return status.get("active")
+    return None
 
 
 def configured_state(topics: Topics, config: Config | None) -> MonitorState:
@@ -280,10 +296,15 @@ def render(
 
     ctl = snap["controller"]
     head = line().add(f"{snap['site']}  ", BOLD)
-    if ctl["online"] is True:
-        head.add("controller: online", GREEN).add(f" since {clock(ctl['since'], tz)}")
+    who = f" {ctl['instance']}" if ctl.get("instance") else ""
+    if ctl["online"] is True and ctl.get("role") == "standby":
+        head.add(f"controller:{who} STANDBY", YELLOW).add(f", active: {ctl['active'] or 'none'}")
+    elif ctl["online"] is True:
+        head.add(f"controller:{who} online", GREEN).add(f" since {clock(ctl['since'], tz)}")
+        if ctl.get("role") == "active":
+            head.add(f", standby: {ctl['standby'] or 'none'}")
     elif ctl["online"] is False:
-        head.add("controller: OFFLINE", RED)
+        head.add(f"controller:{who} OFFLINE", RED)
     else:
         head.add("controller: unknown", YELLOW)
     link = snap["link"]

@@ -98,6 +98,10 @@ def broken(mutate) -> dict:
         (lambda d: d["acd"]["reasons"].update({"x": "y"}), "acd.reasons.x"),
         (lambda d: d["link"].update(window=64), "link.window"),
         (lambda d: d.update(extra={}), "extra"),
+        (lambda d: d.update(ha={"enabled": True}), "ha.enabled"),  # an SQLite store
+        (lambda d: d.update(ha={"instance": "pc a"}), "ha.instance"),
+        (lambda d: d.update(ha={"check_interval": 2.0}), "ha.check_interval"),
+        (lambda d: d.update(ha={"lease_timeout": 0.5}), "ha.lease_timeout"),
     ],
 )
 def test_broken_configs_name_the_key(mutate, key):
@@ -224,3 +228,13 @@ def test_config_check_warns_when_pin_hashes_are_readable_by_everyone(tmp_path):
         "readable by every user"
         not in CliRunner().invoke(cli, ["config", "check", str(site)]).output
     )
+
+
+def test_a_pair_on_postgresql_with_its_timings():
+    def pair(d):
+        d["store"]["url"] = "postgresql://acd@db.example/acd"
+        d["ha"] = {"enabled": True, "instance": "pc-1", "lease_timeout": 6}
+
+    ha = Config.from_dict(broken(pair)).ha
+    assert (ha.enabled, ha.name(), ha.check_interval, ha.lease_timeout) == (True, "pc-1", 0.5, 6.0)
+    assert ha.fence_after == 3.0

@@ -271,3 +271,26 @@ def check_views(snap, monkeypatch):
     assert all("11:00:00" in line for line in out[1:])
     out = CliRunner().invoke(cli, ["status", "--site", "town-hall"]).output
     assert "online since 11:00:00" in out
+
+
+def test_a_pair_shows_who_is_active_and_who_waits():
+    def head(status: dict) -> str:
+        state = state_with((T.status, encode(status)))
+        return ANSI.sub("", render(state.snapshot(NOW), 120, 24, tz=UTC)[0])
+
+    base = status_payload(True, ts=NOW, since=NOW - 60, seq=1)
+    active = head(base | {"role": "active", "instance": "pc-a", "standby": "pc-b"})
+    assert "controller: pc-a online since " in active and ", standby: pc-b" in active
+    assert "link: up" in active
+    alone = head(base | {"role": "active", "instance": "pc-b", "standby": None})
+    assert ", standby: none" in alone
+    waiting = head(base | {"role": "standby", "instance": "pc-b", "active": "pc-a"})
+    assert "controller: pc-b STANDBY, active: pc-a" in waiting and "link: unknown" in waiting
+    gone = head(
+        {"online": False, "reason": "connection_lost", "role": "active", "instance": "pc-a"}
+    )
+    assert "controller: pc-a OFFLINE" in gone
+    state = state_with(
+        (T.status, encode(base | {"role": "standby", "instance": "pc-b", "active": "pc-a"}))
+    )
+    assert state.snapshot(NOW)["controller"]["active"] == "pc-a"
