@@ -271,6 +271,7 @@ def _run_pair(config, config_path, db, options, url, handsets, clock, no_mqtt, c
         fail(f"[ha] enabled: the store must be a postgresql:// database, not {db}")
     ha = config.ha
     name = ha.name()
+    options = {**options, "idle_timeout": ha.lease_timeout, "instance": name}
     open_store(db, **options).close()  # the schema is created or upgraded, errors now
     log = logging.getLogger("acd.controller")
     log.info(

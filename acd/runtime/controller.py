@@ -198,6 +198,7 @@ class Controller:
         self._agents: dict[str, AgentChanged] = {}  # agent -> latest state published
         self._lease_until = math.inf  # loop time until which the lease is known to be ours
         self._stop: asyncio.Event | None = None
+        self._writer_closed = False  # no commit can start (stopping)
 
     # --- life cycle -----------------------------------------------------------------
 
@@ -551,8 +552,10 @@ class Controller:
             # the partition killed: the store is closed after it, in the writer thread
             if self.store is not None:
                 self._writer.submit(self.store.close)
+            self._writer_closed = True
             self._writer.shutdown(wait=False)
         else:
+            self._writer_closed = True
             self._writer.shutdown(wait=True)
             if self.store is not None:
                 self._save_at_stop()
@@ -766,6 +769,8 @@ class Controller:
         self._flush_scheduled = False
         if self._committing or not self._notes:
             return
+        if self._writer_closed:
+            return  # stopping: what came after the last commit is not stored
         notes, self._notes = self._notes, []
         if self.outbox is None or self._writer_closed:
             self._report(notes, self.outbox is None)  # closed: after the last batch

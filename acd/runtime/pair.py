@@ -69,6 +69,15 @@ class Pair:
                 lease = await self._standby(stop)
                 if lease is None:
                     return
+                try:
+                    fenced = await asyncio.wait_for(
+                        asyncio.to_thread(lease.fence_others), ha.lease_timeout
+                    )
+                except (LeaseLost, TimeoutError) as exc:
+                    log.error("lease: the other controllers' sessions not cut: %s", exc)
+                else:
+                    if fenced:
+                        log.info("database sessions of %s ended", ", ".join(fenced))
                 log.info(
                     "lease taken: %s is the active controller; opening the PBX link in"
                     " %.1f s (a previous holder has closed it by then)",
@@ -83,8 +92,10 @@ class Pair:
                 controller = self.new_controller(lease, self.notifier)
                 self.controller = controller
                 self.terms += 1
+                term = asyncio.Event()  # set by stop, or by the controller when fenced
+                relay = asyncio.create_task(_relay(stop, term))
                 try:
-                    await controller.run(stop)  # it releases the lease, after the port
+                    await controller.run(term)  # it releases the lease, after the port
                 except (LeaseLost, TimeoutError) as exc:  # lost before the port opened
                     log.error("lease lost before the link was opened: %s", exc or "no answer")
                 except AcdError as exc:  # the port: the other controller may reach it
@@ -92,6 +103,7 @@ class Pair:
                     with contextlib.suppress(TimeoutError):
                         await asyncio.wait_for(stop.wait(), self.config.link.reconnect_max)
                 finally:
+                    relay.cancel()
                     self.controller = None
                     if controller.fenced is None and controller.store is not None:
                         controller.store.close()  # a fenced one closes its own, later
@@ -106,16 +118,7 @@ class Pair:
         loop = asyncio.get_running_loop()
         lease = self.new_lease()
         executor = ThreadPoolExecutor(1, thread_name_prefix="acd-lease")
-        bridge = None
-        if self.use_mqtt:
-            bridge = MqttBridge(
-                self.config.mqtt,
-                self.config.site.id,
-                clock=lambda: self.clock.at(loop.time()),
-                status_fields={"role": "standby", "instance": lease.instance, "active": None},
-                mirror=False,
-            )
-            bridge.start()
+        bridge = None  # started once the holder is known: one birth, naming it
         seen: object = ()  # the holder last reported
         problem = None
         self.notifier.notify(READY=1, STATUS=f"standby: {lease.instance} waits for the lease")
@@ -148,6 +151,19 @@ class Pair:
                     self.notifier.notify(STATUS=f"standby: active is {holder or 'unknown'}")
                     if bridge is not None:
                         bridge.update_status(active=holder)
+                if bridge is None and self.use_mqtt:
+                    bridge = MqttBridge(
+                        self.config.mqtt,
+                        self.config.site.id,
+                        clock=lambda: self.clock.at(loop.time()),
+                        status_fields={
+                            "role": "standby",
+                            "instance": lease.instance,
+                            "active": holder,
+                        },
+                        mirror=False,
+                    )
+                    bridge.start()
                 if self.notifier.watchdog_interval is not None:
                     self.notifier.notify(WATCHDOG=1)
                 wait = started + ha.check_interval - loop.time()
@@ -158,6 +174,12 @@ class Pair:
         finally:
             if bridge is not None:
                 await bridge.stop()
+
+
+async def _relay(stop: asyncio.Event, term: asyncio.Event) -> None:
+    """Set ``term`` when ``stop`` is set."""
+    await stop.wait()
+    term.set()
 
 
 def _let_go(lease: Lease, executor: ThreadPoolExecutor, wait: bool) -> None:

@@ -49,12 +49,16 @@ class Summary:
 class StoreOptions:
     """How to open a store: ``mask_callers`` (store caller numbers masked), ``group``
     (SQLite: the file's group), ``password_env`` (PostgreSQL: the variable holding the
-    password), ``create`` (False: a missing store is an error, not made empty)."""
+    password), ``create`` (False: a missing store is an error, not made empty),
+    ``idle_timeout`` and ``instance`` (PostgreSQL, a pair's: s after which the server
+    ends a transaction left idle; the controller's name on its sessions)."""
 
     mask_callers: bool = True
     group: str | None = None
     password_env: str | None = None
     create: bool = True
+    idle_timeout: float | None = None
+    instance: str | None = None
 
 
 class RecordStore(Protocol):
@@ -173,6 +177,10 @@ class Lease(Protocol):
 
     def holder(self) -> str | None:
         """The instance holding it, None if free or unknown."""
+
+    def fence_others(self) -> list[str]:
+        """Cut the store sessions of the other controllers (the new holder does it):
+        the names of those cut."""
 
     def close(self) -> None:
         """Give it up (if held)."""

@@ -35,6 +35,8 @@ from acd.runtime.store_sql import INSERT_CALL, MIGRATIONS, SCHEMA_VERSION, SqlSt
 _ESC = "\ue000"  # a private-use character: escapes itself and NUL in stored text
 _LOCK = 0x41_43_44_53  # "ACDS": the advisory lock held while the schema is upgraded
 _CONTROLLER = 0x41_43_44_43  # "ACDC": the advisory lock a running controller holds
+STORE_SESSION = "acd-store "
+"""``application_name`` of a pair's store sessions, before the instance's name."""
 
 
 def _psycopg():
@@ -95,11 +97,20 @@ def _pg(sql: str) -> str:
     return sql.replace("?", "%s")
 
 
-def connect(url: str, password_env: str | None = None, readonly: bool = False):
+def connect(
+    url: str,
+    password_env: str | None = None,
+    readonly: bool = False,
+    idle_timeout: float | None = None,
+    name: str | None = None,
+):
     """A psycopg connection to ``url`` (autocommit: the store says BEGIN and COMMIT),
     with ``synchronous_commit = on``, read-only for reports, its text escaped
-    (`escape`); the password from the variable ``password_env``. `AcdError` if that is
-    unset or the server cannot be reached, in one line without the password."""
+    (`escape`); the password from the variable ``password_env``. With ``idle_timeout``
+    the server ends a transaction left idle that many seconds (a writer cut off from
+    the database, in a pair, holds no row lock the new active one waits for); ``name``
+    is the session's ``application_name``. `AcdError` if the variable is unset or the
+    server cannot be reached, in one line without the password."""
     psycopg = _psycopg()
     extra: dict[str, object] = {}
     if password_env is not None:
@@ -110,7 +121,11 @@ def connect(url: str, password_env: str | None = None, readonly: bool = False):
     options = "-c synchronous_commit=on"
     if readonly:
         options += " -c default_transaction_read_only=on"
+    if idle_timeout is not None:
+        options += f" -c idle_in_transaction_session_timeout={round(idle_timeout * 1000)}"
     try:
+        if name is not None:
+            extra["application_name"] = name
         conn = psycopg.connect(url, autocommit=True, connect_timeout=5, options=options, **extra)
     except psycopg.Error as exc:
         reason = (str(exc).strip() or type(exc).__name__).splitlines()[0]
@@ -134,11 +149,15 @@ class PostgresStore(SqlStore):
         mask_callers: bool = True,
         password_env: str | None = None,
         readonly: bool = False,
+        idle_timeout: float | None = None,
+        instance: str | None = None,
     ) -> None:
         self.url = url
+        self._name = None if instance is None else f"{STORE_SESSION}{instance}"
         self._init_state(mask_callers)
         self._password_env = password_env
         self._readonly = readonly
+        self._idle_timeout = idle_timeout
         self._conn = self._connect()
         try:
             if readonly:
@@ -150,7 +169,7 @@ class PostgresStore(SqlStore):
             raise
 
     def _connect(self):
-        return connect(self.url, self._password_env, self._readonly)
+        return connect(self.url, self._password_env, self._readonly, self._idle_timeout, self._name)
 
     def _execute(self, sql: str, params: Sequence[object] = ()):
         return self._conn.execute(_pg(sql), params)
@@ -324,6 +343,24 @@ class PgLease:
         if not held:
             raise LeaseLost("lease: the lock is no longer held by this session")
 
+    def fence_others(self) -> list[str]:
+        """End the store sessions of every other controller of the pair (a former
+        holder cut off mid-transaction keeps its row locks until the server notices
+        the dead socket: this frees them, and nothing it sends lands). The names of
+        the controllers fenced; `LeaseLost` if the database does not answer."""
+        psycopg = _psycopg()
+        try:
+            rows = self._conn.execute(
+                "SELECT DISTINCT application_name FROM pg_stat_activity"
+                " WHERE datname = current_database() AND application_name LIKE %s"
+                " AND application_name <> %s AND pg_terminate_backend(pid)",
+                (STORE_SESSION + "%", STORE_SESSION + self.instance),
+            ).fetchall()
+        except psycopg.Error as exc:
+            self.close()
+            raise LeaseLost(f"lease: {_first_line(exc)}") from None
+        return sorted(name.removeprefix(STORE_SESSION) for (name,) in rows)
+
     def holder(self) -> str | None:
         """The name of the controller holding the lock (its ``application_name`` without
         ``acd ``), None if free or unknown."""
@@ -385,7 +422,13 @@ class _Backend:
     """`acd.runtime.store.StoreBackend` of PostgreSQL databases."""
 
     def open(self, url: str, options: StoreOptions) -> PostgresStore:
-        return PostgresStore(url, options.mask_callers, options.password_env)
+        return PostgresStore(
+            url,
+            options.mask_callers,
+            options.password_env,
+            idle_timeout=options.idle_timeout,
+            instance=options.instance,
+        )
 
     def open_readonly(self, url: str, options: StoreOptions) -> PostgresStore:
         return PostgresStore(url, password_env=options.password_env, readonly=True)
