@@ -198,7 +198,6 @@ class Controller:
         self._agents: dict[str, AgentChanged] = {}  # agent -> latest state published
         self._lease_until = math.inf  # loop time until which the lease is known to be ours
         self._stop: asyncio.Event | None = None
-        self._writer_closed = False  # no commit can start (stopping)
 
     # --- life cycle -----------------------------------------------------------------
 
@@ -219,7 +218,8 @@ class Controller:
                 self._release_lease(wait=False)
                 raise
         if self.outbox is not None:
-            replayed = self.outbox.replay()  # a previous run's records first
+            # a previous run's records first (in a pair, not its sessions: not the latest)
+            replayed = self.outbox.replay(state=self.lease is None)
             if replayed:
                 log.info(
                     "outbox %s: %d batches of call records a previous run could not store"
@@ -555,8 +555,8 @@ class Controller:
             self._writer_closed = True
             self._writer.shutdown(wait=False)
         else:
-            self._writer_closed = True
             self._writer.shutdown(wait=True)
+            self._writer_closed = True
             if self.store is not None:
                 self._save_at_stop()
         if self.mqtt is not None:
@@ -769,8 +769,6 @@ class Controller:
         self._flush_scheduled = False
         if self._committing or not self._notes:
             return
-        if self._writer_closed:
-            return  # stopping: what came after the last commit is not stored
         notes, self._notes = self._notes, []
         if self.outbox is None or self._writer_closed:
             self._report(notes, self.outbox is None)  # closed: after the last batch

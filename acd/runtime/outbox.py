@@ -158,15 +158,17 @@ class Outbox:
         self._spool_rest()
         return self._state()
 
-    def replay(self) -> int:
+    def replay(self, state: bool = True) -> int:
         """Write the spool a previous run left into the store and delete it; the number
-        of batches it held. `AcdError` if the store fails (the spool is kept)."""
+        of batches it held. With ``state`` False only their records and agent changes
+        (in a pair, the sessions and legs in progress in the store are newer: the other
+        controller's). `AcdError` if the store fails (the spool is kept)."""
         if self.spool is None or not self.spool.exists():
             return 0
         batches = read_spool(self.spool)
         try:
             for start in range(0, len(batches), PER_COMMIT):
-                self._commit(batches[start : start + PER_COMMIT])
+                self._commit(batches[start : start + PER_COMMIT], state)
         except Exception as exc:
             raise AcdError(
                 f"the outbox {self.spool} holds {len(batches)} batches of call records that"
@@ -178,17 +180,18 @@ class Outbox:
 
     # --- inside ---------------------------------------------------------------------
 
-    def _commit(self, batches: list[Batch]) -> None:
-        """Write ``batches`` in one commit, each unless it was already."""
+    def _commit(self, batches: list[Batch], state: bool = True) -> None:
+        """Write ``batches`` in one commit, each unless it was already (their sessions
+        and legs in progress only with ``state``)."""
         store = self.store
         with store.transaction():
             for b in batches:
                 if not store.apply_once(b.writer, b.seq, b.at):
                     continue
                 store.record_outputs(b.notes)
-                if b.sessions is not None:
+                if b.sessions is not None and state:
                     store.save_sessions(b.sessions)
-                if b.legs:
+                if b.legs and state:
                     store.save_legs(b.legs)
 
     def _drain(self) -> None:

@@ -182,7 +182,10 @@ def pair(kit, sim_thread, tmp_path, pg_url, broker):
         log = tmp_path / f"{name}.log"
         with open(log, "wb") as out:
             procs[name] = subprocess.Popen(
-                command(sim, config, db, name), stdout=subprocess.DEVNULL, stderr=out
+                command(sim, config, db, name),
+                stdout=subprocess.DEVNULL,
+                stderr=out,
+                cwd=tmp_path,  # the outbox spools of the two
             )
         return log
 

@@ -95,3 +95,17 @@ def test_a_spool_the_store_does_not_take_stops_the_start_and_is_kept(tmp_path):
     with pytest.raises(AcdError, match=r"holds 1 batches of call records that the store"):
         Outbox(box.store, spool).replay()
     assert spool.read_text() == text
+
+
+def test_a_pair_replays_the_records_of_its_spool_not_its_sessions(tmp_path):
+    spool = tmp_path / "outbox.jsonl"
+    box = Outbox(broken(tmp_path / "a.db"), spool)
+    stale = [AgentSession("1001", "201", AgentStatus.NOT_READY, 3, T0)]
+    box.put(box.batch(T0, notes(1), stale, {5: LiveLeg(5, 1, "front-desk", 2, T0, T0)}))
+    box.store.close()
+    with SqliteStore(tmp_path / "b.db") as store:
+        newer = [AgentSession("1001", "202", AgentStatus.READY, 0, T0 + 60)]
+        store.save_sessions(newer)  # the other controller's, after the spool was written
+        assert Outbox(store, spool).replay(state=False) == 1
+        assert [r.call_id for r in store.calls()] == [1]
+        assert store.load_sessions() == newer and store.load_legs() == []
