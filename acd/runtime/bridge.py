@@ -398,6 +398,7 @@ class Bridge:
             snapshot, at = held[base]
             calls = len(snapshot.calls)
             present = {c.call_id for c in snapshot.calls}
+            by_fallback = {f.call_id for f in snapshot.fallback} - present
             offers: dict[int, m.Offered] = {}
             for x, t in held[:base]:
                 if type(x) not in _CALL_EVENTS:
@@ -405,7 +406,9 @@ class Bridge:
                 if x.call_id in present:  # shown by the snapshot: replaced by it
                     if type(x) is m.Offered:
                         offers[x.call_id] = x
-                else:  # ended before the snapshot: its story, without requests
+                elif x.call_id not in by_fallback:
+                    # ended before the snapshot: its story, without requests (a call the
+                    # fallback routed is told once, by the snapshot's fallback list)
                     self._past(x, t, step)
             adopted, unadopted = self._baseline(snapshot, offers, at, step)
             later = [h for h in held[:base] if type(h[0]) not in _CALL_EVENTS]

@@ -146,3 +146,31 @@ def test_a_fallback_call_keeps_its_mark_over_two_controller_restarts(tmp_path, e
     else:
         assert record.reason == FALLBACK
         assert record.released_at == pytest.approx(EPOCH + UP + 101, abs=0.01)
+
+
+def test_the_events_of_a_fallback_call_held_during_the_resync_do_not_record_it_twice():
+    # a standby takes over: the switch still sends the events of a call its fallback
+    # rang at 201 (the caller hung up) before the snapshot answers; the snapshot's
+    # fallback list tells that call's story: one leg, marked fallback
+    t = EPOCH + START
+    bridge = Bridge(Engine(CONFIG, t), extensions=("201",), ack_timeout=5.0)
+    up = bridge.link_up(t)
+    steps = [up]
+    for event in (
+        m.Offered(0, 9, "0611", "3000", 1),
+        m.Delivered(0, 9, "201", "0611", "3000"),
+        m.ConnectionCleared(0, 9, "", m.Cause.caller_abandon),
+    ):
+        steps.append(bridge.from_switch(event, t + 0.01))
+    snapshot = next(r for r in up.requests if type(r) is m.SnapshotCalls)
+    gone = m.FallbackCall(9, "0611", "3000", "201", 21_000, m.NOT_YET, 10)
+    steps.append(bridge.from_switch(m.SnapshotCallsResult(snapshot.invoke_id, (), (gone,)), t))
+    steps += [
+        bridge.from_switch(m.SnapshotDeviceResult(r.invoke_id, "201", False, "", ()), t)
+        for r in up.requests
+        if type(r) is m.SnapshotDevice
+    ]
+    ended = [n.record for s in steps for n in s.notes if isinstance(n, CallEnded)]
+    assert [(r.call_id, r.leg, r.outcome, r.fallback) for r in ended] == [
+        (9, 1, Outcome.ABANDONED, True)
+    ]
