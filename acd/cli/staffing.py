@@ -433,7 +433,7 @@ def _forecast_plan(
                 f"{week.agent_hours:.1f}"
                 f" ({week.agent_hours_at_mean:.1f} staffed for the forecast mean alone)",
             ),
-            ("P(the week meets the targets)", f"{100 * week.probability:.1f} %"),
+            ("Erlang A: P(week meets targets)", f"{100 * week.probability:.1f} %"),
         ]
         if shrinkage:
             lines.append((f"paid hours (shrinkage {_pct(shrinkage)})", f"{row['paid_hours']:.1f}"))
@@ -450,10 +450,11 @@ def _forecast_plan(
             )
         for label, value in lines:
             click.echo(f"  {label:32} {value}")
-        if team is not None and (week.days[-1] - week.days[0]).days < 5:
+        open_days = len({n.start.date() for n in plan.intervals if n.mean > 0} & set(week.days))
+        if team is not None and open_days < 5:
             click.echo(
-                f"  (the forecast spans {len(week.days)} day(s) of this week: the team's"
-                " hours are a whole week's)"
+                f"  (calls on {open_days} day(s) of this week only: the team's hours are a"
+                " whole week's)"
             )
     if out_path is not None:
         click.echo("")
@@ -471,20 +472,25 @@ def _margin_text(plan: StaffingPlan) -> str:
     busy = {n.start.date() for n in plan.intervals if n.mean > 0}
     sds = sorted({round(100 * math.sqrt(c)) for d, c in plan.spread.items() if d in busy})
     sd = f"{sds[0]} %" if len(sds) == 1 else f"{sds[0]}-{sds[-1]} %"
+    level = _ordinal(round(100 * plan.quantile))
+    head = f"Uncertainty: a day's level varies by {sd} (1 s.d.). "
     if not plan.reached:
         return (
-            f"Uncertainty: a day's level varies by {sd} (1 s.d.). Even at its"
-            f" {100 * plan.quantile:.1f}th percentile, a week does not meet {goals} with"
-            f" probability {pct}: the highest level tried is used."
+            head + f"Even staffed for a day at its {level} percentile, a week does not meet"
+            f" {goals} with probability {pct}: that level is used."
         )
     if plan.quantile <= QUANTILE_RANGE[0]:
         return (
-            f"Uncertainty: a day's level varies by {sd} (1 s.d.); even staffed at its"
-            f" {100 * plan.quantile:.0f}th percentile (the lowest level tried), a week meets"
-            f" {goals} with probability {pct} or more."
+            head + f"Even staffed for a day at its {level} percentile (the lowest level"
+            f" tried), a week meets {goals} with probability {pct} or more."
         )
     return (
-        f"Uncertainty: a day's level varies by {sd} (1 s.d.); staffed at its"
-        f" {100 * plan.quantile:.1f}th percentile, the lowest at which a week meets {goals}"
-        f" with probability {pct} or more."
+        head + f"Staffed for a day at its {level} percentile, the lowest at which a week"
+        f" meets {goals} with probability {pct} or more."
     )
+
+
+def _ordinal(n: int) -> str:
+    """1st, 2nd, 3rd, 4th ... 11th, 12th, 13th ... 21st."""
+    suffix = "th" if 10 <= n % 100 <= 20 else {1: "st", 2: "nd", 3: "rd"}.get(n % 10, "th")
+    return f"{n}{suffix}"
