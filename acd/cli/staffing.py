@@ -77,6 +77,12 @@ _TARGET_OPTIONS = "--sl, --max-abandon, --min-answer-rate, --max-asa or --max-oc
     help="With --forecast: probability that the week meets the targets.",
 )
 @click.option(
+    "--quantile",
+    type=float,
+    help="With --forecast: staff for this quantile of a day's level instead (0.8: a day"
+    " busier than 4 in 5).",
+)
+@click.option(
     "--contract-hours",
     type=float,
     help="With --forecast and --agents: weekly hours of one agent's contract.",
@@ -108,6 +114,7 @@ def staffing(
     per_day: float | None,
     forecast_path: str | None,
     confidence: float,
+    quantile: float | None,
     contract_hours: float | None,
     out_path: str | None,
     config_path: str | None,
@@ -165,7 +172,12 @@ def staffing(
         if (agents is None) != (contract_hours is None):
             fail("--agents and --contract-hours go together with --forecast (the team)")
         team = None if agents is None else Team(agents, contract_hours)
-        plan = plan_staffing(load_forecast(forecast_path), targets, aht, patience, confidence)
+        source = click.get_current_context().get_parameter_source("confidence")
+        if quantile is not None and source is not click.core.ParameterSource.DEFAULT:
+            fail("--quantile and --confidence exclude each other: the quantile sets the level")
+        plan = plan_staffing(
+            load_forecast(forecast_path), targets, aht, patience, confidence, quantile=quantile
+        )
         if out_path is not None:
             try:
                 write_whole(out_path, requirements_csv(plan))
@@ -173,7 +185,11 @@ def staffing(
                 fail(f"{out_path}: cannot write ({exc.strerror})")
         _forecast_plan(plan, targets, aht, patience, shrinkage, team, out_path, as_json)
         return
-    for option, value in (("--contract-hours", contract_hours), ("--out", out_path)):
+    for option, value in (
+        ("--contract-hours", contract_hours),
+        ("--out", out_path),
+        ("--quantile", quantile),
+    ):
         if value is not None:
             fail(f"{option} goes with --forecast")
     if profile_path is not None:
@@ -386,6 +402,7 @@ def _forecast_plan(
                 "week_goals": list(plan.week_goals),
                 "confidence": plan.confidence,
                 "quantile": plan.quantile,
+                "quantile_given": plan.given,
                 "reached": plan.reached,
                 "shrinkage": shrinkage,
                 "team": None
@@ -472,25 +489,21 @@ def _margin_text(plan: StaffingPlan) -> str:
     busy = {n.start.date() for n in plan.intervals if n.mean > 0}
     sds = sorted({round(100 * math.sqrt(c)) for d, c in plan.spread.items() if d in busy})
     sd = f"{sds[0]} %" if len(sds) == 1 else f"{sds[0]}-{sds[-1]} %"
-    level = _ordinal(round(100 * plan.quantile))
+    level = f"the {100 * plan.quantile:.1f} % quantile of its level"
     head = f"Uncertainty: a day's level varies by {sd} (1 s.d.). "
+    if plan.given:
+        return head + f"Every interval staffed for a day at {level} (--quantile)."
     if not plan.reached:
         return (
-            head + f"Even staffed for a day at its {level} percentile, a week does not meet"
+            head + f"Even staffed for a day at {level}, a week does not meet"
             f" {goals} with probability {pct}: that level is used."
         )
     if plan.quantile <= QUANTILE_RANGE[0]:
         return (
-            head + f"Even staffed for a day at its {level} percentile (the lowest level"
-            f" tried), a week meets {goals} with probability {pct} or more."
+            head + f"Even staffed for a day at {level} (the lowest tried), a"
+            f" week meets {goals} with probability {pct} or more."
         )
     return (
-        head + f"Staffed for a day at its {level} percentile, the lowest at which a week"
-        f" meets {goals} with probability {pct} or more."
+        head + f"Every interval staffed for a day at {level} (column planned),"
+        f" the lowest at which a week meets {goals} with probability {pct} or more."
     )
-
-
-def _ordinal(n: int) -> str:
-    """1st, 2nd, 3rd, 4th ... 11th, 12th, 13th ... 21st."""
-    suffix = "th" if 10 <= n % 100 <= 20 else {1: "st", 2: "nd", 3: "rd"}.get(n % 10, "th")
-    return f"{n}{suffix}"

@@ -324,6 +324,7 @@ class StaffingPlan:
     spread: dict[date, float]  # c_d per day
     week_goals: tuple[str, ...]  # the goals the week-level probability is about
     reached: bool  # the confidence is reached at the quantile (else the highest tried)
+    given: bool = False  # the quantile was given, not searched
 
 
 QUANTILE_RANGE = (0.05, 0.995)
@@ -365,9 +366,11 @@ def plan_staffing(
     patience_s: float | None = None,
     confidence: float = 0.9,
     seed: int = 1,
+    quantile: float | None = None,
 ) -> StaffingPlan:
     """Agents per interval so that each week meets ``targets`` with probability
-    ``confidence`` under the forecast's uncertainty (see the module docstring).
+    ``confidence`` under the forecast's uncertainty (see the module docstring); or, with
+    ``quantile``, at that level of the day factor (the probability then only reported).
 
     The per-interval goals (every target) hold at the planned traffic; the week-level
     probability is about the `WEEK_METRICS` goals among ``targets`` (answer rate,
@@ -375,6 +378,9 @@ def plan_staffing(
     """
     if not 0 < confidence < 1:
         raise StaffingError(f"confidence must be in ]0, 1[, got {confidence:g}")
+    given = quantile is not None
+    if given and not 0 < quantile < 1:
+        raise StaffingError(f"quantile must be in ]0, 1[, got {quantile:g}")
     solver = _Solver(aht_s, patience_s, forecast.interval_s, targets)
     days = forecast.days()
     spread = forecast.day_spread()
@@ -435,6 +441,9 @@ def plan_staffing(
     if all(c == 0 for c in spread.values()):
         quantile, probs = None, probabilities(None)
         reached = min(probs.values()) >= confidence
+    elif quantile is not None:
+        probs = probabilities(quantile)
+        reached = min(probs.values()) >= confidence
     else:
         quantile, probs, reached = _smallest_level(probabilities, confidence)
     team = staff(quantile)
@@ -466,6 +475,7 @@ def plan_staffing(
         spread=spread,
         week_goals=tuple(f"{m} >= {g:g}" for m, g in goals),
         reached=reached,
+        given=given,
     )
 
 

@@ -74,6 +74,7 @@ def test_errors_are_one_line(tmp_path):
         (["--forecast", str(tmp_path / "none.csv"), *ARGS], "cannot read the forecast"),
         (["--forecast", fc, *ARGS, "--confidence", "1.5"], "confidence must be in ]0, 1["),
         (["--calls", "5", *ARGS, "--out", "x.csv"], "--out goes with --forecast"),
+        (["--forecast", fc, *ARGS, "--quantile", "0.8", "--confidence", "0.9"], "exclude each"),
         (
             ["--forecast", fc, *ARGS, "--agents", "6", "--contract-hours", "200"],
             "contract hours must be in ]0, 168]",
@@ -84,3 +85,9 @@ def test_errors_are_one_line(tmp_path):
         assert result.exit_code == 1, (args, result.output)
         assert message in result.output, (args, result.output)
         assert "Traceback" not in result.output
+
+
+def test_a_given_quantile(tmp_path):
+    result = run("--forecast", write_forecast(tmp_path), *ARGS, "--quantile", "0.8")
+    assert result.exit_code == 0, result.output
+    assert "staffed for a day at the 80.0 % quantile of its level (--quantile)." in result.output

@@ -192,3 +192,14 @@ def test_assumed_forecast_spreads_the_profile_over_opening_hours():
 def test_a_clipped_lower_end_reads_the_upper_half():
     fc = parse_forecast("start,mean,lo80,hi80\n2026-12-07T08:00,1,0,3\n2026-12-07T09:00,1,0,3\n")
     assert fc.intervals[0].variance == pytest.approx((2 / Z80) ** 2)
+
+
+def test_a_given_quantile_is_used_and_its_probability_reported():
+    fc = parse_forecast(forecast_text([10, 25, 40, 25], sd_factor=0.25, days=5))
+    plan = plan_staffing(fc, TARGET, AHT, PATIENCE, quantile=0.8)
+    assert plan.given and plan.quantile == 0.8
+    factor = DayFactor(fc.day_spread()[date(2026, 12, 7)]).quantile(0.8)
+    assert plan.intervals[2].planned_calls == pytest.approx(40 * factor)
+    assert 0 < plan.weeks[0].probability <= 1
+    with pytest.raises(StaffingError, match="quantile must be in"):
+        plan_staffing(fc, TARGET, AHT, PATIENCE, quantile=1.0)
