@@ -576,7 +576,7 @@ def _show_twin(
         return
     click.echo(
         f"Twin: {len(spec.agents)} agents of {schedule_path} ({hours:.1f} agent-hours on the"
-        f" phones) against {forecast_path} ({len(spec.days)} days, {calls:,.0f} calls"
+        f" phones) against {forecast_path} ({_days(len(spec.days))}, {calls:,.0f} calls"
         f" forecast, day level ±{100 * max(spread.values()) ** 0.5:.0f} %)"
     )
     click.echo(
@@ -619,3 +619,7 @@ def _show_twin(
 
 def _share(share: twin.Share) -> str:
     return f"{_pct(share.value, 1)} ({100 * share.low:.1f} .. {100 * share.high:.1f}) of {share.n}"
+
+
+def _days(n: int) -> str:
+    return "1 day" if n == 1 else f"{n} days"

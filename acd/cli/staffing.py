@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import textwrap
 from itertools import groupby
 
 import click
@@ -427,7 +428,7 @@ def _forecast_plan(
     patience_text = "" if patience is None else f", mean patience {patience:g} s"
     click.echo(f"{_model(patience)} per interval ({minutes}), AHT {aht:g} s{patience_text}")
     click.echo(f"Targets in every interval: {' and '.join(targets.goals())}")
-    click.echo(_margin_text(plan))
+    click.echo(textwrap.fill(_margin_text(plan), 88))
     click.echo("")
     click.echo(f"  {'day':15} {'calls':>7} {'planned':>8} {'agents':>7} {'agent-hours':>12}")
     hours = plan.interval_s / 3600
@@ -442,7 +443,8 @@ def _forecast_plan(
         )
     for week, row in zip(plan.weeks, weeks, strict=True):
         click.echo("")
-        days = f"{len(week.days)} days, {week.calls:,.0f} calls forecast"
+        plural = "s" if len(week.days) > 1 else ""
+        days = f"{len(week.days)} day{plural}, {week.calls:,.0f} calls forecast"
         click.echo(f"Week from {week.first.strftime('%a %Y-%m-%d')} ({days}):")
         lines = [
             (

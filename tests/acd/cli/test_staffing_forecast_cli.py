@@ -90,4 +90,4 @@ def test_errors_are_one_line(tmp_path):
 def test_a_given_quantile(tmp_path):
     result = run("--forecast", write_forecast(tmp_path), *ARGS, "--quantile", "0.8")
     assert result.exit_code == 0, result.output
-    assert "staffed for a day at the 80.0 % quantile of its level (--quantile)." in result.output
+    assert "at the 80.0 % quantile of its level (--quantile)." in " ".join(result.output.split())
