@@ -18,6 +18,7 @@ from acd.planning.schedule import (
     requirement_from_plan,
     schedule_named,
     schedule_pool,
+    with_shrinkage,
 )
 from acd.planning.staffing import Targets
 
@@ -53,7 +54,11 @@ _STAFFING_ONLY = ("--aht", "--patience", "--min-answer-rate", "--max-abandon", "
     "--threshold", type=float, default=20.0, show_default=True, help="Service-level threshold, s."
 )
 @click.option(
-    "--shrinkage", type=float, default=0.0, show_default=True, help="Fraction of paid time off."
+    "--shrinkage",
+    type=float,
+    default=0.0,
+    show_default=True,
+    help="Fraction of paid time off the phones: agents required ÷ (1 − shrinkage).",
 )
 @config_option
 @click.option(
@@ -187,7 +192,8 @@ def _requirement(
                  targets.max_abandon, targets.sl), strict=True) if v is not None]  # fmt: skip
         if given:
             fail(f"{given[0]} goes with --forecast (the requirement file gives agents)")
-        return parse_requirements(_read(requirements_path), requirements_path)
+        req = parse_requirements(_read(requirements_path), requirements_path)
+        return with_shrinkage(req, shrinkage)
     assert forecast_path is not None
     if aht is None:
         fail("--forecast needs --aht (average handling time, s)")

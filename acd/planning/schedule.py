@@ -284,11 +284,26 @@ def parse_requirements(text: str, source: str = "<requirements>") -> Requirement
 
 def requirement_from_plan(plan: StaffingPlan, shrinkage: float = 0.0) -> Requirement:
     """The agents per interval of a staffing plan (``acd staffing --forecast``), scheduled
-    for ``shrinkage`` (a share of paid time off the phones)."""
+    for ``shrinkage`` (see :func:`with_shrinkage`)."""
     needs = sorted(plan.intervals, key=lambda need: need.start)
     starts = [need.start for need in needs]
-    agents = tuple(float(scheduled_agents(need.agents, shrinkage)) for need in needs)
-    return Requirement(tuple(starts), agents, _grid(starts, "the forecast"))
+    agents = tuple(float(need.agents) for need in needs)
+    req = Requirement(tuple(starts), agents, _grid(starts, "the forecast"))
+    return with_shrinkage(req, shrinkage)
+
+
+def with_shrinkage(req: Requirement, shrinkage: float) -> Requirement:
+    """Agents to schedule so that ``req``'s are on the phones when ``shrinkage`` of paid
+    time is off them (meetings, training, sickness; the pause is in the shifts already):
+    ``⌈agents / (1 − shrinkage)⌉`` (not rounded for a fractional requirement)."""
+    scheduled_agents(0, shrinkage)  # checks the shrinkage
+    if shrinkage == 0:
+        return req
+    agents = tuple(
+        float(scheduled_agents(int(a), shrinkage)) if a.is_integer() else a / (1 - shrinkage)
+        for a in req.agents
+    )
+    return Requirement(req.starts, agents, req.step)
 
 
 # ---------------------------------------------------------------------------- shifts

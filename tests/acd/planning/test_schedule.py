@@ -24,8 +24,9 @@ from acd.planning.schedule import (
     requirement_from_plan,
     schedule_named,
     schedule_pool,
+    with_shrinkage,
 )
-from acd.planning.staffing import Targets, scheduled_agents
+from acd.planning.staffing import StaffingError, Targets, scheduled_agents
 
 MONDAY = date(2026, 12, 7)
 FAST = ScheduleConfig(time_limit_s=20.0)  # never reached: a guard against hanging
@@ -264,6 +265,14 @@ def test_a_shortfall_is_spread_rather_than_piled():
     assert piled == pytest.approx(4 * (1000 + 1000 * (1 + 0.1 / 2)))
     flat = ScheduleConfig(shift_hours=(4.0,), shortfall_spread=0.0)
     assert cost(req, (2.0,) * 4 + (0.0,) * 4, flat) == schedule_named(req, team, flat).objective
+
+
+def test_shrinkage_raises_the_requirement():
+    req = parse_requirements("start,agents\n2026-12-07 08:00,7\n2026-12-07 08:15,2.5\n")
+    assert with_shrinkage(req, 0.3).agents == (10.0, 2.5 / 0.7)
+    assert with_shrinkage(req, 0.0) is req
+    with pytest.raises(StaffingError, match="shrinkage must be in"):
+        with_shrinkage(req, 1.0)
 
 
 def test_no_shift_fits_a_short_opening():
