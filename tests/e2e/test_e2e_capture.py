@@ -17,7 +17,7 @@ pytestmark = pytest.mark.timeout(90)
 
 
 def test_run_with_capture_records_what_replay_decodes(kit, sim_thread, tmp_path):
-    sim = sim_thread(kit.hour_scenario(volume=60, start="08:59", end="09:15", speed=300))
+    sim = sim_thread(kit.hour_scenario(volume=60, start="08:59", end="09:15", speed=600))
     capture = tmp_path / "logs" / "line.cap"
     config = tmp_path / "site.toml"
     config.write_text(
