@@ -28,7 +28,7 @@ def acd(*args: str) -> subprocess.CompletedProcess:
 
 
 def test_backup_while_running_restore_refused_until_stopped(kit, sim_thread, tmp_path):
-    sim = sim_thread(kit.hour_scenario(volume=60, speed=300))
+    sim = sim_thread(kit.hour_scenario(volume=60, speed=600))
     db, copy = tmp_path / "acd.db", tmp_path / "copy.db"
     with open(tmp_path / "run.log", "wb") as log:
         proc = subprocess.Popen(
