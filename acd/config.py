@@ -774,7 +774,7 @@ class ScheduleConfig:
     min_rest_hours: float = 11.0
     shortfall_weight: float = 1000.0  # one agent-hour short costs this much over-staffing
     shortfall_spread: float = 0.1  # the most agents short in an interval cost this more
-    time_limit_s: float = 60.0  # for the whole schedule, all its solves
+    time_limit_s: float = 60.0  # of integer search, all steps (LP bounds run to the end)
     mip_gap: float = 0.001  # the solver stops within this of the best possible
 
     @classmethod
