@@ -138,8 +138,8 @@ def wrapping_up(log: str) -> set[str]:
 def test_a_leg_in_wrapup_is_stored_at_release_and_completed_by_a_clean_stop(
     kit, sim_thread, tmp_path
 ):
-    # Wrap-ups of 50 simulated minutes (15 s here): agents stay in wrap-up after a call.
-    sc = kit.hour_scenario(volume=60, end="10:30", speed=200)
+    # Wrap-ups of 50 simulated minutes (7.5 s here): agents stay in wrap-up after a call.
+    sc = kit.hour_scenario(volume=60, end="10:30", speed=400)
     agents = tuple(
         dataclasses.replace(
             a,
