@@ -16,7 +16,7 @@ EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "town-hall.toml"
 
 
 def test_a_day_routed_into_postgresql_reports_as_it_was_run(pg_url):
-    result = CliRunner().invoke(cli, ["demo", "--calls", "60", "--speed", "5000", "--db", pg_url])
+    result = CliRunner().invoke(cli, ["demo", "--calls", "60", "--speed", "10000", "--db", pg_url])
     assert result.exit_code == 0, result.output
     assert f"Call records kept in {pg_url}" in result.output
     with open_readonly(pg_url) as store:
