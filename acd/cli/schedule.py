@@ -8,7 +8,7 @@ from pathlib import Path
 import click
 
 from acd.cli.common import config_option, emit_json, fail, json_option, write_whole
-from acd.config import ScheduleConfig, load_config
+from acd.config import Config, ScheduleConfig, load_config
 from acd.planning.demand import load_forecast, plan_staffing
 from acd.planning.schedule import (
     Requirement,
@@ -61,6 +61,7 @@ _STAFFING_ONLY = ("--aht", "--patience", "--min-answer-rate", "--max-abandon", "
     help="Fraction of paid time off the phones: agents required ÷ (1 − shrinkage).",
 )
 @config_option
+@click.option("--queue", help="With --config: only the agents with this queue's skill.")
 @click.option(
     "--agents", "head_count", type=click.IntRange(1, 10_000), help="A free head count of agents."
 )
@@ -91,6 +92,7 @@ def schedule(
     threshold: float,
     shrinkage: float,
     config_path: str | None,
+    queue: str | None,
     head_count: int | None,
     contract_hours: float | None,
     shift_hours: str | None,
@@ -111,7 +113,7 @@ def schedule(
     Examples:
       acd schedule --requirements need.csv --agents 6 --contract-hours 35 --out shifts.csv
       acd schedule --forecast forecast.csv --aht 180 --patience 120 --min-answer-rate 0.99 \\
-                   --config site.toml --out shifts.csv --png coverage.png
+                   --config site.toml --queue front-desk --out shifts.csv --png coverage.png
     """
     if (requirements_path is None) == (forecast_path is None):
         fail("give one of --requirements FILE or --forecast FILE")
@@ -121,7 +123,9 @@ def schedule(
         cfg = load_config(config_path)
         rules = cfg.schedule
         if head_count is None:
-            agents = _named(cfg.agents, contract_hours, config_path)
+            agents = _named(cfg, queue, contract_hours, config_path)
+    elif queue is not None:
+        fail("--queue needs --config (the agents and their skills)")
     if shift_hours is not None:
         rules = dataclasses.replace(rules, shift_hours=_hours(shift_hours))
     if time_limit is not None:
@@ -155,9 +159,17 @@ def schedule(
         _print(result, team)
 
 
-def _named(agents, contract_hours: float | None, source: str) -> list[tuple[str, float]]:
+def _named(
+    cfg: Config, queue: str | None, contract_hours: float | None, source: str
+) -> list[tuple[str, float]]:
+    agents = list(cfg.agents.values())
+    if queue is not None:
+        if queue not in cfg.queues:
+            fail(f"{source}: no queue {queue!r} (queues: {', '.join(sorted(cfg.queues))})")
+        skill = cfg.queues[queue].skill
+        agents = [a for a in agents if skill in a.skills]
     team = []
-    for agent in agents.values():
+    for agent in agents:
         hours = agent.contract_hours if agent.contract_hours is not None else contract_hours
         if hours is None:
             fail(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import json
+from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
@@ -17,6 +18,7 @@ NEED = "start,agents\n" + "".join(
     for m in (0, 30)
 )
 
+EXAMPLE = Path(__file__).resolve().parents[3] / "examples" / "town-hall.toml"
 PIN = "scrypt$16384$8$1$c2FsdA$" + "A" * 43  # shape only: schedule never checks a PIN
 
 
@@ -64,6 +66,22 @@ def test_json_and_named_agents_from_the_config(need, tmp_path):
         assert shift["break_start"] is None  # 4-hour shifts only: no pause needed
     assert worked.get("ann", 0) <= 8 and worked.get("bob", 0) <= 4
     assert set(data["shortfall_by_day"]) == {"2026-12-07", "2026-12-08"}
+
+
+def test_the_shipped_town_hall_agents(need, tmp_path):
+    out = tmp_path / "shifts.csv"
+    result = run("--requirements", str(need), "--config", str(EXAMPLE), "--out", str(out),
+                 "--queue", "front-desk")  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert "6 named agents (210 contract hours)" in result.output
+    agents = {row["agent"] for row in csv.DictReader(out.open())}
+    assert agents and agents <= {"1001", "1002", "1003", "1004", "1005", "1006"}
+    # the specialists have no contract hours: every agent needs them, or --contract-hours
+    everyone = run("--requirements", str(need), "--config", str(EXAMPLE))
+    assert everyone.exit_code == 1
+    assert "agents.2001.contract_hours is required to schedule" in everyone.output
+    unknown = run("--requirements", str(need), "--config", str(EXAMPLE), "--queue", "nope")
+    assert unknown.exit_code == 1 and "no queue 'nope' (queues: civil-status" in unknown.output
 
 
 @pytest.mark.parametrize(
