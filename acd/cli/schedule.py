@@ -245,7 +245,7 @@ def _print(result: Schedule, team: str) -> None:
     minutes = req.step.total_seconds() / 60
     click.echo(
         f"Schedule {days[0]} to {days[-1]}: {team}, {minutes:g}-minute intervals,"
-        f" {result.candidates} candidate shifts a week"
+        f" {result.candidates:,} candidate shifts over {len(days)} days"
     )
     rows = [
         ("required", f"{req.agent_hours():.1f} agent-hours"),
