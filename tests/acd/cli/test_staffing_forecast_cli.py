@@ -1,6 +1,7 @@
 """`acd staffing --forecast`: the plan, the team's gap, --out and --json, errors."""
 
 import json
+from pathlib import Path
 
 from click.testing import CliRunner
 
@@ -91,3 +92,25 @@ def test_a_given_quantile(tmp_path):
     result = run("--forecast", write_forecast(tmp_path), *ARGS, "--quantile", "0.8")
     assert result.exit_code == 0, result.output
     assert "at the 80.0 % quantile of its level (--quantile)." in " ".join(result.output.split())
+
+
+def test_the_example_of_the_docs_is_what_the_command_prints(tmp_path, monkeypatch):
+    root = Path(__file__).resolve().parents[3]
+    monkeypatch.chdir(tmp_path)
+    week = tmp_path / "week.csv"
+    examples = root / "examples"
+    made = CliRunner().invoke(cli, ["forecast", "--history", str(examples / "counts-town-hall.csv"),
+                                    "--config", str(examples / "town-hall.toml"),
+                                    "--out", str(week)])  # fmt: skip
+    assert made.exit_code == 0, made.output
+    doc = (root / "docs" / "planning.md").read_text(encoding="utf-8")
+    section = doc.split("## Staffing from a forecast", 1)[1]
+    block = section.split("```", 2)[1].strip("\n").splitlines()
+    assert block[0].startswith("$ acd staffing --forecast week.csv") and block[1].endswith(
+        "need.csv"
+    )
+    printed = block[2:]
+    result = run("--forecast", "week.csv", *ARGS, "--agents", "6", "--contract-hours", "35",
+                 "--out", "need.csv")  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert result.output.splitlines() == printed
