@@ -425,6 +425,7 @@ def _forecast_plan(
         )
         return
     minutes = f"{plan.interval_s / 60:g}-minute intervals"
+    model = "Erlang C" if patience is None else "Erlang A"
     patience_text = "" if patience is None else f", mean patience {patience:g} s"
     click.echo(f"{_model(patience)} per interval ({minutes}), AHT {aht:g} s{patience_text}")
     click.echo(f"Targets in every interval: {' and '.join(targets.goals())}")
@@ -452,7 +453,7 @@ def _forecast_plan(
                 f"{week.agent_hours:.1f}"
                 f" ({week.agent_hours_at_mean:.1f} staffed for the forecast mean alone)",
             ),
-            ("Erlang A: P(week meets targets)", f"{100 * week.probability:.1f} %"),
+            (f"{model}: P(week meets targets)", f"{100 * week.probability:.1f} %"),
         ]
         if shrinkage:
             lines.append((f"paid hours (shrinkage {_pct(shrinkage)})", f"{row['paid_hours']:.1f}"))

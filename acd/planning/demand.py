@@ -352,10 +352,16 @@ class _Solver:
     def perf(self, calls: float, agents: int) -> Performance:
         key = (calls, agents)
         if key not in self._perf:
+            traffic = self.traffic(calls)
             if agents == 0 and calls > 0:
                 self._perf[key] = Performance(0, 0, 0, 1, 1, 0, 0, 0, 0, 0, 0, 0)
+            elif self.patience_s is None and agents <= traffic.erlangs:
+                # Erlang C without a steady state: the queue grows all day, no call is
+                # answered within any threshold (every call is, eventually, answered)
+                a = traffic.erlangs
+                self._perf[key] = Performance(agents, a, 0, 1, 0, 1, 0, 0, 0, 0, 0, 1)
             else:
-                self._perf[key] = evaluate(self.traffic(calls), agents, self.targets.threshold_s)
+                self._perf[key] = evaluate(traffic, agents, self.targets.threshold_s)
         return self._perf[key]
 
 

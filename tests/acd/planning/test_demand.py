@@ -203,3 +203,13 @@ def test_a_given_quantile_is_used_and_its_probability_reported():
     assert 0 < plan.weeks[0].probability <= 1
     with pytest.raises(StaffingError, match="quantile must be in"):
         plan_staffing(fc, TARGET, AHT, PATIENCE, quantile=1.0)
+
+
+def test_erlang_c_plans_a_service_level_over_busy_days():
+    """Without patience, days busy enough to overload the team have no steady state:
+    they count as missing the service level, not as an error."""
+    fc = parse_forecast(forecast_text([20, 40, 40, 20], sd_factor=0.3, days=5))
+    plan = plan_staffing(fc, Targets(sl=0.8, threshold_s=20), AHT, None, 0.9)
+    assert plan.reached and plan.week_goals == ("sl_offered >= 0.8",)
+    assert 0.9 <= plan.weeks[0].probability < 1
+    assert all(n.performance.sl_offered >= 0.8 for n in plan.intervals)
