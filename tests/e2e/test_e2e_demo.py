@@ -58,7 +58,7 @@ def test_demo_runs_the_day_on_a_private_broker_and_reports_it_against_the_target
     if mosquitto_binary() is None:
         pytest.skip("mosquitto is not installed (make broker installs it)")
     db = tmp_path / "day.db"
-    cmd = [sys.executable, "-m", "acd", "demo", "--calls", "60", "--speed", "5000", "--db", str(db)]
+    cmd = [sys.executable, "-m", "acd", "demo", "--calls", "60", "--speed", "8000", "--db", str(db)]
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     env.pop("ACD_MQTT_PASSWORD", None)
     with subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True, env=env) as proc:
