@@ -10,11 +10,27 @@ docs/cti-protocol.md §4.4), so the calls of those 15 s fall back by the unanswe
 call offered during the outage is *stranded* if by 11:00 it was neither answered nor
 abandoned by its caller: must be 0. Beside it: how many calls the fallback routed and
 announced, and how many fallback legs the controller recorded once back.
+
+``failover_s``: a hot-standby pair (``[ha]``, docs/operations.md, Running a pair) as
+real processes on loopback: two ``acd run`` of the reference site on one PostgreSQL
+database (a new one per run on 127.0.0.1:5432), the simulated switch over TCP (a serial
+device server; the busy weekday from 10:00 at 60x, its fallback off), default link
+timers (t1 1 s, heartbeat 5 s, RESET every 3 s) and default ``[ha]`` timers (check
+0.5 s, lease_timeout 4 s). Once the standby waits, the active one is killed (SIGKILL);
+the figure is the wall time from the kill to the first call the standby routes (the
+first ``Delivered`` or ``Queued`` the switch produces after it), median of
+``FAILOVER_RUNS``; ``failover_max_s`` the slowest. Target: 5 s.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import datetime as dt
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
 from collections import deque
 from pathlib import Path
 
@@ -95,7 +111,93 @@ class Day:
                 self._take(self.bridge.advance(self.epoch + self.now))
 
 
+FAILOVER_RUNS = 5
+PG_SERVER = "postgresql://postgres@127.0.0.1:5432"
+
+
+def _wait(predicate, timeout: float, what: str) -> None:
+    end = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > end:
+            raise RuntimeError(f"failover bench: no {what} in {timeout} s")
+        time.sleep(0.02)
+
+
+def failover_once(directory: Path) -> float:
+    """One kill of the active controller of a pair: s until the standby routes a call."""
+    from acd.runtime.store_pg import scratch_database
+    from firmware_sim.runner import ServedSwitch
+
+    sc = load_scenario("town-hall-weekday-700")
+    sc = dataclasses.replace(sc, start_s=10 * 3600.0, end_s=11 * 3600.0, speed=60.0)
+    switch = ServedSwitch(sc, tcp=True)
+    procs: list[subprocess.Popen] = []
+    try:
+        with scratch_database(PG_SERVER, "acd_bench_ha") as db:
+            config = directory / "site.toml"
+            text = CONFIG.read_text().replace('url = "town-hall.db"', f'url = "{db}"')
+            config.write_text(text + "\n[ha]\nenabled = true\n")
+            start = dt.datetime.combine(sc.day, dt.time()) + dt.timedelta(seconds=sc.start_s)
+
+            def launch(name: str) -> Path:
+                log = directory / f"{name}.log"
+                command = [
+                    *(sys.executable, "-m", "acd", "run", "--config", str(config)),
+                    *("--link", switch.url, "--no-mqtt", "--instance", name),
+                    *("--speed", f"{sc.speed:g}", "--start", start.isoformat()),
+                    *("--origin", repr(switch.origin)),
+                ]
+                with open(log, "wb") as out:
+                    procs.append(
+                        subprocess.Popen(
+                            command, stdout=subprocess.DEVNULL, stderr=out, cwd=directory
+                        )
+                    )
+                return log
+
+            a = launch("pc-a")
+            _wait(lambda: "resynchronised" in a.read_text(), 30, "active controller")
+            b = launch("pc-b")
+            _wait(lambda: "the active controller is pc-a" in b.read_text(), 30, "standby")
+            time.sleep(1.0)  # calls flowing through pc-a
+            procs[0].kill()
+            killed = time.monotonic()
+            procs[0].wait(5)
+
+            def routed() -> float | None:
+                for t, x in list(switch.endpoint.produced):
+                    if t > killed + 0.05 and isinstance(x, m.Delivered | m.Queued):
+                        return t
+                return None
+
+            _wait(lambda: routed() is not None, 30, "call routed by the standby")
+            return routed() - killed
+    finally:
+        for proc in procs:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait(5)
+        switch.stop()
+
+
+def failover() -> dict:
+    """`failover_once` ``FAILOVER_RUNS`` times: the median and the slowest."""
+    times = []
+    for _ in range(FAILOVER_RUNS):
+        with tempfile.TemporaryDirectory(prefix="acd-bench-ha-") as directory:
+            times.append(failover_once(Path(directory)))
+    return {
+        "failover_s": round(statistics.median(times), 2),
+        "failover_max_s": round(max(times), 2),
+        "failover_runs": [round(t, 2) for t in times],
+    }
+
+
 def run() -> dict:
+    return {**fallback(), **failover()}
+
+
+def fallback() -> dict:
     day = Day()
     day.controller(True)
     day.run_until(OUTAGE)
