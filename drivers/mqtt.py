@@ -146,6 +146,7 @@ class MqttBridge:
         self._status_counts: dict[str, int] | None = None  # as last published
         self._status_at = float("-inf")  # loop time of that publication
         self._status_again = False  # publish the status again (fields changed, a peer's)
+        self._offline_at_stop = True
 
     # -- the controller's side: synchronous, never blocks ---------------------------
 
@@ -220,10 +221,13 @@ class MqttBridge:
             self._task = asyncio.create_task(self._run(), name=f"mqtt-{self.topics.site}")
             self._task.add_done_callback(_report_crash)
 
-    async def stop(self, timeout: float = 3.0) -> None:
-        """Flush, publish offline and disconnect; give up after ``timeout`` seconds."""
+    async def stop(self, timeout: float = 3.0, offline: bool = True) -> None:
+        """Flush, publish offline (unless ``offline`` is False: a standby becoming the
+        active controller, whose own status follows) and disconnect; give up after
+        ``timeout`` seconds."""
         for limited in self._logs.values():
             limited.flush()
+        self._offline_at_stop = offline
         self._stop.set()
         self._wake.set()
         task, self._task = self._task, None
@@ -327,7 +331,8 @@ class MqttBridge:
                 await self._publish(client, batch)
                 continue
             if self._stop.is_set():
-                await self._publish(client, [self._status(False)])
+                if self._offline_at_stop:
+                    await self._publish(client, [self._status(False)])
                 return
             due = min(
                 (t for t in (self._outbox.next_due(), status_due) if t is not None), default=None

@@ -29,6 +29,7 @@ Examples:
   acd demo                          # a weekday at 250 calls in about 80 s
   acd demo --calls 700 --speed 400  # the busy day, a bit slower
   acd demo --db day.db && acd report --db day.db
+  acd demo --ha --db postgresql://acd@localhost/acd_demo   # a pair fails over
 
 \b
 The simulated switch runs on a pseudo-terminal and the controller opens it like a
@@ -36,6 +37,14 @@ real serial port. MQTT goes to a private Mosquitto started for the run on a free
 loopback port, with a password file (random passwords, printed) and the ACL of
 examples/mosquitto/acl: nothing is anonymous, the controller logs in as its
 account. Without mosquitto installed (make broker installs it), MQTT is left out.
+
+\b
+--ha plays a hot-standby pair instead (docs/operations.md, Running a pair): the
+switch over TCP (the busy weekday unless --scenario) from 10:00 at 60x (or
+--speed), two `acd run` with [ha] on the PostgreSQL database of --db (pc-a
+active, pc-b standby), pc-a killed with SIGKILL, pc-b taking over, pc-a back as
+the standby; their log lines and controller/status as they come, and how long
+the standby took to route its first call.
 """
 
 EXAMPLE = example("town-hall.toml")
@@ -119,6 +128,11 @@ def _broker(config: Config, directory: Path) -> Iterator[tuple[Config, DemoBroke
     help="Also serve the wallboard and console there (default 127.0.0.1:8080), user 'demo'"
     " with a random password (printed); try --speed 20 to watch the floor.",
 )
+@click.option(
+    "--ha",
+    is_flag=True,
+    help="Play a hot-standby pair failing over (needs --db postgresql://...).",
+)
 def demo(
     config_path: str | None,
     scenario: str,
@@ -128,6 +142,7 @@ def demo(
     db_path: str | None,
     append: bool,
     web_listen: str | None,
+    ha: bool,
 ) -> None:
     """Run the reference customer's day: simulated switch, controller and broker.
 
@@ -152,6 +167,13 @@ def demo(
         sc = dataclasses.replace(sc, traffic=dataclasses.replace(sc.traffic, week=week))
     sc = dataclasses.replace(sc, speed=speed)
     logging.basicConfig(level=logging.ERROR, format="%(levelname)s %(name)s %(message)s")
+    if ha:
+        context = click.get_current_context()
+        if context.get_parameter_source("scenario") is click.core.ParameterSource.DEFAULT:
+            sc = dataclasses.replace(load_scenario("town-hall-weekday-700"), seed=sc.seed)
+        given = context.get_parameter_source("speed")
+        _pair_demo(config, config_path, sc, db_path, web_listen, given)
+        return
 
     keep = db_path is not None
     with contextlib.ExitStack() as stack:
@@ -184,6 +206,35 @@ def demo(
         click.echo(render_text(report, "hour"))
         if keep:
             click.echo(f"Call records kept in {db_path} (acd report --db {db_path}).")
+
+
+def _pair_demo(config, config_path, sc, db_path, web_listen, speed_source) -> None:
+    """``--ha``: `acd.cli.demo_ha`, on the demo's broker when mosquitto is there."""
+    from acd.cli.demo_ha import run_pair
+    from acd.runtime.store import scheme_of
+    from acd.runtime.topics import Topics
+
+    if db_path is None or scheme_of(db_path) not in ("postgresql", "postgres"):
+        fail("--ha needs --db postgresql://... (the pair shares its records and lease there)")
+    if config_path is not None or web_listen is not None:
+        fail("--ha plays the reference site alone: give neither --config nor --web")
+    if speed_source is click.core.ParameterSource.DEFAULT:
+        sc = dataclasses.replace(sc, speed=60.0)
+    sc = dataclasses.replace(sc, start_s=10 * 3600.0, end_s=12 * 3600.0)
+    with contextlib.ExitStack() as stack:
+        tmp = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="acd-demo-ha-")))
+        config, broker = stack.enter_context(_broker(config, tmp / "mosquitto"))
+        if isinstance(broker, DemoBroker):
+            for line in broker.lines(Topics(config.mqtt.prefix, config.site.id)):
+                click.echo(line)
+        else:
+            click.echo(broker)
+            broker = None
+        linked, routed = asyncio.run(run_pair(config, sc, db_path, broker, tmp))
+    click.echo(
+        f"Failover: pc-b held the PBX link {linked:.2f} s after the kill of pc-a and routed"
+        f" its first call {routed:.2f} s after it. Call records kept in {db_path}."
+    )
 
 
 def _web_site(

@@ -119,6 +119,7 @@ class Pair:
         lease = self.new_lease()
         executor = ThreadPoolExecutor(1, thread_name_prefix="acd-lease")
         bridge = None  # started once the holder is known: one birth, naming it
+        taken = None
         seen: object = ()  # the holder last reported
         problem = None
         self.notifier.notify(READY=1, STATUS=f"standby: {lease.instance} waits for the lease")
@@ -129,6 +130,7 @@ class Pair:
                 try:
                     if await asyncio.wait_for(call(lease.acquire), 2 * ha.lease_timeout):
                         executor.shutdown(wait=False)
+                        taken = lease
                         return lease
                     holder = await asyncio.wait_for(call(lease.holder), 2 * ha.lease_timeout)
                     problem = None
@@ -172,8 +174,8 @@ class Pair:
             _let_go(lease, executor, wait=False)
             return None
         finally:
-            if bridge is not None:
-                await bridge.stop()
+            if bridge is not None:  # taking over: its status as the active one follows
+                await bridge.stop(offline=taken is None)
 
 
 async def _relay(stop: asyncio.Event, term: asyncio.Event) -> None:

@@ -297,3 +297,42 @@ def test_a_partition_from_postgresql_fences_the_active_one_before_the_standby_st
         proxy.close()
     for log in (a_log, b_log):
         assert "Traceback" not in log.read_text()
+
+
+def test_acd_demo_ha_shows_a_pair_failing_over(pg_url):
+    from click.testing import CliRunner
+
+    from acd.cli import cli
+
+    result = CliRunner().invoke(cli, ["demo", "--ha", "--db", pg_url])
+    assert result.exit_code == 0, result.output
+    out = result.output
+    assert "lease taken: pc-a is the active controller" in out
+    assert "standby: pc-b waits; the active controller is pc-a" in out
+    assert "--- kill -9 pc-a" in out and "lease taken: pc-b is the active controller" in out
+    assert "standby: pc-a waits; the active controller is pc-b" in out
+    found = re.search(
+        r"held the PBX link (\S+) s after the kill of pc-a and routed its first call (\S+) s", out
+    )
+    assert found, out
+    linked, routed = float(found[1]), float(found[2])
+    assert 0 < linked <= routed < 10, out
+    if "[mqtt]" in out:  # the demo's own Mosquitto (make broker installs it)
+        assert '"role": "active", "instance": "pc-b", "standby": "pc-a"' in out
+
+
+@pytest.mark.parametrize(
+    ("args", "why"),
+    [
+        ([], "--ha needs --db postgresql://"),
+        (["--db", "day.db"], "--ha needs --db postgresql://"),
+        (["--db", "postgresql://acd@db/acd", "--web"], "give neither --config nor --web"),
+    ],
+)
+def test_acd_demo_ha_refuses_what_a_pair_cannot_run_on(args, why):
+    from click.testing import CliRunner
+
+    from acd.cli import cli
+
+    result = CliRunner().invoke(cli, ["demo", "--ha", *args])
+    assert result.exit_code == 1 and why in result.output and "Traceback" not in result.output
