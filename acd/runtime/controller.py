@@ -217,20 +217,20 @@ class Controller:
             except (LeaseLost, TimeoutError):  # the port is not opened
                 self._release_lease(wait=False)
                 raise
-        if self.outbox is not None:
-            # a previous run's records first (in a pair, not its sessions: not the latest)
-            replayed = self.outbox.replay(state=self.lease is None)
-            if replayed:
-                log.info(
-                    "outbox %s: %d batches of call records a previous run could not store"
-                    " are written",
-                    self.outbox.spool,
-                    replayed,
-                )
         try:
+            if self.outbox is not None:
+                # a previous run's records first (in a pair, not its sessions: not the latest)
+                replayed = self.outbox.replay(state=self.lease is None)
+                if replayed:
+                    log.info(
+                        "outbox %s: %d batches of call records a previous run could not"
+                        " store are written",
+                        self.outbox.spool,
+                        replayed,
+                    )
             await self._open()
         except BaseException:
-            if self.lease is not None:
+            if self.lease is not None:  # the other controller may do better
                 self._release_lease(wait=False)
             raise
         if self.store is not None:
