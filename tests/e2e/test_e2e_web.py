@@ -127,10 +127,10 @@ def floor(kit, tmp_path_factory):
     d = tmp_path_factory.mktemp("web")
     broker = Broker(d / "mosquitto")
     broker.start()
-    # in real time from 4 s before the early shift keys its logins at 07:55 (heard live
+    # in real time from 2 s before the early shift keys its logins at 07:55 (heard live
     # by the controller, up by then); the day's first call comes at 09:00 at the soonest
     scenario = kit.hour_scenario(volume=1, start="07:54", end="09:30", speed=1)
-    sim = kit.SimThread(dataclasses.replace(scenario, start_s=(7 * 60 + 55) * 60 - 4.0))
+    sim = kit.SimThread(dataclasses.replace(scenario, start_s=(7 * 60 + 55) * 60 - 2.0))
     config = kit.site_config(d, sim.url, broker_port=broker.port)
     mqtt = dataclasses.replace(config.mqtt, prefix="acd/v1", password=PASSWORDS["acd-townhall"])
     controller = ControllerThread(dataclasses.replace(config, mqtt=mqtt), sim.engine_clock())
