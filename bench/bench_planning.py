@@ -34,6 +34,7 @@ The staffing plan and the twin, on a week of the reference town hall (Mon–Fri
 - ``schedule_gap_60_pool``, ``schedule_s_60_pool``, ``schedule_short_h_60_pool``: a free
   head count of 60 agents of 35 h against the plan for 5,000 calls a weekday (the town
   hall × 10).
+- ``schedule_gap``, ``schedule_s``: the larger of the two (the issue's targets).
 """
 
 from __future__ import annotations
@@ -166,6 +167,8 @@ def schedule_figures() -> dict[str, float]:
         out[f"schedule_s_{name}"] = round(time.perf_counter() - started, 2)
         out[f"schedule_short_h_{name}"] = round(result.shortfall_hours, 2)
         out[f"schedule_required_h_{name}"] = round(req.agent_hours(), 2)
+    out["schedule_gap"] = max(out["schedule_gap_6_named"], out["schedule_gap_60_pool"])
+    out["schedule_s"] = max(out["schedule_s_6_named"], out["schedule_s_60_pool"])
     return out
 
 
