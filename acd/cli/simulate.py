@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from pathlib import Path
 from typing import Any
 
 import click
@@ -13,6 +14,7 @@ from acd.config import Config, load_config
 from acd.planning import twin, whatif
 from acd.planning.demand import load_forecast
 from acd.planning.profile import load_profile
+from acd.planning.schedule import parse_requirements
 from acd.planning.whatif import Estimate, Expectation, Flags, HourExpectation, Result, WhatIf
 from firmware_sim.scenario import load_scenario
 
@@ -71,6 +73,12 @@ _FLAG_NAMES = ("--agents", "--aht", "--sd", "--patience", "--distribution", "--p
     help="Twin: shifts (CSV agent,day,start,end,break_start,break_end, from acd schedule).",
 )
 @click.option(
+    "--requirements",
+    "requirements_path",
+    type=click.Path(dir_okay=False),
+    help="Twin: agents per interval (CSV start,agents) played exactly, instead of shifts.",
+)
+@click.option(
     "--forecast",
     "forecast_path",
     type=click.Path(dir_okay=False),
@@ -97,6 +105,7 @@ def simulate(
     jobs: int,
     sweep_calls: str | None,
     schedule_path: str | None,
+    requirements_path: str | None,
     forecast_path: str | None,
     weeks: int,
     target: float | None,
@@ -126,11 +135,13 @@ def simulate(
     in at the shift's start, not ready during the break, logged out at its end)
     against calls drawn from the forecast, its uncertainty included, for --weeks
     simulated weeks, and gives the share of weeks and of days reaching the target.
+    --requirements instead of --schedule plays a requirement exactly (the agents of
+    each interval on the phones for all of it, no pause).
     """
     config = load_config(config_path) if config_path is not None else None
-    if schedule_path is not None or forecast_path is not None:
+    if any(p is not None for p in (schedule_path, requirements_path, forecast_path)):
         _twin(
-            schedule_path, forecast_path, weeks, target, config, queue,
+            schedule_path, requirements_path, forecast_path, weeks, target, config, queue,
             aht, sd, patience, distribution, seed, jobs, as_json,
         )  # fmt: skip
         return
@@ -469,6 +480,7 @@ _NOT_TWIN = {
 
 def _twin(
     schedule_path: str | None,
+    requirements_path: str | None,
     forecast_path: str | None,
     weeks: int,
     target: float | None,
@@ -491,8 +503,8 @@ def _twin(
     ]
     if given:
         fail(f"{', '.join(given)}: not with the twin (--schedule and --forecast say that)")
-    if schedule_path is None or forecast_path is None:
-        fail("the twin needs both --schedule FILE and --forecast FILE")
+    if (schedule_path is None) == (requirements_path is None) or forecast_path is None:
+        fail("the twin needs --forecast FILE and one of --schedule FILE, --requirements FILE")
     missing = [name for name, value in (("--aht", aht), ("--patience", patience)) if value is None]
     if missing:
         fail(f"give {' and '.join(missing)} for the twin")
@@ -503,9 +515,19 @@ def _twin(
     if jobs < 1:
         fail(f"--jobs must be at least 1, got {jobs}")
     flags = Flags(1, 0.0, aht, patience, distribution or "exponential", sd)
+    if requirements_path is not None:
+        try:
+            text = Path(requirements_path).read_text(encoding="utf-8")
+        except OSError as exc:
+            fail(f"{requirements_path}: cannot read the requirements ({exc.strerror})")
+        shifts = twin.exact_schedule(parse_requirements(text, requirements_path))
+        source = f"the requirement {requirements_path} played exactly"
+    else:
+        shifts = twin.load_schedule(schedule_path)
+        source = f"{schedule_path}"
     spec = twin.build(
         load_forecast(forecast_path),
-        twin.load_schedule(schedule_path),
+        shifts,
         flags.handling(),
         patience,
         config,
@@ -520,13 +542,13 @@ def _twin(
 
         result = twin.run(spec, weeks, seed, jobs, on_week)
     wall = time.perf_counter() - started
-    _show_twin(spec, result, schedule_path, forecast_path, flags, wall, as_json)
+    _show_twin(spec, result, source, forecast_path, flags, wall, as_json)
 
 
 def _show_twin(
     spec: twin.Twin,
     result: twin.TwinResult,
-    schedule_path: str,
+    source: str,
     forecast_path: str,
     flags: Flags,
     wall: float,
@@ -534,6 +556,8 @@ def _show_twin(
 ) -> None:
     pct = f"{100 * result.target:g} %"
     hours = spec.on_phones_hours()
+    exact = source.startswith("the requirement")
+    who = source if exact else f"{len(spec.agents)} agents of {source}"
     spread = spec.forecast.day_spread()
     calls = sum(r.mean for r in spec.forecast.intervals)
     week_range = result.week_rate_range()
@@ -542,7 +566,7 @@ def _show_twin(
         emit_json(
             {
                 "mode": "twin",
-                "schedule": schedule_path,
+                "schedule": source,
                 "forecast": forecast_path,
                 "queue": spec.queue,
                 "agents": list(spec.agents),
@@ -575,7 +599,7 @@ def _show_twin(
         )
         return
     click.echo(
-        f"Twin: {len(spec.agents)} agents of {schedule_path} ({hours:.1f} agent-hours on the"
+        f"Twin: {who} ({hours:.1f} agent-hours on the"
         f" phones) against {forecast_path} ({_days(len(spec.days))}, {calls:,.0f} calls"
         f" forecast, day level ±{100 * max(spread.values()) ** 0.5:.0f} %)"
     )

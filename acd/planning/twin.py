@@ -31,6 +31,7 @@ from acd.config import AgentConfig, Config
 from acd.core.figures import compute
 from acd.errors import AcdError, must_be
 from acd.planning.demand import DayFactor, Forecast, Interval
+from acd.planning.schedule import Requirement
 from acd.planning.whatif import CONFIDENCE, REFERENCE_SITE, WhatIf, cheap_pins, day_seed, run_day
 from firmware_sim.distributions import Distribution, Exponential, Fixed
 from firmware_sim.people import Agent, Behaviour, Break, CallerModel, Shift, draw_caller
@@ -133,6 +134,42 @@ def load_schedule(path: str | os.PathLike[str]) -> dict[date, tuple[ShiftRow, ..
     except OSError as exc:
         raise ScheduleError(f"{path}: cannot read the schedule ({exc.strerror})") from None
     return parse_schedule(text, str(path))
+
+
+def exact_schedule(req: Requirement) -> dict[date, tuple[ShiftRow, ...]]:
+    """A requirement played exactly: in each interval ⌈agents⌉ agents on the phones,
+    each stretch of intervals a k-th agent is needed one shift with no pause (agent
+    ``req-<k>.<stretch>``). The twin of the requirement itself, before any schedule: it
+    shows what the staffing model's steady state leaves out."""
+    step = req.step.total_seconds()
+    days: dict[date, list[ShiftRow]] = {}
+    for day, indices in req.by_day().items():
+        need = [math.ceil(req.agents[i] - 1e-9) for i in indices]
+        starts = [_seconds(req.starts[i]) for i in indices]
+        for k in range(max(need, default=0)):
+            stretch, begin = 0, None
+            for j, (start, n) in enumerate(zip(starts, need, strict=True)):
+                joined = begin is not None and starts[j - 1] + step == start
+                if n > k and joined:
+                    continue
+                if begin is not None:
+                    stretch += 1
+                    end = starts[j - 1] + step
+                    days.setdefault(day, []).append(
+                        ShiftRow(f"req-{k + 1:02d}.{stretch}", day, begin, end)
+                    )
+                    begin = None
+                if n > k:
+                    begin = start
+            if begin is not None:
+                stretch += 1
+                end = starts[-1] + step
+                days.setdefault(day, []).append(
+                    ShiftRow(f"req-{k + 1:02d}.{stretch}", day, begin, end)
+                )
+    if not days:
+        raise ScheduleError("the requirement asks for no agent")
+    return {d: tuple(rows) for d, rows in days.items()}
 
 
 # --- the twin ---------------------------------------------------------------------------

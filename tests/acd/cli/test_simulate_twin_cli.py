@@ -59,7 +59,7 @@ def test_twin_json_is_reproducible(tmp_path):
 def test_twin_errors(tmp_path):
     both = files(tmp_path)
     cases = [
-        (both[:2] + ARGS, "needs both --schedule FILE and --forecast FILE"),
+        (both[:2] + ARGS, "needs --forecast FILE and one of --schedule FILE, --requirements"),
         ([*both, "--patience", "120"], "give --aht for the twin"),
         (both + ARGS + ["--agents", "3"], "--agents: not with the twin"),
         (both + ARGS + ["--replications", "3"], "--replications: not with the twin"),
@@ -89,3 +89,16 @@ def test_a_day_without_shifts_is_named(tmp_path):
     assert data["unstaffed_days"] == ["2026-12-08"]
     assert data["answer_rate_by_day"]["2026-12-08"] == 0.0
     assert data["answer_rate_by_day"]["2026-12-07"] > 0.5
+
+
+def test_a_requirement_played_exactly(tmp_path):
+    fc, need = tmp_path / "forecast.csv", tmp_path / "need.csv"
+    fc.write_text(forecast_text([10, 20], days=1))
+    need.write_text("start,agents\n2026-12-07T08:00,2\n2026-12-07T09:00,3\n")
+    result = run("--forecast", str(fc), "--requirements", str(need), *ARGS)
+    assert result.exit_code == 0, result.output
+    assert f"Twin: the requirement {need} played exactly (5.0 agent-hours on the phones)" in (
+        result.output
+    )
+    both = run("--forecast", str(fc), "--requirements", str(need), "--schedule", str(need), *ARGS)
+    assert both.exit_code == 1 and "one of --schedule FILE, --requirements FILE" in both.output

@@ -6,8 +6,9 @@ from datetime import date
 import pytest
 
 from acd.planning.demand import parse_forecast
+from acd.planning.schedule import parse_requirements
 from acd.planning.staffing import Traffic, evaluate
-from acd.planning.twin import ScheduleError, build, parse_schedule, run, wilson
+from acd.planning.twin import ScheduleError, build, exact_schedule, parse_schedule, run, wilson
 from firmware_sim.distributions import Exponential
 from tests.acd.planning.test_demand import forecast_text
 
@@ -121,3 +122,25 @@ def test_schedule_and_forecast_must_share_days():
     fc = parse_forecast(forecast_text([5.0, 5.0]))
     with pytest.raises(Exception, match="has no day of the forecast"):
         build(fc, schedule("A1,2027-01-04,08:00,10:00,,"), Exponential(AHT), PATIENCE)
+
+
+def test_a_requirement_played_exactly():
+    req = parse_requirements(
+        "start,agents\n2026-12-07T08:00,2\n2026-12-07T08:30,3\n2026-12-07T09:00,1\n"
+        "2026-12-07T09:30,2\n2026-12-07T11:00,1\n2026-12-08T08:00,1\n"
+    )
+    days = exact_schedule(req)
+    shifts = {(r.agent, r.start_s / 3600, r.end_s / 3600) for r in days[MONDAY]}
+    assert shifts == {
+        ("req-01.1", 8.0, 10.0),  # 11:00 follows a closure: a new stretch
+        ("req-01.2", 11.0, 11.5),
+        ("req-02.1", 8.0, 9.0),
+        ("req-02.2", 9.5, 10.0),
+        ("req-03.1", 8.5, 9.0),
+    }
+    # every interval has exactly the agents it asks for, and no pause
+    for start, need in zip(req.starts, req.agents, strict=True):
+        t = start.hour * 3600 + start.minute * 60
+        on = sum(r.start_s <= t < r.end_s for r in days[start.date()])
+        assert on == need
+    assert all(r.break_start_s is None for rows in days.values() for r in rows)
