@@ -63,6 +63,25 @@ every second), so a broker restart is over for the wallboards within about 2 s."
 STATUS_INTERVAL = 5.0  # s between two controller/status updates announcing drops
 
 
+class Backoff:
+    """The wait before the next reconnection attempt: ``initial`` at first and after a
+    good connection (`reset`), doubled after each failed attempt (`grow`) up to ``cap``."""
+
+    def __init__(self, initial: float = RECONNECT_INITIAL, cap: float = RECONNECT_MAX) -> None:
+        self.initial = initial
+        self.cap = cap
+        self.delay = initial
+
+    def reset(self) -> None:
+        """A good connection: the next wait is ``initial`` again."""
+        self.delay = self.initial
+
+    def grow(self) -> float:
+        """A failed attempt: double the wait, up to ``cap``; returns the new wait."""
+        self.delay = min(self.delay * 2, self.cap)
+        return self.delay
+
+
 _CONNECTION_ERRORS = (aiomqtt.MqttError, OSError)
 """Publication failures that say the connection is gone, not that the message is bad."""
 
@@ -269,29 +288,29 @@ class MqttBridge:
         return {**WILL_PAYLOAD, **mine}
 
     async def _run(self) -> None:
-        delay = self.reconnect_initial
+        backoff = Backoff(self.reconnect_initial, self.reconnect_max)
         while not self._stop.is_set():
             try:
                 async with self._client() as client:
                     self.connects += 1
-                    delay = self.reconnect_initial
+                    backoff = Backoff(self.reconnect_initial, self.reconnect_max)
                     log.info("mqtt: connected to %s:%d", self.config.host, self.config.port)
                     await self._session(client)
             except aiomqtt.MqttError as exc:
                 self.last_error = str(exc) or type(exc).__name__
-                log.warning("mqtt: %s (retry in %.1f s)", self.last_error, delay)
+                log.warning("mqtt: %s (retry in %.1f s)", self.last_error, backoff.delay)
             except Exception as exc:  # a bug: start a new session rather than go silent
                 self.last_error = f"internal error: {type(exc).__name__}"
                 self._logs["bug"](
-                    "mqtt: session ended by an error (retry in %.1f s)", delay, exc_info=exc
+                    "mqtt: session ended by an error (retry in %.1f s)", backoff.delay, exc_info=exc
                 )
             finally:
                 self._connected = False
             if self._stop.is_set():
                 break
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._stop.wait(), delay)
-            delay = min(delay * 2, self.reconnect_max)
+                await asyncio.wait_for(self._stop.wait(), backoff.delay)
+            backoff.grow()
 
     async def _session(self, client: aiomqtt.Client) -> None:
         """Birth, snapshot, subscribe; then send and receive until stopped or cut off."""

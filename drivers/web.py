@@ -40,7 +40,7 @@ from acd.tools.webauth import LoginLimiter, Session, Sessions
 from acd.tools.webreport import BYS, ReportQuery, chart, table
 from acd.tools.webview import WebState
 from acd.webconfig import parse_listen
-from drivers.mqtt import RECONNECT_INITIAL, RECONNECT_MAX, new_client, payload_bytes
+from drivers.mqtt import Backoff, new_client, payload_bytes
 
 log = logging.getLogger("acd.web")
 STATIC = resources.files("acd") / "static"
@@ -100,14 +100,15 @@ class WebServer:
 
     async def run_mqtt(self) -> None:
         """Follow the broker forever, reconnecting after any loss."""
-        delay = RECONNECT_INITIAL
+        backoff = Backoff()
         while True:
             try:
                 ident = f"acd-web-{secrets.token_hex(4)}"
                 async with new_client(self.mqtt, ident, timeout=REPLY_TIMEOUT) as client:
                     for f in self.filters():
                         await client.subscribe(f, qos=1)
-                    self.client, delay = client, RECONNECT_INITIAL
+                    self.client = client
+                    backoff.reset()
                     self.state.set_broker("up")
                     self._touch()
                     log.info(
@@ -123,8 +124,8 @@ class WebServer:
             self.client = None
             self.state.set_broker("down")
             self._touch()
-            await asyncio.sleep(delay)
-            delay = min(delay * 2, RECONNECT_MAX)
+            await asyncio.sleep(backoff.delay)
+            backoff.grow()
 
     def _on_message(self, topic: str, payload: bytes, retained: bool) -> None:
         _head, sep, request_id = topic.rpartition("/cmd/reply/")

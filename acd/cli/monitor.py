@@ -129,7 +129,7 @@ def draw(state: MonitorState) -> None:
 
 
 async def _live(conn: Connection, state: MonitorState, interval: float) -> None:
-    from drivers.mqtt import RECONNECT_INITIAL, RECONNECT_MAX
+    from drivers.mqtt import Backoff
     from drivers.mqtt_client import BrokerError, aiomqtt_messages, connected
 
     changed = asyncio.Event()
@@ -143,7 +143,7 @@ async def _live(conn: Connection, state: MonitorState, interval: float) -> None:
             await asyncio.sleep(interval)
 
     task = asyncio.create_task(painter())
-    delay = RECONNECT_INITIAL
+    backoff = Backoff()
     try:
         while True:
             try:
@@ -151,7 +151,7 @@ async def _live(conn: Connection, state: MonitorState, interval: float) -> None:
                     # the retained state comes again: forget what may have gone since
                     state.agents, state.queues, state.alarms = {}, {}, {}
                     state.controller, state.broker = None, "up"
-                    delay = RECONNECT_INITIAL
+                    backoff.reset()
                     changed.set()
                     await client.subscribe(conn.topics.base + "/#", qos=1)
                     async for topic, payload, retained in aiomqtt_messages(client):
@@ -161,7 +161,7 @@ async def _live(conn: Connection, state: MonitorState, interval: float) -> None:
                 pass
             state.broker = "down"
             changed.set()
-            await asyncio.sleep(delay)
-            delay = min(delay * 2, RECONNECT_MAX)
+            await asyncio.sleep(backoff.delay)
+            backoff.grow()
     finally:
         task.cancel()

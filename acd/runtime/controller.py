@@ -92,7 +92,7 @@ from acd.runtime.topics import (
     pin_locked_alarm,
     queue_stats_payload,
 )
-from drivers.mqtt import CommandHandler, MqttBridge
+from drivers.mqtt import Backoff, CommandHandler, MqttBridge
 from drivers.serial_link import Capture, SerialPort, open_port
 from drivers.systemd import Notifier
 from protocols.errors import LocalProtocolError
@@ -494,7 +494,7 @@ class Controller:
                 log.info("retention: capture file %s deleted", old)
 
     async def _keep_port(self, stop: asyncio.Event) -> None:
-        delay = self.reconnect_initial
+        backoff = Backoff(self.reconnect_initial, self.config.link.reconnect_max)
         while not stop.is_set():
             stopped = asyncio.ensure_future(stop.wait())
             lost = asyncio.ensure_future(self._port_lost.wait())
@@ -505,15 +505,14 @@ class Controller:
                 lost.cancel()
             while self._port_lost.is_set() and not stop.is_set():
                 with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(stop.wait(), delay)
+                    await asyncio.wait_for(stop.wait(), backoff.delay)
                 if stop.is_set():
                     break
                 try:
                     await self._open()
-                    delay = self.reconnect_initial
+                    backoff.reset()
                 except Exception as exc:  # AcdError, or any OS refusal: retry
-                    delay = min(delay * 2, self.config.link.reconnect_max)
-                    log.error("%s (retry in %.1f s)", exc, delay)
+                    log.error("%s (retry in %.1f s)", exc, backoff.grow())
 
     async def _open(self) -> None:
         if self.fenced is not None or (self.lease is not None and self._lease_expired()):
