@@ -717,8 +717,8 @@ class PinPolicy:
         return cfg
 
 
-PIN_SETTINGS = ("pin_min_length", "pin_attempts", "pin_lockout", "pin_lockout_max")
-"""The keys of ``[agents]`` that are settings, not agents."""
+PIN_SETTINGS = tuple(f"pin_{f.name}" for f in fields(PinPolicy))
+"""The keys of ``[agents]`` that are settings, not agents: ``pin_`` and a `PinPolicy` field."""
 
 
 @dataclass(frozen=True)

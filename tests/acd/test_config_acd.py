@@ -6,7 +6,7 @@ import pytest
 from click.testing import CliRunner
 
 from acd.cli import cli
-from acd.config import Config, Overflow, load_config
+from acd.config import PIN_SETTINGS, Config, Overflow, PinPolicy, load_config
 from acd.core.pins import hash_pin, is_pin_hash, verify_pin
 from acd.errors import ConfigError
 
@@ -199,6 +199,9 @@ def test_agents_pin_settings_are_read_checked_and_not_agents():
     cfg = Config.from_dict(data)
     assert (cfg.pins.min_length, cfg.pins.attempts, cfg.pins.lockout) == (6, 3, 30.0)
     assert "pin_min_length" not in cfg.agents and "1001" in cfg.agents
+    every = broken(lambda d: d["agents"].update({k: 7 for k in PIN_SETTINGS}))
+    assert Config.from_dict(every).pins == PinPolicy(7, 7, 7.0, 7.0)  # each key is a setting
+    assert set(Config.from_dict(every).agents) == set(cfg.agents)  # and none is an agent
     with pytest.raises(ConfigError, match=r"agents\.pin_min_length: must be at least 4"):
         Config.from_dict(broken(lambda d: d["agents"].update(pin_min_length=3)))
 
