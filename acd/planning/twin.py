@@ -186,7 +186,8 @@ class Twin:
     queue: str
     handling: Distribution
     patience_s: float
-    target: float  # answer rate a day or a week must reach
+    target: float  # what a day or a week must reach ...
+    metric: str = "answer_rate"  # ... in this: answer_rate or sl_offered
     trunks: int = 30
 
     @property
@@ -221,10 +222,13 @@ def build(
     queue: str | None = None,
     target: float | None = None,
     trunks: int = 30,
+    sl: float | None = None,
 ) -> Twin:
     """A twin of ``schedule`` against ``forecast`` for the site of ``config`` (default:
     the reference town hall's front desk, open whenever the forecast has calls); the
-    answer-rate ``target`` defaults to the queue's.
+    answer-rate ``target`` defaults to the queue's; with ``sl`` the days and weeks are
+    judged on the service level instead (answered within the queue's threshold ÷
+    offered) reaching ``sl``.
 
     Every agent of the schedule serves the queue (their skills from ``config`` if it
     names them, else the queue's skill); they answer at once and wrap up at once.
@@ -233,8 +237,11 @@ def build(
         raise AcdError(must_be("patience", "a positive number of seconds", patience_s))
     if trunks < 1:
         raise AcdError(must_be("trunks", "at least 1", trunks))
-    if target is not None and not 0 < target <= 1:
-        raise AcdError(must_be("target", "in ]0, 1]", target))
+    for name, value in (("target", target), ("service level", sl)):
+        if value is not None and not 0 < value <= 1:
+            raise AcdError(must_be(name, "in ]0, 1]", value))
+    if target is not None and sl is not None:
+        raise AcdError("give an answer-rate target or a service level, not both")
     if config is None:
         site = {
             **REFERENCE_SITE,
@@ -268,8 +275,12 @@ def build(
         team[name] = AgentConfig(name, pin_hash="", skills=skills)
     config = dataclasses.replace(config, agents={**config.agents, **team})
     config = cheap_pins(config, {name: _pin(i) for i, name in enumerate(names)})
+    if sl is not None:
+        return Twin(
+            forecast, schedule, config, queue, handling, patience_s, sl, "sl_offered", trunks
+        )
     target = q.target if target is None else target
-    return Twin(forecast, schedule, config, queue, handling, patience_s, target, trunks)
+    return Twin(forecast, schedule, config, queue, handling, patience_s, target, trunks=trunks)
 
 
 def _pin(index: int) -> str:
@@ -290,6 +301,13 @@ class DayResult:
     @property
     def answer_rate(self) -> float | None:
         return self.answered / self.offered if self.offered else None
+
+    def good(self, metric: str) -> int:
+        """The calls that count for ``metric``: answered, or answered within the threshold."""
+        return self.answered_in_sl if metric == "sl_offered" else self.answered
+
+    def rate(self, metric: str) -> float | None:
+        return self.good(metric) / self.offered if self.offered else None
 
 
 def _arrivals(
@@ -427,28 +445,31 @@ class TwinResult:
     weeks: tuple[tuple[DayResult, ...], ...]
     target: float
     seed: int
+    metric: str = "answer_rate"  # what the target is on (answer_rate or sl_offered)
 
     def week_rates(self) -> list[float | None]:
+        """Each week's ``metric`` over its calls (None: no call)."""
         out = []
         for week in self.weeks:
             offered = sum(d.offered for d in week)
-            out.append(sum(d.answered for d in week) / offered if offered else None)
+            good = sum(d.good(self.metric) for d in week)
+            out.append(good / offered if offered else None)
         return out
 
     @property
     def weeks_met(self) -> Share:
-        """Weeks (with calls) whose answer rate reaches the target."""
+        """Weeks (with calls) whose ``metric`` reaches the target."""
         rates = [r for r in self.week_rates() if r is not None]
         return wilson(sum(r >= self.target for r in rates), len(rates))
 
     @property
     def days_met(self) -> Share:
-        """Simulated days with calls whose answer rate reaches the target."""
-        rates = [d.answer_rate for w in self.weeks for d in w if d.offered]
+        """Simulated days with calls whose ``metric`` reaches the target."""
+        rates = [d.rate(self.metric) for w in self.weeks for d in w if d.offered]
         return wilson(sum(r >= self.target for r in rates), len(rates))
 
     def week_rate_range(self, low: float = 0.05, high: float = 0.95) -> tuple[float, float] | None:
-        """The ``low`` and ``high`` empirical quantiles of the weeks' answer rates."""
+        """The ``low`` and ``high`` empirical quantiles of the weeks' ``metric``."""
         rates = sorted(r for r in self.week_rates() if r is not None)
         if not rates:
             return None
@@ -460,7 +481,7 @@ class TwinResult:
         forecast week."""
         out = {}
         for k, day in enumerate(self.weeks[0]):
-            rates = [w[k].answer_rate for w in self.weeks if w[k].offered]
+            rates = [w[k].rate(self.metric) for w in self.weeks if w[k].offered]
             out[day.day] = wilson(sum(r >= self.target for r in rates), len(rates))
         return out
 
@@ -510,4 +531,4 @@ def run(
             done.append(week)
             if on_week is not None:
                 on_week(week)
-    return TwinResult(tuple(done), twin.target, seed)
+    return TwinResult(tuple(done), twin.target, seed, twin.metric)

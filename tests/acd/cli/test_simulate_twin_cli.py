@@ -102,3 +102,17 @@ def test_a_requirement_played_exactly(tmp_path):
     )
     both = run("--forecast", str(fc), "--requirements", str(need), "--schedule", str(need), *ARGS)
     assert both.exit_code == 1 and "one of --schedule FILE, --requirements FILE" in both.output
+
+
+def test_judged_on_the_service_level(tmp_path):
+    args = [*files(tmp_path), *ARGS, "--json"]
+    on_sl = json.loads(run(*args, "--sl", "0.5").output)
+    assert on_sl["target_metric"] == "sl_offered" and on_sl["target"] == 0.5
+    answered = json.loads(run(*args).output)
+    assert answered["target_metric"] == "answer_rate"
+    assert on_sl["calls_simulated"] == answered["calls_simulated"]  # the same weeks
+    text = run(*files(tmp_path), *ARGS, "--sl", "0.5").output
+    assert "target 50 % answered within 20 s (of offered calls)" in text
+    assert "weeks reaching 50 % in 20 s" in text
+    both = run(*files(tmp_path), *ARGS, "--sl", "0.5", "--target", "0.9")
+    assert both.exit_code == 1 and "not both" in both.output
