@@ -513,22 +513,19 @@ REQUESTS: tuple[type[Message], ...] = (
     SetDisplay,
     SetLamp,
 )
-"""The messages that are requests: each is answered exactly once (spec §5.2)."""
+"""The catalogue's messages that are requests: each is answered exactly once (spec
+§5.2). A message added later says whether it is one (`register`)."""
 
 
 def refusal(payload: bytes, error: str) -> NegativeAck | None:
     """The answer to an invalid payload (spec §5.1): ``NegativeAck(invalid_parameter)``
     when it has an invoke id and its opcode is a request's or unknown, else None (an
     invalid event or response is reported, never answered)."""
-    if len(payload) < 3 or payload[0] in _NOT_REQUESTS:
+    codec = _BY_OPCODE.get(payload[0]) if payload else None
+    if len(payload) < 3 or (codec is not None and not codec.request):
         return None
     detail = error.encode()[:200].decode(errors="ignore")
     return NegativeAck(int.from_bytes(payload[1:3]), ErrorCode.invalid_parameter, detail)
-
-
-_NOT_REQUESTS = frozenset(
-    cls.OPCODE for cls in MESSAGE_TYPES.values() if cls not in REQUESTS
-)  # events and responses: never answered
 
 
 # --- schemas ----------------------------------------------------------------------
@@ -607,10 +604,11 @@ class _Codec:
     parse: Any  # the schema's compiled parse function: (stream, context) -> Container
     names: tuple[str, ...]
     converters: tuple[tuple[str, Any], ...]  # fields whose parsed value needs converting
+    request: bool  # answered exactly once (§5.2); else an event or a response
     trailer: Any = None  # compiled Struct of the optional last field, if there is one
 
 
-def _codec(cls: type[Message]) -> _Codec:
+def _codec(cls: type[Message], request: bool) -> _Codec:
     fields = _fields(cls)
     optional = [f.name for f in dataclasses.fields(cls) if f.default is not dataclasses.MISSING]
     assert optional in ([], [fields[-1][0]]), f"{cls.__name__}: only the last field is optional"
@@ -623,10 +621,12 @@ def _codec(cls: type[Message]) -> _Codec:
     )
     converters = tuple((name, conv) for name, _, conv in fields if conv is not None)
     names = tuple(n for n, _, _ in fields)
-    return _Codec(cls, schema, schema.parsefunc, names, converters, trailer)
+    return _Codec(cls, schema, schema.parsefunc, names, converters, request, trailer)
 
 
-_BY_OPCODE: dict[int, _Codec] = {cls.OPCODE: _codec(cls) for cls in MESSAGE_TYPES.values()}
+_BY_OPCODE: dict[int, _Codec] = {
+    cls.OPCODE: _codec(cls, cls in REQUESTS) for cls in MESSAGE_TYPES.values()
+}
 _BY_CLASS: dict[type[Message], _Codec] = {codec.cls: codec for codec in _BY_OPCODE.values()}
 assert len(_BY_OPCODE) == len(MESSAGE_TYPES), "duplicate opcode"
 
@@ -634,14 +634,16 @@ OPCODES: dict[str, int] = {name: cls.OPCODE for name, cls in MESSAGE_TYPES.items
 """Opcode of every message by name."""
 
 
-def register(cls: type[Message]) -> type[Message]:
+def register(cls: type[Message], *, request: bool) -> type[Message]:
     """Add a message type to the catalogue (its wire format from its annotations), as
-    the module does for its own; `ValueError` if its name or opcode is taken."""
+    the module does for its own: a ``request`` is answered exactly once, even when
+    invalid (§5.1, §5.2), an event or a response never is. `ValueError` if its name or
+    opcode is taken."""
     taken = _BY_OPCODE.get(cls.OPCODE)
     if cls.__name__ in MESSAGE_TYPES or taken is not None:
         clash = taken.cls.__name__ if taken else cls.__name__
         raise ValueError(f"{cls.__name__}: opcode {cls.OPCODE} or name taken by {clash}")
-    codec = _codec(cls)
+    codec = _codec(cls, request)
     MESSAGE_TYPES[cls.__name__] = cls
     _BY_OPCODE[cls.OPCODE] = _BY_CLASS[cls] = codec
     OPCODES[cls.__name__] = cls.OPCODE

@@ -2,7 +2,9 @@
 
 import ast
 import re
+from dataclasses import dataclass
 from pathlib import Path
+from typing import ClassVar
 
 import pytest
 
@@ -66,7 +68,31 @@ def test_worked_example_runs(code, registries_kept):
 
 def test_a_message_taken_by_name_or_opcode_is_refused(registries_kept):
     with pytest.raises(ValueError, match="opcode 71 or name taken by MonitorStart"):
-        messages.register(type("Other", (messages.MonitorStart,), {"__slots__": ()}))
+        messages.register(type("Other", (messages.MonitorStart,), {"__slots__": ()}), request=True)
+
+
+def test_a_registered_message_is_answered_when_invalid_only_if_it_is_a_request(
+    registries_kept,
+):
+    @dataclass(frozen=True, slots=True)
+    class Ask(messages.Message):
+        OPCODE: ClassVar[int] = 251
+        device: str
+
+    @dataclass(frozen=True, slots=True)
+    class Tell(messages.Message):
+        OPCODE: ClassVar[int] = 252
+        device: str
+
+    ask = messages.register(Ask, request=True)
+    tell = messages.register(Tell, request=False)
+    for cls in (ask, tell):  # both still decode
+        assert messages.decode_message(messages.encode_message(cls(9, "201"))) == cls(9, "201")
+    nak = messages.refusal(bytes([251, 0, 9, 5]), "truncated: Ask.device")
+    assert nak == messages.NegativeAck(
+        9, messages.ErrorCode.invalid_parameter, "truncated: Ask.device"
+    )
+    assert messages.refusal(bytes([252, 0, 9, 5]), "truncated: Tell.device") is None
 
 
 def _imports(path: Path) -> set[str]:
