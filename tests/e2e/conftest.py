@@ -14,6 +14,7 @@ import socket
 import subprocess
 import sys
 import threading
+import time
 import uuid
 from pathlib import Path
 from types import SimpleNamespace
@@ -103,6 +104,15 @@ class SimThread(ServedSwitch):
             *("--db", str(db), "--no-mqtt", "--speed", f"{self.clock.speed:g}"),
             *("--start", start.isoformat(), "--origin", repr(self.origin), *options),
         ]
+
+
+def calls_over(sim: SimThread, traffic_end: float = 10 * 3600.0) -> bool:
+    """Whether every call of the run has ended: the run is over, or its traffic is
+    (``traffic_end``, switch time: `hour_scenario`'s 10:00 by default) and the switch
+    holds no call. A test need not wait for the rest of the simulated day."""
+    if not sim.thread.is_alive():
+        return True
+    return sim.clock.at(time.monotonic()) >= traffic_end and not sim.endpoint.switch.active_calls
 
 
 def offered_ids(sim: SimThread) -> set[int]:
@@ -309,6 +319,7 @@ def kit() -> SimpleNamespace:
         DAY=DAY,
         CONFIG=CONFIG,
         hour_scenario=hour_scenario,
+        calls_over=calls_over,
         offered_ids=offered_ids,
         site_config=site_config,
         retained=retained,
