@@ -97,7 +97,7 @@ def test_sigkill_and_restart_records_durable_sessions_restored_calls_reconciled(
             second_path = tmp_path / "second.log"
             wait_for(lambda: "resynchronised" in second_path.read_text(), 30, "the resync")
             connected &= connected_calls(sim)  # still connected then
-            wait_for(lambda: not sim.thread.is_alive(), 60, "the end of the run")
+            wait_for(lambda: kit.calls_over(sim), 60, "every call to end")
             time.sleep(0.5)
         finally:
             assert kit.stop_process(second) == 0
