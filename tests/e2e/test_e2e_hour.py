@@ -43,7 +43,7 @@ async def run_hour(kit, sim, config):
     stop = asyncio.Event()
     task = asyncio.create_task(controller.run(stop))
     try:
-        await kit.wait_until(lambda: not sim.thread.is_alive(), 60, "the end of the run")
+        await kit.wait_until(lambda: kit.calls_over(sim), 60, "every call to end")
         await kit.wait_until(
             lambda: sum(controller.engine.active_legs().values()) == 0, 10, "every call to end"
         )
