@@ -71,7 +71,7 @@ def test_sighup_reloads_in_place_and_refuses_a_broken_file(kit, sim_thread, tmp_
             config.write_text(text + "\n[queues.broken\n")
             proc.send_signal(signal.SIGHUP)
             wait_for(lambda: "reload refused" in log_path.read_text(), 10, "the refusal")
-            wait_for(lambda: not sim.thread.is_alive(), 60, "the end of the simulated day")
+            wait_for(lambda: kit.calls_over(sim), 60, "every call to end")
             time.sleep(0.5)
             assert proc.poll() is None
         finally:
