@@ -36,7 +36,7 @@ def test_noise_and_pulled_cable_over_tcp_link_recovers_nothing_lost(kit, sim_thr
         controller = Controller(config, store=store, clock=sim.engine_clock(), mqtt=False)
         stop = asyncio.Event()
         task = asyncio.create_task(controller.run(stop))
-        await kit.wait_until(lambda: not sim.thread.is_alive(), 60, "the end of the run")
+        await kit.wait_until(lambda: kit.calls_over(sim), 60, "every call to end")
         await kit.wait_until(
             lambda: sum(controller.engine.active_legs().values()) == 0, 10, "every call to end"
         )
