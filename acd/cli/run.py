@@ -39,6 +39,13 @@ controller never exits on a line fault. SIGTERM or Ctrl-C stops it cleanly;
 SIGHUP re-reads the configuration file (agents, queues, skills, calendars, menus,
 announcements, alarm thresholds) without dropping a call: a file that fails the check
 is refused with one log line and the running configuration stays.
+
+\b
+With [ha] enabled = true (and a postgresql:// store) two `acd run` on two PCs
+make a hot-standby pair: the one holding the lease opens the PBX link, the other
+waits as standby and takes over (docs/operations.md, Running a pair). Two on one
+machine need --instance to tell them apart:
+  acd run --config pair.toml --instance pc-a
 """
 
 

@@ -35,6 +35,12 @@ protocol`` (`acd.runtime.pbx`: for ``acd-cti`` the link layer `protocols.link.Li
   port keeper, the silent-line watch, the daily purge and the watchdog feeder run on
   one `asyncio.TaskGroup`: none outlives ``run``, and a failure in one ends the run
   with its error (after the same shutdown) instead of being lost.
+- In a hot-standby pair (``lease`` given, `acd.runtime.pair`): the lease is confirmed
+  before the port is opened and every ``[ha] check_interval`` while running; when it
+  is lost, or not confirmed for ``fence_after`` s, the port is closed at once (`fence`:
+  every request and write checks that deadline first) and ``run`` ends with ``fenced``
+  set, the sessions and legs left to the controller taking over. The lease is
+  released after the port is closed.
 
 Only opening the port at start is fatal (`AcdError`): a wrong URL is a configuration
 error, reported at once; once running, the port is retried with a logged error.
@@ -415,7 +421,7 @@ class Controller:
         """True (and the link closed) once the lease may be someone else's."""
         if self._loop.time() < self._lease_until:
             return False
-        self.fence(f"the lease was not confirmed for {self.config.ha.fence_after:g} s")
+        self.fence(f"the database did not confirm the lease for {self.config.ha.fence_after:g} s")
         return True
 
     def _peer(self, payload: dict) -> None:

@@ -69,21 +69,21 @@ class Pair:
                 lease = await self._standby(stop)
                 if lease is None:
                     return
-                try:
-                    fenced = await asyncio.wait_for(
-                        asyncio.to_thread(lease.fence_others), ha.lease_timeout
-                    )
-                except (LeaseLost, TimeoutError) as exc:
-                    log.error("lease: the other controllers' sessions not cut: %s", exc)
-                else:
-                    if fenced:
-                        log.info("database sessions of %s ended", ", ".join(fenced))
                 log.info(
                     "lease taken: %s is the active controller; opening the PBX link in"
                     " %.1f s (a previous holder has closed it by then)",
                     lease.instance,
                     ha.fence_after,
                 )
+                try:
+                    fenced = await asyncio.wait_for(
+                        asyncio.to_thread(lease.fence_others), ha.lease_timeout
+                    )
+                except (LeaseLost, TimeoutError) as exc:
+                    log.error("lease: the pair's store sessions not ended: %s", exc)
+                else:
+                    if fenced:
+                        log.info("database sessions of %s ended", ", ".join(fenced))
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(stop.wait(), ha.fence_after)
                 if stop.is_set():

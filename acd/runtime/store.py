@@ -179,8 +179,8 @@ class Lease(Protocol):
         """The instance holding it, None if free or unknown."""
 
     def fence_others(self) -> list[str]:
-        """Cut the store sessions of the other controllers (the new holder does it):
-        the names of those cut."""
+        """End the pair's store sessions (a new holder, before opening its own): the
+        names of the controllers whose sessions were ended."""
 
     def close(self) -> None:
         """Give it up (if held)."""

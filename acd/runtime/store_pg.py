@@ -344,17 +344,19 @@ class PgLease:
             raise LeaseLost("lease: the lock is no longer held by this session")
 
     def fence_others(self) -> list[str]:
-        """End the store sessions of every other controller of the pair (a former
-        holder cut off mid-transaction keeps its row locks until the server notices
-        the dead socket: this frees them, and nothing it sends lands). The names of
-        the controllers fenced; `LeaseLost` if the database does not answer."""
+        """End every store session of the pair's controllers (`STORE_SESSION`): a
+        former holder cut off mid-transaction keeps its row locks until the server
+        notices the dead socket; this frees them, and nothing it sends lands. Called
+        by a new holder before it opens a store session of its own (so its own stuck
+        ones, from a term that ended fenced, go too). The names of the controllers
+        whose sessions were ended; `LeaseLost` if the database does not answer."""
         psycopg = _psycopg()
         try:
             rows = self._conn.execute(
                 "SELECT DISTINCT application_name FROM pg_stat_activity"
                 " WHERE datname = current_database() AND application_name LIKE %s"
-                " AND application_name <> %s AND pg_terminate_backend(pid)",
-                (STORE_SESSION + "%", STORE_SESSION + self.instance),
+                " AND pid <> pg_backend_pid() AND pg_terminate_backend(pid)",
+                (STORE_SESSION + "%",),
             ).fetchall()
         except psycopg.Error as exc:
             self.close()

@@ -7,6 +7,7 @@ import contextlib
 import json
 import logging
 import os
+import time
 import tty
 from pathlib import Path
 
@@ -411,3 +412,79 @@ def test_a_background_task_that_fails_ends_the_run_with_its_error_after_the_shut
         os.close(master)
         os.close(slave)
     assert not controller.port.is_open and "controller stopped" in caplog.text
+
+
+class _SilentLease:
+    """An `acd.runtime.store.Lease` whose database stops answering after ``answers``
+    checks (each later check hangs until ``release``)."""
+
+    instance = "pc-a"
+
+    def __init__(self, answers: int) -> None:
+        import threading
+
+        self.answers = answers
+        self.release = threading.Event()
+        self.closed = False
+
+    def acquire(self) -> bool:
+        return True
+
+    def confirm(self) -> None:
+        if self.answers <= 0:
+            self.release.wait(10)  # the database's answer, much too late
+            return
+        self.answers -= 1
+
+    def holder(self) -> str | None:
+        return self.instance
+
+    def fence_others(self) -> list[str]:
+        return []
+
+    def close(self) -> None:
+        self.closed = True
+
+
+def test_a_lease_the_database_no_longer_confirms_closes_the_port_at_once(caplog):
+    """[ha]: the database goes silent; fence_after later the controller closes the PBX
+    port (its RESETs on the silent line stop) and ends its run, fenced."""
+    master, slave = os.openpty()
+    tty.setraw(master)
+    os.set_blocking(master, False)
+    lease = _SilentLease(answers=3)
+    config = _config(
+        link={"reset_interval": 0.05},
+        store={"url": "postgresql://acd@db.example/acd"},
+        ha={"enabled": True, "check_interval": 0.1, "lease_timeout": 1.0},
+    )
+    controller = Controller(config, url=os.ttyname(slave), mqtt=False, lease=lease)
+    written: list[tuple[float, int]] = []
+
+    async def main() -> float:
+        loop = asyncio.get_running_loop()
+        loop.add_reader(master, lambda: written.append((loop.time(), len(os.read(master, 4096)))))
+        stop = asyncio.Event()
+        started = loop.time()
+        await asyncio.wait_for(controller.run(stop), 5.0)  # ends by itself: fenced
+        loop.remove_reader(master)
+        return started
+
+    try:
+        with caplog.at_level(logging.INFO, logger="acd"):
+            started = asyncio.run(main())
+    finally:
+        lease.release.set()
+        os.close(master)
+        os.close(slave)
+    for _ in range(100):  # closed in the lease thread, once its hung check is over
+        if lease.closed:
+            break
+        time.sleep(0.01)
+    assert controller.fenced and "did not confirm the lease for 0.5 s" in controller.fenced
+    assert "pc-a closes the PBX link now" in caplog.text
+    # three checks answered (0.1 s apart), then silence: the port is closed 0.5 s after
+    # the last answered one was sent; the RESETs of the silent line stop with it
+    last = max(t for t, _ in written)
+    assert started + 0.5 < last < started + 1.5, (last - started, written)
+    assert len(written) >= 5 and lease.closed

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import time
 
+import psycopg
 import pytest
 
 from acd.errors import AcdError
@@ -70,3 +71,23 @@ def test_an_unreachable_database_is_said_in_one_line():
         dead.acquire()
     assert "cannot reach the database" in str(failed.value)
     assert "hunter2" not in str(failed.value) and "\n" not in str(failed.value)
+
+
+def test_a_new_holder_ends_the_pair_s_store_sessions_not_the_others(pg_url):
+    from acd.runtime.store import open_store
+
+    a_store = open_store(pg_url, instance="pc-a")  # a former active one's
+    report = open_store(pg_url)  # acd report, acd web ...: not the pair's
+    b = lease(pg_url, "pc-b")
+    try:
+        assert b.acquire()
+        assert b.fence_others() == ["pc-a"]
+        assert b.fence_others() == []
+        with pytest.raises(psycopg.OperationalError):  # its session was ended
+            a_store._conn.execute("SELECT 1")
+        assert report._conn.execute("SELECT 1").fetchone() == (1,)
+        b.confirm()  # its own lease session goes on
+    finally:
+        b.close()
+        a_store.close()
+        report.close()
