@@ -574,3 +574,54 @@ async def test_a_bug_in_refusing_a_message_does_not_end_the_loop_either(site, mo
         await watch.publish("cmd/agent/7/set", encode({"action": "ready", "request_id": "ok"}))
         await wait_until(lambda: watch.on("cmd/reply/ok"), what="the reply after it")
         assert mqtt.connected and mqtt.counters["connects"] == 1
+
+
+@run_async
+async def test_a_pair_s_standby_and_active_share_the_status_the_active_one_s_last(
+    site, broker_proxy
+):
+    """[ha]: a standby publishes only its status (no sweep of the active one's retained
+    agent states); the active one notes it, publishes its own again naming it, and
+    notes its Will; a standby taking over leaves without publishing offline."""
+    await broker_proxy.start()
+    active = bridge(site, status_fields={"role": "active", "instance": "pc-a", "standby": None})
+    peers: list[dict] = []
+
+    def peer(payload: dict) -> None:
+        peers.append(payload)
+        alive = payload.get("online") and payload.get("role") == "standby"
+        active.update_status(standby=payload["instance"] if alive else None)
+
+    active.on_peer = peer
+    active.set_agent_state("1", agent("1", "ready", 1))
+    base = active.topics.base
+    fields = {"role": "standby", "instance": "pc-b", "active": "pc-a"}
+    async with Watcher(base) as watch, active:
+        await wait_until(lambda: watch.on("agent/1/state"), what="the active one's snapshot")
+        standby = bridge(site, broker_proxy.port, status_fields=fields, mirror=False)
+        async with standby:
+            await wait_until(lambda: active.status_fields["standby"] == "pc-b", what="peer")
+            await wait_until(
+                lambda: watch.json_on("controller/status")[-1].get("standby") == "pc-b",
+                what="the active one's status naming its standby",
+            )
+            await broker_proxy.stop()  # the standby's connection is cut: its Will
+            await wait_until(lambda: active.status_fields["standby"] is None, what="its Will")
+        assert peers[0]["role"] == "standby" and peers[-1]["reason"] == "connection_lost"
+        await wait_until(
+            lambda: (
+                watch.json_on("controller/status")[-1]
+                == {**watch.json_on("controller/status")[-1], "instance": "pc-a", "standby": None}
+            ),
+            what="the active one's status again",
+        )
+        await broker_proxy.start()
+        taking_over = bridge(site, broker_proxy.port, status_fields=fields, mirror=False)
+        await taking_over.__aenter__()
+        await wait_until(lambda: active.status_fields["standby"] == "pc-b", what="back")
+        seen = len(watch.on("controller/status"))
+        await taking_over.stop(offline=False)
+        await asyncio.sleep(0.3)
+        statuses = watch.json_on("controller/status")[seen:]
+        assert all(s["instance"] == "pc-a" for s in statuses), statuses  # no offline of pc-b
+    assert watch.json_on("agent/1/state") == [agent("1", "ready", 1)]  # never swept
