@@ -348,16 +348,19 @@ class PgLease:
         former holder cut off mid-transaction keeps its row locks until the server
         notices the dead socket; this frees them, and nothing it sends lands. Called
         by a new holder before it opens a store session of its own (so its own stuck
-        ones, from a term that ended fenced, go too). The names of the controllers
-        whose sessions were ended; `LeaseLost` if the database does not answer."""
+        ones, from a term that ended fenced, go too); waits (at most 2 s) until they
+        are gone, their locks with them. The names of the controllers whose sessions
+        were ended; `LeaseLost` if the database does not answer."""
         psycopg = _psycopg()
         try:
-            rows = self._conn.execute(
-                "SELECT DISTINCT application_name FROM pg_stat_activity"
-                " WHERE datname = current_database() AND application_name LIKE %s"
-                " AND pid <> pg_backend_pid() AND pg_terminate_backend(pid)",
-                (STORE_SESSION + "%",),
-            ).fetchall()
+            with self._conn.transaction():  # longer than a check may take
+                self._conn.execute("SET LOCAL statement_timeout = 5000")
+                rows = self._conn.execute(
+                    "SELECT DISTINCT application_name FROM pg_stat_activity"
+                    " WHERE datname = current_database() AND application_name LIKE %s"
+                    " AND pid <> pg_backend_pid() AND pg_terminate_backend(pid, 2000)",
+                    (STORE_SESSION + "%",),
+                ).fetchall()
         except psycopg.Error as exc:
             self.close()
             raise LeaseLost(f"lease: {_first_line(exc)}") from None
