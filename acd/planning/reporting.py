@@ -247,8 +247,9 @@ def build_report(
         return None if rate is None else rate >= target - 1e-12
 
     rows: dict[str, list[Row]] = {}
+    staffed_by: dict[str, dict[str, float]] = {}
     for by in PERIODS:
-        staffed = inside(staffed_seconds(notes, end, by, tz), by)
+        staffed = staffed_by[by] = inside(staffed_seconds(notes, end, by, tz), by)
         ready = inside(ready_seconds(series, end, by, tz), by)
         kept.add_staffing(staffed, ready, by, tz)
         figures = grouped(legs, by, tz, staffed=staffed, kept=kept.sums(by, tz), **options)
@@ -256,7 +257,6 @@ def build_report(
         if by == "hour":
             span = dict.fromkeys(keys, 3600.0)
         else:  # mean of the period's hours shown
-            staffed_total = sum(staffed.values())
             hours: dict[str, int] = {}
             for row in rows["hour"]:
                 k = hour_period(row.key, by)
@@ -276,6 +276,7 @@ def build_report(
         for k, f in grouped(legs, "queue", tz, kept=kept.sums("queue", tz), **options).items()
     ]
     sums = sum((t for _, _, t in kept.figures), tally(legs, **options))
+    staffed_total = sum(staffed_by["hour"].values())  # the window's, to the hour
     total = sums.figures(staffed_total if notes or kept.staffing else None)
     in_window = [p for p in series if since is None or p[0] >= since]
     before = [n for at, n in series if since is not None and at < since]

@@ -102,6 +102,20 @@ def test_hours_figures_targets_and_agents_ready():
     assert [r.key for r in report.rows["queue"]] == ["front-desk"]
 
 
+def test_the_totals_staffed_time_is_the_windows_whatever_the_periods():
+    """From 08:00, a's 07:30-08:00 is outside: 500 s of calls in a's 2 h and b's 30 min,
+    as the hours shown say; the day, week and month rows reach back to 07:30."""
+    _, until = day_window(date(2026, 3, 10), TZ)
+    report = build_report(RECORDS, CHANGES, SETTINGS, since=T8, until=until)
+    hours = [r.figures for r in report.rows["hour"]]
+    assert report.total.figures.occupancy == pytest.approx(500 / (7200 + 1800))
+    assert report.total.figures.handling / report.total.figures.occupancy == pytest.approx(
+        sum(h.handling / h.occupancy for h in hours)
+    )
+    for by in ("day", "week", "month"):
+        assert report.rows[by][0].figures.occupancy == pytest.approx(500 / (9000 + 1800))
+
+
 def test_threshold_per_queue_and_target():
     report = day_report(sl_threshold={"front-desk": 60.0}, target=0.6)
     h8 = report.rows["hour"][1]
