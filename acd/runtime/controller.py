@@ -283,7 +283,10 @@ class Controller:
                 self.notifier.notify(READY=1, STATUS=self._status())
                 await self._keep_port(stop)
         finally:
-            self.notifier.notify(STOPPING=1, STATUS="stopping")
+            if self.lease is None:
+                self.notifier.notify(STOPPING=1, STATUS="stopping")
+            else:  # one term of a pair: the process goes on (acd.runtime.pair says STOPPING)
+                self.notifier.notify(STATUS=self._status())
             await self._shutdown()
             self.notifier.close()
 

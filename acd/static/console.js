@@ -43,10 +43,10 @@ function agentRows(s) {
 
 function siteSection(s) {
   const e = Live.esc;
-  const ctl = s.controller.online === true ? "online" : s.controller.online === false ? "OFFLINE" : "unknown";
+  const ctl = Live.controller(s.controller);
   return `<section class="site" data-testid="site-${e(s.site)}">
     <header><h2>${e(s.site)}</h2>
-      <span class="pill ${s.controller.online ? "up" : "down"}" data-testid="controller">controller ${ctl}</span>
+      <span class="pill ${ctl.up ? "up" : "down"}" data-testid="controller">${e(ctl.text)}</span>
       <span class="pill ${e(s.link)}" data-testid="link">link ${e(s.link)}</span></header>
     <table class="grid"><thead><tr><th>Queue</th><th>Waiting</th><th>Longest</th><th>Offered</th>
       <th>Answered</th><th>Abandoned</th><th>Answer rate</th><th>Service level</th><th>Target</th>

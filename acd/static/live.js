@@ -29,6 +29,17 @@ const Live = (() => {
     return typeof value === "number" ? (100 * value).toFixed(1) + "%" : "-";
   }
 
+  // the controller pill: "controller online"; in a hot-standby pair who is active and
+  // who waits ("controller pc-a online · standby pc-b", "controller pc-b STANDBY · active pc-a")
+  function controller(c) {
+    const standby = c.online === true && c.role === "standby";
+    const state = standby ? "STANDBY" : c.online === true ? "online" : c.online === false ? "OFFLINE" : "unknown";
+    let text = `controller ${c.instance ? c.instance + " " : ""}${state}`;
+    if (c.role === "active" && c.online === true) text += ` · standby ${c.standby || "none"}`;
+    if (standby) text += ` · active ${c.active || "none"}`;
+    return { text, up: c.online === true && !standby, down: c.online === false };
+  }
+
   function siteNow(site) {
     return Date.now() + (offsets[site] || 0);
   }
@@ -110,5 +121,8 @@ const Live = (() => {
   }, 1000);
 
   document.addEventListener("DOMContentLoaded", connect);
-  return { esc, duration, pct, ticker, showAlarms, onState: (f) => renderers.push(f), redraw: draw };
+  return {
+    esc, duration, pct, ticker, controller, showAlarms,
+    onState: (f) => renderers.push(f), redraw: draw,
+  };
 })();

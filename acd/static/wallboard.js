@@ -54,13 +54,13 @@ function siteSection(s) {
   const e = Live.esc;
   const counts = Object.fromEntries(BUCKETS.map(([k]) => [k, 0]));
   for (const a of s.agents) counts[bucket(a)] += 1;
-  const online = s.controller.online === true ? "up" : s.controller.online === false ? "down" : "unknown";
-  const ctl = { up: "online", down: "OFFLINE", unknown: "unknown" }[online];
+  const ctl = Live.controller(s.controller);
+  const online = ctl.up ? "up" : ctl.down ? "down" : "unknown";
   const present = s.agents.filter((a) => bucket(a) !== "logged-out");
   return `<section class="site" data-testid="site-${e(s.site)}">
     <header>
       <h2>${e(s.site)}</h2>
-      <span class="pill ${online}" data-testid="controller">controller ${ctl}</span>
+      <span class="pill ${online}" data-testid="controller">${e(ctl.text)}</span>
       <span class="pill ${e(s.link)}" data-testid="link">link ${e(s.link)}</span>
     </header>
     <div class="queues">${s.queues.map((q) => queueCard(s.site, q)).join("") || "<p>no queue figures yet</p>"}</div>

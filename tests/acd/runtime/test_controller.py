@@ -446,9 +446,18 @@ class _SilentLease:
         self.closed = True
 
 
-def test_a_lease_the_database_no_longer_confirms_closes_the_port_at_once(caplog):
+def test_a_lease_the_database_no_longer_confirms_closes_the_port_at_once(tmp_path, caplog):
     """[ha]: the database goes silent; fence_after later the controller closes the PBX
-    port (its RESETs on the silent line stop) and ends its run, fenced."""
+    port (its RESETs on the silent line stop) and ends its run, fenced; systemd is told
+    the status, not STOPPING (the process goes on as the standby)."""
+    import socket
+
+    from drivers.systemd import Notifier
+
+    path = str(tmp_path / "notify")
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    sock.bind(path)
+    sock.setblocking(False)
     master, slave = os.openpty()
     tty.setraw(master)
     os.set_blocking(master, False)
@@ -458,7 +467,10 @@ def test_a_lease_the_database_no_longer_confirms_closes_the_port_at_once(caplog)
         store={"url": "postgresql://acd@db.example/acd"},
         ha={"enabled": True, "check_interval": 0.1, "lease_timeout": 1.0},
     )
-    controller = Controller(config, url=os.ttyname(slave), mqtt=False, lease=lease)
+    notifier = Notifier({"NOTIFY_SOCKET": path})
+    controller = Controller(
+        config, url=os.ttyname(slave), mqtt=False, lease=lease, notifier=notifier
+    )
     written: list[tuple[float, int]] = []
 
     async def main() -> float:
@@ -477,6 +489,13 @@ def test_a_lease_the_database_no_longer_confirms_closes_the_port_at_once(caplog)
         lease.release.set()
         os.close(master)
         os.close(slave)
+    told = []
+    with contextlib.suppress(BlockingIOError):
+        while True:
+            told.append(sock.recv(4096).decode())
+    sock.close()
+    assert told[-1] == "STATUS=lease lost: the database did not confirm the lease for 0.5 s"
+    assert not any("STOPPING" in t for t in told), told
     for _ in range(100):  # closed in the lease thread, once its hung check is over
         if lease.closed:
             break
