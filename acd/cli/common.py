@@ -41,6 +41,22 @@ def fail(message: str) -> None:
     raise click.ClickException(message)
 
 
+def given(*names: str) -> list[str]:
+    """The options among ``names`` (parameter names) given rather than left to their
+    default, as their flags (``min_answer_rate`` -> ``--min-answer-rate``), in order."""
+    ctx = click.get_current_context()
+    flags = {p.name: p.opts[0] for p in ctx.command.params}
+    default = (None, click.core.ParameterSource.DEFAULT)
+    return [flags[n] for n in names if ctx.get_parameter_source(n) not in default]
+
+
+def refuse(names: tuple[str, ...], why: str) -> None:
+    """Fail with ``"--option why"`` for the first of the options ``names`` given: an
+    option the combination would ignore is refused, never silently dropped."""
+    if flags := given(*names):
+        fail(f"{flags[0]} {why}")
+
+
 def is_tty() -> bool:
     """True when standard output is a terminal (progress displays are shown only then)."""
     return sys.stdout.isatty()

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from acd.cli.common import config_option, emit_json, fail, json_option, write_whole
+from acd.cli.common import config_option, emit_json, fail, json_option, refuse, write_whole
 from acd.config import Config, ScheduleConfig, load_config
 from acd.planning.demand import load_forecast, plan_staffing
 from acd.planning.schedule import (
@@ -22,7 +22,10 @@ from acd.planning.schedule import (
 )
 from acd.planning.staffing import Targets
 
-_STAFFING_ONLY = ("--aht", "--patience", "--min-answer-rate", "--max-abandon", "--sl")
+_FORECAST_ONLY = (
+    "aht", "patience", "min_answer_rate", "max_abandon", "sl", "threshold", "confidence",
+)  # fmt: skip
+"""The options that turn a forecast into agents: a requirement file gives the agents."""
 
 
 @click.command()
@@ -132,6 +135,8 @@ def schedule(
         rules = dataclasses.replace(rules, time_limit_s=time_limit)
     if head_count is not None and contract_hours is None:
         fail("--agents needs --contract-hours (weekly hours of each agent)")
+    if head_count is not None:
+        refuse(("queue",), "picks the named agents of --config: not with --agents N")
     if head_count is None and not agents:
         fail("give --agents N --contract-hours H, or --config with agents in [agents]")
     req = _requirement(
@@ -200,10 +205,7 @@ def _requirement(
     shrinkage: float,
 ) -> Requirement:
     if requirements_path is not None:
-        given = [o for o, v in zip(_STAFFING_ONLY, (aht, patience, targets.min_answer_rate,
-                 targets.max_abandon, targets.sl), strict=True) if v is not None]  # fmt: skip
-        if given:
-            fail(f"{given[0]} goes with --forecast (the requirement file gives agents)")
+        refuse(_FORECAST_ONLY, "goes with --forecast (the requirement file gives agents)")
         req = parse_requirements(_read(requirements_path), requirements_path)
         return with_shrinkage(req, shrinkage)
     assert forecast_path is not None

@@ -90,10 +90,16 @@ def test_the_shipped_town_hall_agents(need, tmp_path):
         ([], "give one of --requirements FILE or --forecast FILE"),
         (["--agents", "3"], "--agents needs --contract-hours"),
         (["--agents", "3", "--contract-hours", "35", "--aht", "180"], "--aht goes with --forecast"),
+        (["--agents", "3", "--contract-hours", "35", "--confidence", "0.8"],
+         "--confidence goes with --forecast (the requirement file gives agents)"),
+        (["--agents", "3", "--contract-hours", "35", "--threshold", "30"],
+         "--threshold goes with --forecast"),
+        (["--agents", "3", "--contract-hours", "35", "--config", str(EXAMPLE), "--queue", "x"],
+         "--queue picks the named agents of --config: not with --agents N"),
         (["--agents", "3", "--contract-hours", "35", "--shift-hours", "4,x"], "--shift-hours"),
         (["--agents", "3", "--contract-hours", "35", "--shift-hours", "7"], "no shift fits"),
     ],
-)
+)  # fmt: skip
 def test_errors_are_one_line(need, args, message):
     result = run("--requirements", str(need), *args) if args else run()
     assert result.exit_code == 1, result.output
