@@ -78,6 +78,32 @@ def logged_at(log: Path, text: str) -> float | None:
     return None
 
 
+def rung_twice(produced: list[tuple[float, m.Message]]) -> list[tuple[float, int, set]]:
+    """(time, call, devices) whenever the switch had a call at two handsets at once
+    (ringing or connected): a call routed twice, by two controllers or by the
+    fallback and a controller."""
+    at: dict[int, set[str]] = {}
+    twice = []
+    for t, x in produced:
+        if isinstance(x, m.Delivered | m.Established):
+            devices = at.setdefault(x.call_id, set())
+            if isinstance(x, m.Established):
+                devices.intersection_update({x.device})
+            devices.add(x.device)
+        elif isinstance(x, m.Diverted | m.Transferred):
+            at.get(x.call_id, set()).discard(x.from_device)
+        elif isinstance(x, m.ConnectionCleared | m.Failed):
+            if x.device:
+                at.get(x.call_id, set()).discard(x.device)
+            else:
+                at.pop(x.call_id, None)
+        else:
+            continue
+        if len(at.get(getattr(x, "call_id", -1), ())) > 1:
+            twice.append((t, x.call_id, set(at[x.call_id])))
+    return twice
+
+
 def stored(db: str) -> dict[int, list[tuple[int, str, bool]]]:
     """Call id -> its stored legs (leg, outcome, fallback)."""
     out: dict[int, list[tuple[int, str, bool]]] = {}
@@ -235,9 +261,11 @@ def test_kill_9_of_the_active_controller_the_standby_takes_over(kit, pair, pg_ur
     for log in (a_log, b_log):
         assert "Traceback" not in log.read_text()
 
-    # every call offered during the gap: answered (fallback or pc-b) or abandoned
+    # every call offered during the gap: answered (fallback or pc-b) or abandoned by its
+    # caller; no call ever at two handsets at once (routed by two)
     gap = fates(list(sim.endpoint.produced), killed_wire, relinked)
     assert all(gap.values()), gap
+    assert rung_twice(list(sim.endpoint.produced)) == []
     # the records agree with the switch: a call it ended while a controller ran has
     # exactly one first leg, answered if and only if it connected it
     account = switch_account(list(sim.endpoint.produced))
@@ -263,7 +291,7 @@ def test_kill_9_of_the_active_controller_the_standby_takes_over(kit, pair, pg_ur
 def test_a_partition_from_postgresql_fences_the_active_one_before_the_standby_starts(
     kit, pair, pg_url
 ):
-    _sim, config, launch, procs = pair
+    sim, config, launch, procs = pair
     proxy = PgProxy()
     try:
         a_log = launch("pc-a", proxy.url(pg_url))
@@ -293,6 +321,7 @@ def test_a_partition_from_postgresql_fences_the_active_one_before_the_standby_st
         assert logged_at(a_log, "lease taken: pc-a") < fenced  # its first term only
         for name in ("pc-a", "pc-b"):
             assert kit.stop_process(procs[name]) == 0
+        assert rung_twice(list(sim.endpoint.produced)) == []
     finally:
         proxy.close()
     for log in (a_log, b_log):
