@@ -8,7 +8,15 @@ from itertools import groupby
 
 import click
 
-from acd.cli.common import config_option, emit_json, fail, json_option, write_whole
+from acd.cli.common import (
+    config_option,
+    emit_json,
+    fail,
+    given,
+    json_option,
+    refuse,
+    write_whole,
+)
 from acd.config import load_config
 from acd.planning.demand import (
     QUANTILE_RANGE,
@@ -160,6 +168,8 @@ def staffing(
             )
     if agents is None and not targets.goals():
         fail(f"give a target ({_TARGET_OPTIONS}) or --agents to evaluate a team")
+    if sl is None:
+        refuse(("sl_kind",), "goes with --sl (the service-level target it qualifies)")
     if forecast_path is not None:
         for option, value in (
             ("--calls", calls),
@@ -173,9 +183,10 @@ def staffing(
         if (agents is None) != (contract_hours is None):
             fail("--agents and --contract-hours go together with --forecast (the team)")
         team = None if agents is None else Team(agents, contract_hours)
-        source = click.get_current_context().get_parameter_source("confidence")
-        if quantile is not None and source is not click.core.ParameterSource.DEFAULT:
+        if len(given("quantile", "confidence")) == 2:
             fail("--quantile and --confidence exclude each other: the quantile sets the level")
+        refuse(("interval",), "goes with --calls: the forecast has its own intervals")
+        refuse(("calendar",), "goes with --profile: the forecast has its own opening hours")
         plan = plan_staffing(
             load_forecast(forecast_path), targets, aht, patience, confidence, quantile=quantile
         )
@@ -186,18 +197,13 @@ def staffing(
                 fail(f"{out_path}: cannot write ({exc.strerror})")
         _forecast_plan(plan, targets, aht, patience, shrinkage, team, out_path, as_json)
         return
-    for option, value in (
-        ("--contract-hours", contract_hours),
-        ("--out", out_path),
-        ("--quantile", quantile),
-    ):
-        if value is not None:
-            fail(f"{option} goes with --forecast")
+    refuse(("contract_hours", "out_path", "quantile", "confidence"), "goes with --forecast")
     if profile_path is not None:
         if calls is not None:
             fail("--calls and --profile exclude each other: give --per-day with --profile")
         if per_day is None:
             fail("--profile needs --per-day (calls on a full day)")
+        refuse(("interval",), "goes with --calls: a profile is staffed hour by hour")
         hours = _opening_hours(config_path, calendar)
         _per_hour(
             load_profile(profile_path), per_day, aht, patience, targets, shrinkage,
@@ -208,6 +214,7 @@ def staffing(
         fail("--per-day needs --profile (a time-of-day profile file)")
     if calls is None:
         fail("give --calls (per --interval), or --profile with --per-day")
+    refuse(("calendar",), "goes with --profile (the opening hours staffed)")
     traffic = Traffic(calls=calls, interval_s=interval, aht_s=aht, patience_s=patience)
     if agents is None:
         perf = required_agents(traffic, targets)

@@ -130,6 +130,12 @@ def test_per_hour_plan_takes_opening_hours_from_a_site_config(tmp_path):
         ("--calls 100 --interval 1800 --aht 180 --agents 9", "9 agents cannot carry 10 erlangs"),
         ("--calls 1e9 --aht 180 --sl 0.8", "no team of up to 100000 agents"),
         ("--calls 100 --aht 180 --sl 1.2", "sl must be in"),
+        ("--calls 100 --aht 180 --max-asa 20 --sl-kind wait", "--sl-kind goes with --sl"),
+        ("--calls 100 --aht 180 --sl 0.8 --calendar main", "--calendar goes with --profile"),
+        (
+            f"--profile {EXAMPLE_PROFILE} --per-day 300 --aht 200 --sl 0.8 --interval 1800",
+            "--interval goes with --calls: a profile is staffed hour by hour",
+        ),
     ],
 )
 def test_user_errors_are_one_line_exit_1(args, message):

@@ -76,6 +76,9 @@ def test_errors_are_one_line(tmp_path):
         (["--forecast", fc, *ARGS, "--confidence", "1.5"], "confidence must be in ]0, 1["),
         (["--calls", "5", *ARGS, "--out", "x.csv"], "--out goes with --forecast"),
         (["--forecast", fc, *ARGS, "--quantile", "0.8", "--confidence", "0.9"], "exclude each"),
+        (["--calls", "5", *ARGS, "--confidence", "0.8"], "--confidence goes with --forecast"),
+        (["--forecast", fc, *ARGS, "--interval", "1800"], "--interval goes with --calls"),
+        (["--forecast", fc, *ARGS, "--calendar", "main"], "--calendar goes with --profile"),
         (
             ["--forecast", fc, *ARGS, "--agents", "6", "--contract-hours", "200"],
             "contract hours must be in ]0, 168]",
