@@ -9,7 +9,7 @@ from zoneinfo import ZoneInfo
 
 import click
 
-from acd.cli.common import config_option, emit_json, fail, json_option, write_whole
+from acd.cli.common import config_option, emit_json, fail, json_option, refuse, write_whole
 from acd.config import CalendarConfig, Config, load_config
 from acd.planning.demand import assumed_forecast, forecast_csv
 from acd.planning.forecast import (
@@ -141,6 +141,7 @@ def forecast_cmd(
             (history_path, db_path, backtest_weeks), out_path, as_json,
         )  # fmt: skip
         return
+    refuse(("start", "day_sd"), "goes with --profile (an assumed traffic)")
     config = load_config(config_path) if config_path is not None else None
     source, history, templates, holidays = _inputs(
         history_path, db_path, config, config_path, queue, calendar, interval, holidays_spec
@@ -387,6 +388,10 @@ def _assumed(
         fail("--profile and --per-day go together (an assumed traffic)")
     if any(x is not None for x in sources):
         fail("--profile assumes the traffic: not with --history, --db or --backtest")
+    refuse(("queue",), "is for the call records: --profile assumes the traffic")
+    refuse(
+        ("holidays_spec",), "is for a forecast from history: --profile assumes every open day alike"
+    )
     hours = None
     if config_path is not None:
         hours = _calendar(load_config(config_path), config_path, calendar, None).hours

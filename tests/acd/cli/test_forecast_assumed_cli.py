@@ -39,6 +39,14 @@ def test_assumed_json_and_errors(tmp_path):
         (["--profile", PROFILE], "--profile and --per-day go together"),
         (["--profile", PROFILE, "--per-day", "5", "--history", "x.csv"], "not with --history"),
         (["--profile", PROFILE, "--per-day", "5", "--interval", "45"], "interval must divide"),
+        (
+            ["--profile", PROFILE, "--per-day", "5", "--queue", "front-desk"],
+            "--queue is for the call records: --profile assumes the traffic",
+        ),
+        (
+            ["--profile", PROFILE, "--per-day", "5", "--holidays", "none"],
+            "--holidays is for a forecast from history",
+        ),
     ]:
         result = run(*args)
         assert result.exit_code == 1 and message in result.output, (args, result.output)

@@ -205,6 +205,8 @@ def test_the_day_in_progress_is_forecast_not_learnt(tmp_path):
         (["--history", "{bad}"], "Error: {bad}:3: calls must be a count, zero or more, got '-2'"),
         (["--history", "{csv}", "--calendar", "x"], "Error: --calendar needs --config"),
         (["--history", "{csv}", "--interval", "15"], "Error: --interval is for the call records"),
+        (["--history", "{csv}", "--start", "2026-12-07"], "Error: --start goes with --profile"),
+        (["--history", "{csv}", "--day-sd", "0.1"], "Error: --day-sd goes with --profile"),
         (["--db", "{db}", "--interval", "7"], "Error: interval of 7 min does not divide a day"),
         (["--db", "{db}", "--queue", "nope"], "Error: {db}: no call in queue 'nope'"),
         (["--history", "{csv}", "--days", "0"], "Error: Invalid value for '--days'"),
