@@ -8,7 +8,7 @@ from typing import Any
 
 import click
 
-from acd.cli.common import config_option, emit_json, fail, json_option
+from acd.cli.common import config_option, emit_json, fail, given, json_option, refuse
 from acd.cli.progress import Progress
 from acd.config import Config, load_config
 from acd.planning import twin, whatif
@@ -18,7 +18,8 @@ from acd.planning.schedule import parse_requirements
 from acd.planning.whatif import Estimate, Expectation, Flags, HourExpectation, Result, WhatIf
 from firmware_sim.scenario import load_scenario
 
-_FLAG_NAMES = ("--agents", "--aht", "--sd", "--patience", "--distribution", "--profile", "--day")
+_FLAGS = ("agents", "aht", "sd", "patience", "distribution", "profile_path", "day")
+"""The options describing a team and its traffic without a scenario."""
 
 
 @click.command()
@@ -152,23 +153,15 @@ def simulate(
             aht, sd, patience, distribution, seed, jobs, as_json,
         )  # fmt: skip
         return
-    ctx = click.get_current_context()
-    for name in ("weeks", "target", "sl"):
-        if ctx.get_parameter_source(name) is not click.core.ParameterSource.DEFAULT:
-            fail(f"--{name} is for the twin (--schedule with --forecast)")
+    refuse(("weeks", "target", "sl"), "is for the twin (--schedule with --forecast)")
+    if sweep_calls is not None:
+        refuse(
+            ("calls_per_day",), "and --sweep-calls exclude each other: the sweep sets the volume"
+        )
     volumes = _volumes(sweep_calls) if sweep_calls is not None else None
     if scenario_path is not None:
-        given = [
-            name
-            for name, value in zip(
-                _FLAG_NAMES,
-                (agents, aht, sd, patience, distribution, profile_path, day),
-                strict=True,
-            )
-            if value is not None
-        ]
-        if given:
-            fail(f"{', '.join(given)}: not with --scenario (the scenario file says that)")
+        if named := given(*_FLAGS):
+            fail(f"{', '.join(named)}: not with --scenario (the scenario file says that)")
         if config is None:
             fail("--scenario needs the site's configuration: --config FILE")
         spec = whatif.for_scenario(load_scenario(scenario_path), config, queue, days)
@@ -473,16 +466,10 @@ def _show_sweep(
         )
 
 
-_NOT_TWIN = {
-    "scenario_path": "--scenario",
-    "agents": "--agents",
-    "calls_per_day": "--calls-per-day",
-    "profile_path": "--profile",
-    "day": "--day",
-    "sweep_calls": "--sweep-calls",
-    "days": "--days",
-    "replications": "--replications",
-}
+_NOT_TWIN = (
+    "scenario_path", "agents", "calls_per_day", "profile_path", "day", "sweep_calls", "days",
+    "replications",
+)  # fmt: skip
 
 
 def _twin(
@@ -503,14 +490,8 @@ def _twin(
     as_json: bool,
 ) -> None:
     """``acd simulate --schedule --forecast``: the twin (acd.planning.twin)."""
-    ctx = click.get_current_context()
-    given = [
-        flag
-        for name, flag in _NOT_TWIN.items()
-        if ctx.get_parameter_source(name) is not click.core.ParameterSource.DEFAULT
-    ]
-    if given:
-        fail(f"{', '.join(given)}: not with the twin (--schedule and --forecast say that)")
+    if named := given(*_NOT_TWIN):
+        fail(f"{', '.join(named)}: not with the twin (--schedule and --forecast say that)")
     if (schedule_path is None) == (requirements_path is None) or forecast_path is None:
         fail("the twin needs --forecast FILE and one of --schedule FILE, --requirements FILE")
     missing = [name for name, value in (("--aht", aht), ("--patience", patience)) if value is None]

@@ -110,6 +110,10 @@ def test_help_shows_examples():
         (["--scenario", "town-hall-saturday-250"], "--scenario needs the site's configuration"),
         ([*TEAM, "--sweep-calls", "700:250:50"], "--sweep-calls must be FIRST:LAST:STEP"),
         ([*TEAM, "--sweep-calls", "a,b"], "--sweep-calls must be"),
+        (
+            [*TEAM, "--calls-per-day", "300", "--sweep-calls", "100,200"],
+            "--calls-per-day and --sweep-calls exclude each other: the sweep sets the volume",
+        ),
         ([*TEAM, "--calls-per-day", "300", "--sd", "30"], "--sd is for --distribution"),
         ([*TEAM, "--calls-per-day", "300", "--replications", "0"], "at least 1"),
         ([*TEAM, "--calls-per-day", "300", "--days", "0"], "days must be at least 1"),
