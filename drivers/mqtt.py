@@ -64,8 +64,8 @@ STATUS_INTERVAL = 5.0  # s between two controller/status updates announcing drop
 
 
 class Backoff:
-    """The wait before the next reconnection attempt: ``initial`` at first and after a
-    good connection (`reset`), doubled after each failed attempt (`grow`) up to ``cap``."""
+    """The wait before the next attempt (to reconnect, to commit records): ``initial`` at
+    first and after a success (`reset`), doubled after each failure (`grow`) up to ``cap``."""
 
     def __init__(self, initial: float = RECONNECT_INITIAL, cap: float = RECONNECT_MAX) -> None:
         self.initial = initial

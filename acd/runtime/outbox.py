@@ -39,6 +39,7 @@ from acd.errors import AcdError
 from acd.files import create_private
 from acd.runtime.store import RecordStore
 from acd.runtime.topics import mask_number
+from drivers.mqtt import Backoff
 
 log = logging.getLogger("acd.outbox")
 
@@ -109,15 +110,13 @@ class Outbox:
         self.spool = spool
         self.group = group
         self.writer = uuid.uuid4().hex
-        self.retry_initial = retry_initial
-        self.retry_max = retry_max
         self._clock = clock
         self._seq = 0
         self._pending: deque[Batch] = deque()  # not in the store, oldest first
         self._spooled = 0  # the first this many of _pending are in the spool file
         self._acked = 0
         self._down: str | None = None
-        self._delay = retry_initial
+        self._backoff = Backoff(retry_initial, retry_max)  # after a failed commit
         self._next_try = 0.0
         self._spool_error: str | None = None
 
@@ -209,15 +208,15 @@ class Outbox:
             self._spooled = max(0, self._spooled - len(chunk))
             self._acked = max(self._acked, chunk[-1].seq)
         self._down = None
-        self._delay = self.retry_initial
+        self._backoff.reset()
         if self._spooled == 0 and self.spool is not None:
             with contextlib.suppress(FileNotFoundError):
                 self.spool.unlink()
 
     def _failed(self, exc: BaseException) -> None:
         self._down = _reason(exc)
-        self._next_try = self._clock() + self._delay
-        self._delay = min(self._delay * 2, self.retry_max)
+        self._next_try = self._clock() + self._backoff.delay
+        self._backoff.grow()
 
     def _spool_rest(self) -> None:
         """Append the waiting batches not yet in the spool, fsynced; acknowledged then."""

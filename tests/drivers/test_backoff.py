@@ -1,4 +1,4 @@
-"""The one reconnection backoff of the MQTT clients and the PBX port."""
+"""The one backoff of the MQTT clients, the PBX port and the record outbox."""
 
 from drivers.mqtt import RECONNECT_INITIAL, RECONNECT_MAX, Backoff
 

@@ -109,3 +109,19 @@ def test_a_pair_replays_the_records_of_its_spool_not_its_sessions(tmp_path):
         assert Outbox(store, spool).replay(state=False) == 1
         assert [r.call_id for r in store.calls()] == [1]
         assert store.load_sessions() == newer and store.load_legs() == []
+
+
+def test_retries_back_off_to_the_cap_and_start_again_after_a_commit(tmp_path):
+    now = [0.0]
+    store = broken(tmp_path / "a.db")
+    box = Outbox(store, None, retry_initial=0.5, retry_max=3.0, clock=lambda: now[0])
+    waits = [box.put(box.batch(T0, notes(1))).retry_in]
+    for _ in range(4):
+        now[0] += waits[-1]
+        waits.append(box.retry().retry_in)
+    assert waits == [0.5, 1.0, 2.0, 3.0, 3.0]
+    store._conn.execute("PRAGMA query_only = OFF")
+    now[0] += 3.0
+    assert box.retry().waiting == 0
+    store._conn.execute("PRAGMA query_only = ON")
+    assert box.put(box.batch(T0 + 1, notes(2))).retry_in == 0.5
