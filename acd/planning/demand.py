@@ -16,7 +16,8 @@ m_i·Q(q), Q the day factor's quantile at one level q for every interval, with q
 smallest level at which the **week** meets its targets with the probability asked for:
 the week's answered share (and service level) are aggregated over the days, whose
 factors are drawn independently (Monte Carlo over Erlang figures interpolated in the
-factor). docs/planning.md explains the choice.
+factor), and the calls the week misses are drawn around Erlang's expectation (the
+week's own randomness). docs/planning.md explains the choice.
 """
 
 from __future__ import annotations
@@ -437,10 +438,7 @@ def plan_staffing(
                 for d in week_days:
                     point = _interpolate(grids[d], curves[d], factor[d].sample(rng))
                     totals = [a + b for a, b in zip(totals, point, strict=True)]
-                met += totals[0] == 0 or all(
-                    totals[1 + k] >= goal * totals[0] * (1 - 1e-12)
-                    for k, (_, goal) in enumerate(goals)
-                )
+                met += _week_meets(totals, [goal for _, goal in goals], rng)
             out[first] = met / _DRAWS
         return out
 
@@ -483,6 +481,23 @@ def plan_staffing(
         reached=reached,
         given=given,
     )
+
+
+def _week_meets(totals: Sequence[float], goals: Sequence[float], rng: random.Random) -> bool:
+    """Whether a week of ``totals`` (offered calls, then each goal's expected good calls
+    at the week's day factors) meets every goal, once the week's own randomness is
+    drawn: given the rates, the calls that miss a goal (abandoned, or answered too late)
+    are a count over thousands of calls, drawn here as binomial (normal approximation,
+    variance missed × (1 − missed ÷ offered)) around Erlang's expectation."""
+    offered = totals[0]
+    if offered == 0:
+        return True
+    met = True
+    for good, goal in zip(totals[1:], goals, strict=True):
+        missed = max(0.0, offered - good)
+        noisy = good + rng.gauss(0.0, math.sqrt(missed * (1 - missed / offered)))
+        met = met and noisy >= goal * offered * (1 - 1e-12)
+    return met
 
 
 def _smallest_level(

@@ -111,7 +111,10 @@ def test_no_spread_staffs_every_interval_for_its_mean():
     assert [n.agents for n in plan.intervals] == expected
     (week,) = plan.weeks
     assert week.agent_hours == week.agent_hours_at_mean == sum(expected)
-    assert week.probability == 1.0  # Erlang A meets the target at the mean, surely
+    # Erlang A meets 99 % at the mean in every interval, with the slack of whole agents;
+    # the week's own randomness (its missed calls drawn around Erlang's expectation)
+    # makes that likely, not sure
+    assert 0.5 < week.probability < 1
 
 
 def test_the_quantile_is_the_lowest_meeting_the_confidence():
