@@ -41,6 +41,7 @@ from acd.runtime.topics import (
     status_payload,
     valid_topic_name,
 )
+from drivers.backoff import Backoff
 from drivers.log_limit import RateLimitedLog
 from drivers.mqtt_outbox import Outbox, Outgoing
 from drivers.settings import MqttSettings
@@ -61,25 +62,6 @@ RECONNECT_INITIAL, RECONNECT_MAX = 0.5, 2.0
 """Reconnection backoff, s: doubling from the first to the cap (Mosquitto's clients retry
 every second), so a broker restart is over for the wallboards within about 2 s."""
 STATUS_INTERVAL = 5.0  # s between two controller/status updates announcing drops
-
-
-class Backoff:
-    """The wait before the next attempt (to reconnect, to commit records): ``initial`` at
-    first and after a success (`reset`), doubled after each failure (`grow`) up to ``cap``."""
-
-    def __init__(self, initial: float = RECONNECT_INITIAL, cap: float = RECONNECT_MAX) -> None:
-        self.initial = initial
-        self.cap = cap
-        self.delay = initial
-
-    def reset(self) -> None:
-        """A good connection: the next wait is ``initial`` again."""
-        self.delay = self.initial
-
-    def grow(self) -> float:
-        """A failed attempt: double the wait, up to ``cap``; returns the new wait."""
-        self.delay = min(self.delay * 2, self.cap)
-        return self.delay
 
 
 _CONNECTION_ERRORS = (aiomqtt.MqttError, OSError)

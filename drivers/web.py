@@ -40,7 +40,8 @@ from acd.tools.webauth import LoginLimiter, Session, Sessions
 from acd.tools.webreport import BYS, ReportQuery, chart, table
 from acd.tools.webview import WebState
 from acd.webconfig import parse_listen
-from drivers.mqtt import Backoff, new_client, payload_bytes
+from drivers.backoff import Backoff
+from drivers.mqtt import RECONNECT_INITIAL, RECONNECT_MAX, new_client, payload_bytes
 
 log = logging.getLogger("acd.web")
 STATIC = resources.files("acd") / "static"
@@ -100,7 +101,7 @@ class WebServer:
 
     async def run_mqtt(self) -> None:
         """Follow the broker forever, reconnecting after any loss."""
-        backoff = Backoff()
+        backoff = Backoff(RECONNECT_INITIAL, RECONNECT_MAX)
         while True:
             try:
                 ident = f"acd-web-{secrets.token_hex(4)}"

@@ -129,7 +129,8 @@ def draw(state: MonitorState) -> None:
 
 
 async def _live(conn: Connection, state: MonitorState, interval: float) -> None:
-    from drivers.mqtt import Backoff
+    from drivers.backoff import Backoff
+    from drivers.mqtt import RECONNECT_INITIAL, RECONNECT_MAX
     from drivers.mqtt_client import BrokerError, aiomqtt_messages, connected
 
     changed = asyncio.Event()
@@ -143,7 +144,7 @@ async def _live(conn: Connection, state: MonitorState, interval: float) -> None:
             await asyncio.sleep(interval)
 
     task = asyncio.create_task(painter())
-    backoff = Backoff()
+    backoff = Backoff(RECONNECT_INITIAL, RECONNECT_MAX)
     try:
         while True:
             try:

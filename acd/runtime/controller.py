@@ -98,7 +98,8 @@ from acd.runtime.topics import (
     pin_locked_alarm,
     queue_stats_payload,
 )
-from drivers.mqtt import Backoff, CommandHandler, MqttBridge
+from drivers.backoff import Backoff
+from drivers.mqtt import CommandHandler, MqttBridge
 from drivers.serial_link import Capture, SerialPort, open_port
 from drivers.systemd import Notifier
 from protocols.errors import LocalProtocolError

@@ -39,7 +39,7 @@ from acd.errors import AcdError
 from acd.files import create_private
 from acd.runtime.store import RecordStore
 from acd.runtime.topics import mask_number
-from drivers.mqtt import Backoff
+from drivers.backoff import Backoff
 
 log = logging.getLogger("acd.outbox")
 

@@ -1,6 +1,7 @@
 """The one backoff of the MQTT clients, the PBX port and the record outbox."""
 
-from drivers.mqtt import RECONNECT_INITIAL, RECONNECT_MAX, Backoff
+from drivers.backoff import Backoff
+from drivers.mqtt import RECONNECT_INITIAL, RECONNECT_MAX
 
 
 def test_the_wait_doubles_after_each_failure_up_to_the_cap():
@@ -20,7 +21,7 @@ def test_a_good_connection_starts_again_from_the_first_wait():
 
 
 def test_the_default_is_the_mqtt_clients_backoff():
-    backoff = Backoff()
+    backoff = Backoff(RECONNECT_INITIAL, RECONNECT_MAX)
     assert backoff.delay == RECONNECT_INITIAL
     for _ in range(10):
         backoff.grow()
