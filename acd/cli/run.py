@@ -279,7 +279,13 @@ def _run_pair(config, config_path, db, options, url, handsets, clock, no_mqtt, c
     ha = config.ha
     name = ha.name()
     options = {**options, "idle_timeout": ha.lease_timeout, "instance": name}
-    open_store(db, **options).close()  # the schema is created or upgraded, errors now
+    with open_store(db, **options) as store:  # the schema made or upgraded: errors now
+        version = store.server_version
+    if version < 140000:
+        fail(
+            f"[ha] enabled: the lease needs PostgreSQL 14 or later (idle_session_timeout),"
+            f" the server is {version // 10000}.{version % 10000}"
+        )
     log = logging.getLogger("acd.controller")
     log.info(
         "hot standby: %s, lease checked every %g s, the link closed %g s after the last"

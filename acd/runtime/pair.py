@@ -143,6 +143,12 @@ class Pair:
                         lease = self.new_lease()
                         executor = ThreadPoolExecutor(1, thread_name_prefix="acd-lease")
                     holder = None
+                if holder == lease.instance and seen != holder:
+                    log.warning(
+                        "standby: the lease is held by a controller also named %s: give"
+                        " each of the pair its own [ha] instance (or --instance)",
+                        holder,
+                    )
                 if holder != seen:
                     seen = holder
                     log.info(

@@ -244,6 +244,11 @@ class PostgresStore(SqlStore):
                 self._conn.execute(dialect(MIGRATIONS[number], "postgresql"))
                 self._execute("UPDATE acd_schema SET version = ?", (number + 1,))
 
+    @property
+    def server_version(self) -> int:
+        """The server's version number (``150004`` for 15.4)."""
+        return self._conn.info.server_version
+
     def _check_version(self) -> None:
         version = self._version()
         if version is None:
