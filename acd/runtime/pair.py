@@ -122,18 +122,29 @@ class Pair:
         taken = None
         seen: object = ()  # the holder last reported
         problem = None
+        wait_until = 0.0  # after an outage: the active one takes its lease again first
         self.notifier.notify(READY=1, STATUS=f"standby: {lease.instance} waits for the lease")
         try:
             while not stop.is_set():
                 started = loop.time()
                 call = functools.partial(loop.run_in_executor, executor)
                 try:
-                    if await asyncio.wait_for(call(lease.acquire), 2 * ha.lease_timeout):
+                    if problem is not None:  # the database was out of reach: back?
+                        await asyncio.wait_for(call(lease.connect), 2 * ha.lease_timeout)
+                        log.info(
+                            "standby: the database answers again; the lease is not tried"
+                            " for %g s (the active controller takes its own again first)",
+                            ha.fence_after,
+                        )
+                        wait_until = loop.time() + ha.fence_after
+                        problem = None
+                    if loop.time() >= wait_until and await asyncio.wait_for(
+                        call(lease.acquire), 2 * ha.lease_timeout
+                    ):
                         executor.shutdown(wait=False)
                         taken = lease
                         return lease
                     holder = await asyncio.wait_for(call(lease.holder), 2 * ha.lease_timeout)
-                    problem = None
                 except (LeaseLost, TimeoutError) as exc:
                     if str(exc) != problem:
                         problem = str(exc)

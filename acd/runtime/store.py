@@ -169,6 +169,9 @@ class Lease(Protocol):
 
     instance: str
 
+    def connect(self) -> None:
+        """Reach the database (no lock taken); `LeaseLost` if unreachable."""
+
     def acquire(self) -> bool:
         """Take the lease if free: True if held now; `LeaseLost` if unreachable."""
 

@@ -315,12 +315,16 @@ class PgLease:
             reason = (str(exc).strip() or type(exc).__name__).splitlines()[0]
             raise LeaseLost(f"{redact(self.url)}: cannot reach the database: {reason}") from None
 
+    def connect(self) -> None:
+        """Open the lease session if it is not open; `LeaseLost` if unreachable."""
+        if self._conn is None or self._conn.closed:
+            self._conn = self._connect()
+
     def acquire(self) -> bool:
         """Take the lock if it is free (connecting first if needed): True if held now.
         `LeaseLost` if the database cannot be reached."""
         psycopg = _psycopg()
-        if self._conn is None or self._conn.closed:
-            self._conn = self._connect()
+        self.connect()
         try:
             (held,) = self._conn.execute(
                 "SELECT pg_try_advisory_lock(%s)", (_CONTROLLER,)

@@ -328,6 +328,36 @@ def test_a_partition_from_postgresql_fences_the_active_one_before_the_standby_st
         assert "Traceback" not in log.read_text()
 
 
+def test_postgresql_restarted_the_active_one_takes_its_lease_again_the_standby_waits(
+    kit, pair, own_pg
+):
+    sim, config, launch, procs = pair
+    # a fence window (lease_timeout / 2 = 2 s) longer than the restart
+    config.write_text(config.read_text().replace(f"lease_timeout = {LEASE}", "lease_timeout = 4.0"))
+    a_log = launch("pc-a", own_pg.url)
+    wait_for(lambda: logged_at(a_log, "resynchronised"), 15, "pc-a active")
+    b_log = launch("pc-b", own_pg.url)
+    wait_for(lambda: logged_at(b_log, "the active controller is pc-a"), 10, "pc-b standby")
+    time.sleep(0.5)
+    began = time.monotonic()
+    own_pg.stop("immediate")  # a crash of the server, then its restart
+    own_pg.start()
+    restart = time.monotonic() - began
+    back = time.monotonic()
+    wait_for(lambda: logged_at(a_log, "lease taken again by pc-a"), 10, "pc-a's lease again")
+    wait_for(lambda: logged_at(b_log, "the database answers again"), 10, "pc-b reconnected")
+    time.sleep(2.5)  # past pc-b's wait: pc-a holds the lease
+    assert restart < 1.5, f"the restart took {restart:.1f} s: longer than the test assumes"
+    assert logged_at(a_log, "closes the PBX link") is None, a_log.read_text()[-2000:]
+    assert logged_at(b_log, "lease taken: pc-b") is None, b_log.read_text()[-2000:]
+    assert any(
+        t > back and isinstance(x, m.Delivered | m.Queued) for t, x in list(sim.endpoint.produced)
+    ), "pc-a routed no call after the restart"
+    for name in ("pc-b", "pc-a"):
+        assert kit.stop_process(procs[name]) == 0
+    assert "Traceback" not in a_log.read_text() + b_log.read_text()
+
+
 def test_acd_demo_ha_shows_a_pair_failing_over(pg_url):
     from click.testing import CliRunner
 
