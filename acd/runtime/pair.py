@@ -4,16 +4,19 @@ Running a pair).
 Two ``acd run`` share a PostgreSQL store and the PBX link through a serial device
 server. `Pair.run` loops over two phases until stopped:
 
-- **standby**: try to take the lease (`acd.runtime.store.Lease`) every ``check_interval`` s;
-  meanwhile publish ``{"role": "standby", "active": <holder>}`` on ``controller/status``
-  (no other topic: the active controller owns the site's tree) and log who is active.
-- **active**: once the lease is held, wait ``fence_after`` s (a previous holder that
+- **standby**: try to take the lease (`acd.runtime.store.Lease`) every
+  ``check_interval`` s (after losing touch with the database, not for ``fence_after``
+  s once it is back: the active one takes its own again first); meanwhile publish
+  ``{"role": "standby", "active": <holder>}`` on ``controller/status`` (no other topic:
+  the active controller owns the site's tree) and log who is active.
+- **active**: once the lease is held, end the pair's store sessions (a former holder's
+  stuck transaction holds row locks), wait ``fence_after`` s (a previous holder that
   lost its session without dying has closed the link by then), then run a fresh
-  `acd.runtime.controller.Controller` holding the lease: it opens the link, resynchronises by
-  snapshot, restores the agent sessions and the legs in progress from the store, and
-  checks the lease while it runs. It ends either stopped (then the lease is released
-  after the port is closed) or fenced (the lease lost: the link closed at once), and
-  then the loop goes back to standby with a new lease session.
+  `acd.runtime.controller.Controller` holding the lease: it opens the link,
+  resynchronises by snapshot, restores the agent sessions and the legs in progress
+  from the store, and checks the lease while it runs. It ends either stopped (the
+  lease released after the port is closed) or fenced (the lease lost: the link closed
+  at once), and then the loop goes back to standby with a new lease session.
 """
 
 from __future__ import annotations
