@@ -58,7 +58,7 @@ def frame_to_dict(frame: Frame) -> dict[str, Any]:
     return out
 
 
-@click.command()
+@click.command(short_help="Decode CTI frames from hex into JSON, one per frame.")
 @click.argument("hex_text", metavar="HEX...", nargs=-1)
 @click.option(
     "--file",

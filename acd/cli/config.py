@@ -16,7 +16,7 @@ from acd.core.pins import hash_pin
 SECRET_KEYS = ("password", "cmd_token", "pin_hash")
 
 
-@click.group()
+@click.group(short_help="Check, show, compare and prepare configuration files.")
 def config() -> None:
     """Check, show and prepare configuration files (`example` prints a complete one).
 
@@ -29,7 +29,7 @@ def config() -> None:
     """
 
 
-@config.command()
+@config.command(short_help="Validate FILE: a summary, or the key that is wrong.")
 @click.argument("file", type=click.Path(dir_okay=False))
 @json_option
 def check(file: str, as_json: bool) -> None:
@@ -104,7 +104,7 @@ def _warnings(cfg: Config) -> list[str]:
     return out
 
 
-@config.command()
+@config.command(short_help="Print the effective configuration, secrets as ***.")
 @config_option
 @json_option
 def show(config_path: str | None, as_json: bool) -> None:
@@ -155,7 +155,7 @@ def _echo_flat(path: str, value: Any) -> None:
         click.echo(f"{path} = {json.dumps(value, ensure_ascii=False)}")
 
 
-@config.command()
+@config.command(short_help="What a reload (SIGHUP) would change from OLD to NEW.")
 @click.argument("old", type=click.Path(dir_okay=False))
 @click.argument("new", type=click.Path(dir_okay=False))
 @json_option
@@ -179,7 +179,7 @@ def diff(old: str, new: str, as_json: bool) -> None:
         click.echo("\n".join(lines) if lines else "no changes")
 
 
-@config.command("hash-pin")
+@config.command("hash-pin", short_help="Print the hash of an agent PIN for [agents].")
 @click.argument("pin", required=False)
 @config_option
 def hash_pin_command(pin: str | None, config_path: str | None) -> None:
@@ -199,7 +199,7 @@ def hash_pin_command(pin: str | None, config_path: str | None) -> None:
     click.echo(hash_pin(pin))
 
 
-@config.command()
+@config.command(short_help="Print the reference site's configuration (the town hall).")
 def example() -> None:
     """Print the reference site's configuration (the town hall), shipped with the
     package: a complete file to start from.

@@ -96,7 +96,7 @@ def _broker(config: Config, directory: Path) -> Iterator[tuple[Config, DemoBroke
         yield dataclasses.replace(config, mqtt=mqtt), DemoBroker(port, passwords)
 
 
-@click.command(epilog=EPILOG)
+@click.command(short_help="The reference day: simulated switch, controller, broker.", epilog=EPILOG)
 @config_option
 @click.option(
     "--scenario",

@@ -66,7 +66,9 @@ def read_snapshot(
     return state.snapshot(time.time())
 
 
-@click.command(epilog=EPILOG)
+@click.command(
+    short_help="Live view of agents, queues, controller and alarms (MQTT).", epilog=EPILOG
+)
 @config_option
 @site_option
 @host_option

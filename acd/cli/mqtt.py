@@ -16,6 +16,7 @@ def mqtt() -> None:
 
 
 @mqtt.command(
+    short_help="Remove the retained topics of a site from the broker.",
     epilog="""\b
 Examples:
   acd mqtt clear --site old-town-hall            # asks before removing anything
@@ -23,7 +24,7 @@ Examples:
 \b
 Credentials: [mqtt] of the configuration, or ACD_MQTT_USERNAME / ACD_MQTT_PASSWORD;
 the broker's ACL must let that user publish under the site's tree.
-"""
+""",
 )
 @config_option
 @site_option

@@ -9,11 +9,12 @@ from acd.cli.progress import Progress
 
 
 @click.command(
+    short_help="List the serial ports of this machine.",
     epilog="""\b
 Examples:
   acd ports
   acd ports --json
-"""
+""",
 )
 @json_option
 def ports(as_json: bool) -> None:

@@ -44,7 +44,7 @@ def _options(config) -> dict:
     return {"group": config.store.group, "password_env": config.store.password_env}
 
 
-@click.group()
+@click.group(short_help="The call-record database: backup, restore, purge, export.")
 def records() -> None:
     """The call-record database: backup and restore, purge, export a caller's calls.
 
@@ -57,7 +57,7 @@ def records() -> None:
     """
 
 
-@records.command()
+@records.command(short_help="Copy the database to FILE, safely while the controller runs.")
 @click.argument("file", type=click.Path(dir_okay=False))
 @db_option
 @config_option
@@ -76,7 +76,7 @@ def backup(file: str, db_path: str | None, config_path: str | None, force: bool)
     click.echo(f"backup {file}: {_summary(summary, tz)}, checked")
 
 
-@records.command()
+@records.command(short_help="Replace the database by the backup FILE.")
 @click.argument("file", type=click.Path(dir_okay=False, exists=True))
 @db_option
 @config_option
@@ -104,7 +104,7 @@ def _summary(summary, tz: str) -> str:
     return f"{summary.legs} call legs from {first} to {last}"
 
 
-@records.command()
+@records.command(short_help="Delete call detail before a date, keeping the hourly figures.")
 @db_option
 @config_option
 @click.option(
@@ -155,7 +155,7 @@ def purge(db_path: str | None, config_path: str | None, before: str | None, as_j
     )
 
 
-@records.command()
+@records.command(short_help="Every stored call leg of one caller number.")
 @db_option
 @config_option
 @click.option("--caller", required=True, help="The caller number, as dialled to us.")

@@ -51,7 +51,7 @@ def load_timeline(path: str) -> tuple[list[Entry], Chunks]:
     return entries, chunks
 
 
-@click.command(epilog=EPILOG)
+@click.command(short_help="Print or replay a capture made with `acd run --capture`.", epilog=EPILOG)
 @click.argument("capture", metavar="FILE", type=click.Path(dir_okay=False))
 @click.option("--call", "call_id", type=int, help="Only the frames about this call id.")
 @click.option("--device", help="Only the frames about this device (extension).")

@@ -28,7 +28,7 @@ _FORECAST_ONLY = (
 """The options that turn a forecast into agents: a requirement file gives the agents."""
 
 
-@click.command()
+@click.command(short_help="Weekly shifts and breaks that meet a staffing requirement.")
 @click.option(
     "--requirements",
     "requirements_path",

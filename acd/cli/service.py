@@ -81,7 +81,7 @@ def service() -> None:
     """Install the controller as a systemd service."""
 
 
-@service.command(epilog=EPILOG)
+@service.command(short_help="Write the systemd unit and create the service user.", epilog=EPILOG)
 @click.option("--root", type=click.Path(file_okay=False), help="Install under this directory.")
 @click.option("--dry-run", is_flag=True, help="Print what would be done; change nothing.")
 @click.option("--user", default="acd", show_default=True, help="The service user.")

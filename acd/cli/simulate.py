@@ -22,7 +22,7 @@ _FLAGS = ("agents", "aht", "sd", "patience", "distribution", "profile_path", "da
 """The options describing a team and its traffic without a scenario."""
 
 
-@click.command()
+@click.command(short_help="What-if: simulated days through the real ACD engine.")
 @click.option(
     "--scenario",
     "scenario_path",

@@ -39,7 +39,7 @@ from acd.planning.staffing import (
 _TARGET_OPTIONS = "--sl, --max-abandon, --min-answer-rate, --max-asa or --max-occupancy"
 
 
-@click.command()
+@click.command(short_help="Agents needed for a target, or a given team's figures.")
 @click.option("--calls", type=float, help="Calls offered per interval.")
 @click.option(
     "--interval", type=float, default=3600.0, show_default=True, help="Interval, seconds."

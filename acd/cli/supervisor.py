@@ -26,13 +26,14 @@ ACD_MQTT_PASSWORD, ACD_MQTT_TOKEN (the command token). Never on the command line
 
 
 @click.group(
+    short_help="Set an agent ready, not ready or logged out (supervisor).",
     epilog="""\b
 Examples:
   acd agent ready 1001 --config site.toml
   acd agent not-ready 1001 --reason 2 --config site.toml
   acd agent logout 1001 --site town-hall
 \n"""
-    + CREDENTIALS
+    + CREDENTIALS,
 )
 def agent() -> None:
     """Change an agent's status from a supervisor's desk (reply awaited, exit 1 if refused)."""
@@ -82,7 +83,7 @@ _agent_command(
 _agent_command("logout", CommandAction.LOGOUT, False, "Ask the controller to log AGENT out.")
 
 
-def _reader(name: str, example: str):
+def _reader(name: str, example: str, short_help: str):
     """A command that reads the retained state and hands its snapshot to ``show``."""
 
     def wrap(show):
@@ -91,7 +92,7 @@ def _reader(name: str, example: str):
 
         command.__doc__ = show.__doc__
         epilog = f"\b\nExamples:\n  acd {name} --config site.toml\n  {example}\n\n" + CREDENTIALS
-        return click.command(name, epilog=epilog)(_broker_options(command))
+        return click.command(name, short_help=short_help, epilog=epilog)(_broker_options(command))
 
     return wrap
 
@@ -100,7 +101,9 @@ def _since(ms, snap: dict) -> str:
     return "-" if ms is None else clock(ms, site_zone(snap))
 
 
-@_reader("agents", "acd agents --site town-hall --json")
+@_reader(
+    "agents", "acd agents --site town-hall --json", "List the agents' status and state (from MQTT)."
+)
 def agents(snap: dict, as_json: bool) -> None:
     """List the agents' status and state (retained agent/<id>/state topics)."""
     if as_json:
@@ -118,7 +121,7 @@ def agents(snap: dict, as_json: bool) -> None:
         )
 
 
-@_reader("queues", "acd queues --site town-hall --json")
+@_reader("queues", "acd queues --site town-hall --json", "List the queues' figures (from MQTT).")
 def queues(snap: dict, as_json: bool) -> None:
     """List the queues' figures (retained queue/<id>/stats topics)."""
     if as_json:
@@ -149,7 +152,11 @@ def _pct(value) -> str:
     return "-" if value is None else f"{100 * value:.1f}%"
 
 
-@_reader("status", "acd status --site town-hall --json")
+@_reader(
+    "status",
+    "acd status --site town-hall --json",
+    "Controller, link, alarms, agent and queue counts (MQTT).",
+)
 def status(snap: dict, as_json: bool) -> None:
     """Controller, link and alarms of the site, with agent and queue counts."""
     ctl = snap["controller"]

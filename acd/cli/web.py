@@ -21,7 +21,11 @@ ACD_MQTT_PASSWORD, ACD_MQTT_TOKEN (a supervisor's account, to send commands).
 """
 
 
-@click.group(invoke_without_command=True, epilog=EPILOG)
+@click.group(
+    invoke_without_command=True,
+    short_help="Serve the web wallboard and supervisor console.",
+    epilog=EPILOG,
+)
 @config_option
 @click.option("--listen", metavar="HOST:PORT", help="Address to serve on (default: [web] listen).")
 @click.option(
@@ -67,7 +71,7 @@ async def _serve(config, listen: str) -> None:
     await serve(config, listen, stop)
 
 
-@web.command("hash-password")
+@web.command("hash-password", short_help="Print the hash of a password for [web.users].")
 def hash_password() -> None:
     """Print the hash of a password for ``[web.users.NAME] password_hash`` (salted
     scrypt). Asks for it twice (not echoed); reads one line when input is not a

@@ -1,3 +1,4 @@
+from click import Group
 from click.testing import CliRunner
 
 from acd import __version__
@@ -35,3 +36,16 @@ def test_an_unexpected_exception_is_one_line_not_a_traceback(monkeypatch):
     assert result.exit_code == 1
     assert "internal error: RuntimeError: boom" in result.output
     assert "Traceback" not in result.output
+
+
+def test_help_gives_every_command_a_whole_line():
+    """`acd --help` and each group's help show each command's description untruncated."""
+    groups = [cli] + [c for n in COMMANDS if isinstance(c := cli.get_command(None, n), Group)]
+    for group in groups:
+        for name in group.list_commands(None):
+            command = group.get_command(None, name)
+            assert command.get_short_help_str(limit=1000).strip(), name
+        result = CliRunner(env={"COLUMNS": "80"}).invoke(group, ["--help"], terminal_width=80)
+        assert result.exit_code == 0, result.output
+        listed = result.output.split("Commands:")[1].splitlines()
+        assert not [line for line in listed if line.endswith("...")], result.output
