@@ -99,6 +99,10 @@ async def run_pair(config, sc, db: str, broker, directory: Path) -> tuple[float,
         end = time.monotonic() + timeout
         while not predicate():
             show()
+            for c in running:
+                if c.proc.poll() not in (None, -signal.SIGKILL):
+                    last = (seen.get(c.name) or ["(nothing logged)"])[-1].removeprefix("Error: ")
+                    raise click.ClickException(f"demo --ha: {c.name} stopped: {last.strip()}")
             if time.monotonic() > end:
                 raise click.ClickException(f"demo --ha: no {what} within {timeout:g} s")
             await asyncio.sleep(0.05)

@@ -395,3 +395,18 @@ def test_acd_demo_ha_refuses_what_a_pair_cannot_run_on(args, why):
 
     result = CliRunner().invoke(cli, ["demo", "--ha", *args])
     assert result.exit_code == 1 and why in result.output and "Traceback" not in result.output
+
+
+def test_acd_demo_ha_says_why_a_controller_stopped(pg_url):
+    """A database that does not exist: pc-a's own one-line error, at once (not a timeout)."""
+    from click.testing import CliRunner
+
+    from acd.cli import cli
+
+    missing = pg_url.rsplit("/", 1)[0] + f"/acd_missing_{uuid.uuid4().hex[:8]}"
+    started = time.monotonic()
+    result = CliRunner().invoke(cli, ["demo", "--ha", "--db", missing])
+    assert result.exit_code == 1, result.output
+    assert "demo --ha: pc-a stopped:" in result.output, result.output
+    assert "does not exist" in result.output and "Traceback" not in result.output
+    assert time.monotonic() - started < 20, "waited for the 30 s timeout"
