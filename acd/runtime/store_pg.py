@@ -22,7 +22,11 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import math
 import os
+import socket
+import threading
+import time
 import uuid
 from collections.abc import Iterator, Sequence
 from pathlib import Path
@@ -37,6 +41,9 @@ _LOCK = 0x41_43_44_53  # "ACDS": the advisory lock held while the schema is upgr
 _CONTROLLER = 0x41_43_44_43  # "ACDC": the advisory lock a running controller holds
 STORE_SESSION = "acd-store "
 """``application_name`` of a pair's store sessions, before the instance's name."""
+WRITE_TIMEOUT = 5.0
+"""Seconds a write transaction may wait for the server before its connection is cut and
+the write fails (the outbox spools it): a network partition never hangs the writer."""
 
 
 def _psycopg():
@@ -103,14 +110,18 @@ def connect(
     readonly: bool = False,
     idle_timeout: float | None = None,
     name: str | None = None,
+    timeout: float = WRITE_TIMEOUT,
 ):
     """A psycopg connection to ``url`` (autocommit: the store says BEGIN and COMMIT),
     with ``synchronous_commit = on``, read-only for reports, its text escaped
     (`escape`); the password from the variable ``password_env``. With ``idle_timeout``
     the server ends a transaction left idle that many seconds (a writer cut off from
     the database, in a pair, holds no row lock the new active one waits for); ``name``
-    is the session's ``application_name``. `AcdError` if the variable is unset or the
-    server cannot be reached, in one line without the password."""
+    is the session's ``application_name``. A dead network is noticed within about
+    ``timeout`` s: connecting (``connect_timeout``), data sent and never acknowledged
+    (``tcp_user_timeout``) and a silent idle socket (TCP keepalives). `AcdError` if the
+    variable is unset or the server cannot be reached, in one line without the
+    password."""
     psycopg = _psycopg()
     extra: dict[str, object] = {}
     if password_env is not None:
@@ -126,7 +137,19 @@ def connect(
     try:
         if name is not None:
             extra["application_name"] = name
-        conn = psycopg.connect(url, autocommit=True, connect_timeout=5, options=options, **extra)
+        probe = max(1, round(timeout / 4))
+        conn = psycopg.connect(
+            url,
+            autocommit=True,
+            connect_timeout=max(2, math.ceil(timeout)),
+            options=options,
+            keepalives=1,
+            keepalives_idle=probe,
+            keepalives_interval=probe,
+            keepalives_count=3,
+            tcp_user_timeout=round(timeout * 1000),
+            **extra,
+        )
     except psycopg.Error as exc:
         reason = (str(exc).strip() or type(exc).__name__).splitlines()[0]
         raise AcdError(
@@ -141,7 +164,12 @@ def connect(
 
 class PostgresStore(SqlStore):
     """The call records in a PostgreSQL database, opened (and its schema created or
-    upgraded) for writing, or read-only for reports."""
+    upgraded) for writing, or read-only for reports.
+
+    A write transaction that waits more than ``write_timeout`` s for the server (a
+    network partition: the socket stays open, nothing comes back) has its connection
+    cut and raises `AcdError`; the next transaction connects again. The schema upgrade
+    at opening and the retention purge are not bounded (they may be long)."""
 
     def __init__(
         self,
@@ -151,8 +179,12 @@ class PostgresStore(SqlStore):
         readonly: bool = False,
         idle_timeout: float | None = None,
         instance: str | None = None,
+        write_timeout: float = WRITE_TIMEOUT,
     ) -> None:
         self.url = url
+        self.write_timeout = write_timeout
+        self._bounded = False  # write transactions bounded by write_timeout (once migrated)
+        self._watchdog = _Watchdog(self, write_timeout)
         self._name = None if instance is None else f"{STORE_SESSION}{instance}"
         self._init_state(mask_callers)
         self._password_env = password_env
@@ -167,9 +199,55 @@ class PostgresStore(SqlStore):
         except BaseException:
             self._conn.close()
             raise
+        self._bounded = True
 
     def _connect(self):
-        return connect(self.url, self._password_env, self._readonly, self._idle_timeout, self._name)
+        return connect(
+            self.url,
+            self._password_env,
+            self._readonly,
+            self._idle_timeout,
+            self._name,
+            self.write_timeout,
+        )
+
+    @contextlib.contextmanager
+    def transaction(self) -> Iterator[None]:
+        """`SqlStore.transaction`, the outermost one bounded by ``write_timeout``: past
+        it, the connection is cut (its socket shut down, so that the blocked call
+        returns) and `AcdError` raised, the transaction rolled back by the server."""
+        if self._depth or not self._bounded:
+            with super().transaction():
+                yield
+            return
+        watch = self._watchdog
+        watch.arm()
+        try:
+            with super().transaction():
+                yield
+        except Exception as exc:
+            if watch.cut:
+                raise AcdError(
+                    f"{redact(self.url)}: no answer from the database in"
+                    f" {self.write_timeout:g} s (connection cut)"
+                ) from exc
+            raise
+        finally:
+            watch.disarm()
+
+    def close(self) -> None:
+        """Close the database and end the deadline thread."""
+        self._watchdog.close()
+        super().close()
+
+    def purge_before(self, *args, **kwargs) -> dict[str, int]:
+        """`SqlStore.purge_before`, not bounded by ``write_timeout`` (a year of detail
+        may take longer to delete)."""
+        self._bounded = False
+        try:
+            return super().purge_before(*args, **kwargs)
+        finally:
+            self._bounded = True
 
     def _execute(self, sql: str, params: Sequence[object] = ()):
         return self._conn.execute(_pg(sql), params)
@@ -200,8 +278,8 @@ class PostgresStore(SqlStore):
         try:
             self._conn.execute("BEGIN")
         except psycopg.OperationalError:
-            if not (self._conn.broken or self._conn.closed):
-                raise
+            if not (self._conn.broken or self._conn.closed) or self._watchdog.cut:
+                raise  # cut by the deadline: no answer, and none on a new one either
             self._conn.close()
             self._conn = self._connect()
             self._conn.execute("BEGIN")
@@ -258,6 +336,61 @@ class PostgresStore(SqlStore):
                 f"{redact(self.url)}: call-record schema version {version}, this acd reads"
                 f" {SCHEMA_VERSION}"
             )
+
+
+class _Watchdog:
+    """Cuts ``store``'s connection (shuts its socket down, so that the call blocked on
+    it returns with an error) when a transaction armed with `arm` is still running
+    ``timeout`` s later; one thread per store, started at the first `arm`."""
+
+    def __init__(self, store: PostgresStore, timeout: float) -> None:
+        self.store = store
+        self.timeout = timeout
+        self.cut = False  # the armed transaction was cut
+        self._cond = threading.Condition()
+        self._due: float | None = None
+        self._thread: threading.Thread | None = None
+        self._closed = False
+
+    def arm(self) -> None:
+        with self._cond:
+            self._due = time.monotonic() + self.timeout
+            self.cut = False
+            if self._thread is None:
+                self._thread = threading.Thread(
+                    target=self._run, name="acd-store-deadline", daemon=True
+                )
+                self._thread.start()
+            self._cond.notify()
+
+    def disarm(self) -> None:
+        with self._cond:
+            self._due = None
+            self.cut = False
+
+    def close(self) -> None:
+        with self._cond:
+            self._closed = True
+            self._cond.notify()
+
+    def _run(self) -> None:
+        with self._cond:
+            while not self._closed:
+                if self._due is None:
+                    self._cond.wait()
+                    continue
+                left = self._due - time.monotonic()
+                if left > 0:
+                    self._cond.wait(left)
+                    continue
+                self._due = None
+                self.cut = True
+                with contextlib.suppress(Exception):  # closed meanwhile: nothing to cut
+                    sock = socket.socket(fileno=os.dup(self.store._conn.pgconn.socket))
+                    try:
+                        sock.shutdown(socket.SHUT_RDWR)
+                    finally:
+                        sock.close()
 
 
 class PgLease:

@@ -7,6 +7,7 @@ tests."""
 from __future__ import annotations
 
 import threading
+import time
 
 import psycopg
 import pytest
@@ -15,9 +16,12 @@ from click.testing import CliRunner
 from acd.cli import cli
 from acd.core.records import CallRecord, Outcome
 from acd.errors import AcdError
+from acd.runtime.outbox import Outbox
 from acd.runtime.store import controller_lock, open_readonly, open_store
-from acd.runtime.store_pg import escape, unescape
+from acd.runtime.store_pg import PostgresStore, escape, unescape
 from acd.runtime.store_sql import SCHEMA_VERSION
+from tests.acd.runtime.test_outbox import notes
+from tests.e2e.test_e2e_pair import PgProxy
 
 T0 = 1_773_126_000.0
 
@@ -102,6 +106,42 @@ def test_a_failed_commit_is_not_acknowledged_and_the_step_is_rolled_back(pg_url)
             store._conn.execute("SELECT 1/0")  # the server refuses the rest of the step
         store.record_call(leg(2))
         assert [r.call_id for r in store.calls()] == [2]
+
+
+def test_a_commit_on_a_dead_network_fails_within_the_bound_and_goes_to_the_spool(pg_url, tmp_path):
+    # a partition (a black-hole proxy: the sockets stay open, nothing comes back):
+    # the writer's commit fails after write_timeout instead of waiting for the network
+    proxy = PgProxy()
+    spool = tmp_path / "outbox.jsonl"
+    try:
+        store = PostgresStore(proxy.url(pg_url), write_timeout=1.0)
+        box = Outbox(store, spool, retry_initial=0.1)
+        assert box.put(box.batch(T0, notes(1))).waiting == 0
+        proxy.cut()
+        outcome = []
+        began = time.monotonic()
+
+        def write() -> None:
+            outcome.append(box.put(box.batch(T0 + 60, notes(2))))
+            outcome.append(time.monotonic() - began)
+
+        writer = threading.Thread(target=write, daemon=True)
+        writer.start()
+        writer.join(5.0)
+        assert not writer.is_alive(), "the commit still waits for the network"
+        written, took = outcome
+        assert 1.0 <= took < 2.0, took
+        assert (written.waiting, written.spooled) == (1, 1)  # acknowledged: in the spool
+        assert "no answer from the database in 1 s" in written.down
+        proxy.heal()
+        time.sleep(0.1)  # past the outbox's retry wait
+        assert box.retry().waiting == 0  # a new connection: the spool written
+        assert not spool.exists()
+        store.close()
+    finally:
+        proxy.close()
+    with open_readonly(pg_url) as store:
+        assert sorted({r.call_id for r in store.calls()}) == [1, 2]
 
 
 @pytest.mark.parametrize("text", ["", "plain", "\0", "a\0b", "\ue000", "\ue0000", "\0\ue000\0"])
