@@ -23,6 +23,7 @@ Examples:
   sudo acd service install                  # unit, user acd, /etc/acd, /var/lib/acd
   acd service install --dry-run             # say what would be done, do nothing
   acd service install --root /tmp/image     # write the files under a directory tree
+  sudo acd service install --store-from-config   # PostgreSQL, [ha]: [store] url decides
 \b
 Then: put the site configuration in /etc/acd/site.toml, secrets (ACD_MQTT_PASSWORD=...)
 in /etc/acd/acd.env, and `sudo systemctl daemon-reload && sudo systemctl enable --now acd`.
@@ -31,11 +32,12 @@ in /etc/acd/acd.env, and `sudo systemctl daemon-reload && sudo systemctl enable 
 
 @dataclass(frozen=True)
 class Unit:
-    """What the unit runs: the ``acd`` program, the configuration, the database, the user."""
+    """What the unit runs: the ``acd`` program, the configuration, the database (None:
+    the configuration's ``[store] url``), the user."""
 
     program: str
     config: str = f"{CONFIG_DIR}/site.toml"
-    db: str = f"{STATE_DIR}/acd.db"
+    db: str | None = f"{STATE_DIR}/acd.db"
     user: str = "acd"
     watchdog: int = 30
 
@@ -54,7 +56,8 @@ User={self.user}
 Group={self.user}
 SupplementaryGroups=dialout
 EnvironmentFile=-{CONFIG_DIR}/acd.env
-ExecStart={self.program} run --config {self.config} --db {self.db}
+WorkingDirectory={STATE_DIR}
+ExecStart={self.program} run --config {self.config}{self._db_option()}
 ExecReload=/bin/kill -HUP $MAINPID
 WatchdogSec={self.watchdog}
 Restart=on-failure
@@ -66,6 +69,9 @@ UMask=0027
 [Install]
 WantedBy=multi-user.target
 """
+
+    def _db_option(self) -> str:
+        return "" if self.db is None else f" --db {self.db}"
 
 
 def default_program() -> str:
@@ -93,9 +99,21 @@ def service() -> None:
     show_default=True,
     help="WatchdogSec: s without a sign of life before systemd restarts the controller.",
 )
+@click.option(
+    "--store-from-config",
+    is_flag=True,
+    help=f"No --db {STATE_DIR}/acd.db in the unit: the configuration's [store] url decides"
+    " (a PostgreSQL store, a pair of [ha]).",
+)
 @click.option("--force", is_flag=True, help="Replace an existing unit file.")
 def install(
-    root: str | None, dry_run: bool, user: str, program: str | None, watchdog: int, force: bool
+    root: str | None,
+    dry_run: bool,
+    user: str,
+    program: str | None,
+    watchdog: int,
+    store_from_config: bool,
+    force: bool,
 ) -> None:
     """Write the systemd unit, create the service user and its directories.
 
@@ -103,7 +121,8 @@ def install(
     state as its status, a watchdog fed while the event loop and the link pump keep up),
     reloads the configuration on `systemctl reload` (SIGHUP) and restarts on failure.
     """
-    unit = Unit(program or default_program(), user=user, watchdog=watchdog)
+    db = None if store_from_config else Unit.db
+    unit = Unit(program or default_program(), db=db, user=user, watchdog=watchdog)
     base = Path(root or "/")
     if not (root or dry_run) and os.geteuid() != 0:
         fail("acd service install needs root (sudo), or --root DIR or --dry-run")

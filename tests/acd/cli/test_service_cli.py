@@ -33,6 +33,18 @@ def test_install_under_root_writes_the_notify_unit_and_the_directories(tmp_path)
     assert again.exit_code == 1 and "exists: give --force" in again.output
 
 
+def test_store_from_config_leaves_the_store_to_the_configuration(tmp_path):
+    """A PostgreSQL site or a pair: no --db in the unit, so [store] url is the store."""
+    result = CliRunner().invoke(
+        cli, ["service", "install", "--root", str(tmp_path), "--store-from-config"]
+    )
+    assert result.exit_code == 0, result.output
+    unit = (tmp_path / "etc/systemd/system/acd.service").read_text().splitlines()
+    start = next(line for line in unit if line.startswith("ExecStart="))
+    assert start.endswith(" run --config /etc/acd/site.toml"), start
+    assert "WorkingDirectory=/var/lib/acd" in unit  # relative store and outbox paths land there
+
+
 def test_dry_run_changes_nothing_and_shows_the_unit(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     result = CliRunner().invoke(cli, ["service", "install", "--dry-run", "--root", "img"])
