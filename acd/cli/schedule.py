@@ -77,7 +77,11 @@ _FORECAST_ONLY = (
     "--shift-hours",
     help="Lengths of work of a shift, hours, comma-separated (default: [schedule] or 4,6,7,8).",
 )
-@click.option("--time-limit", type=click.FloatRange(0.1, 86400), help="Solver time limit, s.")
+@click.option(
+    "--time-limit",
+    type=click.FloatRange(0.1, 86400),
+    help="Solver time limit, s (default: [schedule] time_limit_s, 60).",
+)
 @click.option("--out", "out_path", type=click.Path(dir_okay=False), help="Write the shifts (CSV).")
 @click.option(
     "--png", "png_path", type=click.Path(dir_okay=False), help="Chart coverage vs requirement."

@@ -158,7 +158,11 @@ def _pct(value) -> str:
     "Controller, link, alarms, agent and queue counts (MQTT).",
 )
 def status(snap: dict, as_json: bool) -> None:
-    """Controller, link and alarms of the site, with agent and queue counts."""
+    """Controller, link and alarms of the site, with agent and queue counts.
+
+    The controller line names a pair's controllers (``[ha]``): ``pc-b online since
+    10:02:41, standby: pc-a``, or ``pc-b STANDBY, active: pc-a`` while only a standby's
+    status is there."""
     ctl = snap["controller"]
     counts: dict[str, int] = {}
     for a in snap["agents"]:
@@ -177,8 +181,14 @@ def status(snap: dict, as_json: bool) -> None:
     online = {True: "online", False: "OFFLINE", None: "unknown (nothing published)"}
     click.echo(f"site:       {snap['site']}")
     text = online[ctl["online"]]
-    if ctl["online"] is not None:
+    if ctl["online"] is True and ctl.get("role") == "standby":
+        text = f"STANDBY, active: {ctl.get('active') or 'none'}"
+    elif ctl["online"] is not None:
         text += f" since {_since(ctl['since'], snap)}" if ctl["since"] else f" ({ctl['reason']})"
+        if ctl["online"] is True and ctl.get("role") == "active":
+            text += f", standby: {ctl.get('standby') or 'none'}"
+    if ctl.get("instance"):
+        text = f"{ctl['instance']} {text}"
     click.echo(f"controller: {text}" + (f", version {ctl['version']}" if ctl["version"] else ""))
     click.echo(f"link:       {snap['link']}")
     click.echo("agents:     " + (", ".join(f"{n} {s}" for s, n in counts.items()) or "none"))
