@@ -278,7 +278,9 @@ class RestartRecovery:
         self._connect(call, agent, sc.device)
         if carried is not None and carried.answered_at is not None and carried.device == sc.device:
             call.answered_at = carried.answered_at  # answered there before the restart
-        if sc.fallback is not None:  # the switch's fallback answered it there
+        if sc.fallback is not None and (carried is None or carried.fallback):
+            # the switch's fallback answered it there (a leg saved unmarked is one a
+            # controller took over from the fallback: the switch's times are not its)
             call.fallback = True
             call.reason = FALLBACK
             if carried is None:

@@ -7,9 +7,10 @@ from __future__ import annotations
 import pytest
 
 from acd.core import events as ev
-from acd.core.commands import CallEnded
+from acd.core.agents import AgentSession, AgentStatus
+from acd.core.commands import CallEnded, LegReleased
 from acd.core.engine import ENDED_UNHEARD, FALLBACK, Engine
-from acd.core.records import Outcome
+from acd.core.records import LiveLeg, Outcome
 from acd.runtime.bridge import Bridge
 from acd.runtime.store_sqlite import SqliteStore
 from firmware_sim.fallback import FallbackSettings
@@ -174,3 +175,32 @@ def test_the_events_of_a_fallback_call_held_during_the_resync_do_not_record_it_t
     assert [(r.call_id, r.leg, r.outcome, r.fallback) for r in ended] == [
         (9, 1, Outcome.ABANDONED, True)
     ]
+
+
+def test_a_call_the_controller_took_over_from_the_fallback_is_not_marked_at_the_next_start():
+    # the fallback held call 5 (never answered it); a controller took it over, 1002
+    # answered and moved it to 201 (leg 2, 1001, saved unmarked); that controller dies;
+    # the switch still lists the call among the fallback's in progress, answered 60 s
+    # ago (by 1002): the next controller continues the saved leg, unmarked, answered
+    # when the leg says (it was marked, answered 60 s ago: before it began)
+    t = EPOCH + START
+    engine = Engine(CONFIG, t)
+    saved = LiveLeg(5, 2, "front-desk", 1, t - 50, t - 50, t - 40, "1001", "201")
+    engine.continue_legs([saved])
+    bridge = Bridge(engine, extensions=("201",), ack_timeout=5.0)
+    bridge.restore([AgentSession("1001", "201", AgentStatus.READY, "", t - 300)], t)
+    up = bridge.link_up(t)
+    snapshot = next(r for r in up.requests if type(r) is m.SnapshotCalls)
+    talking = m.CallInfo(5, m.CallState.connected, "0611", "3000", "201")
+    held = m.FallbackCall(5, "0611", "3000", "201", 130_000, 60_000, m.NOT_YET)
+    steps = [bridge.from_switch(m.SnapshotCallsResult(snapshot.invoke_id, (talking,), (held,)), t)]
+    steps += [
+        bridge.from_switch(m.SnapshotDeviceResult(r.invoke_id, "201", True, "1001", ()), t)
+        for r in up.requests
+        if type(r) is m.SnapshotDevice
+    ]
+    steps.append(bridge.from_switch(m.ConnectionCleared(0, 5, "", m.Cause.normal), t + 20))
+    (record,) = [n.record for s in steps for n in s.notes if isinstance(n, LegReleased)]
+    assert (record.call_id, record.leg, record.fallback) == (5, 2, False)
+    assert record.reason != FALLBACK
+    assert (record.arrived_at, record.answered_at) == (t - 50, t - 40)
