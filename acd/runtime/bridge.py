@@ -34,7 +34,7 @@ from __future__ import annotations
 
 from collections import deque
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Protocol
 
 from acd.config import Config, LinkConfig
@@ -129,6 +129,9 @@ class Bridge:
         self._checking: dict[int, str] = {}  # PIN checks out to the runtime -> handset
         self._calls: set[int] = set()  # calls in progress the switch told of
         self._gone: list[int] = []  # calls over at the switch, to forget after this message
+        # fallback calls connected at a handset the engine could not adopt them at (no
+        # session there): recorded as fallback legs when they end (see _unadopted)
+        self._unheard: dict[int, ev.FallbackLeg] = {}
         self._tracking = True  # requests are tracked (and time out) while the link is up
         self._handlers: dict[type[m.Message], Callable[[m.Message, float], list[ev.Event]]] = {
             m.Offered: lambda x, t: [ev.CallOffered(t, x.call_id, x.called, x.calling, x.trunk)],
@@ -205,6 +208,9 @@ class Bridge:
 
     def _event(self, msg: m.Message, now: float, step: Step) -> None:
         """Give one switch event to the engine and send what it decides."""
+        if self._unheard and getattr(msg, "call_id", None) in self._unheard:
+            self._unheard_event(msg, now, step)
+            return
         handle = self.engine.handle
         for event in self._handlers[type(msg)](msg, now):
             outputs = handle(event)
@@ -480,6 +486,10 @@ class Bridge:
             for call_id, device in self._connected.items()
             if calls.get(call_id) == device
         }
+        unheard, self._unheard = self._unheard, {}
+        for call_id, leg in unheard.items():
+            if call_id not in calls:  # ended while the link was down: its end unknown
+                self._apply(engine.fallback_leg(now, replace(leg, ended_at=now)), now, step)
         outputs = engine.reconcile(now, {**calls, **connected})
         refused = {id(o.event) for o in outputs if type(o) is cmd.Refused}
         self._apply(outputs, now, step)
@@ -490,6 +500,8 @@ class Bridge:
                 self._connected[call_id] = sc.device
             elif id(sc) in refused:
                 unadopted.append(call_id)
+                if sc.fallback is not None:
+                    self._unadopted(call_id, sc)
             else:
                 adopted.append(call_id)
                 self._connected[call_id] = sc.device
@@ -506,6 +518,25 @@ class Bridge:
                 self._call_in_out(offered, outputs)
                 self._apply(outputs, now, step, offered)
         return tuple(adopted), tuple(unadopted)
+
+    def _unadopted(self, call_id: int, sc: ev.SwitchCall) -> None:
+        """A call the switch's fallback answered that the engine could not adopt (no
+        session at its handset, e.g. at a first start): the switch lists it in progress
+        only once, so its leg is recorded here when it ends (`_unheard_event`), or at the
+        next resync if it ended meanwhile, as a fallback leg, like an ended one."""
+        offered, answered = sc.fallback
+        leg = ev.FallbackLeg(call_id, sc.caller, sc.dialled, sc.device, offered, answered, 0.0)
+        self._unheard[call_id] = leg
+
+    def _unheard_event(self, msg: m.Message, now: float, step: Step) -> None:
+        """An event of a call `_unadopted` keeps (the engine does not know it): its end
+        (the caller's clear, or its handset's) records it; a transfer moves it."""
+        leg = self._unheard[msg.call_id]
+        if type(msg) is m.Transferred:
+            self._unheard[msg.call_id] = replace(leg, device=msg.to_device)
+        elif type(msg) is m.ConnectionCleared and msg.device in ("", leg.device):
+            del self._unheard[msg.call_id]
+            self._apply(self.engine.fallback_leg(now, replace(leg, ended_at=now)), now, step)
 
     def _fallback_calls(
         self, snapshot: m.SnapshotCallsResult, now: float, step: Step

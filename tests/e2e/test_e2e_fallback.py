@@ -18,6 +18,7 @@ from firmware_sim.fallback import FallbackSettings
 from protocols import messages as m
 
 from .test_e2e_restart import records, wait_for
+from .test_e2e_restarts import switch_account
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -111,3 +112,42 @@ def test_calls_during_a_controller_gap_go_to_the_fallback_and_are_recorded_after
     )
     counts = json.loads(report.stdout)["fallback"]
     assert counts["calls"] == len(legs) and counts["answered"] == len(answered)
+
+
+def test_calls_the_fallback_answered_before_the_first_start_are_recorded_once(
+    kit, sim_thread, tmp_path
+):
+    # the switch routes calls itself from its start; the controller starts later, fresh
+    # (no sessions: the logins keyed before it are not accepted): every call offered
+    # before it linked up has one first leg, ended before or after
+    fallback = FallbackSettings(True, 10.0, FRONT_DESK, "longest-idle", 3)
+    sc = kit.hour_scenario(volume=300, start="08:59", end="09:08", speed=150)
+    sim = sim_thread(
+        dataclasses.replace(sc, switch=dataclasses.replace(sc.switch, fallback=fallback))
+    )
+    config = tmp_path / "site.toml"
+    config.write_text(kit.CONFIG.read_text().replace("t1 = 1.0", "t1 = 0.2"))
+    db = tmp_path / "acd.db"
+    wait_for(lambda: sim.endpoint.switch.stats.fallback >= 6, 20, "6 calls routed by fallback")
+    with open(tmp_path / "run.log", "wb") as log:
+        proc = subprocess.Popen(sim.run_command(config, db), stdout=subprocess.DEVNULL, stderr=log)
+        try:
+            wait_for(lambda: not sim.thread.is_alive(), 20, "the end of the day")
+            time.sleep(0.3)  # the last records are committed
+        finally:
+            assert kit.stop_process(proc) == 0
+    produced = list(sim.endpoint.produced)
+    first_up = min(t for t, x in produced if isinstance(x, m.SnapshotCallsResult))
+    early = {
+        call_id: a
+        for call_id, a in switch_account(produced).items()
+        if a["offered"] < first_up and a["ended"] is not None
+    }
+    with sqlite3.connect(f"file:{db}?mode=ro", uri=True) as conn:
+        stored = conn.execute("SELECT call_id, leg, outcome, fallback FROM calls").fetchall()
+    firsts = {c: [(o, f) for cid, leg, o, f in stored if cid == c and leg == 1] for c in early}
+    assert len(early) >= 6 and any(a["ended"] > first_up for a in early.values()), early
+    for call_id, a in early.items():
+        assert len(firsts[call_id]) == 1, (call_id, a, firsts[call_id])
+        ((outcome, _),) = firsts[call_id]
+        assert (outcome == "answered") == a["answered"], (call_id, a, outcome)

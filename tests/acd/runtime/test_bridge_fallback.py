@@ -12,6 +12,7 @@ from acd.core.commands import CallEnded, LegReleased
 from acd.core.engine import ENDED_UNHEARD, FALLBACK, Engine
 from acd.core.records import LiveLeg, Outcome
 from acd.runtime.bridge import Bridge
+from acd.runtime.pbx import Resynced
 from acd.runtime.store_sqlite import SqliteStore
 from firmware_sim.fallback import FallbackSettings
 from protocols import messages as m
@@ -204,3 +205,51 @@ def test_a_call_the_controller_took_over_from_the_fallback_is_not_marked_at_the_
     assert (record.call_id, record.leg, record.fallback) == (5, 2, False)
     assert record.reason != FALLBACK
     assert (record.arrived_at, record.answered_at) == (t - 50, t - 40)
+
+
+def resync(bridge: Bridge, at: float, calls=(), fallback=(), login="") -> list:
+    """Link up at ``at`` and the switch's snapshots: ``calls`` and ``fallback``, handset
+    201 with ``login`` (the other extensions idle); the steps."""
+    up = bridge.link_up(at)
+    snapshot = next(r for r in up.requests if type(r) is m.SnapshotCalls)
+    steps = [up, bridge.from_switch(m.SnapshotCallsResult(snapshot.invoke_id, calls, fallback), at)]
+    for r in up.requests:
+        if type(r) is m.SnapshotDevice:
+            agent_id = login if r.device == "201" else ""
+            result = m.SnapshotDeviceResult(r.invoke_id, r.device, bool(agent_id), agent_id, ())
+            steps.append(bridge.from_switch(result, at))
+    return steps
+
+
+@pytest.mark.parametrize("ends", ["while linked", "during an outage"])
+def test_a_fallback_call_at_a_handset_with_no_session_at_start_is_recorded_when_it_ends(ends):
+    # the controller starts fresh (no sessions saved) while the fallback's call 4 talks
+    # at 201, where the switch shows 1001 logged in: no session (its PIN unchecked), so
+    # the call cannot be adopted; it was recorded by nobody (the switch lists it in
+    # progress once, never as ended), now it is, once, when it ends
+    t = EPOCH + START
+    bridge = Bridge.for_link(Engine(CONFIG, t), CONFIG.link, ("201",))
+    talking = m.CallInfo(4, m.CallState.connected, "0611", "3000", "201")
+    fb = m.FallbackCall(4, "0611", "3000", "201", 50_000, 45_000, m.NOT_YET)
+    steps = resync(bridge, t, (talking,), (fb,), login="1001")
+    (resynced,) = [n for s in steps for n in s.notes if isinstance(n, Resynced)]
+    assert resynced.unadopted == (4,)
+    if ends == "while linked":
+        steps.append(bridge.from_switch(m.ConnectionCleared(0, 4, "", m.Cause.normal), t + 30))
+        end = t + 30
+    else:  # over while the link was down: the next snapshot no longer has it
+        bridge.link_down()
+        steps += resync(bridge, t + 60, login="1001")
+        end = t + 60
+    steps += resync(bridge, t + 90, login="1001")  # not again at the next resync
+    (record,) = [n.record for s in steps for n in s.notes if isinstance(n, CallEnded)]
+    assert (record.call_id, record.leg, record.outcome, record.fallback, record.device) == (
+        4,
+        1,
+        Outcome.ANSWERED,
+        True,
+        "201",
+    )
+    assert record.arrived_at == pytest.approx(t - 50)
+    assert record.answered_at == pytest.approx(t - 45)
+    assert record.ended_at == pytest.approx(end)
