@@ -24,6 +24,31 @@ config_option = click.option(
 )
 
 
+db_option = click.option(
+    "--db",
+    "db_path",
+    type=click.Path(dir_okay=False),
+    help="Call-record store: a file or a URL (default: [store] url of --config).",
+)
+
+
+def store_url(db_path: str | None, config: Any, usage: str) -> tuple[str, dict[str, Any]]:
+    """The call-record store to read (``--db``, else the ``[store] url`` of ``config``)
+    and the options to open it with; ``usage`` is the error when there is neither."""
+    if db_path is None:
+        if config is None:
+            raise click.UsageError(usage)
+        db_path = config.store.url
+    options = {"password_env": config.store.password_env} if config is not None else {}
+    return db_path, options
+
+
+def check_queue(store: Any, source: str, queue: str | None) -> None:
+    """Fail unless the store holds calls of ``queue`` (when one is given)."""
+    if queue is not None and queue not in (known := store.queues()):
+        fail(f"{source}: no call in queue {queue!r} (queues: {', '.join(known) or 'none'})")
+
+
 def timeout_option(help: str):
     """``--timeout`` seconds (0.5 to 60, default 5) with the command's own ``help``."""
     return click.option(

@@ -9,7 +9,17 @@ from zoneinfo import ZoneInfo
 
 import click
 
-from acd.cli.common import config_option, emit_json, fail, json_option, refuse, write_whole
+from acd.cli.common import (
+    check_queue,
+    config_option,
+    db_option,
+    emit_json,
+    fail,
+    json_option,
+    refuse,
+    store_url,
+    write_whole,
+)
 from acd.config import CalendarConfig, Config, load_config
 from acd.planning.demand import assumed_forecast, forecast_csv
 from acd.planning.forecast import (
@@ -37,12 +47,7 @@ from acd.runtime.store import open_readonly
     type=click.Path(dir_okay=False),
     help="CSV of counts: start,calls, one row per interval, local time.",
 )
-@click.option(
-    "--db",
-    "db_path",
-    type=click.Path(dir_okay=False),
-    help="Call-record store: a file or a URL (default: [store] url of --config).",
-)
+@db_option
 @config_option
 @click.option("--queue", help="Calls entering this queue (default: every call, once).")
 @click.option("--calendar", help="Calendar of --config whose opening hours are forecast.")
@@ -189,17 +194,11 @@ def _inputs(
         history = read_history(Path(history_path).read_text(encoding="utf-8"), history_path)
         source = history_path
     else:
-        if db_path is None:
-            if config is None:
-                raise click.UsageError("give --history FILE.csv, --db FILE, or --config")
-            db_path = config.store.url
+        usage = "give --history FILE.csv, --db FILE, or --config"
+        db_path, options = store_url(db_path, config, usage)
         timezone = config.site.timezone if config is not None else "UTC"
-        options = {"password_env": config.store.password_env} if config is not None else {}
         with open_readonly(db_path, **options) as store:
-            if queue is not None and queue not in (known := store.queues()):
-                fail(
-                    f"{db_path}: no call in queue {queue!r} (queues: {', '.join(known) or 'none'})"
-                )
+            check_queue(store, db_path, queue)
             history = history_from_records(
                 store.calls(queue=queue),
                 timezone,

@@ -8,14 +8,7 @@ from zoneinfo import ZoneInfo
 
 import click
 
-from acd.cli.common import config_option, emit_json, fail, json_option
-
-db_option = click.option(
-    "--db",
-    "db_path",
-    type=click.Path(dir_okay=False),
-    help="Call-record store: a file or a URL (default: [store] url of --config).",
-)
+from acd.cli.common import config_option, db_option, emit_json, fail, json_option
 
 
 def site(db_path: str | None, config_path: str | None):

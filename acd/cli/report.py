@@ -8,7 +8,15 @@ from zoneinfo import ZoneInfo
 
 import click
 
-from acd.cli.common import config_option, emit_json, fail, json_option, write_whole
+from acd.cli.common import (
+    check_queue,
+    config_option,
+    db_option,
+    emit_json,
+    json_option,
+    store_url,
+    write_whole,
+)
 from acd.cli.progress import Progress
 from acd.config import load_config
 from acd.planning.report_charts import plot
@@ -24,12 +32,7 @@ from acd.runtime.store import open_readonly
 
 
 @click.command()
-@click.option(
-    "--db",
-    "db_path",
-    type=click.Path(dir_okay=False),
-    help="Call-record store: a file or a URL (default: [store] url of --config).",
-)
+@db_option
 @config_option
 @click.option("--queue", help="Only this queue (default: all).")
 @click.option("--day", help="One local day, YYYY-MM-DD.")
@@ -97,16 +100,12 @@ def report(
       acd report --config site.toml --from 2026-03-09 --to 2026-03-13 --html week.html
     """
     config = load_config(config_path) if config_path is not None else None
-    if db_path is None:
-        if config is None:
-            raise click.UsageError("give --db FILE (or --config with a [store] url)")
-        db_path = config.store.url
+    db_path, options = store_url(db_path, config, "give --db FILE (or --config with a [store] url)")
     settings = ReportSettings.from_config(config, queue=queue, target=target)
     since, until = _window(day, start, stop, ZoneInfo(settings.timezone))
-    options = {"password_env": config.store.password_env} if config is not None else {}
     with open_readonly(db_path, **options) as store, Progress("call records read") as progress:
-        if config is None and queue is not None and queue not in (known := store.queues()):
-            fail(f"{db_path}: no call in queue {queue!r} (queues: {', '.join(known) or 'none'})")
+        if config is None:
+            check_queue(store, db_path, queue)
         result = store_report(store, settings, since, until, progress.advance)
     if csv_path is not None:
         write_whole(csv_path, to_csv(result, by))
