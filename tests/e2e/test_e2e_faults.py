@@ -27,7 +27,7 @@ def test_noise_and_pulled_cable_over_tcp_link_recovers_nothing_lost(kit, sim_thr
         FaultSpec("bit-errors", rate=3e-4),
         FaultSpec("cable", at=9 * 3600.0 + 15 * 60, duration=4.0),  # 4 s of wire: link down
     )
-    sim = sim_thread(kit.hour_scenario(volume=40, end="10:30", speed=600, faults=faults), tcp=True)
+    sim = sim_thread(kit.hour_scenario(volume=40, end="10:30", speed=400, faults=faults), tcp=True)
     assert sim.url.startswith("socket://")
     config = kit.site_config(tmp_path, sim.url)
 
