@@ -63,7 +63,7 @@ from datetime import date, datetime
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
-from acd.config import Config
+from acd.config import Config, instance_problem
 from acd.core.agents import AgentStatus
 from acd.core.calendar import midnight
 from acd.core.call_steps import CallStep
@@ -99,6 +99,7 @@ from acd.runtime.topics import (
     queue_stats_payload,
 )
 from drivers.backoff import Backoff
+from drivers.log_limit import RateLimitedLog
 from drivers.mqtt import CommandHandler, MqttBridge
 from drivers.serial_link import Capture, SerialPort, open_port
 from drivers.systemd import Notifier
@@ -146,6 +147,11 @@ class Controller:
         self.lease = lease  # [ha]: the lease held (acd.runtime.store.Lease), checked while running
         self.fenced: str | None = None  # why the link was closed for want of the lease
         self.standby: str | None = None  # [ha]: the standby controller heard on MQTT
+        self._peer_log = {  # what a client of the broker can repeat at will
+            "refused": RateLimitedLog(log, logging.WARNING),
+            "came": RateLimitedLog(log, logging.INFO),
+            "gone": RateLimitedLog(log, logging.WARNING),
+        }
         self.url = url or config.link.url
         self.store = store
         self.outbox = Outbox(store, spool, group=config.store.group) if store is not None else None
@@ -430,14 +436,24 @@ class Controller:
 
     def _peer(self, payload: dict) -> None:
         """A standby's ``controller/status`` (birth, stop or Will): note it in ours and
-        publish ours again, so that the retained status is the active one's."""
+        publish ours again, so that the retained status is the active one's.
+
+        Any client of the broker may publish there: a payload naming no valid instance
+        is refused, and the lines saying a standby came or went are rate-limited (one
+        flapping at the broker's pace would otherwise write one line per message)."""
         instance = payload.get("instance")
+        if not isinstance(instance, str) or instance_problem(instance) is not None:
+            self._peer_log["refused"](
+                "mqtt: controller/status refused: instance %.80r is no controller's name",
+                instance,
+            )
+            return
         if payload.get("online") is True and payload.get("role") == "standby":
             if instance != self.standby:
-                log.info("standby controller %s is waiting", instance)
+                self._peer_log["came"]("standby controller %s is waiting", instance)
             self.standby = instance
         elif instance == self.standby:
-            log.warning("standby controller %s is gone", instance)
+            self._peer_log["gone"]("standby controller %s is gone", instance)
             self.standby = None
         if self.mqtt is not None:
             self.mqtt.update_status(standby=self.standby)
@@ -569,6 +585,8 @@ class Controller:
             if self.store is not None:
                 self._save_at_stop()
         if self.mqtt is not None:
+            for limited in self._peer_log.values():
+                limited.flush()
             await self.mqtt.stop()
         if self.port is not None:
             await self.port.close()

@@ -507,3 +507,28 @@ def test_a_lease_the_database_no_longer_confirms_closes_the_port_at_once(tmp_pat
     last = max(t for t, _ in written)
     assert started + 0.5 < last < started + 1.5, (last - started, written)
     assert len(written) >= 5 and lease.closed
+
+
+def test_fake_standby_statuses_on_the_broker_are_refused_or_logged_once(caplog):
+    """[ha]: any client may publish on ``controller/status``: a payload naming no valid
+    instance is refused (the status keeps its standby), and a standby flapping at the
+    broker's pace gives one line each way per interval, not one per message."""
+    controller = Controller(load_config(ROOT / "examples" / "town-hall.toml"), url="", mqtt=False)
+    standby = {"online": True, "role": "standby", "instance": "pc-b"}
+
+    async def main() -> None:
+        controller._peer(standby)
+        for fake in ({"x": 1}, [1], "a" * 500, "", "bad name", None):
+            controller._peer({**standby, "instance": fake})
+        assert controller.standby == "pc-b"
+        for _ in range(100):
+            controller._peer({"online": False, "instance": "pc-b"})
+            controller._peer(standby)
+        assert controller.standby == "pc-b"
+
+    with caplog.at_level(logging.INFO, logger="acd"):
+        asyncio.run(main())
+    assert caplog.messages.count("standby controller pc-b is waiting") == 1
+    assert caplog.messages.count("standby controller pc-b is gone") == 1
+    refused = [m for m in caplog.messages if "controller/status refused" in m]
+    assert refused == ["mqtt: controller/status refused: instance {'x': 1} is no controller's name"]
