@@ -26,6 +26,7 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from itertools import repeat
 from pathlib import Path
+from statistics import NormalDist
 
 from acd.config import AgentConfig, Config
 from acd.core.figures import compute
@@ -414,22 +415,13 @@ class Share:
         }
 
 
-def _normal_quantile(p: float) -> float:
-    """Φ⁻¹(p) by bisection on erfc (to 1e-12)."""
-    lo, hi = -40.0, 40.0
-    while hi - lo > 1e-12:
-        mid = (lo + hi) / 2
-        lo, hi = (mid, hi) if 0.5 * math.erfc(-mid / math.sqrt(2)) < p else (lo, mid)
-    return (lo + hi) / 2
-
-
 def wilson(hits: int, n: int, level: float = CONFIDENCE) -> Share:
     """The Wilson score interval of a proportion (sound near 0 and 1, unlike p ± z·se)."""
     if not 0 <= hits <= n:
         raise ValueError("need 0 <= hits <= n")
     if n == 0:
         return Share(0, 0, 0.0, 1.0)
-    z = _normal_quantile(0.5 + level / 2)
+    z = NormalDist().inv_cdf(0.5 + level / 2)
     p = hits / n
     centre = (p + z * z / (2 * n)) / (1 + z * z / n)
     half = z / (1 + z * z / n) * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n))
