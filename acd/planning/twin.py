@@ -33,7 +33,15 @@ from acd.core.figures import compute
 from acd.errors import AcdError, must_be
 from acd.planning.demand import DayFactor, Forecast, Interval
 from acd.planning.schedule import Requirement
-from acd.planning.whatif import CONFIDENCE, REFERENCE_SITE, WhatIf, cheap_pins, day_seed, run_day
+from acd.planning.whatif import (
+    CONFIDENCE,
+    REFERENCE_SITE,
+    WhatIf,
+    cheap_pins,
+    day_seed,
+    run_day,
+    served_queue,
+)
 from firmware_sim.distributions import Distribution, Exponential, Fixed
 from firmware_sim.people import Agent, Behaviour, Break, CallerModel, Shift, draw_caller
 from firmware_sim.scenario import LinkSettings, Scenario, ScriptedCall
@@ -250,15 +258,7 @@ def build(
         }
         del site["queues"]["front-desk"]["calendar"]
         config = Config.from_dict(site, "<reference site>")
-    if queue is None:
-        if len(config.queues) != 1:
-            raise AcdError(f"name the queue (queues: {', '.join(sorted(config.queues))})")
-        queue = next(iter(config.queues))
-    q = config.queues.get(queue)
-    if q is None:
-        raise AcdError(f"no queue {queue!r} in the configuration")
-    if not q.numbers:
-        raise AcdError(f"queue {queue!r} has no number callers dial")
+    queue, q = served_queue(config, queue)
     days = set(forecast.days())
     if not days & set(schedule):
         first, last = min(schedule), max(schedule)

@@ -28,6 +28,7 @@ from acd.planning.whatif.builders import (
     for_flags,
     for_scenario,
     highest_holding,
+    served_queue,
     sweep,
     with_volume,
 )
@@ -60,6 +61,6 @@ __all__ = [
     "Expectation", "Flags", "HourExpectation", "Replication", "Result", "SweepPoint", "WhatIf",
     "cheap_pins", "day_seed", "estimate", "expectation", "for_flags", "for_scenario",
     "fractional_team", "highest_holding", "on_phones", "replicate", "replication", "run_day",
-    "staffed_hours", "summary", "sweep", "t_cdf", "t_quantile", "verdict", "warnings",
-    "with_volume",
+    "served_queue", "staffed_hours", "summary", "sweep", "t_cdf", "t_quantile", "verdict",
+    "warnings", "with_volume",
 ]  # fmt: skip

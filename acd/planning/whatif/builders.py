@@ -10,7 +10,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date
 
-from acd.config import AgentConfig, Config
+from acd.config import AgentConfig, Config, QueueConfig
 from acd.core.pins import hash_pin, verify_pin
 from acd.errors import AcdError, must_be
 from acd.planning.whatif.erlang import Expectation, expectation
@@ -153,15 +153,9 @@ FIRST_DAY = {"weekday": date(2026, 3, 9), "saturday": date(2026, 3, 14)}
 """First simulated day of each kind (a Monday and a Saturday of an ordinary week)."""
 
 
-def for_flags(
-    flags: Flags, config: Config | None = None, queue: str | None = None, days: int = 1
-) -> WhatIf:
-    """A what-if run of ``flags``: ``flags.agents`` agents (ids 1001 …, extensions
-    201 …) serve the queue of ``config`` (default `REFERENCE_SITE`); they answer at
-    once, never miss a ring, take no break and no wrap-up; callers have exponential
-    patience. The day's calls follow the profile's shares of the hours the queue is
-    open that day (renormalised over them)."""
-    config = config or Config.from_dict(REFERENCE_SITE, "<reference site>")
+def served_queue(config: Config, queue: str | None) -> tuple[str, QueueConfig]:
+    """The queue a simulated run serves: ``queue``, or the only queue of ``config``.
+    ``AcdError`` when it is ambiguous, unknown or has no number callers dial."""
     if queue is None:
         if len(config.queues) != 1:
             raise AcdError(f"name the queue (queues: {', '.join(sorted(config.queues))})")
@@ -171,6 +165,19 @@ def for_flags(
         raise AcdError(f"no queue {queue!r} in the configuration")
     if not q.numbers:
         raise AcdError(f"queue {queue!r} has no number callers dial")
+    return queue, q
+
+
+def for_flags(
+    flags: Flags, config: Config | None = None, queue: str | None = None, days: int = 1
+) -> WhatIf:
+    """A what-if run of ``flags``: ``flags.agents`` agents (ids 1001 …, extensions
+    201 …) serve the queue of ``config`` (default `REFERENCE_SITE`); they answer at
+    once, never miss a ring, take no break and no wrap-up; callers have exponential
+    patience. The day's calls follow the profile's shares of the hours the queue is
+    open that day (renormalised over them)."""
+    config = config or Config.from_dict(REFERENCE_SITE, "<reference site>")
+    queue, q = served_queue(config, queue)
     first = FIRST_DAY[flags.day]
     spans = ((0, 24 * 60),)
     if q.calendar is not None:
