@@ -20,11 +20,8 @@ import math
 import os
 import random
 from collections.abc import Callable
-from concurrent.futures import ProcessPoolExecutor
-from contextlib import nullcontext
 from dataclasses import dataclass
 from datetime import date, datetime
-from itertools import repeat
 from pathlib import Path
 from statistics import NormalDist
 
@@ -39,6 +36,7 @@ from acd.planning.whatif import (
     WhatIf,
     cheap_pins,
     day_seed,
+    in_processes,
     run_day,
     served_queue,
 )
@@ -515,12 +513,5 @@ def run(
         raise AcdError(f"weeks must be at least 1, got {weeks}")
     if jobs < 1:
         raise AcdError(f"jobs must be at least 1, got {jobs}")
-    done = []
-    parallel = jobs > 1 and weeks > 1
-    with ProcessPoolExecutor(min(jobs, weeks)) if parallel else nullcontext() as pool:
-        mapper = pool.map if pool is not None else map
-        for week in mapper(simulate_week, repeat(twin), range(weeks), repeat(seed)):
-            done.append(week)
-            if on_week is not None:
-                on_week(week)
+    done = in_processes(simulate_week, twin, weeks, seed, jobs, on_week)
     return TwinResult(tuple(done), twin.target, seed, twin.metric)

@@ -49,6 +49,7 @@ from acd.planning.whatif.runs import (
     Result,
     WhatIf,
     day_seed,
+    in_processes,
     replicate,
     replication,
     run_day,
@@ -60,7 +61,7 @@ __all__ = [
     "CONFIDENCE", "FIRST_DAY", "METRICS", "RATES", "REFERENCE_SITE", "DayRun", "Estimate",
     "Expectation", "Flags", "HourExpectation", "Replication", "Result", "SweepPoint", "WhatIf",
     "cheap_pins", "day_seed", "estimate", "expectation", "for_flags", "for_scenario",
-    "fractional_team", "highest_holding", "on_phones", "replicate", "replication", "run_day",
-    "served_queue", "staffed_hours", "summary", "sweep", "t_cdf", "t_quantile", "verdict",
-    "warnings", "with_volume",
+    "fractional_team", "highest_holding", "in_processes", "on_phones", "replicate", "replication",
+    "run_day", "served_queue", "staffed_hours", "summary", "sweep", "t_cdf", "t_quantile",
+    "verdict", "warnings", "with_volume",
 ]  # fmt: skip

@@ -12,6 +12,7 @@ from contextlib import nullcontext
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from itertools import repeat
+from typing import TypeVar
 from zoneinfo import ZoneInfo
 
 from acd.config import Config
@@ -24,6 +25,9 @@ from acd.errors import AcdError
 from acd.planning.whatif.stats import Estimate, estimate, verdict
 from acd.runtime.bridge import Bridge, run_virtual
 from firmware_sim.scenario import Scenario
+
+S = TypeVar("S")
+R = TypeVar("R")
 
 METRICS = (
     "offered",
@@ -207,6 +211,27 @@ def replication(spec: WhatIf, index: int, seed: int = 1) -> Replication:
     )
 
 
+def in_processes(
+    run: Callable[[S, int, int], R],
+    spec: S,
+    count: int,
+    seed: int,
+    jobs: int,
+    on_each: Callable[[R], None] | None = None,
+) -> list[R]:
+    """``run(spec, i, seed)`` for i in 0 … ``count`` − 1, in order, in up to ``jobs``
+    processes (one: in this one); ``on_each`` sees each result as it arrives."""
+    out: list[R] = []
+    parallel = jobs > 1 and count > 1
+    with ProcessPoolExecutor(min(jobs, count)) if parallel else nullcontext() as pool:
+        mapper = pool.map if pool is not None else map
+        for result in mapper(run, repeat(spec), range(count), repeat(seed)):
+            out.append(result)
+            if on_each is not None:
+                on_each(result)
+    return out
+
+
 def replicate(
     spec: WhatIf,
     replications: int,
@@ -220,14 +245,7 @@ def replicate(
         raise AcdError(f"replications must be at least 1, got {replications}")
     if jobs < 1:
         raise AcdError(f"jobs must be at least 1, got {jobs}")
-    runs: list[Replication] = []
-    parallel = jobs > 1 and replications > 1
-    with ProcessPoolExecutor(min(jobs, replications)) if parallel else nullcontext() as pool:
-        mapper = pool.map if pool is not None else map
-        for run in mapper(replication, repeat(spec), range(replications), repeat(seed)):
-            runs.append(run)
-            if on_replication is not None:
-                on_replication(run)
+    runs = in_processes(replication, spec, replications, seed, jobs, on_replication)
     hours = sorted({h for run in runs for h in run.hours})
     absent = {m: _absent(m) for m in METRICS}
     return Result(
