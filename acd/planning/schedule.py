@@ -50,7 +50,8 @@ CSV_COLUMNS = ("agent", "day", "start", "end", "break_start", "break_end")
 
 
 class ScheduleError(AcdError):
-    """A requirement, a team or rules that cannot be scheduled as given."""
+    """A requirement, a team or rules that cannot be scheduled as given, or a schedule
+    file that cannot be read (missing column, bad time, overlapping rows)."""
 
 
 @dataclass(frozen=True)

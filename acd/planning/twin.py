@@ -29,7 +29,7 @@ from acd.config import AgentConfig, Config
 from acd.core.figures import compute
 from acd.errors import AcdError, must_be
 from acd.planning.demand import DayFactor, Forecast, Interval
-from acd.planning.schedule import Requirement
+from acd.planning.schedule import CSV_COLUMNS, Requirement, ScheduleError
 from acd.planning.whatif import (
     CONFIDENCE,
     REFERENCE_SITE,
@@ -46,12 +46,7 @@ from firmware_sim.scenario import LinkSettings, Scenario, ScriptedCall
 from firmware_sim.switch import SwitchConfig
 from firmware_sim.traffic import WeeklyTraffic
 
-SCHEDULE_COLUMNS = ("agent", "day", "start", "end", "break_start", "break_end")
 BREAK_REASON = 1  # the not-ready reason code of scheduled breaks
-
-
-class ScheduleError(AcdError):
-    """A schedule file that cannot be read (missing column, bad time, overlapping rows)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -95,10 +90,10 @@ def parse_schedule(text: str, source: str = "<schedule>") -> dict[date, tuple[Sh
     """Read ``agent,day,start,end,break_start,break_end`` CSV text (day an ISO date,
     times HH:MM; the break columns may be empty) → shifts per day."""
     reader = csv.DictReader(io.StringIO(text))
-    missing = [c for c in SCHEDULE_COLUMNS[:4] if c not in (reader.fieldnames or ())]
+    missing = [c for c in CSV_COLUMNS[:4] if c not in (reader.fieldnames or ())]
     if missing:
         raise ScheduleError(
-            f"{source}: missing column(s) {', '.join(missing)} (need {','.join(SCHEDULE_COLUMNS)})"
+            f"{source}: missing column(s) {', '.join(missing)} (need {','.join(CSV_COLUMNS)})"
         )
     days: dict[date, dict[str, ShiftRow]] = {}
     for line, raw in enumerate(reader, start=2):
@@ -116,14 +111,12 @@ def parse_schedule(text: str, source: str = "<schedule>") -> dict[date, tuple[Sh
         end = _clock(raw["end"] or "", where, "end")
         if end <= start:
             raise ScheduleError(f"{where}: the shift ends at {raw['end']}, not after its start")
-        pause_text = [(raw.get(k) or "").strip() for k in SCHEDULE_COLUMNS[4:]]
+        pause_text = [(raw.get(k) or "").strip() for k in CSV_COLUMNS[4:]]
         pause: list[float | None] = [None, None]
         if any(pause_text):
             if not all(pause_text):
                 raise ScheduleError(f"{where}: give both break_start and break_end, or neither")
-            pause = [
-                _clock(t, where, k) for t, k in zip(pause_text, SCHEDULE_COLUMNS[4:], strict=True)
-            ]
+            pause = [_clock(t, where, k) for t, k in zip(pause_text, CSV_COLUMNS[4:], strict=True)]
             if not start <= pause[0] < pause[1] <= end:
                 raise ScheduleError(f"{where}: the break is not within the shift")
         if agent in days.get(day, {}):
