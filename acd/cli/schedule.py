@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import dataclasses
-from pathlib import Path
 
 import click
 
@@ -13,8 +12,7 @@ from acd.planning.demand import load_forecast, plan_staffing
 from acd.planning.schedule import (
     Requirement,
     Schedule,
-    ScheduleError,
-    parse_requirements,
+    load_requirements,
     requirement_from_plan,
     schedule_named,
     schedule_pool,
@@ -210,7 +208,7 @@ def _requirement(
 ) -> Requirement:
     if requirements_path is not None:
         refuse(_FORECAST_ONLY, "goes with --forecast (the requirement file gives agents)")
-        req = parse_requirements(_read(requirements_path), requirements_path)
+        req = load_requirements(requirements_path)
         return with_shrinkage(req, shrinkage)
     assert forecast_path is not None
     if aht is None:
@@ -223,15 +221,6 @@ def _requirement(
             fail(f"{option} needs --patience (Erlang A): without it no caller hangs up")
     plan = plan_staffing(load_forecast(forecast_path), targets, aht, patience, confidence)
     return requirement_from_plan(plan, shrinkage)
-
-
-def _read(path: str) -> str:
-    try:
-        return Path(path).read_text(encoding="utf-8")
-    except OSError as exc:
-        raise ScheduleError(f"{path}: cannot read ({exc.strerror})") from None
-    except UnicodeDecodeError:
-        raise ScheduleError(f"{path}: not a UTF-8 text file") from None
 
 
 def _gap_text(result: Schedule) -> str:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import time
-from pathlib import Path
 from typing import Any
 
 import click
@@ -14,7 +13,7 @@ from acd.config import Config, load_config
 from acd.planning import twin, whatif
 from acd.planning.demand import load_forecast
 from acd.planning.profile import load_profile
-from acd.planning.schedule import parse_requirements
+from acd.planning.schedule import load_requirements
 from acd.planning.whatif import Estimate, Expectation, Flags, HourExpectation, Result, WhatIf
 from firmware_sim.scenario import load_scenario
 
@@ -505,11 +504,7 @@ def _twin(
         fail(f"--jobs must be at least 1, got {jobs}")
     flags = Flags(1, 0.0, aht, patience, distribution or "exponential", sd)
     if requirements_path is not None:
-        try:
-            text = Path(requirements_path).read_text(encoding="utf-8")
-        except OSError as exc:
-            fail(f"{requirements_path}: cannot read the requirements ({exc.strerror})")
-        shifts = twin.exact_schedule(parse_requirements(text, requirements_path))
+        shifts = twin.exact_schedule(load_requirements(requirements_path))
         source = f"the requirement {requirements_path} played exactly"
     else:
         shifts = twin.load_schedule(schedule_path)

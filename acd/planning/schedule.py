@@ -39,6 +39,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from itertools import pairwise
+from pathlib import Path
 
 from acd.config import ScheduleConfig
 from acd.errors import AcdError
@@ -281,6 +282,17 @@ def parse_requirements(text: str, source: str = "<requirements>") -> Requirement
     step = _grid(list(rows), source)
     starts = tuple(sorted(rows))
     return Requirement(starts, tuple(rows[s] for s in starts), step)
+
+
+def load_requirements(path: str | os.PathLike[str]) -> Requirement:
+    """Read a requirement file (see `parse_requirements`)."""
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ScheduleError(f"{path}: cannot read the requirements ({exc.strerror})") from None
+    except UnicodeDecodeError:
+        raise ScheduleError(f"{path}: not a UTF-8 text file") from None
+    return parse_requirements(text, str(path))
 
 
 def requirement_from_plan(plan: StaffingPlan, shrinkage: float = 0.0) -> Requirement:
