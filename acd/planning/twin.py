@@ -311,7 +311,7 @@ def _arrivals(
         rate = row.mean * factor / length_s
         if rate <= 0:
             continue
-        start = 3600.0 * row.start.hour + 60.0 * row.start.minute + row.start.second
+        start = _seconds(row.start)
         t = start + rng.expovariate(rate)
         while t < start + length_s:
             times.append(t)
