@@ -24,6 +24,7 @@ import json
 import logging
 import secrets
 import time
+from collections import deque
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
@@ -142,11 +143,19 @@ class MqttBridge:
         self._task: asyncio.Task[None] | None = None
         self._logs = {  # problems a remote party can repeat: one line per interval each
             kind: RateLimitedLog(log, logging.ERROR if kind == "bug" else logging.WARNING)
-            for kind in ("bug", "refused", "event dropped", "reply dropped", "unpublishable")
+            for kind in (
+                "bug",
+                "refused",
+                "event dropped",
+                "reply dropped",
+                "unpublishable",
+                "impostor",
+            )
         }
         self._status_counts: dict[str, int] | None = None  # as last published
         self._status_at = float("-inf")  # loop time of that publication
         self._status_again = False  # publish the status again (fields changed, a peer's)
+        self._sent_statuses: deque[bytes] = deque(maxlen=8)  # ours, to know their echoes
         self._offline_at_stop = True
 
     # -- the controller's side: synchronous, never blocks ---------------------------
@@ -357,7 +366,9 @@ class MqttBridge:
         payload.update(self.status_fields)
         self._status_counts, self._status_at = counts, asyncio.get_running_loop().time()
         self._status_again = False
-        return Outgoing(self.topics.status, encode(payload), True)
+        message = Outgoing(self.topics.status, encode(payload), True)
+        self._sent_statuses.append(message.payload)
+        return message
 
     def _status_due(self) -> float | None:
         """When the status may be published again: its fields changed (after 1 s), or the
@@ -405,14 +416,26 @@ class MqttBridge:
 
     def _peer(self, message: aiomqtt.Message) -> None:
         """Another controller's ``controller/status`` (a standby's birth, its Will ...):
-        given to ``on_peer``; ours, echoed back, is not."""
+        given to ``on_peer``; ours, echoed back, is not. One naming this controller that
+        it did not send (any client of the broker may publish there) is answered by ours,
+        published again."""
+        raw = payload_bytes(message)
         try:
-            payload = json.loads(payload_bytes(message))
+            payload = json.loads(raw)
         except ValueError:
             return
         mine = self.status_fields.get("instance")
-        if isinstance(payload, dict) and payload.get("instance") not in (None, mine):
+        if not isinstance(payload, dict) or payload.get("instance") is None:
+            return
+        if payload["instance"] != mine:
             self.on_peer(payload)
+        elif raw not in self._sent_statuses:
+            self._logs["impostor"](
+                "mqtt: %s names this controller (%s) but is not its own: published ours again",
+                self.topics.status,
+                mine,
+            )
+            self.update_status()
 
     def _sweep(self, message: aiomqtt.Message) -> None:
         """Clear a retained state topic the controller does not publish (a previous run's

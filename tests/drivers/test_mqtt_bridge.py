@@ -625,3 +625,29 @@ async def test_a_pair_s_standby_and_active_share_the_status_the_active_one_s_las
         statuses = watch.json_on("controller/status")[seen:]
         assert all(s["instance"] == "pc-a" for s in statuses), statuses  # no offline of pc-b
     assert watch.json_on("agent/1/state") == [agent("1", "ready", 1)]  # never swept
+
+
+@run_async
+async def test_a_fake_status_naming_the_active_controller_is_answered_by_its_own(site, caplog):
+    """[ha]: any client may publish a retained ``controller/status`` naming the active
+    controller (offline, or as a standby): it publishes its own again (at most once a
+    second however many come), and passes its own echoes to no one."""
+    active = bridge(site, status_fields={"role": "active", "instance": "pc-a", "standby": None})
+    peers: list[dict] = []
+    active.on_peer = peers.append
+    fakes = [{"online": False, "instance": "pc-a"}, {"online": True, "role": "standby"}]
+    async with Watcher(active.topics.base) as watch, active:
+        await wait_until(lambda: active.connected, what="connection")
+        for n in range(20):
+            fake = {**fakes[n % 2], "instance": "pc-a"}
+            await watch.publish("controller/status", encode(fake), retain=True)
+        await wait_until(
+            lambda: watch.json_on("controller/status")[-1].get("role") == "active",
+            what="its own status again",
+        )
+        await asyncio.sleep(1.2)
+        ours = [s for s in watch.json_on("controller/status") if s.get("role") == "active"]
+        assert 2 <= len(ours) <= 4, ours  # the birth, then at most one a second
+        assert json.loads((await retained(active.topics.base))[active.topics.status]) == ours[-1]
+    assert peers == []
+    assert "names this controller (pc-a) but is not its own" in caplog.text
