@@ -90,7 +90,7 @@ class Pair:
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(stop.wait(), ha.fence_after)
                 if stop.is_set():
-                    _let_go(lease, ThreadPoolExecutor(1), wait=True)
+                    await asyncio.to_thread(lease.close)
                     return
                 controller = self.new_controller(lease, self.notifier)
                 self.controller = controller

@@ -132,3 +132,16 @@ def test_a_holder_with_this_controller_s_own_name_is_called_out(caplog):
             break
         time.sleep(0.01)
     assert lease.closed
+
+
+def test_a_stop_during_the_takeover_wait_closes_the_lease_and_runs_no_term():
+    lease = Lease([], busy=0)
+    pair = Pair(pair_config(), lambda: lease, None, mqtt=False, notifier=Notifier({}))
+
+    async def main() -> None:
+        stop = asyncio.Event()
+        asyncio.get_running_loop().call_later(0.2, stop.set)  # fence_after is longer
+        await asyncio.wait_for(pair.run(stop), 5)
+
+    asyncio.run(main())
+    assert lease.closed and pair.terms == 0 and lease.log == ["try", "fence others"]
