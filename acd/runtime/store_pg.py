@@ -104,6 +104,17 @@ def _pg(sql: str) -> str:
     return sql.replace("?", "%s")
 
 
+def _password(password_env: str | None) -> dict[str, object]:
+    """psycopg's ``password`` argument from the variable ``password_env`` (none if None);
+    `AcdError` if it is unset."""
+    if password_env is None:
+        return {}
+    password = os.environ.get(password_env)
+    if password is None:
+        raise AcdError(f"store.password_env: the variable {password_env} is not set")
+    return {"password": password}
+
+
 def connect(
     url: str,
     password_env: str | None = None,
@@ -123,12 +134,7 @@ def connect(
     variable is unset or the server cannot be reached, in one line without the
     password."""
     psycopg = _psycopg()
-    extra: dict[str, object] = {}
-    if password_env is not None:
-        password = os.environ.get(password_env)
-        if password is None:
-            raise AcdError(f"store.password_env: the variable {password_env} is not set")
-        extra["password"] = password
+    extra = _password(password_env)
     options = "-c synchronous_commit=on"
     if readonly:
         options += " -c default_transaction_read_only=on"
@@ -151,9 +157,8 @@ def connect(
             **extra,
         )
     except psycopg.Error as exc:
-        reason = (str(exc).strip() or type(exc).__name__).splitlines()[0]
         raise AcdError(
-            f"{redact(url)}: cannot connect to the call-record database: {reason}"
+            f"{redact(url)}: cannot connect to the call-record database: {_first_line(exc)}"
         ) from None
     dumper, loader = _adapters()
     conn.adapters.register_dumper(str, dumper)
@@ -417,12 +422,7 @@ class PgLease:
 
     def _connect(self):
         psycopg = _psycopg()
-        extra: dict[str, object] = {}
-        if self._password_env is not None:
-            password = os.environ.get(self._password_env)
-            if password is None:
-                raise AcdError(f"store.password_env: the variable {self._password_env} is not set")
-            extra["password"] = password
+        extra = _password(self._password_env)
         ms = round(self.timeout * 1000)
         idle = max(1, round(self.timeout / 4))
         options = (
@@ -445,8 +445,9 @@ class PgLease:
                 **extra,
             )
         except psycopg.Error as exc:
-            reason = (str(exc).strip() or type(exc).__name__).splitlines()[0]
-            raise LeaseLost(f"{redact(self.url)}: cannot reach the database: {reason}") from None
+            raise LeaseLost(
+                f"{redact(self.url)}: cannot reach the database: {_first_line(exc)}"
+            ) from None
 
     def connect(self) -> None:
         """Open the lease session if it is not open; `LeaseLost` if unreachable."""
