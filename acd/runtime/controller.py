@@ -155,6 +155,7 @@ class Controller:
         self.url = url or config.link.url
         self.store = store
         self.outbox = Outbox(store, spool, group=config.store.group) if store is not None else None
+        self._spool_log = RateLimitedLog(log, logging.ERROR)  # tried again with each write
         self.clock = clock or Clock.real_time()
         self.use_mqtt = mqtt and config.mqtt.enabled
         self.capture = capture
@@ -584,9 +585,9 @@ class Controller:
             self._writer_closed = True
             if self.store is not None:
                 self._save_at_stop()
+        for limited in (*self._peer_log.values(), self._spool_log):
+            limited.flush()
         if self.mqtt is not None:
-            for limited in self._peer_log.values():
-                limited.flush()
             await self.mqtt.stop()
         if self.port is not None:
             await self.port.close()
@@ -836,7 +837,9 @@ class Controller:
             else "in memory only (a crash loses them)"
         )
         if state.spool_error is not None:
-            log.error("call records: the outbox spool cannot be written: %s", state.spool_error)
+            self._spool_log(
+                "call records: the outbox spool cannot be written: %s", state.spool_error
+            )
         if state.waiting and self._store_down_since is None:
             self._store_down_since = self._loop.time()
             log.error(

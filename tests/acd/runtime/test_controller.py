@@ -262,6 +262,45 @@ def test_records_wait_in_the_outbox_spool_while_the_store_refuses_writes(tmp_pat
     assert lines[-1] == ("INFO", "alarm store-down cleared")
 
 
+def test_a_spool_that_cannot_be_written_is_logged_once_per_interval(tmp_path, caplog):
+    """Store and spool both failing (a full disk): each write tries the spool again,
+    but its error is one line per interval, not one per batch."""
+    from acd.core.commands import CallEnded
+    from acd.runtime.bridge import Step
+    from acd.runtime.store_sqlite import SqliteStore as CallStore
+
+    from .test_store import answered
+
+    store = CallStore(tmp_path / "cdr.db")
+    store._conn.execute("PRAGMA query_only = ON")  # every write now fails in SQLite
+    (tmp_path / "file").write_text("")
+    controller = Controller(
+        load_config(ROOT / "examples" / "town-hall.toml"),
+        url="",
+        mqtt=False,
+        store=store,
+        spool=tmp_path / "file" / "outbox.jsonl",  # under a file: never writable
+    )
+
+    async def main() -> None:
+        controller._loop = asyncio.get_running_loop()
+        for n in range(20):
+            controller._take(Step(notes=[CallEnded(float(n), answered(n + 1))]))
+            await asyncio.sleep(0.01)
+        for _ in range(500):
+            if controller.outbox.waiting == 20 and not controller._committing:
+                break
+            await asyncio.sleep(0.01)
+        controller._writer.shutdown(wait=True)
+
+    with caplog.at_level(logging.INFO, logger="acd"):
+        asyncio.run(main())
+    store.close()
+    assert controller.outbox.waiting == 20 and controller.counters["records"] == 0
+    spool_lines = [m for m in caplog.messages if "outbox spool cannot be written" in m]
+    assert len(spool_lines) == 1, spool_lines
+
+
 def test_every_queue_s_figures_are_in_the_retained_snapshot_before_any_call(
     broker_proxy, monkeypatch
 ):
