@@ -284,7 +284,7 @@ class MqttBridge:
             try:
                 async with self._client() as client:
                     self.connects += 1
-                    backoff = Backoff(self.reconnect_initial, self.reconnect_max)
+                    backoff.reset()
                     log.info("mqtt: connected to %s:%d", self.config.host, self.config.port)
                     await self._session(client)
             except aiomqtt.MqttError as exc:
